@@ -1,0 +1,2 @@
+// Reserved for the prom-client integration.
+export {}

@@ -1,0 +1,242 @@
+//! One error type for the whole addon, and its one conversion to JS.
+//!
+//! Argument errors follow Node's own conventions (`TypeError` with
+//! `ERR_INVALID_ARG_TYPE`, `RangeError` with `ERR_OUT_OF_RANGE`, …), an abort
+//! is an `AbortError` with `ABORT_ERR`, and the project's own failures carry
+//! `ERR_NODEPERF_*` codes. Codes are stable: users match on them.
+
+use napi::bindgen_prelude::{
+    JsError, JsObjectValue, JsRangeError, JsSyntaxError, JsTypeError, Unknown,
+};
+use napi::{Env, JsValue};
+use std::fmt;
+
+/// Which JS constructor an [`Error`] becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsClass {
+    Error,
+    TypeError,
+    RangeError,
+    SyntaxError,
+    /// An `Error` whose `name` is `'AbortError'`, as Node's own.
+    AbortError,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Error {
+    /// An argument (or option) of the wrong type.
+    InvalidArgType {
+        name: String,
+        expected: String,
+        actual: String,
+    },
+    /// An argument of the right type whose value is not allowed.
+    InvalidArgValue { name: String, reason: String },
+    /// A number outside its allowed range.
+    OutOfRange {
+        name: String,
+        range: String,
+        received: String,
+    },
+    /// The operation was cancelled through an `AbortSignal`.
+    Aborted,
+    /// Invalid JSON text; `position` is a UTF-16 offset, as `JSON.parse`'s.
+    JsonSyntax { message: String, position: usize },
+    /// The pool's queue is at `maxQueue`.
+    QueueFull { max_queue: usize },
+    /// `run` after `close()`.
+    PoolClosed,
+    /// A task panicked on a pool thread; the pool is intact.
+    TaskPanicked { message: String },
+    /// The loop (thread) a monitor or task belongs to has ended.
+    ThreadEnded { thread: String },
+    /// The native binding was used before the façade attached this thread.
+    NotAttached,
+    /// A libuv call failed.
+    Uv { call: &'static str, message: String },
+}
+
+impl Error {
+    pub fn invalid_arg_type(name: &str, expected: &str, actual: impl Into<String>) -> Self {
+        Self::InvalidArgType {
+            name: name.into(),
+            expected: expected.into(),
+            actual: actual.into(),
+        }
+    }
+
+    pub fn out_of_range(name: &str, range: &str, received: impl fmt::Display) -> Self {
+        Self::OutOfRange {
+            name: name.into(),
+            range: range.into(),
+            received: received.to_string(),
+        }
+    }
+
+    /// The stable `code` property.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidArgType { .. } => "ERR_INVALID_ARG_TYPE",
+            Self::InvalidArgValue { .. } => "ERR_INVALID_ARG_VALUE",
+            Self::OutOfRange { .. } => "ERR_OUT_OF_RANGE",
+            Self::Aborted => "ABORT_ERR",
+            Self::JsonSyntax { .. } => "ERR_NODEPERF_JSON_SYNTAX",
+            Self::QueueFull { .. } => "ERR_NODEPERF_QUEUE_FULL",
+            Self::PoolClosed => "ERR_NODEPERF_POOL_CLOSED",
+            Self::TaskPanicked { .. } => "ERR_NODEPERF_TASK_PANICKED",
+            Self::ThreadEnded { .. } => "ERR_NODEPERF_THREAD_ENDED",
+            Self::NotAttached => "ERR_NODEPERF_NOT_ATTACHED",
+            Self::Uv { .. } => "ERR_NODEPERF_UV",
+        }
+    }
+
+    pub fn js_class(&self) -> JsClass {
+        match self {
+            Self::InvalidArgType { .. } | Self::InvalidArgValue { .. } => JsClass::TypeError,
+            Self::OutOfRange { .. } => JsClass::RangeError,
+            Self::Aborted => JsClass::AbortError,
+            Self::JsonSyntax { .. } => JsClass::SyntaxError,
+            _ => JsClass::Error,
+        }
+    }
+
+    /// Builds the JS error object. Must run on the env's own thread.
+    pub fn to_js<'e>(&self, env: &'e Env) -> Unknown<'e> {
+        let inner = napi::Error::new(self.code(), self.to_string());
+        let value = match self.js_class() {
+            JsClass::Error | JsClass::AbortError => JsError::from(inner).into_unknown(*env),
+            JsClass::TypeError => JsTypeError::from(inner).into_unknown(*env),
+            JsClass::RangeError => JsRangeError::from(inner).into_unknown(*env),
+            JsClass::SyntaxError => JsSyntaxError::from(inner).into_unknown(*env),
+        };
+        // Extra own properties; failures here leave a still-correct error.
+        if let Ok(mut obj) = value.coerce_to_object() {
+            if self.js_class() == JsClass::AbortError {
+                let _ = obj.set_named_property("name", "AbortError");
+            }
+            if let Self::JsonSyntax { position, .. } = self {
+                let _ = obj.set_named_property("position", *position as f64);
+            }
+        }
+        value
+    }
+
+    /// The `napi::Error` that throws (or rejects with) exactly [`Self::to_js`].
+    pub fn into_napi(self, env: &Env) -> napi::Error {
+        napi::Error::from(self.to_js(env))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidArgType {
+                name,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "The \"{name}\" argument must be {expected}. Received {actual}"
+            ),
+            Self::InvalidArgValue { name, reason } => {
+                write!(f, "The argument '{name}' {reason}")
+            }
+            Self::OutOfRange {
+                name,
+                range,
+                received,
+            } => write!(
+                f,
+                "The value of \"{name}\" is out of range. It must be {range}. Received {received}"
+            ),
+            Self::Aborted => f.write_str("The operation was aborted"),
+            Self::JsonSyntax { message, .. } => f.write_str(message),
+            Self::QueueFull { max_queue } => write!(
+                f,
+                "The pool's queue is full ({max_queue} tasks waiting); retry later or raise maxQueue"
+            ),
+            Self::PoolClosed => f.write_str("The pool is closed; it accepts no new tasks"),
+            Self::TaskPanicked { message } => {
+                write!(f, "The task panicked on a pool thread: {message}")
+            }
+            Self::ThreadEnded { thread } => {
+                write!(f, "The event loop of {thread} has ended")
+            }
+            Self::NotAttached => f.write_str(
+                "The native binding is not attached to this thread; load it through '@nodeperf/native'",
+            ),
+            Self::Uv { call, message } => write!(f, "libuv call {call} failed: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<crate::uv::UvError> for Error {
+    fn from(e: crate::uv::UvError) -> Self {
+        Self::Uv {
+            call: e.call,
+            message: e.message,
+        }
+    }
+}
+
+/// `result.or_throw(env)?` in `#[napi]` functions.
+pub trait OrThrow<T> {
+    fn or_throw(self, env: &Env) -> napi::Result<T>;
+}
+
+impl<T> OrThrow<T> for Result<T, Error> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|e| e.into_napi(env))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_errors_follow_node_wording() {
+        let e = Error::invalid_arg_type("q", "of type number", "type string ('x')");
+        assert_eq!(e.code(), "ERR_INVALID_ARG_TYPE");
+        assert_eq!(e.js_class(), JsClass::TypeError);
+        assert_eq!(
+            e.to_string(),
+            "The \"q\" argument must be of type number. Received type string ('x')"
+        );
+        let e = Error::out_of_range("q", "> 0 and <= 100", 100.5);
+        assert_eq!(e.code(), "ERR_OUT_OF_RANGE");
+        assert_eq!(e.js_class(), JsClass::RangeError);
+        assert_eq!(
+            e.to_string(),
+            "The value of \"q\" is out of range. It must be > 0 and <= 100. Received 100.5"
+        );
+    }
+
+    #[test]
+    fn every_own_code_is_namespaced() {
+        let own = [
+            Error::QueueFull { max_queue: 3 },
+            Error::PoolClosed,
+            Error::TaskPanicked {
+                message: "boom".into(),
+            },
+            Error::ThreadEnded {
+                thread: "worker-3".into(),
+            },
+            Error::NotAttached,
+            Error::Uv {
+                call: "uv_check_init",
+                message: "invalid argument".into(),
+            },
+        ];
+        for e in own {
+            assert!(e.code().starts_with("ERR_NODEPERF_"), "{e:?}");
+            assert_eq!(e.js_class(), JsClass::Error);
+            assert!(!e.to_string().is_empty());
+        }
+        assert_eq!(Error::Aborted.code(), "ABORT_ERR");
+        assert_eq!(Error::Aborted.js_class(), JsClass::AbortError);
+    }
+}

@@ -1,0 +1,10 @@
+//! @nodeperf/native: event-loop lag, a native thread pool and zero-copy
+//! shared memory for Node.js. This file is the table of contents.
+
+mod error;
+mod info;
+mod thread;
+mod uv;
+
+pub use error::{Error, JsClass};
+pub use info::{attach, error_for_test, loop_info, LoopInfo};
