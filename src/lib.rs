@@ -1,10 +1,16 @@
 //! @nodeperf/native: event-loop lag, a native thread pool and zero-copy
 //! shared memory for Node.js. This file is the table of contents.
 
+mod args;
 mod error;
+mod lag;
 mod info;
 mod thread;
 mod uv;
 
 pub use error::{Error, JsClass};
 pub use info::{attach, error_for_test, loop_info, LoopInfo};
+pub use lag::{
+    arg_error, lag_config, lag_configure, lag_monitor, lag_set_stall_listener, lag_start,
+    lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
+};

@@ -15,9 +15,10 @@
 //! stay valid until it lets go; after teardown it sees `alive == false`.
 
 use crate::error::Error;
+use crate::lag::LocalLag;
 use crate::uv::{self, HookKind, LoopHook};
 use napi::Env;
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,10 +34,24 @@ pub struct ThreadShared {
     alive: RwLock<bool>,
 }
 
+impl ThreadShared {
+    /// Holds the env alive while the guard lives, or `None` if it has ended.
+    /// Teardown waits for every guard to be dropped: keep them short.
+    pub fn alive(&self) -> Option<RwLockReadGuard<'_, bool>> {
+        let guard = self.alive.read();
+        guard.then_some(guard)
+    }
+
+    pub fn is_alive(&self) -> bool {
+        *self.alive.read()
+    }
+}
+
 /// Owned by the env's instance data; only touched on the env's own thread.
 pub struct ThreadState {
     pub shared: Arc<ThreadShared>,
     hooks: RefCell<Vec<LoopHook>>,
+    lag: RefCell<Option<LocalLag>>,
 }
 
 impl ThreadState {
@@ -79,9 +94,12 @@ impl ThreadState {
             )
         }?;
         check.start()?;
+        // SAFETY: as above; LocalLag is dropped in teardown().
+        let lag = unsafe { LocalLag::install(loop_ptr, shared.label.clone(), Arc::clone(&shared)) }?;
         let state = Rc::new(ThreadState {
             shared,
             hooks: RefCell::new(vec![check]),
+            lag: RefCell::new(Some(lag)),
         });
         let for_cleanup = Rc::clone(&state);
         env.set_instance_data(state, (), |_| {})
@@ -97,7 +115,21 @@ impl ThreadState {
         Self::get(env)
     }
 
+    /// Runs `f` on this thread's lag monitor.
+    pub fn with_lag<R>(&self, f: impl FnOnce(&mut LocalLag) -> R) -> Result<R, Error> {
+        let mut lag = self.lag.borrow_mut();
+        match lag.as_mut() {
+            Some(l) => Ok(f(l)),
+            None => Err(Error::ThreadEnded {
+                thread: self.shared.label.clone(),
+            }),
+        }
+    }
+
     fn teardown(&self) {
+        // The monitor freezes its last values while the loop is still alive,
+        // leaves the registry and closes its hook.
+        drop(self.lag.borrow_mut().take());
         *self.shared.alive.write() = false;
         // Dropping the hooks uv_close()s them; libuv frees them later in
         // their close callbacks, while Node finishes the loop.

@@ -32,6 +32,7 @@ type CloseCb = unsafe extern "C" fn(handle: *mut UvHandle);
 
 // Values of libuv's `uv_handle_type` enum (stable across libuv 1.x).
 const UV_CHECK: c_int = 2;
+const UV_PREPARE: c_int = 9;
 
 /// libuv's handles are 8-byte aligned structs; 16 leaves room for any
 /// platform's `long double`/SIMD members.
@@ -45,9 +46,15 @@ extern "C" {
     fn uv_handle_set_data(handle: *mut UvHandle, data: *mut c_void);
     fn uv_close(handle: *mut UvHandle, cb: Option<CloseCb>);
     fn uv_unref(handle: *mut UvHandle);
+    fn uv_hrtime() -> u64;
+    fn uv_metrics_idle_time(lp: *mut UvLoop) -> u64;
 
     fn uv_check_init(lp: *mut UvLoop, handle: *mut UvHandle) -> c_int;
     fn uv_check_start(handle: *mut UvHandle, cb: HandleCb) -> c_int;
+    fn uv_check_stop(handle: *mut UvHandle) -> c_int;
+    fn uv_prepare_init(lp: *mut UvLoop, handle: *mut UvHandle) -> c_int;
+    fn uv_prepare_start(handle: *mut UvHandle, cb: HandleCb) -> c_int;
+    fn uv_prepare_stop(handle: *mut UvHandle) -> c_int;
     fn uv_strerror(err: c_int) -> *const c_char;
 }
 
@@ -58,6 +65,46 @@ pub fn version() -> String {
     unsafe { CStr::from_ptr(uv_version_string()) }
         .to_string_lossy()
         .into_owned()
+}
+
+/// Monotonic time in nanoseconds (libuv's `uv_hrtime`: CLOCK_MONOTONIC on
+/// Linux, the clock `process.hrtime` reads). Callable from any thread.
+pub fn hrtime() -> u64 {
+    // SAFETY: uv_hrtime has no preconditions and touches no loop state.
+    unsafe { uv_hrtime() }
+}
+
+/// A loop pointer that may be handed to other threads, for the one libuv
+/// call that is safe from any thread while the loop is alive:
+/// `uv_metrics_idle_time` (it reads the metrics under their own mutex, and
+/// adds the idle period in progress, if any).
+#[derive(Clone, Copy, Debug)]
+pub struct LoopRef(*mut UvLoop);
+
+// SAFETY: LoopRef only exposes idle_time(), whose safety contract requires
+// the caller to prove the loop is alive; the pointer itself is plain data.
+unsafe impl Send for LoopRef {}
+// SAFETY: as above; idle_time() takes &self and libuv locks internally.
+unsafe impl Sync for LoopRef {}
+
+impl LoopRef {
+    /// # Safety
+    /// `lp` must be a live libuv loop.
+    pub unsafe fn new(lp: *mut UvLoop) -> Self {
+        Self(lp)
+    }
+
+    /// Nanoseconds the loop has spent blocked in its I/O poll since it
+    /// started, including a poll in progress right now.
+    ///
+    /// # Safety
+    /// The loop must still be alive (not closed) for the whole call: hold
+    /// its thread's alive guard (`thread.rs`).
+    pub unsafe fn idle_time(&self) -> u64 {
+        // SAFETY: the loop is alive (caller's contract); the function locks
+        // the loop's metrics mutex, so any thread may call it.
+        unsafe { uv_metrics_idle_time(self.0) }
+    }
 }
 
 /// A failed libuv call: its name and libuv's error text.
@@ -82,6 +129,8 @@ fn check(call: &'static str, rc: c_int) -> Result<(), UvError> {
 /// Which loop-iteration hook a [`LoopHook`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HookKind {
+    /// Runs right before the loop polls (and maybe blocks) for I/O.
+    Prepare,
     /// Runs right after the loop polled for I/O.
     Check,
 }
@@ -157,6 +206,7 @@ impl LoopHook {
     /// env cleanup hook at the latest).
     pub unsafe fn new(lp: *mut UvLoop, kind: HookKind, cb: Callback) -> Result<Self, UvError> {
         let uv_kind = match kind {
+            HookKind::Prepare => UV_PREPARE,
             HookKind::Check => UV_CHECK,
         };
         let handle = alloc_handle(uv_kind);
@@ -165,6 +215,7 @@ impl LoopHook {
         // type, and lp is the live loop of this thread (caller's contract).
         let rc = unsafe {
             match kind {
+                HookKind::Prepare => uv_prepare_init(lp, raw),
                 HookKind::Check => uv_check_init(lp, raw),
             }
         };
@@ -196,12 +247,36 @@ impl LoopHook {
         // Drop); run_callback matches the expected callback signature.
         let rc = unsafe {
             match self.kind {
+                HookKind::Prepare => uv_prepare_start(raw, run_callback),
                 HookKind::Check => uv_check_start(raw, run_callback),
             }
         };
         check("uv_hook_start", rc)?;
         self.started = true;
         Ok(())
+    }
+}
+
+impl LoopHook {
+    /// Stops the hook (idempotent); the handle stays open for a later start.
+    pub fn stop(&mut self) {
+        if !self.started {
+            return;
+        }
+        let raw = self.handle.as_ptr();
+        // SAFETY: the handle is initialised and open (closed only in Drop);
+        // stopping a prepare/check handle cannot fail.
+        unsafe {
+            match self.kind {
+                HookKind::Prepare => uv_prepare_stop(raw),
+                HookKind::Check => uv_check_stop(raw),
+            };
+        }
+        self.started = false;
+    }
+
+    pub fn is_started(&self) -> bool {
+        self.started
     }
 }
 

@@ -1,0 +1,16 @@
+//! Event-loop lag: a stall-weighted, nanosecond-resolution histogram of how
+//! long a randomly arriving event waits, for every loop in the process. See
+//! `README.md` beside this file for why it is built on busy periods.
+
+mod histogram;
+mod js;
+mod local;
+mod monitor;
+mod registry;
+mod watchdog;
+
+pub use js::{
+    arg_error, lag_config, lag_configure, lag_monitor, lag_set_stall_listener, lag_start,
+    lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
+};
+pub use local::LocalLag;

@@ -1,0 +1,302 @@
+//! One loop's monitor, as every thread sees it.
+//!
+//! The loop's own thread writes it from a prepare hook (see `local.rs`);
+//! any thread reads it. Reads that need the loop itself (its idle-time
+//! counter) hold the loop thread's alive guard, so they never touch a loop
+//! that has been closed; once the thread has ended, reads return the values
+//! frozen at teardown.
+//!
+//! ## Memory ordering
+//! The heartbeat (last poll entry, idle time then) is a seqlock: the writer
+//! bumps `seq` to odd, stores both values, bumps it to even (Release); a
+//! reader retries until it sees the same even `seq` before and after
+//! (Acquire). Counters are independent Relaxed atomics. The histogram is
+//! behind a mutex the loop thread only ever `try_lock`s.
+
+use super::histogram::LagHistogram;
+use crate::thread::ThreadShared;
+use crate::uv::{self, LoopRef};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A busy period still running is folded into reads once it is this long.
+const ONGOING_MIN_NS: u64 = 1_000_000;
+/// Default `stallThresholdMs`: busy periods at least this long count as stalls.
+pub const DEFAULT_STALL_THRESHOLD_NS: u64 = 100_000_000;
+
+pub fn epoch_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1e3)
+        .unwrap_or(0.0)
+}
+
+#[derive(Default)]
+struct Heartbeat {
+    seq: AtomicU64,
+    poll_entry_ns: AtomicU64,
+    idle_ns: AtomicU64,
+}
+
+impl Heartbeat {
+    /// Single writer: the loop's own thread.
+    fn store(&self, poll_entry_ns: u64, idle_ns: u64) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s + 1, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        self.poll_entry_ns.store(poll_entry_ns, Ordering::Relaxed);
+        self.idle_ns.store(idle_ns, Ordering::Relaxed);
+        self.seq.store(s + 2, Ordering::Release);
+    }
+
+    fn load(&self) -> (u64, u64) {
+        loop {
+            let s1 = self.seq.load(Ordering::Acquire);
+            let entry = self.poll_entry_ns.load(Ordering::Relaxed);
+            let idle = self.idle_ns.load(Ordering::Relaxed);
+            std::sync::atomic::fence(Ordering::Acquire);
+            let s2 = self.seq.load(Ordering::Relaxed);
+            if s1 == s2 && s1 % 2 == 0 {
+                return (entry, idle);
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Everything the API reports, read at one instant.
+pub struct Snapshot {
+    pub hist: LagHistogram,
+    pub utilization: f64,
+    pub stalls: u64,
+    pub stalled_ns: u64,
+    pub since_ms: f64,
+    pub stalled_for_ns: u64,
+}
+
+pub struct Monitor {
+    pub label: String,
+    thread: Arc<ThreadShared>,
+    loop_ref: LoopRef,
+    heartbeat: Heartbeat,
+    hist: Mutex<LagHistogram>,
+    running: AtomicBool,
+    stall_threshold_ns: AtomicU64,
+    stalls: AtomicU64,
+    stalled_ns: AtomicU64,
+    /// Start of the utilisation window: hrtime and idle time at reset.
+    window: Mutex<(u64, u64)>,
+    since_ms: Mutex<f64>,
+    /// Utilisation at teardown, read once the thread has ended.
+    final_utilization: Mutex<Option<f64>>,
+    /// `logStalls.thresholdMs` in ns; 0 = off.
+    log_threshold_ns: AtomicU64,
+}
+
+impl Monitor {
+    pub fn new(label: String, thread: Arc<ThreadShared>, loop_ref: LoopRef) -> Self {
+        // SAFETY: called on the loop's own thread while it runs (attach).
+        let idle = unsafe { loop_ref.idle_time() };
+        let now = uv::hrtime();
+        let heartbeat = Heartbeat::default();
+        heartbeat.store(now, idle);
+        Self {
+            label,
+            thread,
+            loop_ref,
+            heartbeat,
+            hist: Mutex::new(LagHistogram::new()),
+            running: AtomicBool::new(false),
+            stall_threshold_ns: AtomicU64::new(DEFAULT_STALL_THRESHOLD_NS),
+            stalls: AtomicU64::new(0),
+            stalled_ns: AtomicU64::new(0),
+            window: Mutex::new((now, idle)),
+            since_ms: Mutex::new(epoch_ms()),
+            final_utilization: Mutex::new(None),
+            log_threshold_ns: AtomicU64::new(0),
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.thread.is_alive()
+    }
+
+    // ---- written by the loop's own thread --------------------------------
+
+    /// The loop is about to poll: remember when, for `stalled_for`.
+    pub fn beat(&self, poll_entry_ns: u64, idle_ns: u64) {
+        self.heartbeat.store(poll_entry_ns, idle_ns);
+    }
+
+    /// Tries to record cycles; gives them back if a reader holds the lock.
+    pub fn try_record(&self, cycles: &mut Vec<(u64, u64)>) {
+        if let Some(mut hist) = self.hist.try_lock() {
+            for (idle, busy) in cycles.drain(..) {
+                hist.record_cycle(idle, busy);
+            }
+        }
+    }
+
+    /// Records cycles, waiting for the lock if needed.
+    pub fn record(&self, cycles: &mut Vec<(u64, u64)>) {
+        let mut hist = self.hist.lock();
+        for (idle, busy) in cycles.drain(..) {
+            hist.record_cycle(idle, busy);
+        }
+    }
+
+    /// Counts a busy period as a stall if it reached the threshold.
+    pub fn count_stall(&self, busy_ns: u64) {
+        if busy_ns >= self.stall_threshold_ns.load(Ordering::Relaxed) {
+            self.stalls.fetch_add(1, Ordering::Relaxed);
+            self.stalled_ns.fetch_add(busy_ns, Ordering::Relaxed);
+        }
+    }
+
+    pub fn set_running(&self, running: bool) {
+        self.running.store(running, Ordering::Relaxed);
+    }
+
+    /// Teardown, on the loop's thread while the loop is still alive.
+    pub fn freeze(&self) {
+        let utilization = self.utilization();
+        *self.final_utilization.lock() = Some(utilization);
+        self.running.store(false, Ordering::Relaxed);
+    }
+
+    // ---- configuration (any thread) ---------------------------------------
+
+    pub fn running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    pub fn set_stall_threshold_ns(&self, ns: u64) {
+        self.stall_threshold_ns.store(ns, Ordering::Relaxed);
+    }
+
+    pub fn stall_threshold_ns(&self) -> u64 {
+        self.stall_threshold_ns.load(Ordering::Relaxed)
+    }
+
+    pub fn set_log_threshold_ns(&self, ns: u64) {
+        self.log_threshold_ns.store(ns, Ordering::Relaxed);
+    }
+
+    pub fn log_threshold_ns(&self) -> u64 {
+        self.log_threshold_ns.load(Ordering::Relaxed)
+    }
+
+    // ---- reads (any thread) -----------------------------------------------
+
+    /// How long the loop has been busy without polling, right now; 0 when it
+    /// is blocked in its poll (idle), stopped, or its thread has ended.
+    pub fn stalled_for_ns(&self) -> u64 {
+        if !self.running() {
+            return 0;
+        }
+        let Some(_alive) = self.thread.alive() else {
+            return 0;
+        };
+        let (entry, idle_then) = self.heartbeat.load();
+        // SAFETY: the alive guard keeps the loop open for this call.
+        let idle_now = unsafe { self.loop_ref.idle_time() };
+        let now = uv::hrtime();
+        // Since the last poll entry the loop was idle for (idle_now -
+        // idle_then), and busy for the rest. If it is polling right now, the
+        // idle time includes the poll in progress and this is ~0.
+        now.saturating_sub(entry)
+            .saturating_sub(idle_now.saturating_sub(idle_then))
+    }
+
+    /// `(busy for, poll entry it is counted from)`: the second identifies
+    /// the busy period, so a watcher can tell one stall from the next.
+    pub fn stall_state(&self) -> (u64, u64) {
+        let busy = self.stalled_for_ns();
+        (busy, self.heartbeat.load().0)
+    }
+
+    /// Event-loop utilisation since the last reset: busy / elapsed.
+    pub fn utilization(&self) -> f64 {
+        if let Some(frozen) = *self.final_utilization.lock() {
+            return frozen;
+        }
+        let Some(_alive) = self.thread.alive() else {
+            return self.final_utilization.lock().unwrap_or(0.0);
+        };
+        let (start, idle_start) = *self.window.lock();
+        // SAFETY: the alive guard keeps the loop open for this call.
+        let idle = unsafe { self.loop_ref.idle_time() };
+        let elapsed = uv::hrtime().saturating_sub(start);
+        if elapsed == 0 {
+            return 0.0;
+        }
+        let idle = idle.saturating_sub(idle_start).min(elapsed);
+        (elapsed - idle) as f64 / elapsed as f64
+    }
+
+    /// The histogram, with a busy period still in progress folded in once it
+    /// passes 1 ms (a reader on another thread sees a stall while it lasts).
+    pub fn histogram(&self) -> LagHistogram {
+        let ongoing = self.stalled_for_ns();
+        let hist = self.hist.lock();
+        if ongoing >= ONGOING_MIN_NS {
+            hist.with_ongoing(ongoing)
+        } else {
+            hist.with_ongoing(0)
+        }
+    }
+
+    /// Runs `f` on the recorded histogram without copying it, unless a busy
+    /// period in progress must be folded in.
+    pub fn with_histogram<R>(&self, f: impl FnOnce(&LagHistogram) -> R) -> R {
+        let ongoing = self.stalled_for_ns();
+        let hist = self.hist.lock();
+        if ongoing >= ONGOING_MIN_NS {
+            let live = hist.with_ongoing(ongoing);
+            drop(hist);
+            f(&live)
+        } else {
+            f(&hist)
+        }
+    }
+
+    pub fn stalls(&self) -> (u64, u64) {
+        (
+            self.stalls.load(Ordering::Relaxed),
+            self.stalled_ns.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn since_ms(&self) -> f64 {
+        *self.since_ms.lock()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let stalled_for_ns = self.stalled_for_ns();
+        let hist = self.histogram();
+        let (stalls, stalled_ns) = self.stalls();
+        Snapshot {
+            hist,
+            utilization: self.utilization(),
+            stalls,
+            stalled_ns,
+            since_ms: self.since_ms(),
+            stalled_for_ns,
+        }
+    }
+
+    /// Clears the histogram, the stall counts and the utilisation window.
+    pub fn reset(&self) {
+        self.hist.lock().reset();
+        self.stalls.store(0, Ordering::Relaxed);
+        self.stalled_ns.store(0, Ordering::Relaxed);
+        *self.since_ms.lock() = epoch_ms();
+        if let Some(_alive) = self.thread.alive() {
+            // SAFETY: the alive guard keeps the loop open for this call.
+            let idle = unsafe { self.loop_ref.idle_time() };
+            *self.window.lock() = (uv::hrtime(), idle);
+        }
+    }
+}
