@@ -24,7 +24,8 @@ function outOfRange(name, range, value) {
 /** @type {Set<{ thresholdMs: number, callback: Function }>} */
 const stallListeners = new Set()
 
-function dispatchStall(durationMs, startedAt) {
+// Called natively with [durationMs, startedAt] after each long busy period.
+function dispatchStall([durationMs, startedAt]) {
   for (const listener of [...stallListeners]) {
     if (durationMs >= listener.thresholdMs && stallListeners.has(listener)) {
       listener.callback({ durationMs, startedAt })

@@ -71,7 +71,11 @@ fn constructor_name(value: &Unknown) -> Option<String> {
 /// A finite number, or `ERR_INVALID_ARG_TYPE`.
 pub fn number(value: &Unknown, name: &str) -> Result<f64, Error> {
     if value.get_type().ok() != Some(ValueType::Number) {
-        return Err(Error::invalid_arg_type(name, "of type number", describe(value)));
+        return Err(Error::invalid_arg_type(
+            name,
+            "of type number",
+            describe(value),
+        ));
     }
     value
         .coerce_to_number()

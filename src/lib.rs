@@ -3,14 +3,14 @@
 
 mod args;
 mod error;
-mod lag;
 mod info;
+mod lag;
 mod thread;
 mod uv;
 
 pub use error::{Error, JsClass};
 pub use info::{attach, error_for_test, loop_info, LoopInfo};
 pub use lag::{
-    arg_error, lag_config, lag_configure, lag_monitor, lag_set_stall_listener, lag_start,
-    lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
+    arg_error, lag_config, lag_configure, lag_monitor, lag_set_stall_listener, lag_start, lag_stop,
+    monitors, LagConfig, LagSnapshot, LoopMonitor,
 };

@@ -95,7 +95,8 @@ impl ThreadState {
         }?;
         check.start()?;
         // SAFETY: as above; LocalLag is dropped in teardown().
-        let lag = unsafe { LocalLag::install(loop_ptr, shared.label.clone(), Arc::clone(&shared)) }?;
+        let lag =
+            unsafe { LocalLag::install(loop_ptr, shared.label.clone(), Arc::clone(&shared)) }?;
         let state = Rc::new(ThreadState {
             shared,
             hooks: RefCell::new(vec![check]),

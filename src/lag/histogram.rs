@@ -65,7 +65,9 @@ impl LagHistogram {
             self.hist.saturating_record_n(0, idle_ns);
         }
         self.record_busy(busy_ns);
-        self.observed_ns = self.observed_ns.saturating_add(idle_ns.saturating_add(busy_ns));
+        self.observed_ns = self
+            .observed_ns
+            .saturating_add(idle_ns.saturating_add(busy_ns));
     }
 
     fn record_busy(&mut self, busy_ns: u64) {
@@ -73,7 +75,9 @@ impl LagHistogram {
             return;
         }
         let busy = busy_ns.min(HIGHEST_NS);
-        spread(busy, |value, weight| self.hist.saturating_record_n(value, weight));
+        spread(busy, |value, weight| {
+            self.hist.saturating_record_n(value, weight)
+        });
         self.periods += 1;
         self.max_ns = self.max_ns.max(busy);
     }
@@ -215,8 +219,16 @@ mod tests {
             h.record_cycle(60 * MS, 40 * MS);
         }
         assert_eq!(h.quantile_ns(0.5), 0);
-        assert!(within(h.quantile_ns(0.9), 30 * MS, 0.02), "{}", h.quantile_ns(0.9));
-        assert!(within(h.quantile_ns(0.99), 39 * MS, 0.02), "{}", h.quantile_ns(0.99));
+        assert!(
+            within(h.quantile_ns(0.9), 30 * MS, 0.02),
+            "{}",
+            h.quantile_ns(0.9)
+        );
+        assert!(
+            within(h.quantile_ns(0.99), 39 * MS, 0.02),
+            "{}",
+            h.quantile_ns(0.99)
+        );
         assert_eq!(h.max_ns(), 40 * MS);
         assert_eq!(h.periods(), 50);
         assert_eq!(h.observed_ns(), 50 * 100 * MS);
@@ -234,8 +246,16 @@ mod tests {
             h.record_cycle(90_000, 10_000);
         }
         h.record_cycle(0, 2_000 * MS);
-        assert!(within(h.quantile_ns(0.5), 500 * MS, 0.015), "{}", h.quantile_ns(0.5));
-        assert!(within(h.quantile_ns(0.99), 1_970 * MS, 0.02), "{}", h.quantile_ns(0.99));
+        assert!(
+            within(h.quantile_ns(0.5), 500 * MS, 0.015),
+            "{}",
+            h.quantile_ns(0.5)
+        );
+        assert!(
+            within(h.quantile_ns(0.99), 1_970 * MS, 0.02),
+            "{}",
+            h.quantile_ns(0.99)
+        );
         assert_eq!(h.max_ns(), 2_000 * MS);
     }
 

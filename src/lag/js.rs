@@ -293,7 +293,11 @@ fn configure(monitor: &Monitor, options: &Unknown) -> Result<(), Error> {
                     Error::invalid_arg_type("options.logStalls", "of type object", "a value")
                 })?;
                 let t: Unknown = o.get_named_property("thresholdMs").map_err(|_| {
-                    Error::invalid_arg_type("options.logStalls.thresholdMs", "of type number", "undefined")
+                    Error::invalid_arg_type(
+                        "options.logStalls.thresholdMs",
+                        "of type number",
+                        "undefined",
+                    )
                 })?;
                 let n = args::number_in(
                     &t,

@@ -19,7 +19,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// `(durationMs, startedAt)`, called on the loop's thread after a stall ends.
+/// Called on the loop's thread after a stall ends, with one argument: the
+/// array `[durationMs, startedAt]`.
 pub type StallListener = ThreadsafeFunction<(f64, f64), (), (f64, f64), Status, false, true>;
 
 /// Cycles kept while a reader holds the histogram, before waiting for it.
@@ -144,7 +145,10 @@ impl LocalLag {
 
     /// Sets (or clears) the JS function that receives stalls of at least
     /// `threshold_ns`.
-    pub fn set_listener(&self, listener: Option<(Function<(f64, f64), ()>, u64)>) -> napi::Result<()> {
+    pub fn set_listener(
+        &self,
+        listener: Option<(Function<(f64, f64), ()>, u64)>,
+    ) -> napi::Result<()> {
         let mut acct = self.acct.borrow_mut();
         match listener {
             Some((func, threshold_ns)) => {

@@ -10,7 +10,7 @@ mod registry;
 mod watchdog;
 
 pub use js::{
-    arg_error, lag_config, lag_configure, lag_monitor, lag_set_stall_listener, lag_start,
-    lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
+    arg_error, lag_config, lag_configure, lag_monitor, lag_set_stall_listener, lag_start, lag_stop,
+    monitors, LagConfig, LagSnapshot, LoopMonitor,
 };
 pub use local::LocalLag;

@@ -82,7 +82,11 @@ fn run() {
                 }
             }
         }
-        reported.retain(|k, _| watched.iter().any(|m| std::sync::Arc::as_ptr(m) as usize == *k));
+        reported.retain(|k, _| {
+            watched
+                .iter()
+                .any(|m| std::sync::Arc::as_ptr(m) as usize == *k)
+        });
         let tick = Duration::from_nanos((min_threshold / 4).clamp(5_000_000, 250_000_000));
         let mut generation = WAKE.lock();
         WAKE_CV.wait_for(&mut generation, tick);
