@@ -21,6 +21,9 @@ use std::sync::Arc;
 
 /// Called on the loop's thread after a stall ends, with one argument: the
 /// array `[durationMs, startedAt]`.
+/// The JS function as passed in.
+pub type StallFunction<'a> = Function<'a, (f64, f64), ()>;
+
 pub type StallListener = ThreadsafeFunction<(f64, f64), (), (f64, f64), Status, false, true>;
 
 /// Cycles kept while a reader holds the histogram, before waiting for it.
@@ -145,10 +148,7 @@ impl LocalLag {
 
     /// Sets (or clears) the JS function that receives stalls of at least
     /// `threshold_ns`.
-    pub fn set_listener(
-        &self,
-        listener: Option<(Function<(f64, f64), ()>, u64)>,
-    ) -> napi::Result<()> {
+    pub fn set_listener(&self, listener: Option<(StallFunction<'_>, u64)>) -> napi::Result<()> {
         let mut acct = self.acct.borrow_mut();
         match listener {
             Some((func, threshold_ns)) => {

@@ -58,7 +58,7 @@ impl Heartbeat {
             let idle = self.idle_ns.load(Ordering::Relaxed);
             std::sync::atomic::fence(Ordering::Acquire);
             let s2 = self.seq.load(Ordering::Relaxed);
-            if s1 == s2 && s1 % 2 == 0 {
+            if s1 == s2 && s1.is_multiple_of(2) {
                 return (entry, idle);
             }
             std::hint::spin_loop();
