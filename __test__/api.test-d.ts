@@ -1,7 +1,16 @@
 // Type test: uses the public types the way a user would. `tsc -p
 // __test__/tsconfig.json` must accept the valid uses and reject the ones
 // marked @ts-expect-error (an unused @ts-expect-error is itself an error).
-import { loopInfo, type LoopInfo, type NodeperfError } from '@nodeperf/native'
+import {
+  lag,
+  loopInfo,
+  monitors,
+  type LagSnapshot,
+  type LoopInfo,
+  type LoopMonitor,
+  type NodeperfError,
+  type StallInfo,
+} from '@nodeperf/native'
 
 const info: LoopInfo = loopInfo()
 const libuv: string = info.libuv
@@ -20,3 +29,28 @@ function handle(err: NodeperfError): string {
   return err.code + err.message
 }
 void handle
+
+const p99: number = lag.p99()
+const q: number = lag.percentile(99.9)
+const snap: LagSnapshot = lag.snapshot()
+const since: number = snap.since
+void [p99, q, since]
+lag.start({ stallThresholdMs: 50, logStalls: { thresholdMs: 1000 } })
+lag.configure({ logStalls: false })
+const off: () => void = lag.onStall(100, (info: StallInfo) => {
+  const d: number = info.durationMs + info.startedAt
+  void d
+})
+off()
+const all: LoopMonitor[] = monitors()
+const label: string = all[0].thread
+const alive: boolean = all[0].alive
+void [label, alive]
+// @ts-expect-error percentile needs a number
+lag.percentile('99')
+// @ts-expect-error onStall needs a callback
+lag.onStall(100)
+// @ts-expect-error other threads' monitors have no start()
+all[0].start()
+// @ts-expect-error logStalls takes an object with thresholdMs
+lag.configure({ logStalls: true })
