@@ -5,7 +5,7 @@
 // perf_hooks.monitorEventLoopDelay at 10 ms and 1 ms, and
 // @datadog/native-metrics (median/p95 only), all measured in the same run.
 //
-// usage: node bench/lag-accuracy.mjs [--quick] [--rate 2000] [--seconds 4]
+// usage: node bench/lag-accuracy.mjs [--quick] [--rate 2000] [--seconds 4] [--only REGEX]
 import { createRequire } from 'node:module'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { spawn } from 'node:child_process'
@@ -189,6 +189,12 @@ workloads.push([
     return () => clearTimeout(t)
   },
 ])
+
+const onlyIdx = args.indexOf('--only')
+if (onlyIdx >= 0) {
+  const re = new RegExp(args[onlyIdx + 1])
+  for (let i = workloads.length - 1; i >= 0; i--) if (!re.test(workloads[i][0])) workloads.splice(i, 1)
+}
 
 console.log(`lag accuracy: Node ${process.version}, ${os.cpus().length} x ${os.cpus()[0].model}`)
 console.log(`probes: Poisson, ${RATE}/s, ${SECONDS} s per workload; values in ms (p50 p90 p99 max)`)

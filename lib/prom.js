@@ -1,6 +1,237 @@
 'use strict'
-// Reserved for the prom-client integration (collectMetrics, metricNames),
-// which is not in this version yet.
-const err = new Error("@nodeperf/native/prom is not available in this version of @nodeperf/native")
-err.code = 'ERR_NODEPERF_NOT_AVAILABLE'
-throw err
+// prom-client integration: registers collectors for the event-loop lag of
+// every loop in the process (a real, cumulative histogram, never reset by a
+// scrape), window gauges, stall counters and heap utilisation, in the style
+// of prom-client's own collectDefaultMetrics.
+//
+// The metric objects are read-only collectors that prom-client's Registry
+// (and AggregatorRegistry, for cluster workers) calls at scrape time: their
+// values come straight from the native monitors, so every scraper sees the
+// same numbers and two scrapers never split the data between them.
+
+const v8 = require('node:v8')
+const native = require('../index.js')
+const binding = require('../binding.js')
+
+function loadPromClient() {
+  try {
+    return require('prom-client')
+  } catch (e) {
+    if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes("'prom-client'")) {
+      const err = new Error(
+        "@nodeperf/native/prom needs prom-client (>= 14), a peer dependency that is not installed: run 'npm install prom-client'",
+      )
+      err.code = 'ERR_NODEPERF_PEER_MISSING'
+      err.cause = e
+      throw err
+    }
+    throw e
+  }
+}
+
+/** Default lag buckets (seconds): log-spaced from 50 µs to 10 s. */
+const DEFAULT_BUCKETS = Object.freeze([
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+])
+const DEFAULT_WINDOW_MS = 60_000
+
+const NAMES = Object.freeze({
+  lag: 'nodeperf_eventloop_lag_seconds',
+  lagMax: 'nodeperf_eventloop_lag_max_seconds',
+  lagQuantile: 'nodeperf_eventloop_lag_quantile_seconds',
+  utilization: 'nodeperf_eventloop_utilization_ratio',
+  stalls: 'nodeperf_eventloop_stalls_total',
+  stallSeconds: 'nodeperf_eventloop_stall_seconds_total',
+  heapUtilization: 'nodeperf_heap_utilization_ratio',
+})
+
+/** Every metric name collectMetrics registers (before `prefix`). */
+const metricNames = Object.freeze(Object.values(NAMES))
+
+/** prom-client's own event-loop lag names, filled with our values when `compat: true`. */
+const compatMetricNames = Object.freeze(
+  ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'].map((s) => `nodejs_eventloop_lag_${s}_seconds`),
+)
+
+const QUANTILES = [
+  ['0.5', 'windowP50'],
+  ['0.9', 'windowP90'],
+  ['0.99', 'windowP99'],
+  ['0.999', 'windowP999'],
+]
+
+function argError(kind, name, expected, value) {
+  return binding.argError(kind, name, expected, value)
+}
+
+function checkOptions(options) {
+  if (options === undefined) options = {}
+  if (options === null || typeof options !== 'object') throw argError('type', 'options', 'of type object', options)
+  const prom = options.register === undefined ? loadPromClient().register : options.register
+  if (!prom || typeof prom.registerMetric !== 'function' || typeof prom.getSingleMetric !== 'function') {
+    throw argError('type', 'options.register', 'a prom-client Registry', options.register)
+  }
+  const prefix = options.prefix === undefined ? '' : options.prefix
+  if (typeof prefix !== 'string') throw argError('type', 'options.prefix', 'of type string', prefix)
+  if (prefix !== '' && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
+    throw argError('type', 'options.prefix', 'a valid Prometheus metric name prefix', prefix)
+  }
+  const labels = options.labels === undefined ? {} : options.labels
+  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
+    throw argError('type', 'options.labels', 'of type object', labels)
+  }
+  for (const [k, v] of Object.entries(labels)) {
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k.startsWith('__') || k === 'thread' || k === 'le' || k === 'quantile') {
+      throw argError('type', 'options.labels', `label names that are valid and not reserved (thread, le, quantile); got '${k}'`, labels)
+    }
+    if (typeof v !== 'string' && typeof v !== 'number') throw argError('type', `options.labels.${k}`, 'of type string or number', v)
+  }
+  const buckets = options.buckets === undefined ? DEFAULT_BUCKETS : options.buckets
+  if (!Array.isArray(buckets) || buckets.length === 0) {
+    throw argError('type', 'options.buckets', 'a non-empty array of numbers', buckets)
+  }
+  for (let i = 0; i < buckets.length; i++) {
+    const b = buckets[i]
+    if (typeof b !== 'number') throw argError('type', `options.buckets[${i}]`, 'of type number', b)
+    if (!(b > 0 && b <= 3600)) throw argError('range', `options.buckets[${i}]`, '> 0 and <= 3600 (seconds)', b)
+    if (i > 0 && !(b > buckets[i - 1])) throw argError('range', `options.buckets[${i}]`, `> ${buckets[i - 1]} (buckets must increase)`, b)
+  }
+  const threads = options.threads === undefined ? 'all' : options.threads
+  if (threads !== 'all' && threads !== 'self') throw argError('type', 'options.threads', "'all' or 'self'", threads)
+  const compat = options.compat === undefined ? false : options.compat
+  if (typeof compat !== 'boolean') throw argError('type', 'options.compat', 'of type boolean', compat)
+  const windowMs = options.windowMs === undefined ? DEFAULT_WINDOW_MS : options.windowMs
+  if (typeof windowMs !== 'number') throw argError('type', 'options.windowMs', 'of type number', windowMs)
+  if (!(windowMs >= 1000 && windowMs <= 86_400_000)) throw argError('range', 'options.windowMs', '>= 1000 and <= 86400000', windowMs)
+  return { register: prom, prefix, labels, buckets: [...buckets], threads, compat, windowMs }
+}
+
+/**
+ * A read-only collector prom-client's Registry can hold: `get()` builds the
+ * values at scrape time.
+ */
+function collector(name, help, type, aggregator, values) {
+  return {
+    name,
+    help,
+    type,
+    aggregator,
+    labelNames: [],
+    get: async () => ({ name, help, type, aggregator, values: values() }),
+    // Registry#resetMetrics calls this; our values are read, not kept, so
+    // there is nothing to reset (the histogram is cumulative by design).
+    reset() {},
+  }
+}
+
+/**
+ * Reads every monitor once per scrape and registry: the collectors of one
+ * registry share one read, taken by whichever is asked first.
+ */
+function scrapeCache(read) {
+  let cached = null
+  return () => {
+    if (cached === null) {
+      cached = read()
+      // All collectors of one scrape run in the same tick (Promise.all).
+      queueMicrotask(() => setImmediate(() => (cached = null)))
+    }
+    return cached
+  }
+}
+
+/**
+ * Registers our collectors on a prom-client Registry (default: prom-client's
+ * global `register`). Calling it again for a registry that already has them
+ * changes nothing and returns the names already registered (the first call's
+ * options stay in force).
+ *
+ * @param {object} [options]
+ * @param {import('prom-client').Registry} [options.register]
+ * @param {string} [options.prefix] prepended to every name
+ * @param {Record<string, string|number>} [options.labels] added to every series
+ * @param {number[]} [options.buckets] lag histogram buckets, seconds
+ * @param {'all'|'self'} [options.threads] every loop in the process (default) or only the calling thread's
+ * @param {boolean} [options.compat] also fill prom-client's nodejs_eventloop_lag_* gauges
+ * @param {number} [options.windowMs] the sliding window of the gauges (process-wide; the first call fixes it), default 60000
+ * @returns {string[]} the names registered
+ */
+function collectMetrics(options) {
+  const o = checkOptions(options)
+  const { register, prefix, labels } = o
+  const n = (name) => prefix + name
+  const names = metricNames.map(n).concat(o.compat ? compatMetricNames.map(n) : [])
+
+  if (register.getSingleMetric(n(NAMES.lag))) return names
+
+  binding.enableExport(o.windowMs)
+  const loops = o.threads === 'all' ? () => native.monitors() : () => [native.lag]
+  const read = scrapeCache(() =>
+    loops()
+      .map((m) => ({ thread: m.thread, x: m.exportRead(o.buckets) }))
+      .filter((r) => r.x !== null),
+  )
+  const lbl = (thread, extra) => ({ ...labels, thread, ...extra })
+
+  const collectors = [
+    collector(n(NAMES.lag), 'Event-loop lag: how long an event arriving at a random moment waited; one observation per microsecond of loop time', 'histogram', 'sum', () => {
+      const values = []
+      for (const { thread, x } of read()) {
+        for (let i = 0; i < o.buckets.length; i++) {
+          values.push({ labels: lbl(thread, { le: o.buckets[i] }), value: x.buckets[i], metricName: `${n(NAMES.lag)}_bucket` })
+        }
+        const count = x.buckets[o.buckets.length]
+        values.push({ labels: lbl(thread, { le: '+Inf' }), value: count, metricName: `${n(NAMES.lag)}_bucket` })
+        values.push({ labels: lbl(thread), value: x.sum, metricName: `${n(NAMES.lag)}_sum` })
+        values.push({ labels: lbl(thread), value: count, metricName: `${n(NAMES.lag)}_count` })
+      }
+      return values
+    }),
+    collector(n(NAMES.lagMax), `Longest event-loop busy period in the last ${o.windowMs / 1000} s`, 'gauge', 'max', () =>
+      read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.windowMax })),
+    ),
+    collector(n(NAMES.lagQuantile), `Event-loop lag quantiles over the last ${o.windowMs / 1000} s`, 'gauge', 'max', () =>
+      read().flatMap(({ thread, x }) => QUANTILES.map(([q, k]) => ({ labels: lbl(thread, { quantile: q }), value: x[k] }))),
+    ),
+    collector(n(NAMES.utilization), `Event-loop utilisation over the last ${o.windowMs / 1000} s`, 'gauge', 'average', () =>
+      read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.windowUtilization })),
+    ),
+    collector(n(NAMES.stalls), 'Event-loop busy periods longer than the stall threshold (lag.configure stallThresholdMs)', 'counter', 'sum', () =>
+      read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.stallsTotal })),
+    ),
+    collector(n(NAMES.stallSeconds), 'Total length of those stalls', 'counter', 'sum', () =>
+      read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.stallSecondsTotal })),
+    ),
+    collector(n(NAMES.heapUtilization), 'V8 heap used / heap size limit of the collecting thread (alert at 0.75-0.85)', 'gauge', 'max', () => {
+      const h = v8.getHeapStatistics()
+      return [{ labels: { ...labels }, value: h.used_heap_size / h.heap_size_limit }]
+    }),
+  ]
+
+  if (o.compat) {
+    // prom-client's collectDefaultMetrics registers these names itself:
+    // ours replace them on this registry (see the README).
+    const fields = { min: 'windowMin', max: 'windowMax', mean: 'windowMean', stddev: 'windowStddev', p50: 'windowP50', p90: 'windowP90', p99: 'windowP99' }
+    for (const [stat, field] of Object.entries(fields)) {
+      const name = n(`nodejs_eventloop_lag_${stat}_seconds`)
+      register.removeSingleMetric(name)
+      collectors.push(
+        collector(name, `The ${stat} of event-loop lag over the last ${o.windowMs / 1000} s (@nodeperf/native)`, 'gauge', stat === 'min' ? 'min' : 'max', () => {
+          // One series, as prom-client's: the calling thread's loop.
+          const self = read().find((r) => r.thread === native.lag.thread) || read()[0]
+          return self ? [{ labels: { ...labels }, value: self.x[field] }] : []
+        }),
+      )
+    }
+  }
+
+  for (const c of collectors) register.registerMetric(c)
+  return names
+}
+
+module.exports = {
+  collectMetrics,
+  metricNames,
+  compatMetricNames,
+  DEFAULT_BUCKETS,
+}

@@ -1,3 +1,6 @@
 import { createRequire } from 'node:module'
 
-export default createRequire(import.meta.url)('./prom.js')
+const prom = createRequire(import.meta.url)('./prom.js')
+
+export const { collectMetrics, metricNames, compatMetricNames, DEFAULT_BUCKETS } = prom
+export default prom

@@ -35,6 +35,8 @@ pub struct LagHistogram {
     periods: u64,
     /// Total nanoseconds of loop time observed (busy + idle).
     observed_ns: u64,
+    /// Of which busy.
+    busy_ns: u64,
     /// The longest busy period: the worst wait any event could have had.
     max_ns: u64,
 }
@@ -47,12 +49,19 @@ impl Default for LagHistogram {
 
 impl LagHistogram {
     pub fn new() -> Self {
-        let hist = Histogram::new_with_bounds(LOWEST_NS, HIGHEST_NS, SIGNIFICANT_DIGITS)
+        Self::with_digits(SIGNIFICANT_DIGITS)
+    }
+
+    /// A histogram of `digits` significant decimal digits (2 takes ~25 KiB,
+    /// 3 ~190 KiB).
+    pub fn with_digits(digits: u8) -> Self {
+        let hist = Histogram::new_with_bounds(LOWEST_NS, HIGHEST_NS, digits)
             .expect("static histogram bounds are valid");
         Self {
             hist,
             periods: 0,
             observed_ns: 0,
+            busy_ns: 0,
             max_ns: 0,
         }
     }
@@ -65,6 +74,7 @@ impl LagHistogram {
             self.hist.saturating_record_n(0, idle_ns);
         }
         self.record_busy(busy_ns);
+        self.busy_ns = self.busy_ns.saturating_add(busy_ns);
         self.observed_ns = self
             .observed_ns
             .saturating_add(idle_ns.saturating_add(busy_ns));
@@ -88,16 +98,30 @@ impl LagHistogram {
             hist: self.hist.clone(),
             periods: self.periods,
             observed_ns: self.observed_ns,
+            busy_ns: self.busy_ns,
             max_ns: self.max_ns,
         };
         copy.record_cycle(0, busy_ns);
         copy
     }
 
+    /// Adds `other`'s data (same bounds; precision may differ).
+    pub fn merge(&mut self, other: &LagHistogram) {
+        for v in other.hist.iter_recorded() {
+            self.hist
+                .saturating_record_n(v.value_iterated_to(), v.count_at_value());
+        }
+        self.periods += other.periods;
+        self.observed_ns = self.observed_ns.saturating_add(other.observed_ns);
+        self.busy_ns = self.busy_ns.saturating_add(other.busy_ns);
+        self.max_ns = self.max_ns.max(other.max_ns);
+    }
+
     pub fn reset(&mut self) {
         self.hist.reset();
         self.periods = 0;
         self.observed_ns = 0;
+        self.busy_ns = 0;
         self.max_ns = 0;
     }
 
@@ -153,14 +177,41 @@ impl LagHistogram {
         self.observed_ns
     }
 
-    /// Weight (ns of loop time) with lag at or below `value_ns`: what a
-    /// cumulative Prometheus bucket `le` counts.
-    pub fn weight_at_or_below(&self, value_ns: u64) -> u64 {
-        self.hist
-            .iter_recorded()
-            .take_while(|v| v.value_iterated_to() <= value_ns)
-            .map(|v| v.count_since_last_iteration())
-            .sum()
+    /// Busy share of the observed time, 0..1.
+    pub fn utilization(&self) -> f64 {
+        if self.observed_ns == 0 {
+            0.0
+        } else {
+            self.busy_ns as f64 / self.observed_ns as f64
+        }
+    }
+
+    /// Cumulative weights (ns of loop time) at or below each of the sorted
+    /// `bounds` (ns), in one pass: a Prometheus histogram's `le` buckets.
+    pub fn cumulative(&self, bounds: &[u64]) -> Vec<u64> {
+        let mut out = vec![0u64; bounds.len()];
+        let mut running = 0u64;
+        let mut i = 0;
+        for v in self.hist.iter_recorded() {
+            // A bucket of the histogram counts at or below a bound if its
+            // highest equivalent value does.
+            let top = self.hist.highest_equivalent(v.value_iterated_to());
+            while i < bounds.len() && bounds[i] < top {
+                out[i] = running;
+                i += 1;
+            }
+            running += v.count_at_value();
+        }
+        for slot in out.iter_mut().skip(i) {
+            *slot = running;
+        }
+        out
+    }
+
+    /// Sum of lag x weight, in seconds x µs-probes (Prometheus `_sum` when
+    /// one observation is one µs of loop time).
+    pub fn weighted_sum_s_us(&self) -> f64 {
+        self.mean_ns() / 1e9 * (self.total_weight() as f64 / 1e3)
     }
 
     /// Total weight (ns) in the histogram.
@@ -274,11 +325,31 @@ mod tests {
     fn cumulative_weights_are_monotone_and_complete() {
         let mut h = LagHistogram::new();
         h.record_cycle(5 * MS, 50 * MS);
-        let at_10 = h.weight_at_or_below(10 * MS);
-        let at_100 = h.weight_at_or_below(100 * MS);
-        assert!(at_10 < at_100);
-        assert_eq!(at_100, h.total_weight());
+        let c = h.cumulative(&[1_000, 10 * MS, 25 * MS, 100 * MS]);
+        // 5 ms idle at lag 0; the 50 ms busy period spread over 0..50 ms.
+        assert!(within(c[0], 5 * MS, 0.01), "{c:?}");
+        assert!(within(c[1], 15 * MS, 0.01), "{c:?}");
+        assert!(within(c[2], 30 * MS, 0.01), "{c:?}");
+        assert_eq!(c[3], h.total_weight());
         assert_eq!(h.total_weight(), 55 * MS);
+        assert!(c.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn merge_adds_and_utilization_is_busy_share() {
+        let mut a = LagHistogram::with_digits(2);
+        a.record_cycle(30 * MS, 10 * MS);
+        let mut b = LagHistogram::with_digits(2);
+        b.record_cycle(10 * MS, 50 * MS);
+        a.merge(&b);
+        assert_eq!(a.periods(), 2);
+        assert_eq!(a.max_ns(), 50 * MS);
+        assert!((a.utilization() - 0.6).abs() < 1e-9);
+        assert!(
+            within(a.quantile_ns(0.99), 49 * MS, 0.03),
+            "{}",
+            a.quantile_ns(0.99)
+        );
     }
 
     #[test]

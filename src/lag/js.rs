@@ -177,19 +177,57 @@ impl LoopMonitor {
         }
     }
 
-    /// Cumulative weights (ns of loop time) at or below each bound (ns),
-    /// plus the total: what a Prometheus histogram's buckets count.
+    /// What a metrics exporter reads (see `lib/prom.js`), or null until
+    /// `enableExport()` was called. `bounds` are bucket upper bounds in
+    /// seconds, sorted; one observation is one µs of loop time.
     #[napi]
-    pub fn buckets(&self, bounds_ns: Vec<f64>) -> Vec<f64> {
-        self.inner.with_histogram(|h| {
-            let mut out: Vec<f64> = bounds_ns
-                .iter()
-                .map(|b| h.weight_at_or_below(*b as u64) as f64)
-                .collect();
-            out.push(h.total_weight() as f64);
-            out
+    pub fn export_read(&self, bounds: Vec<f64>) -> Option<ExportSnapshot> {
+        let bounds_ns: Vec<u64> = bounds.iter().map(|b| (b * 1e9) as u64).collect();
+        let r = self.inner.export_read(&bounds_ns)?;
+        let w = &r.window;
+        Some(ExportSnapshot {
+            buckets: r.cumulative.iter().map(|ns| (ns / 1_000) as f64).collect(),
+            sum: r.sum_s_us,
+            stalls_total: r.stalls_total as f64,
+            stall_seconds_total: r.stalled_ns_total as f64 / 1e9,
+            window_p50: w.quantile_ns(0.5) as f64 / 1e9,
+            window_p90: w.quantile_ns(0.9) as f64 / 1e9,
+            window_p99: w.quantile_ns(0.99) as f64 / 1e9,
+            window_p999: w.quantile_ns(0.999) as f64 / 1e9,
+            window_max: w.max_ns() as f64 / 1e9,
+            window_min: w.min_ns() as f64 / 1e9,
+            window_mean: w.mean_ns() / 1e9,
+            window_stddev: w.stddev_ns() / 1e9,
+            window_utilization: w.utilization(),
         })
     }
+}
+
+/// A metrics exporter's view of one monitor (seconds; counts are µs-probes).
+#[napi(object)]
+pub struct ExportSnapshot {
+    /// Cumulative counts per bound, then the total (`+Inf` = `_count`).
+    pub buckets: Vec<f64>,
+    pub sum: f64,
+    pub stalls_total: f64,
+    pub stall_seconds_total: f64,
+    pub window_p50: f64,
+    pub window_p90: f64,
+    pub window_p99: f64,
+    pub window_p999: f64,
+    pub window_max: f64,
+    pub window_min: f64,
+    pub window_mean: f64,
+    pub window_stddev: f64,
+    pub window_utilization: f64,
+}
+
+/// Makes every monitor keep what exporters read; the first call fixes the
+/// sliding window (ms). Returns the window in force, in ms.
+#[napi]
+pub fn enable_export(window_ms: f64) -> f64 {
+    let ns = (window_ms.clamp(1_000.0, 86_400_000.0) * NS_PER_MS) as u64;
+    registry::enable_export(ns) as f64 / NS_PER_MS
 }
 
 /// Every live loop monitor in the process.

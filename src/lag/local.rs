@@ -34,7 +34,7 @@ struct Accounting {
     loop_ref: LoopRef,
     /// Previous prepare: (hrtime, idle time); `None` right after start.
     last: Option<(u64, u64)>,
-    pending: Vec<(u64, u64)>,
+    pending: Vec<(u64, u64, u64)>,
     /// Busy periods at least this long are reported to `listener`.
     listener_threshold_ns: u64,
     listener: Option<StallListener>,
@@ -48,7 +48,7 @@ impl Accounting {
         if let Some((then, idle_then)) = self.last {
             let idle_ns = idle.saturating_sub(idle_then);
             let busy_ns = now.saturating_sub(then).saturating_sub(idle_ns);
-            self.pending.push((idle_ns, busy_ns));
+            self.pending.push((now, idle_ns, busy_ns));
             if self.pending.len() >= PENDING_MAX {
                 self.monitor.record(&mut self.pending);
             } else {

@@ -8,9 +8,10 @@ mod local;
 mod monitor;
 mod registry;
 mod watchdog;
+mod window;
 
 pub use js::{
-    arg_error, lag_config, lag_configure, lag_monitor, lag_set_stall_listener, lag_start, lag_stop,
-    monitors, LagConfig, LagSnapshot, LoopMonitor,
+    arg_error, enable_export, lag_config, lag_configure, lag_monitor, lag_set_stall_listener,
+    lag_start, lag_stop, monitors, ExportSnapshot, LagConfig, LagSnapshot, LoopMonitor,
 };
 pub use local::LocalLag;

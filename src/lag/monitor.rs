@@ -14,6 +14,7 @@
 //! behind a mutex the loop thread only ever `try_lock`s.
 
 use super::histogram::LagHistogram;
+use super::window::Window;
 use crate::thread::ThreadShared;
 use crate::uv::{self, LoopRef};
 use parking_lot::Mutex;
@@ -66,6 +67,42 @@ impl Heartbeat {
     }
 }
 
+/// The histograms one lock guards, so a cycle is recorded in one go.
+struct Hists {
+    /// What the `lag` API reads; `reset()` clears it.
+    current: LagHistogram,
+    /// For metrics exporters; allocated on first use, never reset.
+    export: Option<Export>,
+}
+
+struct Export {
+    lifetime: LagHistogram,
+    window: Window,
+}
+
+impl Hists {
+    fn record(&mut self, at_ns: u64, idle_ns: u64, busy_ns: u64) {
+        self.current.record_cycle(idle_ns, busy_ns);
+        if let Some(e) = &mut self.export {
+            e.lifetime.record_cycle(idle_ns, busy_ns);
+            e.window.record_cycle(at_ns, idle_ns, busy_ns);
+        }
+    }
+}
+
+/// What a metrics exporter reads: cumulative (never reset) histogram
+/// buckets and counters, and gauges over the sliding window.
+pub struct ExportRead {
+    /// Cumulative weights (ns of loop time) at or below each bound, then
+    /// the total (`+Inf`).
+    pub cumulative: Vec<u64>,
+    /// Sum of lag x weight, in s x µs.
+    pub sum_s_us: f64,
+    pub stalls_total: u64,
+    pub stalled_ns_total: u64,
+    pub window: LagHistogram,
+}
+
 /// Everything the API reports, read at one instant.
 pub struct Snapshot {
     pub hist: LagHistogram,
@@ -81,11 +118,14 @@ pub struct Monitor {
     thread: Arc<ThreadShared>,
     loop_ref: LoopRef,
     heartbeat: Heartbeat,
-    hist: Mutex<LagHistogram>,
+    hists: Mutex<Hists>,
     running: AtomicBool,
     stall_threshold_ns: AtomicU64,
     stalls: AtomicU64,
     stalled_ns: AtomicU64,
+    /// Never reset (metrics counters).
+    stalls_total: AtomicU64,
+    stalled_ns_total: AtomicU64,
     /// Start of the utilisation window: hrtime and idle time at reset.
     window: Mutex<(u64, u64)>,
     since_ms: Mutex<f64>,
@@ -107,11 +147,16 @@ impl Monitor {
             thread,
             loop_ref,
             heartbeat,
-            hist: Mutex::new(LagHistogram::new()),
+            hists: Mutex::new(Hists {
+                current: LagHistogram::new(),
+                export: None,
+            }),
             running: AtomicBool::new(false),
             stall_threshold_ns: AtomicU64::new(DEFAULT_STALL_THRESHOLD_NS),
             stalls: AtomicU64::new(0),
             stalled_ns: AtomicU64::new(0),
+            stalls_total: AtomicU64::new(0),
+            stalled_ns_total: AtomicU64::new(0),
             window: Mutex::new((now, idle)),
             since_ms: Mutex::new(epoch_ms()),
             final_utilization: Mutex::new(None),
@@ -130,20 +175,21 @@ impl Monitor {
         self.heartbeat.store(poll_entry_ns, idle_ns);
     }
 
-    /// Tries to record cycles; gives them back if a reader holds the lock.
-    pub fn try_record(&self, cycles: &mut Vec<(u64, u64)>) {
-        if let Some(mut hist) = self.hist.try_lock() {
-            for (idle, busy) in cycles.drain(..) {
-                hist.record_cycle(idle, busy);
+    /// Tries to record cycles `(at, idle, busy)`; keeps them in `cycles` if
+    /// a reader holds the lock.
+    pub fn try_record(&self, cycles: &mut Vec<(u64, u64, u64)>) {
+        if let Some(mut hists) = self.hists.try_lock() {
+            for (at, idle, busy) in cycles.drain(..) {
+                hists.record(at, idle, busy);
             }
         }
     }
 
     /// Records cycles, waiting for the lock if needed.
-    pub fn record(&self, cycles: &mut Vec<(u64, u64)>) {
-        let mut hist = self.hist.lock();
-        for (idle, busy) in cycles.drain(..) {
-            hist.record_cycle(idle, busy);
+    pub fn record(&self, cycles: &mut Vec<(u64, u64, u64)>) {
+        let mut hists = self.hists.lock();
+        for (at, idle, busy) in cycles.drain(..) {
+            hists.record(at, idle, busy);
         }
     }
 
@@ -152,6 +198,8 @@ impl Monitor {
         if busy_ns >= self.stall_threshold_ns.load(Ordering::Relaxed) {
             self.stalls.fetch_add(1, Ordering::Relaxed);
             self.stalled_ns.fetch_add(busy_ns, Ordering::Relaxed);
+            self.stalls_total.fetch_add(1, Ordering::Relaxed);
+            self.stalled_ns_total.fetch_add(busy_ns, Ordering::Relaxed);
         }
     }
 
@@ -240,11 +288,11 @@ impl Monitor {
     /// passes 1 ms (a reader on another thread sees a stall while it lasts).
     pub fn histogram(&self) -> LagHistogram {
         let ongoing = self.stalled_for_ns();
-        let hist = self.hist.lock();
+        let hists = self.hists.lock();
         if ongoing >= ONGOING_MIN_NS {
-            hist.with_ongoing(ongoing)
+            hists.current.with_ongoing(ongoing)
         } else {
-            hist.with_ongoing(0)
+            hists.current.with_ongoing(0)
         }
     }
 
@@ -252,13 +300,13 @@ impl Monitor {
     /// period in progress must be folded in.
     pub fn with_histogram<R>(&self, f: impl FnOnce(&LagHistogram) -> R) -> R {
         let ongoing = self.stalled_for_ns();
-        let hist = self.hist.lock();
+        let hists = self.hists.lock();
         if ongoing >= ONGOING_MIN_NS {
-            let live = hist.with_ongoing(ongoing);
-            drop(hist);
+            let live = hists.current.with_ongoing(ongoing);
+            drop(hists);
             f(&live)
         } else {
-            f(&hist)
+            f(&hists.current)
         }
     }
 
@@ -289,7 +337,7 @@ impl Monitor {
 
     /// Clears the histogram, the stall counts and the utilisation window.
     pub fn reset(&self) {
-        self.hist.lock().reset();
+        self.hists.lock().current.reset();
         self.stalls.store(0, Ordering::Relaxed);
         self.stalled_ns.store(0, Ordering::Relaxed);
         *self.since_ms.lock() = epoch_ms();
@@ -298,5 +346,50 @@ impl Monitor {
             let idle = unsafe { self.loop_ref.idle_time() };
             *self.window.lock() = (uv::hrtime(), idle);
         }
+    }
+}
+
+impl Monitor {
+    /// Starts keeping the never-reset histogram and the sliding window that
+    /// metrics exporters read (idempotent; the window span is fixed by the
+    /// first call).
+    pub fn enable_export(&self, window_ns: u64) {
+        let mut hists = self.hists.lock();
+        if hists.export.is_none() {
+            hists.export = Some(Export {
+                lifetime: LagHistogram::new(),
+                window: Window::new(window_ns),
+            });
+        }
+    }
+
+    /// Exporter read; `None` until [`Self::enable_export`]. A busy period
+    /// still in progress is folded in (the counts only grow when it ends and
+    /// is recorded in full, so the cumulative series stay monotone).
+    pub fn export_read(&self, bounds_ns: &[u64]) -> Option<ExportRead> {
+        let ongoing = self.stalled_for_ns();
+        let now = uv::hrtime();
+        let hists = self.hists.lock();
+        let export = hists.export.as_ref()?;
+        let read = |lifetime: &LagHistogram, window: LagHistogram| {
+            let mut cumulative = lifetime.cumulative(bounds_ns);
+            cumulative.push(lifetime.total_weight());
+            (cumulative, lifetime.weighted_sum_s_us(), window)
+        };
+        let (cumulative, sum_s_us, window) = if ongoing >= ONGOING_MIN_NS {
+            let mut window = export.window.read(now);
+            window.record_cycle(0, ongoing);
+            read(&export.lifetime.with_ongoing(ongoing), window)
+        } else {
+            read(&export.lifetime, export.window.read(now))
+        };
+        drop(hists);
+        Some(ExportRead {
+            cumulative,
+            sum_s_us,
+            stalls_total: self.stalls_total.load(Ordering::Relaxed),
+            stalled_ns_total: self.stalled_ns_total.load(Ordering::Relaxed),
+            window,
+        })
     }
 }
