@@ -190,7 +190,9 @@ function collectMetrics(options) {
     collector(n(NAMES.lagMax), `Longest event-loop busy period in the last ${o.windowMs / 1000} s`, 'gauge', 'max', () =>
       read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.windowMax })),
     ),
-    collector(n(NAMES.lagQuantile), `Event-loop lag quantiles over the last ${o.windowMs / 1000} s`, 'gauge', 'max', () =>
+    // Quantile series must be typed summary (promtool rejects a gauge with a
+    // quantile label): a summary over the sliding window, quantiles only.
+    collector(n(NAMES.lagQuantile), `Event-loop lag quantiles over the last ${o.windowMs / 1000} s`, 'summary', 'max', () =>
       read().flatMap(({ thread, x }) => QUANTILES.map(([q, k]) => ({ labels: lbl(thread, { quantile: q }), value: x[k] }))),
     ),
     collector(n(NAMES.utilization), `Event-loop utilisation over the last ${o.windowMs / 1000} s`, 'gauge', 'average', () =>

@@ -1,0 +1,196 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { spawnSync } from 'node:child_process'
+import { Worker } from 'node:worker_threads'
+import { fileURLToPath } from 'node:url'
+import client from 'prom-client'
+import { lag } from '@nodeperf/native'
+import { collectMetrics, metricNames, compatMetricNames } from '@nodeperf/native/prom'
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const busyWait = (ms) => {
+  const end = performance.now() + ms
+  while (performance.now() < end);
+}
+
+/** Parses exposition text into { name: [{ labels, value }] }. */
+function parse(text) {
+  const out = {}
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue
+    const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/)
+    assert.ok(m, `unparsable line: ${line}`)
+    const labels = {}
+    for (const [, k, v] of (m[2] || '').matchAll(/([a-zA-Z_]+)="([^"]*)"/g)) labels[k] = v
+    ;(out[m[1]] ||= []).push({ labels, value: Number(m[3]) })
+  }
+  return out
+}
+const bucketsOf = (parsed, thread, name = 'nodeperf_eventloop_lag_seconds') =>
+  parsed[`${name}_bucket`].filter((s) => s.labels.thread === thread).map((s) => [s.labels.le, s.value])
+
+test('exposition: cumulative monotone buckets, +Inf = _count, _sum consistent, a 50 ms block lands below le=0.05', async () => {
+  const register = new client.Registry()
+  const names = collectMetrics({ register, labels: { service: 'api' } })
+  assert.deepEqual(names, metricNames)
+  await sleep(30)
+  const before = parse(await register.metrics())
+  await sleep(30)
+  busyWait(50)
+  await sleep(30)
+  const text = await register.metrics()
+  const after = parse(text)
+  const b = bucketsOf(after, 'main')
+  assert.equal(b.at(-1)[0], '+Inf')
+  for (let i = 1; i < b.length; i++) assert.ok(b[i][1] >= b[i - 1][1], `bucket ${b[i][0]} < ${b[i - 1][0]}`)
+  const count = after.nodeperf_eventloop_lag_seconds_count.find((s) => s.labels.thread === 'main').value
+  const sum = after.nodeperf_eventloop_lag_seconds_sum.find((s) => s.labels.thread === 'main').value
+  assert.equal(b.at(-1)[1], count)
+  // The mean lag (sum / count) lies within the observed range.
+  assert.ok(sum / count > 0 && sum / count < 0.06, `mean ${sum / count}`)
+  for (const s of after.nodeperf_eventloop_lag_seconds_bucket) assert.equal(s.labels.service, 'api')
+  // The 50 ms block is spread over 0..50 ms with one observation per µs:
+  // ~25 000 between 25 and 50 ms, almost nothing between 50 and 100 ms.
+  const delta = (le) => b.find(([l]) => l === le)[1] - bucketsOf(before, 'main').find(([l]) => l === le)[1]
+  const in25to50 = delta('0.05') - delta('0.025')
+  const in50to100 = delta('0.1') - delta('0.05')
+  assert.ok(in25to50 > 22_000 && in25to50 < 27_500, `(0.025, 0.05]: ${in25to50}`)
+  assert.ok(in50to100 < 3_000, `(0.05, 0.1]: ${in50to100}`)
+  const max = after.nodeperf_eventloop_lag_max_seconds.find((s) => s.labels.thread === 'main').value
+  assert.ok(max >= 0.049 && max < 0.2, `max gauge ${max}`)
+  const q = after.nodeperf_eventloop_lag_quantile_seconds.filter((s) => s.labels.thread === 'main')
+  assert.deepEqual(q.map((s) => s.labels.quantile), ['0.5', '0.9', '0.99', '0.999'])
+  assert.ok(after.nodeperf_heap_utilization_ratio[0].value > 0 && after.nodeperf_heap_utilization_ratio[0].value < 1)
+})
+
+test('two registries scraping alternately see the same cumulative histogram', async () => {
+  const a = new client.Registry()
+  const b = new client.Registry()
+  collectMetrics({ register: a })
+  collectMetrics({ register: b })
+  busyWait(20)
+  await sleep(20)
+  const counts = []
+  for (let i = 0; i < 4; i++) {
+    const reg = i % 2 ? b : a
+    const p = parse(await reg.metrics())
+    counts.push(p.nodeperf_eventloop_lag_seconds_count.find((s) => s.labels.thread === 'main').value)
+    await sleep(10)
+  }
+  for (let i = 1; i < counts.length; i++) assert.ok(counts[i] >= counts[i - 1], `count went down: ${counts}`)
+  // Frozen, both read exactly the same values.
+  lag.stop()
+  try {
+    const [ta, tb] = [await a.metrics(), await b.metrics()]
+    const pa = parse(ta)
+    const pb = parse(tb)
+    assert.deepEqual(bucketsOf(pa, 'main'), bucketsOf(pb, 'main'))
+    assert.deepEqual(pa.nodeperf_eventloop_lag_quantile_seconds, pb.nodeperf_eventloop_lag_quantile_seconds)
+  } finally {
+    lag.start()
+  }
+})
+
+test("threads: 'all' has a series per worker loop, 'self' only this thread's", async () => {
+  const all = new client.Registry()
+  const self = new client.Registry()
+  collectMetrics({ register: all })
+  collectMetrics({ register: self, threads: 'self' })
+  const worker = new Worker(`require('@nodeperf/native'); require('node:worker_threads').parentPort.postMessage('up'); setTimeout(() => {}, 5000)`, { eval: true })
+  await once(worker, 'message')
+  const label = `worker-${worker.threadId}`
+  await sleep(20)
+  const threadsIn = (p) => [...new Set(p.nodeperf_eventloop_lag_seconds_count.map((s) => s.labels.thread))]
+  assert.deepEqual(threadsIn(parse(await all.metrics())), ['main', label])
+  assert.deepEqual(threadsIn(parse(await self.metrics())), ['main'])
+  await worker.terminate()
+  assert.deepEqual(threadsIn(parse(await all.metrics())), ['main'])
+})
+
+test('calling collectMetrics twice on one registry does not throw', () => {
+  const register = new client.Registry()
+  const first = collectMetrics({ register, prefix: 'app_' })
+  assert.deepEqual(collectMetrics({ register, prefix: 'app_' }), first)
+  assert.ok(first.every((n) => n.startsWith('app_nodeperf_')))
+})
+
+test('compat: fills prom-client names next to collectDefaultMetrics without a clash', async () => {
+  const register = new client.Registry()
+  client.collectDefaultMetrics({ register })
+  const names = collectMetrics({ register, compat: true })
+  assert.deepEqual(names, [...metricNames, ...compatMetricNames])
+  busyWait(30)
+  await sleep(20)
+  const text = await register.metrics()
+  assert.match(text, /# HELP nodejs_eventloop_lag_p99_seconds .*@nodeperf\/native/)
+  const p = parse(text)
+  assert.equal(p.nodejs_eventloop_lag_p99_seconds.length, 1)
+  assert.ok(p.nodejs_eventloop_lag_max_seconds[0].value >= 0.029)
+  assert.ok(p.process_cpu_user_seconds_total, 'prom-client default metrics still there')
+})
+
+test('bad options get Node-convention errors', () => {
+  const register = new client.Registry()
+  assert.throws(() => collectMetrics({ register, threads: 'some' }), { code: 'ERR_INVALID_ARG_TYPE', message: /options\.threads/ })
+  assert.throws(() => collectMetrics({ register, buckets: [0.1, 0.05] }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: /buckets\[1\]/ })
+  assert.throws(() => collectMetrics({ register, buckets: [] }), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => collectMetrics({ register, prefix: '9x' }), { code: 'ERR_INVALID_ARG_TYPE', message: /prefix/ })
+  assert.throws(() => collectMetrics({ register, labels: { thread: 'x' } }), { code: 'ERR_INVALID_ARG_TYPE', message: /labels/ })
+  assert.throws(() => collectMetrics({ register, windowMs: 10 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => collectMetrics({ register: {} }), { code: 'ERR_INVALID_ARG_TYPE', message: /Registry/ })
+  assert.throws(() => collectMetrics(5), { code: 'ERR_INVALID_ARG_TYPE' })
+})
+
+test('without prom-client installed: a clear error that says how to install it', () => {
+  const hide = fileURLToPath(new URL('./fixtures/hide-prom-client.cjs', import.meta.url))
+  const child = spawnSync(
+    process.execPath,
+    ['--require', hide, '-e', `try { require('@nodeperf/native/prom').collectMetrics() } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`],
+    { encoding: 'utf8' },
+  )
+  assert.equal(child.status, 0, child.stderr)
+  const e = JSON.parse(child.stdout)
+  assert.equal(e.code, 'ERR_NODEPERF_PEER_MISSING')
+  assert.match(e.message, /npm install prom-client/)
+})
+
+test('promtool check metrics accepts the exposition', { skip: !hasPromtool() && 'promtool not installed (CI installs it)' }, async () => {
+  const register = new client.Registry()
+  collectMetrics({ register, labels: { service: 'api' } })
+  busyWait(10)
+  await sleep(10)
+  const check = spawnSync('promtool', ['check', 'metrics'], { input: await register.metrics(), encoding: 'utf8' })
+  assert.equal(check.status, 0, `${check.stdout}${check.stderr}`)
+  assert.equal(`${check.stdout}${check.stderr}`.trim(), '')
+})
+
+function hasPromtool() {
+  return spawnSync('promtool', ['--version']).status === 0
+}
+
+test('cluster: AggregatorRegistry sums the workers\' histograms and counters, max for lag gauges', () => {
+  const fixture = fileURLToPath(new URL('./fixtures/cluster-prom.cjs', import.meta.url))
+  const child = spawnSync(process.execPath, [fixture], { encoding: 'utf8', timeout: 60_000 })
+  assert.equal(child.status, 0, child.stderr)
+  const { perWorker, aggregated } = JSON.parse(child.stdout)
+  const agg = parse(aggregated)
+  const valuesOf = (json, name) => json.find((m) => m.name === name).values
+  const hist = perWorker.map((w) => valuesOf(w, 'nodeperf_eventloop_lag_seconds'))
+  const buckets = agg.nodeperf_eventloop_lag_seconds_bucket
+  assert.equal(buckets.length, hist[0].filter((v) => v.metricName.endsWith('_bucket')).length)
+  for (const s of buckets) {
+    const sum = hist
+      .map((vals) => vals.find((v) => v.metricName.endsWith('_bucket') && String(v.labels.le) === s.labels.le).value)
+      .reduce((a, b) => a + b, 0)
+    assert.equal(s.value, sum, `le=${s.labels.le}`)
+  }
+  const count = (vals) => vals.find((v) => v.metricName.endsWith('_count')).value
+  assert.equal(agg.nodeperf_eventloop_lag_seconds_count[0].value, count(hist[0]) + count(hist[1]))
+  const stalls = perWorker.map((w) => valuesOf(w, 'nodeperf_eventloop_stalls_total')[0].value)
+  assert.ok(stalls[0] >= 1 && stalls[1] >= 1, `stalls ${stalls}`)
+  assert.equal(agg.nodeperf_eventloop_stalls_total[0].value, stalls[0] + stalls[1])
+  const maxes = perWorker.map((w) => valuesOf(w, 'nodeperf_eventloop_lag_max_seconds')[0].value)
+  assert.equal(agg.nodeperf_eventloop_lag_max_seconds[0].value, Math.max(...maxes))
+  assert.ok(Math.max(...maxes) >= 0.049, `worker 2 blocked 50 ms: ${maxes}`)
+})
