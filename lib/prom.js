@@ -60,6 +60,26 @@ const QUANTILES = [
   ['0.999', 'windowP999'],
 ]
 
+/** Unpacks LoopMonitor#exportRead's Float64Array (see src/lag/js.rs). */
+function unpack(a, nBounds) {
+  let i = nBounds + 1
+  return {
+    buckets: a.subarray(0, i),
+    sum: a[i++],
+    stallsTotal: a[i++],
+    stallSecondsTotal: a[i++],
+    windowP50: a[i++],
+    windowP90: a[i++],
+    windowP99: a[i++],
+    windowP999: a[i++],
+    windowMax: a[i++],
+    windowMin: a[i++],
+    windowMean: a[i++],
+    windowStddev: a[i++],
+    windowUtilization: a[i++],
+  }
+}
+
 function argError(kind, name, expected, value) {
   return binding.argError(kind, name, expected, value)
 }
@@ -168,8 +188,9 @@ function collectMetrics(options) {
   const loops = o.threads === 'all' ? () => native.monitors() : () => [native.lag]
   const read = scrapeCache(() =>
     loops()
-      .map((m) => ({ thread: m.thread, x: m.exportRead(o.buckets) }))
-      .filter((r) => r.x !== null),
+      .map((m) => ({ thread: m.thread, raw: m.exportRead(o.buckets) }))
+      .filter((r) => r.raw !== null)
+      .map(({ thread, raw }) => ({ thread, x: unpack(raw, o.buckets.length) })),
   )
   const lbl = (thread, extra) => ({ ...labels, thread, ...extra })
 

@@ -29,6 +29,14 @@ const SLICE_ABS_NS: u64 = 50_000;
 /// … and, further out, their width relative to where they start.
 const SLICE_REL: f64 = 0.02;
 
+/// What [`LagHistogram::summary`] computes (ns).
+pub struct Summary {
+    pub quantiles: Vec<u64>,
+    pub mean_ns: f64,
+    pub stddev_ns: f64,
+    pub min_ns: u64,
+}
+
 pub struct LagHistogram {
     hist: Histogram<u64>,
     /// Busy periods recorded (the `count()` of the API).
@@ -105,18 +113,6 @@ impl LagHistogram {
         copy
     }
 
-    /// Adds `other`'s data (same bounds; precision may differ).
-    pub fn merge(&mut self, other: &LagHistogram) {
-        for v in other.hist.iter_recorded() {
-            self.hist
-                .saturating_record_n(v.value_iterated_to(), v.count_at_value());
-        }
-        self.periods += other.periods;
-        self.observed_ns = self.observed_ns.saturating_add(other.observed_ns);
-        self.busy_ns = self.busy_ns.saturating_add(other.busy_ns);
-        self.max_ns = self.max_ns.max(other.max_ns);
-    }
-
     pub fn reset(&mut self) {
         self.hist.reset();
         self.periods = 0;
@@ -177,6 +173,17 @@ impl LagHistogram {
         self.observed_ns
     }
 
+    /// Removes `other`'s data, which must have been recorded here too. The
+    /// maximum cannot be subtracted: it stays as it was.
+    pub fn subtract(&mut self, other: &LagHistogram) {
+        // `other`'s counts were added to `self` before: none goes negative,
+        // and both have the same bounds, so this cannot fail.
+        let _ = self.hist.subtract(&other.hist);
+        self.periods = self.periods.saturating_sub(other.periods);
+        self.observed_ns = self.observed_ns.saturating_sub(other.observed_ns);
+        self.busy_ns = self.busy_ns.saturating_sub(other.busy_ns);
+    }
+
     /// Busy share of the observed time, 0..1.
     pub fn utilization(&self) -> f64 {
         if self.observed_ns == 0 {
@@ -205,6 +212,47 @@ impl LagHistogram {
         for slot in out.iter_mut().skip(i) {
             *slot = running;
         }
+        out
+    }
+
+    /// The quantiles `qs` (sorted, in `(0, 1]`), mean, stddev and min, in
+    /// one pass over the histogram (each of them alone would be a pass).
+    pub fn summary(&self, qs: &[f64]) -> Summary {
+        let total = self.hist.len();
+        let mut out = Summary {
+            quantiles: vec![0; qs.len()],
+            mean_ns: 0.0,
+            stddev_ns: 0.0,
+            min_ns: self.min_ns(),
+        };
+        if total == 0 {
+            return out;
+        }
+        let targets: Vec<u64> = qs
+            .iter()
+            .map(|q| ((q * total as f64).ceil() as u64).clamp(1, total))
+            .collect();
+        let (mut seen, mut next) = (0u64, 0usize);
+        let (mut sum, mut sum_sq) = (0f64, 0f64);
+        for v in self.hist.iter_recorded() {
+            let count = v.count_at_value();
+            let value = v.value_iterated_to();
+            seen += count;
+            while next < targets.len() && seen >= targets[next] {
+                out.quantiles[next] = if self.hist.equivalent(value, 0) {
+                    0
+                } else {
+                    self.hist.highest_equivalent(value).min(self.max_ns)
+                };
+                next += 1;
+            }
+            let mid = self.hist.median_equivalent(value) as f64;
+            sum += mid * count as f64;
+            sum_sq += mid * mid * count as f64;
+        }
+        let n = total as f64;
+        out.mean_ns = sum / n;
+        out.stddev_ns = (sum_sq / n - out.mean_ns * out.mean_ns).max(0.0).sqrt();
         out
     }
 
@@ -336,20 +384,39 @@ mod tests {
     }
 
     #[test]
-    fn merge_adds_and_utilization_is_busy_share() {
+    fn subtract_removes_and_utilization_is_busy_share() {
         let mut a = LagHistogram::with_digits(2);
         a.record_cycle(30 * MS, 10 * MS);
+        a.record_cycle(10 * MS, 50 * MS);
+        assert!((a.utilization() - 0.6).abs() < 1e-9);
         let mut b = LagHistogram::with_digits(2);
         b.record_cycle(10 * MS, 50 * MS);
-        a.merge(&b);
-        assert_eq!(a.periods(), 2);
-        assert_eq!(a.max_ns(), 50 * MS);
-        assert!((a.utilization() - 0.6).abs() < 1e-9);
+        let mut c = a.with_ongoing(0);
+        c.subtract(&b);
+        assert_eq!(c.periods(), 1);
+        assert!((c.utilization() - 0.25).abs() < 1e-9);
+        // Left: 30 ms idle, 10 ms busy: P(lag > x) = 0.25 (1 - x / 10 ms).
         assert!(
-            within(a.quantile_ns(0.99), 49 * MS, 0.03),
+            within(c.quantile_ns(0.99), 9_600_000, 0.02),
             "{}",
-            a.quantile_ns(0.99)
+            c.quantile_ns(0.99)
         );
+    }
+
+    #[test]
+    fn summary_matches_the_single_reads() {
+        let mut h = LagHistogram::new();
+        for i in 0..200u64 {
+            h.record_cycle(50_000 * (i % 7), 10_000 * (i % 13) + 1_000);
+        }
+        h.record_cycle(0, 80 * MS);
+        let s = h.summary(&[0.5, 0.9, 0.99, 0.999]);
+        for (q, v) in [0.5, 0.9, 0.99, 0.999].iter().zip(&s.quantiles) {
+            assert_eq!(*v, h.quantile_ns(*q), "q {q}");
+        }
+        assert!((s.mean_ns - h.mean_ns()).abs() <= h.mean_ns() * 1e-3);
+        assert!((s.stddev_ns - h.stddev_ns()).abs() <= h.stddev_ns() * 1e-2);
+        assert_eq!(s.min_ns, h.min_ns());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::{registry, watchdog};
 use crate::args;
 use crate::error::{Error, OrThrow};
 use crate::thread::ThreadState;
-use napi::bindgen_prelude::{Function, Unknown};
+use napi::bindgen_prelude::{Float64Array, Function, Unknown};
 use napi::{Env, JsValue, ValueType};
 use napi_derive::napi;
 use std::sync::Arc;
@@ -157,16 +157,17 @@ impl LoopMonitor {
             since_ms,
             stalled_for_ns,
         } = self.inner.snapshot();
+        let s = hist.summary(&[0.5, 0.9, 0.99, 0.999]);
         LagSnapshot {
             thread: self.inner.label.clone(),
-            p50: ms(hist.quantile_ns(0.5)),
-            p90: ms(hist.quantile_ns(0.9)),
-            p99: ms(hist.quantile_ns(0.99)),
-            p999: ms(hist.quantile_ns(0.999)),
+            p50: ms(s.quantiles[0]),
+            p90: ms(s.quantiles[1]),
+            p99: ms(s.quantiles[2]),
+            p999: ms(s.quantiles[3]),
             max: ms(hist.max_ns()),
-            min: ms(hist.min_ns()),
-            mean: hist.mean_ns() / NS_PER_MS,
-            stddev: hist.stddev_ns() / NS_PER_MS,
+            min: ms(s.min_ns),
+            mean: s.mean_ns / NS_PER_MS,
+            stddev: s.stddev_ns / NS_PER_MS,
             count: hist.periods() as f64,
             observed_ms: ms(hist.observed_ns()),
             utilization,
@@ -179,47 +180,34 @@ impl LoopMonitor {
 
     /// What a metrics exporter reads (see `lib/prom.js`), or null until
     /// `enableExport()` was called. `bounds` are bucket upper bounds in
-    /// seconds, sorted; one observation is one µs of loop time.
+    /// seconds, sorted; one observation is one µs of loop time. Packed in
+    /// one Float64Array (cheap to hand over at every scrape):
+    /// `[...cumulative counts per bound, +Inf count, sum (s), stalls total,
+    /// stall seconds total, window p50, p90, p99, p999, max, min, mean,
+    /// stddev (s), window utilisation]`.
     #[napi]
-    pub fn export_read(&self, bounds: Vec<f64>) -> Option<ExportSnapshot> {
+    pub fn export_read(&self, bounds: Vec<f64>) -> Option<Float64Array> {
         let bounds_ns: Vec<u64> = bounds.iter().map(|b| (b * 1e9) as u64).collect();
         let r = self.inner.export_read(&bounds_ns)?;
         let w = &r.window;
-        Some(ExportSnapshot {
-            buckets: r.cumulative.iter().map(|ns| (ns / 1_000) as f64).collect(),
-            sum: r.sum_s_us,
-            stalls_total: r.stalls_total as f64,
-            stall_seconds_total: r.stalled_ns_total as f64 / 1e9,
-            window_p50: w.quantile_ns(0.5) as f64 / 1e9,
-            window_p90: w.quantile_ns(0.9) as f64 / 1e9,
-            window_p99: w.quantile_ns(0.99) as f64 / 1e9,
-            window_p999: w.quantile_ns(0.999) as f64 / 1e9,
-            window_max: w.max_ns() as f64 / 1e9,
-            window_min: w.min_ns() as f64 / 1e9,
-            window_mean: w.mean_ns() / 1e9,
-            window_stddev: w.stddev_ns() / 1e9,
-            window_utilization: w.utilization(),
-        })
+        let s = |ns: u64| ns as f64 / 1e9;
+        let mut out: Vec<f64> = r.cumulative.iter().map(|ns| (ns / 1_000) as f64).collect();
+        out.extend_from_slice(&[
+            r.sum_s_us,
+            r.stalls_total as f64,
+            r.stalled_ns_total as f64 / 1e9,
+            s(w.p50),
+            s(w.p90),
+            s(w.p99),
+            s(w.p999),
+            s(w.max),
+            s(w.min),
+            w.mean / 1e9,
+            w.stddev / 1e9,
+            w.utilization,
+        ]);
+        Some(Float64Array::new(out))
     }
-}
-
-/// A metrics exporter's view of one monitor (seconds; counts are µs-probes).
-#[napi(object)]
-pub struct ExportSnapshot {
-    /// Cumulative counts per bound, then the total (`+Inf` = `_count`).
-    pub buckets: Vec<f64>,
-    pub sum: f64,
-    pub stalls_total: f64,
-    pub stall_seconds_total: f64,
-    pub window_p50: f64,
-    pub window_p90: f64,
-    pub window_p99: f64,
-    pub window_p999: f64,
-    pub window_max: f64,
-    pub window_min: f64,
-    pub window_mean: f64,
-    pub window_stddev: f64,
-    pub window_utilization: f64,
 }
 
 /// Makes every monitor keep what exporters read; the first call fixes the

@@ -100,7 +100,37 @@ pub struct ExportRead {
     pub sum_s_us: f64,
     pub stalls_total: u64,
     pub stalled_ns_total: u64,
-    pub window: LagHistogram,
+    pub window: WindowRead,
+}
+
+/// The sliding window's figures (ns, or a ratio).
+pub struct WindowRead {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub stddev: f64,
+    pub utilization: f64,
+}
+
+impl WindowRead {
+    fn of(h: &LagHistogram, max: u64) -> Self {
+        let s = h.summary(&[0.5, 0.9, 0.99, 0.999]);
+        Self {
+            p50: s.quantiles[0],
+            p90: s.quantiles[1],
+            p99: s.quantiles[2],
+            p999: s.quantiles[3],
+            max: max.max(h.max_ns()),
+            min: s.min_ns,
+            mean: s.mean_ns,
+            stddev: s.stddev_ns,
+            utilization: h.utilization(),
+        }
+    }
 }
 
 /// Everything the API reports, read at one instant.
@@ -357,7 +387,9 @@ impl Monitor {
         let mut hists = self.hists.lock();
         if hists.export.is_none() {
             hists.export = Some(Export {
-                lifetime: LagHistogram::new(),
+                // Prometheus buckets are coarse: 2 digits (1 %) keep a scrape
+                // of many loops well under a millisecond.
+                lifetime: LagHistogram::with_digits(2),
                 window: Window::new(window_ns),
             });
         }
@@ -369,19 +401,23 @@ impl Monitor {
     pub fn export_read(&self, bounds_ns: &[u64]) -> Option<ExportRead> {
         let ongoing = self.stalled_for_ns();
         let now = uv::hrtime();
-        let hists = self.hists.lock();
-        let export = hists.export.as_ref()?;
-        let read = |lifetime: &LagHistogram, window: LagHistogram| {
+        let mut hists = self.hists.lock();
+        let export = hists.export.as_mut()?;
+        let lifetime_read = |lifetime: &LagHistogram| {
             let mut cumulative = lifetime.cumulative(bounds_ns);
             cumulative.push(lifetime.total_weight());
-            (cumulative, lifetime.weighted_sum_s_us(), window)
+            (cumulative, lifetime.weighted_sum_s_us())
         };
+        let (window_hist, window_max) = export.window.read(now);
         let (cumulative, sum_s_us, window) = if ongoing >= ONGOING_MIN_NS {
-            let mut window = export.window.read(now);
-            window.record_cycle(0, ongoing);
-            read(&export.lifetime.with_ongoing(ongoing), window)
+            let w = window_hist.with_ongoing(ongoing);
+            let window = WindowRead::of(&w, window_max.max(ongoing));
+            let (c, s) = lifetime_read(&export.lifetime.with_ongoing(ongoing));
+            (c, s, window)
         } else {
-            read(&export.lifetime, export.window.read(now))
+            let window = WindowRead::of(window_hist, window_max);
+            let (c, s) = lifetime_read(&export.lifetime);
+            (c, s, window)
         };
         drop(hists);
         Some(ExportRead {
