@@ -54,3 +54,14 @@ lag.onStall(100)
 all[0].start()
 // @ts-expect-error logStalls takes an object with thresholdMs
 lag.configure({ logStalls: true })
+
+import { collectMetrics, metricNames } from '@nodeperf/native/prom'
+import { Registry } from 'prom-client'
+
+const registered: string[] = collectMetrics({ register: new Registry(), prefix: 'app_', labels: { service: 'api' }, threads: 'all', compat: true })
+const firstName: string = metricNames[0]
+void [registered, firstName]
+// @ts-expect-error threads is 'all' or 'self'
+collectMetrics({ threads: 'every' })
+// @ts-expect-error buckets are numbers
+collectMetrics({ buckets: ['0.1'] })

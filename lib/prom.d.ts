@@ -1,2 +1,44 @@
-// Reserved for the prom-client integration.
-export {}
+import type { Registry } from 'prom-client'
+
+/** Options of {@link collectMetrics}. */
+export interface CollectMetricsOptions {
+  /** The registry. @default prom-client's global `register` */
+  register?: Registry
+  /** Prepended to every metric name. @default '' */
+  prefix?: string
+  /** Static labels added to every series (not `thread`, `le`, `quantile`). */
+  labels?: Record<string, string | number>
+  /** Lag histogram bucket bounds in seconds, increasing. @default 50 µs … 10 s (17, 1-2.5-5 steps) */
+  buckets?: number[]
+  /** Every loop in `monitors()`, or only the calling thread's. @default 'all' */
+  threads?: 'all' | 'self'
+  /** Also fill prom-client's `nodejs_eventloop_lag_*_seconds` gauges with our values. @default false */
+  compat?: boolean
+  /** Sliding window of the gauges, ms; process-wide, fixed by the first call. @default 60000 */
+  windowMs?: number
+}
+
+/**
+ * Registers read-only collectors for event-loop lag (a cumulative histogram
+ * per loop), window gauges, stall counters and heap utilisation on a
+ * prom-client registry. Returns the metric names registered. A second call
+ * for the same registry changes nothing and returns the same names.
+ */
+export declare function collectMetrics(options?: CollectMetricsOptions): string[]
+
+/** Every metric name `collectMetrics` registers (before `prefix`). */
+export declare const metricNames: readonly string[]
+
+/** prom-client's lag gauge names that `compat: true` fills. */
+export declare const compatMetricNames: readonly string[]
+
+/** The default lag histogram buckets, seconds. */
+export declare const DEFAULT_BUCKETS: readonly number[]
+
+declare const prom: {
+  collectMetrics: typeof collectMetrics
+  metricNames: typeof metricNames
+  compatMetricNames: typeof compatMetricNames
+  DEFAULT_BUCKETS: typeof DEFAULT_BUCKETS
+}
+export default prom
