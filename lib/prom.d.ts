@@ -14,7 +14,7 @@ export interface CollectMetricsOptions {
   threads?: 'all' | 'self'
   /** Also fill prom-client's `nodejs_eventloop_lag_*_seconds` gauges with our values. @default false */
   compat?: boolean
-  /** Sliding window of the gauges, ms; process-wide, fixed by the first call. @default 60000 */
+  /** Sliding window of the gauges, ms. @default 60000 */
   windowMs?: number
 }
 

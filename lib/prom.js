@@ -173,7 +173,7 @@ function scrapeCache(read) {
  * @param {number[]} [options.buckets] lag histogram buckets, seconds
  * @param {'all'|'self'} [options.threads] every loop in the process (default) or only the calling thread's
  * @param {boolean} [options.compat] also fill prom-client's nodejs_eventloop_lag_* gauges
- * @param {number} [options.windowMs] the sliding window of the gauges (process-wide; the first call fixes it), default 60000
+ * @param {number} [options.windowMs] the sliding window of the gauges, default 60000
  * @returns {string[]} the names registered
  */
 function collectMetrics(options) {
@@ -188,7 +188,7 @@ function collectMetrics(options) {
   const loops = o.threads === 'all' ? () => native.monitors() : () => [native.lag]
   const read = scrapeCache(() =>
     loops()
-      .map((m) => ({ thread: m.thread, raw: m.exportRead(o.buckets) }))
+      .map((m) => ({ thread: m.thread, raw: m.exportRead(o.buckets, o.windowMs) }))
       .filter((r) => r.raw !== null)
       .map(({ thread, raw }) => ({ thread, x: unpack(raw, o.buckets.length) })),
   )

@@ -179,16 +179,18 @@ impl LoopMonitor {
     }
 
     /// What a metrics exporter reads (see `lib/prom.js`), or null until
-    /// `enableExport()` was called. `bounds` are bucket upper bounds in
+    /// `enableExport(windowMs)` was called. `bounds` are bucket upper bounds in
     /// seconds, sorted; one observation is one µs of loop time. Packed in
     /// one Float64Array (cheap to hand over at every scrape):
     /// `[...cumulative counts per bound, +Inf count, sum (s), stalls total,
     /// stall seconds total, window p50, p90, p99, p999, max, min, mean,
     /// stddev (s), window utilisation]`.
     #[napi]
-    pub fn export_read(&self, bounds: Vec<f64>) -> Option<Float64Array> {
+    pub fn export_read(&self, bounds: Vec<f64>, window_ms: f64) -> Option<Float64Array> {
         let bounds_ns: Vec<u64> = bounds.iter().map(|b| (b * 1e9) as u64).collect();
-        let r = self.inner.export_read(&bounds_ns)?;
+        let r = self
+            .inner
+            .export_read(&bounds_ns, window_span_ns(window_ms))?;
         let w = &r.window;
         let s = |ns: u64| ns as f64 / 1e9;
         let mut out: Vec<f64> = r.cumulative.iter().map(|ns| (ns / 1_000) as f64).collect();
@@ -210,12 +212,19 @@ impl LoopMonitor {
     }
 }
 
-/// Makes every monitor keep what exporters read; the first call fixes the
-/// sliding window (ms). Returns the window in force, in ms.
-#[napi]
-pub fn enable_export(window_ms: f64) -> f64 {
+/// The window span for `window_ms`, as `enable_export` and `export_read`
+/// both round it (a multiple of the slot count, 1 s .. 1 day).
+fn window_span_ns(window_ms: f64) -> u64 {
     let ns = (window_ms.clamp(1_000.0, 86_400_000.0) * NS_PER_MS) as u64;
-    registry::enable_export(ns) as f64 / NS_PER_MS
+    let slots = super::window::SLOTS as u64;
+    ns / slots * slots
+}
+
+/// Makes every monitor keep what exporters read, with a sliding window of
+/// `windowMs` (several windows may coexist).
+#[napi]
+pub fn enable_export(window_ms: f64) {
+    registry::enable_export(window_span_ns(window_ms));
 }
 
 /// Every live loop monitor in the process.

@@ -77,7 +77,8 @@ struct Hists {
 
 struct Export {
     lifetime: LagHistogram,
-    window: Window,
+    /// One per span asked for (prom's gauges, `overloaded()`, the sidecar).
+    windows: Vec<Window>,
 }
 
 impl Hists {
@@ -85,7 +86,9 @@ impl Hists {
         self.current.record_cycle(idle_ns, busy_ns);
         if let Some(e) = &mut self.export {
             e.lifetime.record_cycle(idle_ns, busy_ns);
-            e.window.record_cycle(at_ns, idle_ns, busy_ns);
+            for w in &mut e.windows {
+                w.record_cycle(at_ns, idle_ns, busy_ns);
+            }
         }
     }
 }
@@ -380,25 +383,27 @@ impl Monitor {
 }
 
 impl Monitor {
-    /// Starts keeping the never-reset histogram and the sliding window that
-    /// metrics exporters read (idempotent; the window span is fixed by the
-    /// first call).
-    pub fn enable_export(&self, window_ns: u64) {
+    /// Starts keeping the never-reset histogram, and a sliding window of
+    /// `span_ns` (idempotent per span).
+    pub fn enable_export(&self, spans_ns: &[u64]) {
         let mut hists = self.hists.lock();
-        if hists.export.is_none() {
-            hists.export = Some(Export {
-                // Prometheus buckets are coarse: 2 digits (1 %) keep a scrape
-                // of many loops well under a millisecond.
-                lifetime: LagHistogram::with_digits(2),
-                window: Window::new(window_ns),
-            });
+        let export = hists.export.get_or_insert_with(|| Export {
+            // Prometheus buckets are coarse: 2 digits (1 %) keep a scrape
+            // of many loops well under a millisecond.
+            lifetime: LagHistogram::with_digits(2),
+            windows: Vec::new(),
+        });
+        for span in spans_ns {
+            if !export.windows.iter().any(|w| w.span_ns() == *span) {
+                export.windows.push(Window::new(*span));
+            }
         }
     }
 
-    /// Exporter read; `None` until [`Self::enable_export`]. A busy period
+    /// Exporter read; `None` until [`Self::enable_export`] for `span_ns`. A busy period
     /// still in progress is folded in (the counts only grow when it ends and
     /// is recorded in full, so the cumulative series stay monotone).
-    pub fn export_read(&self, bounds_ns: &[u64]) -> Option<ExportRead> {
+    pub fn export_read(&self, bounds_ns: &[u64], span_ns: u64) -> Option<ExportRead> {
         let ongoing = self.stalled_for_ns();
         let now = uv::hrtime();
         let mut hists = self.hists.lock();
@@ -408,7 +413,8 @@ impl Monitor {
             cumulative.push(lifetime.total_weight());
             (cumulative, lifetime.weighted_sum_s_us())
         };
-        let (window_hist, window_max) = export.window.read(now);
+        let window = export.windows.iter_mut().find(|w| w.span_ns() == span_ns)?;
+        let (window_hist, window_max) = window.read(now);
         let (cumulative, sum_s_us, window) = if ongoing >= ONGOING_MIN_NS {
             let w = window_hist.with_ongoing(ongoing);
             let window = WindowRead::of(&w, window_max.max(ongoing));

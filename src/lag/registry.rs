@@ -3,19 +3,21 @@
 
 use super::monitor::Monitor;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 static MONITORS: Mutex<Vec<Arc<Monitor>>> = Mutex::new(Vec::new());
-/// Window span (ns) of the exporters' view; 0 until one asks for it.
-static EXPORT_WINDOW_NS: AtomicU64 = AtomicU64::new(0);
+/// Window spans (ns) exporters asked for; empty until one does.
+static EXPORT_SPANS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
 pub fn add(monitor: Arc<Monitor>) {
-    let window = EXPORT_WINDOW_NS.load(Ordering::Acquire);
-    if window > 0 {
-        monitor.enable_export(window);
+    // Hold the spans while adding, so an enable_export() racing with this
+    // either sees the monitor or is seen by it.
+    let spans = EXPORT_SPANS.lock();
+    if !spans.is_empty() {
+        monitor.enable_export(&spans);
     }
     MONITORS.lock().push(monitor);
+    drop(spans);
     super::watchdog::notify();
 }
 
@@ -28,20 +30,14 @@ pub fn all() -> Vec<Arc<Monitor>> {
     MONITORS.lock().clone()
 }
 
-/// Makes every monitor, present and future, keep what metrics exporters read.
-/// The first call fixes the window span; returns the span in force.
-pub fn enable_export(window_ns: u64) -> u64 {
-    let span = match EXPORT_WINDOW_NS.compare_exchange(
-        0,
-        window_ns,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        Ok(_) => window_ns,
-        Err(existing) => existing,
-    };
-    for m in MONITORS.lock().iter() {
-        m.enable_export(span);
+/// Makes every monitor, present and future, keep what metrics exporters
+/// read, with a sliding window of `span_ns` (one per distinct span).
+pub fn enable_export(span_ns: u64) {
+    let mut spans = EXPORT_SPANS.lock();
+    if !spans.contains(&span_ns) {
+        spans.push(span_ns);
     }
-    span
+    for m in MONITORS.lock().iter() {
+        m.enable_export(&spans);
+    }
 }

@@ -18,6 +18,8 @@ pub struct Window {
 impl Window {
     pub fn new(span_ns: u64) -> Self {
         let slot_ns = (span_ns / SLOTS as u64).max(1_000_000);
+        // span_ns() must give back exactly what was asked for.
+        debug_assert!(span_ns.is_multiple_of(SLOTS as u64));
         Self {
             slot_ns,
             slots: (0..SLOTS)
@@ -25,6 +27,10 @@ impl Window {
                 .collect(),
             merged: LagHistogram::with_digits(2),
         }
+    }
+
+    pub fn span_ns(&self) -> u64 {
+        self.slot_ns * SLOTS as u64
     }
 
     /// Drops the slots that are no longer inside the window at `epoch`.
