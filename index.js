@@ -105,3 +105,8 @@ module.exports = {
   monitors,
   loopInfo,
 }
+
+// Built on the above; loaded after module.exports is set (they require it).
+const { overloaded, underPressure, yieldEvery } = require('./lib/pressure.js')
+const { startSidecar } = require('./lib/sidecar.js')
+Object.assign(module.exports, { overloaded, underPressure, yieldEvery, startSidecar })

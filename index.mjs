@@ -3,5 +3,5 @@ import { createRequire } from 'node:module'
 
 const native = createRequire(import.meta.url)('./index.js')
 
-export const { lag, monitors, loopInfo } = native
+export const { lag, monitors, loopInfo, overloaded, underPressure, yieldEvery, startSidecar } = native
 export default native

@@ -16,6 +16,8 @@ export interface CollectMetricsOptions {
   compat?: boolean
   /** Sliding window of the gauges, ms. @default 60000 */
   windowMs?: number
+  /** Where the heap gauge reads from. @default v8.getHeapStatistics of the collecting thread */
+  heapStatistics?: () => { used_heap_size: number; heap_size_limit: number } | null
 }
 
 /**

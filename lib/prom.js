@@ -123,7 +123,9 @@ function checkOptions(options) {
   const windowMs = options.windowMs === undefined ? DEFAULT_WINDOW_MS : options.windowMs
   if (typeof windowMs !== 'number') throw argError('type', 'options.windowMs', 'of type number', windowMs)
   if (!(windowMs >= 1000 && windowMs <= 86_400_000)) throw argError('range', 'options.windowMs', '>= 1000 and <= 86400000', windowMs)
-  return { register: prom, prefix, labels, buckets: [...buckets], threads, compat, windowMs }
+  const heapStatistics = options.heapStatistics === undefined ? v8.getHeapStatistics : options.heapStatistics
+  if (typeof heapStatistics !== 'function') throw argError('type', 'options.heapStatistics', 'of type function', heapStatistics)
+  return { register: prom, prefix, labels, buckets: [...buckets], threads, compat, windowMs, heapStatistics }
 }
 
 /**
@@ -174,6 +176,8 @@ function scrapeCache(read) {
  * @param {'all'|'self'} [options.threads] every loop in the process (default) or only the calling thread's
  * @param {boolean} [options.compat] also fill prom-client's nodejs_eventloop_lag_* gauges
  * @param {number} [options.windowMs] the sliding window of the gauges, default 60000
+ * @param {() => { used_heap_size: number, heap_size_limit: number } | null} [options.heapStatistics]
+ *   where the heap gauge reads from (default v8.getHeapStatistics of the collecting thread)
  * @returns {string[]} the names registered
  */
 function collectMetrics(options) {
@@ -226,8 +230,8 @@ function collectMetrics(options) {
       read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.stallSecondsTotal })),
     ),
     collector(n(NAMES.heapUtilization), 'V8 heap used / heap size limit of the collecting thread (alert at 0.75-0.85)', 'gauge', 'max', () => {
-      const h = v8.getHeapStatistics()
-      return [{ labels: { ...labels }, value: h.used_heap_size / h.heap_size_limit }]
+      const h = o.heapStatistics()
+      return h ? [{ labels: { ...labels }, value: h.used_heap_size / h.heap_size_limit }] : []
     }),
   ]
 

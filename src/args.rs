@@ -4,7 +4,8 @@
 
 use crate::error::Error;
 use napi::bindgen_prelude::{JsObjectValue, Unknown};
-use napi::{JsValue, ValueType};
+use napi::{Env, JsValue, ValueType};
+use napi_derive::napi;
 
 /// How Node's own errors describe a received value: `type string ('x')`,
 /// `type number (1.5)`, `an instance of Object`, `function f`, `undefined`.
@@ -111,6 +112,35 @@ pub fn describe_number(n: f64) -> String {
     } else {
         format!("{n}")
     }
+}
+
+/// Builds an argument error for the façade, so JS-side checks word their
+/// errors exactly as the native ones do. `kind` is `'type'` (`expected`
+/// reads like "of type function") or `'range'` (`expected` is the range).
+#[napi]
+pub fn arg_error<'e>(
+    env: &'e Env,
+    kind: String,
+    name: String,
+    expected: String,
+    value: Unknown,
+) -> Unknown<'e> {
+    let e = if kind == "range" {
+        let received = match number(&value, &name) {
+            Ok(n) => describe_number(n),
+            Err(_) => describe(&value),
+        };
+        Error::out_of_range(&name, &expected, received)
+    } else {
+        Error::invalid_arg_type(&name, &expected, describe(&value))
+    };
+    e.to_js(env)
+}
+
+/// An `AbortError` (`ABORT_ERR`) for the façade's own abort paths.
+#[napi]
+pub fn abort_error(env: &Env) -> Unknown<'_> {
+    Error::Aborted.to_js(env)
 }
 
 #[cfg(test)]

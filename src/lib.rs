@@ -8,9 +8,10 @@ mod lag;
 mod thread;
 mod uv;
 
+pub use args::{abort_error, arg_error};
 pub use error::{Error, JsClass};
 pub use info::{attach, error_for_test, loop_info, LoopInfo};
 pub use lag::{
-    arg_error, enable_export, lag_config, lag_configure, lag_monitor, lag_set_stall_listener,
-    lag_start, lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
+    enable_export, lag_config, lag_configure, lag_monitor, lag_set_stall_listener, lag_start,
+    lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
 };

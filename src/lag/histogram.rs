@@ -78,39 +78,51 @@ impl LagHistogram {
     /// (events arriving then wait ~0), then `busy_ns` of work until the next
     /// poll.
     pub fn record_cycle(&mut self, idle_ns: u64, busy_ns: u64) {
+        self.record_part(idle_ns, 0, busy_ns, busy_ns > 0);
+    }
+
+    /// Records part of a cycle: `idle_ns` of idle time, and the stretch of
+    /// a busy period whose arrivals wait between `wait_lo` and `wait_hi`
+    /// (uniformly, weight `wait_hi - wait_lo`). `ends_period` counts the
+    /// busy period (once, in the part where it ends). A whole cycle is
+    /// `(idle, 0, busy, true)`; the sliding window records the parts that
+    /// fall into each of its slots.
+    pub fn record_part(&mut self, idle_ns: u64, wait_lo: u64, wait_hi: u64, ends_period: bool) {
         if idle_ns > 0 {
             self.hist.saturating_record_n(0, idle_ns);
         }
-        self.record_busy(busy_ns);
-        self.busy_ns = self.busy_ns.saturating_add(busy_ns);
+        let (lo, hi) = (wait_lo.min(HIGHEST_NS), wait_hi.min(HIGHEST_NS));
+        if hi > lo {
+            spread(lo, hi, |value, weight| {
+                self.hist.saturating_record_n(value, weight)
+            });
+            self.max_ns = self.max_ns.max(hi);
+        }
+        if ends_period {
+            self.periods += 1;
+        }
+        let busy = wait_hi.saturating_sub(wait_lo);
+        self.busy_ns = self.busy_ns.saturating_add(busy);
         self.observed_ns = self
             .observed_ns
-            .saturating_add(idle_ns.saturating_add(busy_ns));
-    }
-
-    fn record_busy(&mut self, busy_ns: u64) {
-        if busy_ns == 0 {
-            return;
-        }
-        let busy = busy_ns.min(HIGHEST_NS);
-        spread(busy, |value, weight| {
-            self.hist.saturating_record_n(value, weight)
-        });
-        self.periods += 1;
-        self.max_ns = self.max_ns.max(busy);
+            .saturating_add(idle_ns.saturating_add(busy));
     }
 
     /// A copy that also counts a busy period that has not ended yet.
     pub fn with_ongoing(&self, busy_ns: u64) -> LagHistogram {
-        let mut copy = LagHistogram {
+        let mut copy = self.copy();
+        copy.record_cycle(0, busy_ns);
+        copy
+    }
+
+    pub fn copy(&self) -> LagHistogram {
+        LagHistogram {
             hist: self.hist.clone(),
             periods: self.periods,
             observed_ns: self.observed_ns,
             busy_ns: self.busy_ns,
             max_ns: self.max_ns,
-        };
-        copy.record_cycle(0, busy_ns);
-        copy
+        }
     }
 
     pub fn reset(&mut self) {
@@ -268,15 +280,15 @@ impl LagHistogram {
     }
 }
 
-/// Spreads the uniform distribution on `[0, busy]` over slices, calling
-/// `record(midpoint, width)` for each; the widths sum to `busy`. Slices are
+/// Spreads the uniform distribution on `[lo, hi]` over slices, calling
+/// `record(midpoint, width)` for each; the widths sum to `hi - lo`. Slices are
 /// [`SLICE_ABS_NS`] wide near 0 and grow to [`SLICE_REL`] of their start
 /// further out, so a quantile is off by at most 25 µs or 1 %.
-fn spread(busy: u64, mut record: impl FnMut(u64, u64)) {
-    let mut start = 0u64;
-    while start < busy {
+fn spread(lo: u64, hi: u64, mut record: impl FnMut(u64, u64)) {
+    let mut start = lo;
+    while start < hi {
         let width = SLICE_ABS_NS.max((start as f64 * SLICE_REL) as u64);
-        let end = busy.min(start.saturating_add(width));
+        let end = hi.min(start.saturating_add(width));
         record(start + (end - start) / 2, end - start);
         start = end;
     }
@@ -297,7 +309,7 @@ mod tests {
         for busy in [1, 999, 20_000, 1_234_567, 2_000 * MS] {
             let mut total = 0;
             let mut n = 0;
-            spread(busy, |v, w| {
+            spread(0, busy, |v, w| {
                 assert!(v <= busy);
                 total += w;
                 n += 1;

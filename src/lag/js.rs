@@ -381,26 +381,3 @@ pub fn lag_config(env: &Env) -> napi::Result<LagConfig> {
         log_stalls_threshold_ms: (log > 0).then(|| ms(log)),
     })
 }
-
-/// Builds an argument error for the façade, so JS-side checks word their
-/// errors exactly as the native ones do. `kind` is `'type'` (`expected`
-/// reads like "of type function") or `'range'` (`expected` is the range).
-#[napi]
-pub fn arg_error<'e>(
-    env: &'e Env,
-    kind: String,
-    name: String,
-    expected: String,
-    value: Unknown,
-) -> Unknown<'e> {
-    let e = if kind == "range" {
-        let received = match args::number(&value, &name) {
-            Ok(n) => args::describe_number(n),
-            Err(_) => args::describe(&value),
-        };
-        Error::out_of_range(&name, &expected, received)
-    } else {
-        Error::invalid_arg_type(&name, &expected, args::describe(&value))
-    };
-    e.to_js(env)
-}

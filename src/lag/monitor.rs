@@ -120,6 +120,8 @@ pub struct WindowRead {
 }
 
 impl WindowRead {
+    /// `max`: the longest wait in the window (the merged histogram's own
+    /// maximum may belong to a slot that has left it).
     fn of(h: &LagHistogram, max: u64) -> Self {
         let s = h.summary(&[0.5, 0.9, 0.99, 0.999]);
         Self {
@@ -127,7 +129,7 @@ impl WindowRead {
             p90: s.quantiles[1],
             p99: s.quantiles[2],
             p999: s.quantiles[3],
-            max: max.max(h.max_ns()),
+            max,
             min: s.min_ns,
             mean: s.mean_ns,
             stddev: s.stddev_ns,
@@ -271,6 +273,22 @@ impl Monitor {
 
     // ---- reads (any thread) -----------------------------------------------
 
+    /// The cycle in progress: `(idle, busy)` since the last poll entry.
+    pub fn ongoing_cycle(&self) -> (u64, u64) {
+        if !self.running() {
+            return (0, 0);
+        }
+        let Some(_alive) = self.thread.alive() else {
+            return (0, 0);
+        };
+        let (entry, idle_then) = self.heartbeat.load();
+        // SAFETY: the alive guard keeps the loop open for this call.
+        let idle_now = unsafe { self.loop_ref.idle_time() };
+        let now = uv::hrtime();
+        let idle = idle_now.saturating_sub(idle_then);
+        (idle, now.saturating_sub(entry).saturating_sub(idle))
+    }
+
     /// How long the loop has been busy without polling, right now; 0 when it
     /// is blocked in its poll (idle), stopped, or its thread has ended.
     pub fn stalled_for_ns(&self) -> u64 {
@@ -404,7 +422,7 @@ impl Monitor {
     /// still in progress is folded in (the counts only grow when it ends and
     /// is recorded in full, so the cumulative series stay monotone).
     pub fn export_read(&self, bounds_ns: &[u64], span_ns: u64) -> Option<ExportRead> {
-        let ongoing = self.stalled_for_ns();
+        let (ongoing_idle, ongoing) = self.ongoing_cycle();
         let now = uv::hrtime();
         let mut hists = self.hists.lock();
         let export = hists.export.as_mut()?;
@@ -414,16 +432,14 @@ impl Monitor {
             (cumulative, lifetime.weighted_sum_s_us())
         };
         let window = export.windows.iter_mut().find(|w| w.span_ns() == span_ns)?;
-        let (window_hist, window_max) = window.read(now);
-        let (cumulative, sum_s_us, window) = if ongoing >= ONGOING_MIN_NS {
-            let w = window_hist.with_ongoing(ongoing);
-            let window = WindowRead::of(&w, window_max.max(ongoing));
-            let (c, s) = lifetime_read(&export.lifetime.with_ongoing(ongoing));
-            (c, s, window)
+        // The window sees the cycle in progress (its idle time too: a loop
+        // idle for a minute has a window of idle time, not an empty one).
+        let (window_hist, window_max) = window.read(now, ongoing_idle, ongoing);
+        let window = WindowRead::of(&window_hist, window_max);
+        let (cumulative, sum_s_us) = if ongoing >= ONGOING_MIN_NS {
+            lifetime_read(&export.lifetime.with_ongoing(ongoing))
         } else {
-            let window = WindowRead::of(window_hist, window_max);
-            let (c, s) = lifetime_read(&export.lifetime);
-            (c, s, window)
+            lifetime_read(&export.lifetime)
         };
         drop(hists);
         Some(ExportRead {

@@ -1,0 +1,116 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { once } from 'node:events'
+import { overloaded, underPressure, yieldEvery } from '@nodeperf/native'
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const busyWait = (ms) => {
+  const end = performance.now() + ms
+  while (performance.now() < end);
+}
+
+test('overloaded() follows the window p99 and utilisation', async () => {
+  const opts = { maxLagMs: 10, windowMs: 1000 }
+  overloaded(opts) // starts the window
+  await sleep(1100)
+  assert.equal(overloaded(opts), false)
+  for (let i = 0; i < 8; i++) {
+    busyWait(25)
+    await sleep(10)
+  }
+  await sleep(60) // past the 50 ms answer cache
+  assert.equal(overloaded(opts), true)
+  await sleep(1300)
+  assert.equal(overloaded(opts), false)
+  // Utilisation alone.
+  const u = { maxLagMs: 10_000, maxUtilization: 0.5, windowMs: 1000 }
+  overloaded(u)
+  for (let end = performance.now() + 600; performance.now() < end; ) {
+    busyWait(8)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  await sleep(60)
+  assert.equal(overloaded(u), true)
+})
+
+test('underPressure(): a real http server sheds with 503 + Retry-After under load, recovers after', async () => {
+  const shed = underPressure({ maxLagMs: 10, windowMs: 1000, retryAfterS: 2 })
+  const server = http.createServer((req, res) => shed(req, res, () => res.end('ok')))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const url = `http://127.0.0.1:${server.address().port}/`
+  const get = async () => {
+    const r = await fetch(url)
+    return { status: r.status, retryAfter: r.headers.get('retry-after'), body: await r.text() }
+  }
+  try {
+    await fetch(url) // warms up fetch itself (its first call blocks this loop for ~30 ms)
+    await sleep(1100)
+    assert.equal((await get()).status, 200)
+    // Load: the loop blocks 30 ms out of every ~40 ms.
+    let loading = true
+    const load = () => {
+      if (!loading) return
+      busyWait(30)
+      setTimeout(load, 10)
+    }
+    load()
+    await sleep(400)
+    const during = []
+    for (let i = 0; i < 5; i++) during.push(await get())
+    loading = false
+    assert.ok(during.some((r) => r.status === 503), JSON.stringify(during))
+    const shedOne = during.find((r) => r.status === 503)
+    assert.equal(shedOne.retryAfter, '2')
+    assert.equal(JSON.parse(shedOne.body).status, 'overloaded')
+    await sleep(1300)
+    const after = []
+    for (let i = 0; i < 3; i++) after.push((await get()).status)
+    assert.deepEqual(after, [200, 200, 200])
+  } finally {
+    server.close()
+  }
+})
+
+test('yieldEvery() processes everything in order, in batches that let the loop run', async () => {
+  const items = Array.from({ length: 200_000 }, (_, i) => i)
+  const seen = []
+  let ticks = 0
+  const ticker = setInterval(() => ticks++, 1)
+  const n = await yieldEvery(items, (x, i) => {
+    if (x !== i) throw new Error('order')
+    seen.push(x)
+    // ~0.5 µs of work per item
+    for (let k = 0; k < 50; k++) Math.sqrt(k)
+  }, { budgetMs: 2 })
+  clearInterval(ticker)
+  assert.equal(n, items.length)
+  assert.equal(seen.length, items.length)
+  assert.ok(ticks > 0, 'the loop ran between batches')
+  // Iterables work too.
+  assert.equal(await yieldEvery(new Set([1, 2, 3]), () => {}), 3)
+})
+
+test('yieldEvery() honours AbortSignal and rejects with fn errors', async () => {
+  const ac = new AbortController()
+  let done = 0
+  const p = yieldEvery(Array.from({ length: 1e7 }, (_, i) => i), () => {
+    done++
+    for (let k = 0; k < 20; k++) Math.sqrt(k)
+  }, { budgetMs: 1, signal: ac.signal })
+  setTimeout(() => ac.abort(), 5)
+  await assert.rejects(p, { name: 'AbortError', code: 'ABORT_ERR' })
+  assert.ok(done > 0 && done < 1e7, `processed ${done}`)
+  await assert.rejects(yieldEvery([1, 2], () => { throw new Error('boom') }), /boom/)
+})
+
+test('bad input', () => {
+  assert.throws(() => overloaded({ maxLagMs: -1 }), { code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => overloaded({ windowMs: 'x' }), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => underPressure({ maxUtilization: 2 }), { code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => yieldEvery(5, () => {}), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => yieldEvery([], 'f'), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => yieldEvery([], () => {}, { budgetMs: 0 }), { code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => yieldEvery([], () => {}, { signal: {} }), { code: 'ERR_INVALID_ARG_TYPE' })
+})

@@ -1,0 +1,158 @@
+'use strict'
+// Load shedding on measured lag, and a helper to break long loops into
+// time-budgeted batches.
+
+const binding = require('../binding.js')
+const { lag } = require('../index.js')
+
+const argError = (kind, name, expected, value) => binding.argError(kind, name, expected, value)
+
+function abortError(signal) {
+  const reason = signal && signal.reason
+  const err = binding.abortError()
+  if (reason !== undefined) err.cause = reason
+  return err
+}
+
+function checkNumber(name, value, dflt, lo, hi, range) {
+  if (value === undefined) return dflt
+  if (typeof value !== 'number') throw argError('type', name, 'of type number', value)
+  if (!(value >= lo && value <= hi)) throw argError('range', name, range, value)
+  return value
+}
+
+function pressureOptions(options) {
+  if (options === undefined) options = {}
+  if (options === null || typeof options !== 'object') throw argError('type', 'options', 'of type object', options)
+  return {
+    maxLagMs: checkNumber('options.maxLagMs', options.maxLagMs, 100, 0.001, 3_600_000, '>= 0.001 and <= 3600000'),
+    maxUtilization: checkNumber('options.maxUtilization', options.maxUtilization, 0.95, 0, 1, '>= 0 and <= 1'),
+    windowMs: checkNumber('options.windowMs', options.windowMs, 10_000, 1000, 86_400_000, '>= 1000 and <= 86400000'),
+  }
+}
+
+const enabledWindows = new Set()
+/** Reads this thread's loop over a window: { p99Ms, maxMs, utilization }. */
+function windowRead(windowMs) {
+  if (!enabledWindows.has(windowMs)) {
+    binding.enableExport(windowMs)
+    enabledWindows.add(windowMs)
+  }
+  const a = lag.exportRead([], windowMs)
+  // Layout: see LoopMonitor#exportRead (no bounds: [count, sum, stalls,
+  // stallSeconds, p50, p90, p99, p999, max, min, mean, stddev, utilization]).
+  return { p99Ms: a[6] * 1e3, maxMs: a[8] * 1e3, utilization: a[12] }
+}
+
+const cache = new Map()
+/**
+ * Whether this thread's loop is overloaded: its lag p99 over the last
+ * `windowMs` is above `maxLagMs`, or its utilisation over the window is above
+ * `maxUtilization`. Cheap enough to call per request: the answer is
+ * recomputed at most every min(50 ms, windowMs / 100).
+ *
+ * @param {{ maxLagMs?: number, maxUtilization?: number, windowMs?: number }} [options]
+ *   defaults: 100 ms, 0.95, 10000 ms
+ * @returns {boolean}
+ */
+function overloaded(options) {
+  const o = pressureOptions(options)
+  return evaluate(o).overloaded
+}
+
+function evaluate(o) {
+  const key = `${o.maxLagMs}/${o.maxUtilization}/${o.windowMs}`
+  const now = performance.now()
+  const hit = cache.get(key)
+  if (hit && now - hit.at < Math.min(50, o.windowMs / 100)) return hit
+  const w = windowRead(o.windowMs)
+  const result = {
+    at: now,
+    overloaded: w.p99Ms > o.maxLagMs || w.utilization > o.maxUtilization,
+    lagP99Ms: w.p99Ms,
+    utilization: w.utilization,
+  }
+  cache.set(key, result)
+  return result
+}
+
+/**
+ * Middleware for `http`, Express and Connect: answers 503 with `Retry-After`
+ * while {@link overloaded}, else calls `next()`.
+ *
+ * @param {{ maxLagMs?: number, maxUtilization?: number, windowMs?: number, retryAfterS?: number }} [options]
+ * @returns {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: () => void) => void}
+ */
+function underPressure(options) {
+  const o = pressureOptions(options)
+  // Start the window now, so it holds real history by the first request.
+  windowRead(o.windowMs)
+  const retryAfter = String(
+    checkNumber('options.retryAfterS', options && options.retryAfterS, Math.ceil(o.windowMs / 1000), 1, 86_400, '>= 1 and <= 86400'),
+  )
+  return function underPressureMiddleware(req, res, next) {
+    const r = evaluate(o)
+    if (!r.overloaded) {
+      next()
+      return
+    }
+    const body = JSON.stringify({ status: 'overloaded', lagP99Ms: r.lagP99Ms, utilization: r.utilization })
+    res.statusCode = 503
+    res.setHeader('Retry-After', retryAfter)
+    res.setHeader('Content-Type', 'application/json')
+    res.setHeader('Content-Length', Buffer.byteLength(body))
+    res.end(body)
+  }
+}
+
+/**
+ * Calls `fn(item, index)` for every item, in batches that each run for at
+ * most about `budgetMs`, yielding to the event loop (setImmediate) between
+ * batches so other callbacks and requests get their turn.
+ *
+ * @template T
+ * @param {Iterable<T> | ArrayLike<T>} items
+ * @param {(item: T, index: number) => void} fn
+ * @param {{ budgetMs?: number, signal?: AbortSignal }} [options] budgetMs defaults to 5
+ * @returns {Promise<number>} how many items were processed
+ */
+function yieldEvery(items, fn, options) {
+  if (items === null || items === undefined || (typeof items[Symbol.iterator] !== 'function' && typeof items.length !== 'number')) {
+    throw argError('type', 'items', 'an iterable or array-like', items)
+  }
+  if (typeof fn !== 'function') throw argError('type', 'fn', 'of type function', fn)
+  if (options !== undefined && (options === null || typeof options !== 'object')) throw argError('type', 'options', 'of type object', options)
+  const budgetMs = checkNumber('options.budgetMs', options && options.budgetMs, 5, 0.01, 60_000, '>= 0.01 and <= 60000')
+  const signal = options && options.signal
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw argError('type', 'options.signal', 'an instance of AbortSignal', signal)
+
+  const iterator = typeof items[Symbol.iterator] === 'function' ? items[Symbol.iterator]() : Array.prototype.values.call(items)
+  return new Promise((resolve, reject) => {
+    let index = 0
+    // How many items to run between clock reads; adapts to the item cost.
+    let stride = 1
+    const batch = () => {
+      if (signal && signal.aborted) return reject(abortError(signal))
+      const end = performance.now() + budgetMs
+      try {
+        for (;;) {
+          for (let k = 0; k < stride; k++) {
+            const step = iterator.next()
+            if (step.done) return resolve(index)
+            fn(step.value, index++)
+          }
+          const now = performance.now()
+          if (now >= end) break
+          // Aim for ~10 clock reads per budget.
+          if (end - now > budgetMs * 0.9) stride *= 2
+        }
+      } catch (e) {
+        return reject(e)
+      }
+      setImmediate(batch)
+    }
+    batch()
+  })
+}
+
+module.exports = { overloaded, underPressure, yieldEvery, windowRead }

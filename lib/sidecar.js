@@ -1,0 +1,111 @@
+'use strict'
+// startSidecar(): health and metrics endpoints served from a worker thread,
+// so they answer while the watched event loop is blocked.
+
+const v8 = require('node:v8')
+const path = require('node:path')
+const { Worker } = require('node:worker_threads')
+const binding = require('../binding.js')
+const { lag } = require('../index.js')
+
+const argError = (kind, name, expected, value) => binding.argError(kind, name, expected, value)
+
+function num(options, name, dflt, lo, hi, range) {
+  const v = options[name]
+  if (v === undefined) return dflt
+  if (typeof v !== 'number') throw argError('type', `options.${name}`, 'of type number', v)
+  if (!(v >= lo && v <= hi)) throw argError('range', `options.${name}`, range, v)
+  return v
+}
+
+/**
+ * Starts an HTTP server on a worker thread that watches the calling thread's
+ * loop: `GET /health/live` (503 once the loop has been busy longer than
+ * `stallThresholdMs`), `GET /health/ready` (503 while stalled or
+ * overloaded), `GET /metrics` (prom-client exposition of every loop). It
+ * never keeps the process alive.
+ *
+ * @param {object} [options]
+ * @param {number} [options.port] default 0 (any free port)
+ * @param {string} [options.host] default '127.0.0.1'
+ * @param {number} [options.stallThresholdMs] default 1000
+ * @param {boolean} [options.metrics] default true (needs prom-client)
+ * @param {number} [options.maxLagMs] readiness: window p99 limit, default 100
+ * @param {number} [options.maxUtilization] readiness: utilisation limit, default 0.95
+ * @param {number} [options.windowMs] readiness window, default 10000
+ * @returns {Promise<{ port: number, close(): Promise<void> }>}
+ */
+async function startSidecar(options) {
+  if (options === undefined) options = {}
+  if (options === null || typeof options !== 'object') throw argError('type', 'options', 'of type object', options)
+  const port = num(options, 'port', 0, 0, 65535, '>= 0 and <= 65535')
+  if (!Number.isInteger(port)) throw argError('range', 'options.port', 'an integer', port)
+  const host = options.host === undefined ? '127.0.0.1' : options.host
+  if (typeof host !== 'string') throw argError('type', 'options.host', 'of type string', host)
+  const metrics = options.metrics === undefined ? true : options.metrics
+  if (typeof metrics !== 'boolean') throw argError('type', 'options.metrics', 'of type boolean', metrics)
+  const workerData = {
+    port,
+    host,
+    metrics,
+    target: lag.thread,
+    stallThresholdMs: num(options, 'stallThresholdMs', 1000, 1, 3_600_000, '>= 1 and <= 3600000'),
+    maxLagMs: num(options, 'maxLagMs', 100, 0.001, 3_600_000, '>= 0.001 and <= 3600000'),
+    maxUtilization: num(options, 'maxUtilization', 0.95, 0, 1, '>= 0 and <= 1'),
+    windowMs: num(options, 'windowMs', 10_000, 1000, 86_400_000, '>= 1000 and <= 86400000'),
+  }
+  if (metrics) {
+    // Fail here, with the install hint, rather than inside the worker.
+    require('./prom.js').metricNames // eslint-disable-line no-unused-expressions
+    try {
+      require.resolve('prom-client')
+    } catch {
+      const err = new Error(
+        "startSidecar({ metrics: true }) needs prom-client (>= 14): run 'npm install prom-client', or pass metrics: false",
+      )
+      err.code = 'ERR_NODEPERF_PEER_MISSING'
+      throw err
+    }
+  }
+
+  const worker = new Worker(path.join(__dirname, 'sidecar-worker.js'), { workerData, name: 'nodeperf-sidecar' })
+  const listening = await new Promise((resolve, reject) => {
+    const onError = (e) => reject(e)
+    worker.once('error', onError)
+    worker.on('message', function first(m) {
+      if (m && m.listening !== undefined) {
+        worker.off('message', first)
+        worker.off('error', onError)
+        resolve(m.listening)
+      } else if (m && m.error) {
+        const err = new Error(`sidecar could not listen on ${host}:${port}: ${m.error.message}`)
+        err.code = m.error.code || 'ERR_NODEPERF_SIDECAR'
+        worker.terminate()
+        reject(err)
+      }
+    })
+    worker.once('exit', (code) => reject(new Error(`sidecar worker exited (${code}) before listening`)))
+  })
+  worker.unref()
+  worker.on('error', () => {})
+
+  // The heap gauge must describe this thread's heap, not the worker's.
+  const postHeap = () => worker.postMessage({ heap: v8.getHeapStatistics() })
+  postHeap()
+  const heapTimer = setInterval(postHeap, 1000)
+  heapTimer.unref()
+
+  let closed = null
+  return {
+    port: listening,
+    close() {
+      if (!closed) {
+        clearInterval(heapTimer)
+        closed = worker.terminate().then(() => undefined)
+      }
+      return closed
+    },
+  }
+}
+
+module.exports = { startSidecar }
