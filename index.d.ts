@@ -106,6 +106,74 @@ export declare const lag: Lag
 /** Every live loop monitor in the process: main thread first, then workers. */
 export declare function monitors(): LoopMonitor[]
 
+/** Options of {@link overloaded} and {@link underPressure}. */
+export interface PressureOptions {
+  /** Overloaded when this loop's lag p99 over the window exceeds this. @default 100 */
+  maxLagMs?: number
+  /** … or its utilisation over the window exceeds this (0..1). @default 0.95 */
+  maxUtilization?: number
+  /** The sliding window. @default 10000 */
+  windowMs?: number
+}
+
+/**
+ * Whether this thread's loop is overloaded: lag p99 or utilisation over the
+ * last `windowMs` above the limits. Cheap enough to call per request.
+ */
+export declare function overloaded(options?: PressureOptions): boolean
+
+/**
+ * Middleware for `http`, Express and Connect: answers 503 with `Retry-After`
+ * while {@link overloaded}, else calls `next()`.
+ */
+export declare function underPressure(
+  options?: PressureOptions & {
+    /** The Retry-After header, seconds. @default windowMs / 1000 */
+    retryAfterS?: number
+  },
+): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: () => void) => void
+
+/**
+ * Calls `fn(item, index)` for every item in batches of about `budgetMs`,
+ * yielding to the event loop between batches. Resolves to the number of
+ * items processed; rejects with an `AbortError` when `signal` aborts.
+ */
+export declare function yieldEvery<T>(
+  items: Iterable<T> | ArrayLike<T>,
+  fn: (item: T, index: number) => void,
+  options?: { budgetMs?: number; signal?: AbortSignal },
+): Promise<number>
+
+/** Options of {@link startSidecar}. */
+export interface SidecarOptions {
+  /** @default 0 (any free port) */
+  port?: number
+  /** @default '127.0.0.1' */
+  host?: string
+  /** `/health/live` answers 503 once the loop has been busy this long. @default 1000 */
+  stallThresholdMs?: number
+  /** Serve `/metrics` (needs prom-client). @default true */
+  metrics?: boolean
+  /** `/health/ready` limits, as {@link PressureOptions}. */
+  maxLagMs?: number
+  maxUtilization?: number
+  windowMs?: number
+}
+
+/** A running sidecar. */
+export interface Sidecar {
+  readonly port: number
+  /** Stops the server and its worker thread. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts `/health/live`, `/health/ready` and `/metrics` on a worker thread,
+ * watching the calling thread's loop: they answer while that loop is stuck.
+ * Never keeps the process alive.
+ */
+export declare function startSidecar(options?: SidecarOptions): Promise<Sidecar>
+
 /** What {@link loopInfo} returns. */
 export interface LoopInfo {
   /** The libuv version inside this process, e.g. `'1.46.0'`. */

@@ -2,6 +2,11 @@
 // __test__/tsconfig.json` must accept the valid uses and reject the ones
 // marked @ts-expect-error (an unused @ts-expect-error is itself an error).
 import {
+  overloaded,
+  startSidecar,
+  underPressure,
+  yieldEvery,
+  type Sidecar,
   lag,
   loopInfo,
   monitors,
@@ -65,3 +70,13 @@ void [registered, firstName]
 collectMetrics({ threads: 'every' })
 // @ts-expect-error buckets are numbers
 collectMetrics({ buckets: ['0.1'] })
+
+const isOver: boolean = overloaded({ maxLagMs: 50, windowMs: 5000 })
+const mw = underPressure({ retryAfterS: 5 })
+void [isOver, mw]
+const processed: Promise<number> = yieldEvery([1, 2, 3], (n: number, i: number) => void (n + i), { budgetMs: 5 })
+void processed
+const side: Promise<Sidecar> = startSidecar({ port: 0, stallThresholdMs: 500 })
+void side.then((s) => s.close())
+// @ts-expect-error fn gets the item type
+yieldEvery(['a'], (n: number) => n)
