@@ -3,8 +3,11 @@
 
 mod error;
 mod info;
+mod pool;
+mod shared;
 mod thread;
 mod uv;
 
 pub use error::{Error, JsClass};
 pub use info::{attach, error_for_test, loop_info, LoopInfo};
+pub use pool::{create_pool, default_pool, hash_sync, make_error, NativePool, PoolStats, TimeSummary};

@@ -15,9 +15,9 @@
 //! stay valid until it lets go; after teardown it sees `alive == false`.
 
 use crate::error::Error;
-use crate::uv::{self, HookKind, LoopHook};
+use crate::uv::{self, HookKind, LoopHook, UvLoop};
 use napi::Env;
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,10 +33,28 @@ pub struct ThreadShared {
     alive: RwLock<bool>,
 }
 
+impl ThreadShared {
+    /// Holds the env alive while the guard lives, or `None` if it has ended.
+    /// Teardown waits for every guard to be dropped: keep them short.
+    pub fn alive(&self) -> Option<RwLockReadGuard<'_, bool>> {
+        let guard = self.alive.read();
+        guard.then_some(guard)
+    }
+
+    pub fn is_alive(&self) -> bool {
+        *self.alive.read()
+    }
+}
+
 /// Owned by the env's instance data; only touched on the env's own thread.
 pub struct ThreadState {
     pub shared: Arc<ThreadShared>,
+    #[allow(dead_code)] // for the lag monitor's hooks
+    pub loop_ptr: *mut UvLoop,
     hooks: RefCell<Vec<LoopHook>>,
+    /// Run once at teardown, after the thread is marked dead (see
+    /// [`ThreadState::on_teardown`]).
+    on_teardown: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
 impl ThreadState {
@@ -81,7 +99,9 @@ impl ThreadState {
         check.start()?;
         let state = Rc::new(ThreadState {
             shared,
+            loop_ptr,
             hooks: RefCell::new(vec![check]),
+            on_teardown: RefCell::new(Vec::new()),
         });
         let for_cleanup = Rc::clone(&state);
         env.set_instance_data(state, (), |_| {})
@@ -97,8 +117,25 @@ impl ThreadState {
         Self::get(env)
     }
 
+    /// Keeps `hook` open until teardown.
+    #[allow(dead_code)] // for the lag monitor's hooks
+    pub fn adopt(&self, hook: LoopHook) {
+        self.hooks.borrow_mut().push(hook);
+    }
+
+    /// Runs `f` in this env's cleanup hook, after the thread is marked dead
+    /// (so no other thread is inside an [`ThreadShared::alive`] guard any
+    /// more) and before the loop is closed. No JS may run in `f`.
+    pub fn on_teardown(&self, f: Box<dyn FnOnce()>) {
+        self.on_teardown.borrow_mut().push(f);
+    }
+
     fn teardown(&self) {
         *self.shared.alive.write() = false;
+        let later = std::mem::take(&mut *self.on_teardown.borrow_mut());
+        for f in later {
+            f();
+        }
         // Dropping the hooks uv_close()s them; libuv frees them later in
         // their close callbacks, while Node finishes the loop.
         self.hooks.borrow_mut().clear();

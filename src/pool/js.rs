@@ -1,0 +1,471 @@
+//! The JS-thread side of the pool, one per env: the slab of pending
+//! Promises, the `uv_async` wakeup that drains finished tasks in batches,
+//! aborts, `close()` and the detach watch for non-shared inputs.
+//!
+//! Everything here runs on the env's own thread (the type is `!Send`); pool
+//! threads reach it only through the [`EnvLink`].
+
+use super::completion::{Done, EnvLink};
+use super::core::{Job, PoolCore};
+use super::tasks::{CancelState, Output, Task};
+use crate::error::Error;
+use crate::shared;
+use crate::thread::ThreadState;
+use crate::uv::{AsyncWaker, HookKind, LoopHook};
+use napi::{sys, Env, JsValue};
+use slab::Slab;
+use std::cell::{Cell, RefCell};
+use std::ptr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+thread_local! {
+    /// This thread's env side. Node runs one env per thread (main or
+    /// worker), so a thread-local is per-env; it is emptied in the env's
+    /// cleanup hook.
+    static JS: RefCell<Option<Rc<JsSide>>> = const { RefCell::new(None) };
+}
+
+fn ok(call: &'static str, status: sys::napi_status) -> Result<(), Error> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(Error::Napi { call, status })
+    }
+}
+
+/// One JS `Pool` object's view of a pool: what `close()` waits for.
+pub struct HandleState {
+    pub core: Arc<PoolCore>,
+    /// A `createPool` pool (shut down when closed) rather than the shared
+    /// default one (which only stops accepting from this handle).
+    pub owned: bool,
+    pub closed: Cell<bool>,
+    pending: Cell<usize>,
+    close_waiters: RefCell<Vec<sys::napi_deferred>>,
+}
+
+impl HandleState {
+    pub fn new(core: Arc<PoolCore>, owned: bool) -> Rc<Self> {
+        Rc::new(Self {
+            core,
+            owned,
+            closed: Cell::new(false),
+            pending: Cell::new(0),
+            close_waiters: RefCell::new(Vec::new()),
+        })
+    }
+}
+
+impl Drop for HandleState {
+    fn drop(&mut self) {
+        if self.owned {
+            self.core.shutdown();
+        }
+    }
+}
+
+/// A task whose resources the JS thread still holds.
+struct Pending {
+    /// Null once the Promise is settled (by an abort, before the task ended).
+    deferred: sys::napi_deferred,
+    handle: Rc<HandleState>,
+    /// References that keep the task's memory from GC (null when unused).
+    keep: [sys::napi_ref; 2],
+    cancel: Option<Arc<CancelState>>,
+    watch: Option<Arc<AtomicBool>>,
+}
+
+pub struct JsSide {
+    env: sys::napi_env,
+    pub link: Arc<EnvLink>,
+    pub thread: Arc<crate::thread::ThreadShared>,
+    waker: AsyncWaker,
+    refed: Cell<bool>,
+    slab: RefCell<Slab<Pending>>,
+    /// Promises not yet settled, plus `close()` Promises waiting.
+    unsettled: Cell<usize>,
+    /// The async resource and context drains run in (a callback scope, so
+    /// microtasks and nextTicks run right after each batch).
+    resource: sys::napi_ref,
+    async_ctx: sys::napi_async_context,
+    /// Slab keys of in-place non-shared inputs, checked for detachment.
+    watched: RefCell<Vec<u32>>,
+    watch_hooks: RefCell<Option<[LoopHook; 2]>>,
+    loop_ptr: *mut crate::uv::UvLoop,
+    /// `createPool` pools of this env, shut down with it.
+    owned: RefCell<Vec<Weak<PoolCore>>>,
+    pub last_id: Cell<u32>,
+}
+
+impl JsSide {
+    /// This env's side, created on first use.
+    pub fn get(env: &Env) -> Result<Rc<JsSide>, Error> {
+        if let Some(js) = JS.with(|j| j.borrow().clone()) {
+            return Ok(js);
+        }
+        let state = ThreadState::get(env)?;
+        let raw = env.raw();
+        let loop_ptr = env.get_uv_event_loop().map_err(|e| Error::Uv {
+            call: "napi_get_uv_event_loop",
+            message: e.reason.clone(),
+        })?;
+        // SAFETY: loop_ptr is this thread's live loop; the waker is dropped
+        // (closed) in this env's teardown, registered below.
+        let waker = unsafe {
+            AsyncWaker::new(
+                loop_ptr,
+                Box::new(|| {
+                    if let Some(js) = JS.with(|j| j.borrow().clone()) {
+                        js.drain();
+                    }
+                }),
+            )
+        }?;
+        let link = Arc::new(EnvLink::new(Arc::clone(&state.shared), waker.wake_handle()));
+        let mut object = ptr::null_mut();
+        let mut resource = ptr::null_mut();
+        let mut name = ptr::null_mut();
+        let mut async_ctx = ptr::null_mut();
+        let label = c"nodeperf:pool";
+        // SAFETY: on the env's thread inside a napi call; out-pointers are
+        // locals; the name is a NUL-terminated static string.
+        unsafe {
+            ok("napi_create_object", sys::napi_create_object(raw, &mut object))?;
+            ok("napi_create_reference", sys::napi_create_reference(raw, object, 1, &mut resource))?;
+            ok(
+                "napi_create_string_latin1",
+                sys::napi_create_string_latin1(raw, label.as_ptr(), label.count_bytes() as isize, &mut name),
+            )?;
+            ok("napi_async_init", sys::napi_async_init(raw, object, name, &mut async_ctx))?;
+        }
+        let js = Rc::new(JsSide {
+            env: raw,
+            link,
+            thread: Arc::clone(&state.shared),
+            waker,
+            refed: Cell::new(false),
+            slab: RefCell::new(Slab::with_capacity(256)),
+            unsettled: Cell::new(0),
+            resource,
+            async_ctx,
+            watched: RefCell::new(Vec::new()),
+            watch_hooks: RefCell::new(None),
+            loop_ptr,
+            owned: RefCell::new(Vec::new()),
+            last_id: Cell::new(0),
+        });
+        JS.with(|j| *j.borrow_mut() = Some(Rc::clone(&js)));
+        state.on_teardown(Box::new(|| {
+            // The thread is marked dead: no pool thread will wake us again.
+            if let Some(js) = JS.with(|j| j.borrow_mut().take()) {
+                for core in js.owned.borrow().iter().filter_map(Weak::upgrade) {
+                    core.shutdown();
+                }
+                // Dropping the last Rc closes the waker and the hooks.
+            }
+        }));
+        Ok(js)
+    }
+
+    /// Remembers a `createPool` pool so the env's end shuts it down.
+    pub fn adopt_pool(&self, core: &Arc<PoolCore>) {
+        let mut owned = self.owned.borrow_mut();
+        owned.retain(|w| w.strong_count() > 0);
+        owned.push(Arc::downgrade(core));
+    }
+
+    fn add_unsettled(&self, n: isize) {
+        let v = (self.unsettled.get() as isize + n) as usize;
+        self.unsettled.set(v);
+        let want = v > 0;
+        if want != self.refed.get() {
+            self.refed.set(want);
+            self.waker.set_ref(want);
+        }
+    }
+
+    /// Accepts a captured, reserved task: makes its Promise and hands the
+    /// job to the pool. On error the caller still owns `keep`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn enqueue(
+        self: &Rc<Self>,
+        handle: &Rc<HandleState>,
+        task: Task,
+        keep: [sys::napi_ref; 2],
+        watch: Option<Arc<AtomicBool>>,
+        cancellable: bool,
+    ) -> Result<sys::napi_value, Error> {
+        let mut deferred = ptr::null_mut();
+        let mut promise = ptr::null_mut();
+        // SAFETY: on the env's thread inside a napi call; out-pointers are locals.
+        ok("napi_create_promise", unsafe {
+            sys::napi_create_promise(self.env, &mut deferred, &mut promise)
+        })?;
+        let cancel = cancellable.then(|| Arc::new(CancelState::default()));
+        let watched = watch.is_some();
+        let id = self.slab.borrow_mut().insert(Pending {
+            deferred,
+            handle: Rc::clone(handle),
+            keep,
+            cancel: cancel.clone(),
+            watch,
+        }) as u32;
+        self.last_id.set(id);
+        handle.pending.set(handle.pending.get() + 1);
+        self.add_unsettled(1);
+        if watched {
+            self.watch(id);
+        }
+        handle.core.spawn(Job {
+            id,
+            env: Arc::clone(&self.link),
+            task,
+            submitted: Instant::now(),
+            cancel,
+        });
+        Ok(promise)
+    }
+
+    /// Deletes references (on this thread, where they were made).
+    pub fn release(&self, keep: [sys::napi_ref; 2]) {
+        for r in keep {
+            if !r.is_null() {
+                // SAFETY: r is a live reference of this env, deleted once.
+                unsafe { sys::napi_delete_reference(self.env, r) };
+            }
+        }
+    }
+
+    /// `signal` fired: rejects task `id` with an AbortError now; a task that
+    /// had not started never will.
+    pub fn abort(&self, id: u32) {
+        let (deferred, never_runs) = {
+            let mut slab = self.slab.borrow_mut();
+            let Some(p) = slab.get_mut(id as usize) else {
+                return;
+            };
+            if p.deferred.is_null() {
+                return;
+            }
+            let never_runs = p.cancel.as_ref().is_some_and(|c| c.cancel());
+            (std::mem::replace(&mut p.deferred, ptr::null_mut()), never_runs)
+        };
+        self.add_unsettled(-1);
+        self.settle(deferred, Err(Error::Aborted));
+        if never_runs {
+            let p = self.slab.borrow_mut().remove(id as usize);
+            p.handle.core.count_cancelled();
+            self.finish(p);
+        }
+    }
+
+    /// The last step of every task on this thread: references released,
+    /// handle and close() bookkeeping.
+    fn finish(&self, p: Pending) {
+        self.release(p.keep);
+        if p.watch.is_some() {
+            self.unwatch(p);
+            return;
+        }
+        self.finish_handle(&p.handle);
+    }
+
+    fn finish_handle(&self, handle: &Rc<HandleState>) {
+        let left = handle.pending.get() - 1;
+        handle.pending.set(left);
+        if left == 0 && handle.closed.get() {
+            self.resolve_close(handle);
+        }
+    }
+
+    fn resolve_close(&self, handle: &Rc<HandleState>) {
+        if handle.owned {
+            handle.core.shutdown();
+        }
+        let waiters = std::mem::take(&mut *handle.close_waiters.borrow_mut());
+        for d in waiters {
+            self.add_unsettled(-1);
+            // SAFETY: d is an unsettled deferred of this env; the undefined
+            // value is fetched in the current handle scope.
+            unsafe {
+                let mut undef = ptr::null_mut();
+                sys::napi_get_undefined(self.env, &mut undef);
+                sys::napi_resolve_deferred(self.env, d, undef);
+            }
+        }
+    }
+
+    /// `close()`: stops accepting on this handle; the Promise resolves once
+    /// its tasks are done.
+    pub fn close(&self, handle: &Rc<HandleState>) -> Result<sys::napi_value, Error> {
+        handle.closed.set(true);
+        let mut deferred = ptr::null_mut();
+        let mut promise = ptr::null_mut();
+        // SAFETY: on the env's thread inside a napi call; out-pointers are locals.
+        ok("napi_create_promise", unsafe {
+            sys::napi_create_promise(self.env, &mut deferred, &mut promise)
+        })?;
+        handle.close_waiters.borrow_mut().push(deferred);
+        self.add_unsettled(1);
+        if handle.pending.get() == 0 {
+            self.resolve_close(handle);
+        }
+        Ok(promise)
+    }
+
+    fn settle(&self, deferred: sys::napi_deferred, result: Result<Output, Error>) {
+        let env = self.env;
+        // SAFETY: on the env's thread, inside a handle scope (a napi call or
+        // the drain's); deferred is unsettled and settled exactly once here.
+        unsafe {
+            let mut value = ptr::null_mut();
+            match result {
+                Ok(Output::Text(t)) => {
+                    let s = t.as_str();
+                    sys::napi_create_string_latin1(env, s.as_ptr().cast(), s.len() as isize, &mut value);
+                }
+                Ok(Output::Bytes(d)) => {
+                    let b = d.as_bytes();
+                    let mut data = ptr::null_mut();
+                    sys::napi_create_buffer_copy(env, b.len(), b.as_ptr().cast(), &mut data, &mut value);
+                }
+                Ok(Output::Count(n)) => {
+                    sys::napi_create_double(env, n, &mut value);
+                }
+                Err(e) => {
+                    let env = Env::from_raw(env);
+                    value = e.to_js(&env).raw();
+                    sys::napi_reject_deferred(self.env, deferred, value);
+                    return;
+                }
+            }
+            sys::napi_resolve_deferred(env, deferred, value);
+        }
+    }
+
+    /// The wakeup: settles every finished task in one callback scope.
+    fn drain(&self) {
+        let batch = self.link.take();
+        if batch.is_empty() {
+            return;
+        }
+        let env = self.env;
+        let mut outer = ptr::null_mut();
+        let mut scope = ptr::null_mut();
+        // SAFETY: we are in a uv callback on the env's own thread, outside
+        // any JS; a handle scope and then a callback scope (with our async
+        // resource) make napi calls valid and run microtasks on close.
+        unsafe {
+            sys::napi_open_handle_scope(env, &mut outer);
+            let mut resource = ptr::null_mut();
+            sys::napi_get_reference_value(env, self.resource, &mut resource);
+            sys::napi_open_callback_scope(env, resource, self.async_ctx, &mut scope);
+        }
+        let mut inner: sys::napi_handle_scope = ptr::null_mut();
+        for (i, done) in batch.into_iter().enumerate() {
+            if i % 256 == 0 {
+                // SAFETY: balanced open/close on this thread.
+                unsafe {
+                    if !inner.is_null() {
+                        sys::napi_close_handle_scope(env, inner);
+                    }
+                    sys::napi_open_handle_scope(env, &mut inner);
+                }
+            }
+            self.settle_done(done);
+        }
+        // SAFETY: closing what was opened above, innermost first; closing
+        // the callback scope runs nextTicks and microtasks.
+        unsafe {
+            if !inner.is_null() {
+                sys::napi_close_handle_scope(env, inner);
+            }
+            sys::napi_close_callback_scope(env, scope);
+            sys::napi_close_handle_scope(env, outer);
+        }
+    }
+
+    fn settle_done(&self, done: Done) {
+        let Some(p) = self.slab.borrow_mut().try_remove(done.id as usize) else {
+            return;
+        };
+        if !p.deferred.is_null() {
+            self.add_unsettled(-1);
+            self.settle(p.deferred, done.result);
+        }
+        self.finish(p);
+    }
+
+    fn watch(&self, id: u32) {
+        self.watched.borrow_mut().push(id);
+        let mut hooks = self.watch_hooks.borrow_mut();
+        if hooks.is_none() {
+            let make = |kind| {
+                // SAFETY: loop_ptr is this thread's live loop; the hooks are
+                // owned by this JsSide, dropped (closed) in the env teardown.
+                unsafe {
+                    LoopHook::new(
+                        self.loop_ptr,
+                        kind,
+                        Box::new(|| {
+                            if let Some(js) = JS.with(|j| j.borrow().clone()) {
+                                js.check_detached();
+                            }
+                        }),
+                    )
+                }
+            };
+            match (make(HookKind::Prepare), make(HookKind::Check)) {
+                (Ok(a), Ok(b)) => *hooks = Some([a, b]),
+                _ => return,
+            }
+        }
+        if let Some(h) = hooks.as_mut() {
+            let _ = h[0].start();
+            let _ = h[1].start();
+        }
+    }
+
+    fn unwatch(&self, p: Pending) {
+        let mut watched = self.watched.borrow_mut();
+        // `p` has left the slab already; every other watched key is live.
+        let slab = self.slab.borrow();
+        watched.retain(|&id| slab.contains(id as usize));
+        drop(slab);
+        if watched.is_empty() {
+            if let Some(h) = self.watch_hooks.borrow_mut().as_mut() {
+                h[0].stop();
+                h[1].stop();
+            }
+        }
+        drop(watched);
+        self.finish_handle(&p.handle);
+    }
+
+    /// Loop hook: flags in-place non-shared inputs whose ArrayBuffer was
+    /// detached, so their tasks stop at the next piece.
+    fn check_detached(&self) {
+        let env = self.env;
+        let mut scope = ptr::null_mut();
+        // SAFETY: a uv hook on the env's thread, outside JS; balanced scope.
+        unsafe { sys::napi_open_handle_scope(env, &mut scope) };
+        let slab = self.slab.borrow();
+        for &id in self.watched.borrow().iter() {
+            if let Some(p) = slab.get(id as usize) {
+                if let Some(flag) = &p.watch {
+                    // SAFETY: keep[0] is the live reference to the task's
+                    // ArrayBuffer; we are inside a handle scope.
+                    if unsafe { shared::is_detached(env, p.keep[0]) } {
+                        flag.store(true, Ordering::Release);
+                    }
+                }
+            }
+        }
+        drop(slab);
+        // SAFETY: closes the scope opened above.
+        unsafe { sys::napi_close_handle_scope(env, scope) };
+    }
+}
