@@ -1,6 +1,7 @@
 //! @nodeperf/native: event-loop lag, a native thread pool and zero-copy
 //! shared memory for Node.js. This file is the table of contents.
 
+mod alloc;
 mod error;
 mod info;
 mod pool;

@@ -411,3 +411,26 @@ pub fn make_error<'e>(env: &'e Env, code: String, name: String, a: String, b: St
     };
     e.to_js(env)
 }
+
+#[napi(js_name = "__noop0")]
+pub fn noop0() {}
+
+#[napi(js_name = "__noop4")]
+pub fn noop4(a: u32, _b: Unknown<'_>, c: u32, d: u32) -> u32 {
+    a + c + d
+}
+
+#[napi(js_name = "__noopRaw")]
+pub fn noop_raw(env: &Env) -> napi::Result<Unknown<'_>> {
+    let mut deferred = ptr::null_mut();
+    let mut promise = ptr::null_mut();
+    // SAFETY: temp
+    unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) };
+    let mut v = ptr::null_mut();
+    // SAFETY: temp
+    unsafe {
+        sys::napi_get_undefined(env.raw(), &mut v);
+        sys::napi_resolve_deferred(env.raw(), deferred, v)
+    };
+    Ok(unknown(env, promise))
+}

@@ -61,9 +61,12 @@ impl EnvLink {
         }
     }
 
-    /// JS thread: everything finished since the last drain.
-    pub fn take(&self) -> Vec<Done> {
+    /// JS thread: swaps everything finished since the last drain into
+    /// `batch` (which must be empty; its capacity is reused, so a steady
+    /// stream of results allocates nothing).
+    pub fn take(&self, batch: &mut Vec<Done>) {
+        debug_assert!(batch.is_empty());
         self.scheduled.store(false, Ordering::SeqCst);
-        std::mem::take(&mut *self.queue.lock())
+        std::mem::swap(&mut *self.queue.lock(), batch);
     }
 }

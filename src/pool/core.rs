@@ -201,8 +201,8 @@ impl PoolCore {
         if let Some(times) = rayon::current_thread_index().and_then(|i| self.times.get(i)) {
             let mut t = times.lock();
             let ns = |d: std::time::Duration| d.as_nanos().min(u64::MAX as u128) as u64;
-            t.wait.saturating_record(ns(started - job.submitted).max(1));
-            t.run.saturating_record(ns(finished - started).max(1));
+            let _ = t.wait.record(ns(started - job.submitted).max(1));
+            let _ = t.run.record(ns(finished - started).max(1));
         }
         job.env.complete(Done { id: job.id, result });
     }

@@ -93,6 +93,8 @@ pub struct JsSide {
     async_ctx: sys::napi_async_context,
     /// Slab keys of in-place non-shared inputs, checked for detachment.
     watched: RefCell<Vec<u32>>,
+    /// The other half of the completion queue's double buffer.
+    spare: RefCell<Vec<Done>>,
     watch_hooks: RefCell<Option<[LoopHook; 2]>>,
     loop_ptr: *mut crate::uv::UvLoop,
     /// `createPool` pools of this env, shut down with it.
@@ -152,6 +154,7 @@ impl JsSide {
             resource,
             async_ctx,
             watched: RefCell::new(Vec::new()),
+            spare: RefCell::new(Vec::with_capacity(1024)),
             watch_hooks: RefCell::new(None),
             loop_ptr,
             owned: RefCell::new(Vec::new()),
@@ -348,8 +351,10 @@ impl JsSide {
 
     /// The wakeup: settles every finished task in one callback scope.
     fn drain(&self) {
-        let batch = self.link.take();
+        let mut batch = std::mem::take(&mut *self.spare.borrow_mut());
+        self.link.take(&mut batch);
         if batch.is_empty() {
+            *self.spare.borrow_mut() = batch;
             return;
         }
         let env = self.env;
@@ -365,7 +370,7 @@ impl JsSide {
             sys::napi_open_callback_scope(env, resource, self.async_ctx, &mut scope);
         }
         let mut inner: sys::napi_handle_scope = ptr::null_mut();
-        for (i, done) in batch.into_iter().enumerate() {
+        for (i, done) in batch.drain(..).enumerate() {
             if i % 256 == 0 {
                 // SAFETY: balanced open/close on this thread.
                 unsafe {
@@ -377,12 +382,19 @@ impl JsSide {
             }
             self.settle_done(done);
         }
-        // SAFETY: closing what was opened above, innermost first; closing
-        // the callback scope runs nextTicks and microtasks.
+        // SAFETY: closes the last inner handle scope opened in the loop.
         unsafe {
             if !inner.is_null() {
                 sys::napi_close_handle_scope(env, inner);
             }
+        }
+        // Give the buffer back before microtasks run (they may submit); a
+        // huge batch does not pin its memory.
+        batch.shrink_to(8192);
+        *self.spare.borrow_mut() = batch;
+        // SAFETY: closes the scopes opened above; closing the callback scope
+        // runs nextTicks and microtasks.
+        unsafe {
             sys::napi_close_callback_scope(env, scope);
             sys::napi_close_handle_scope(env, outer);
         }
