@@ -133,6 +133,68 @@ function checkSignal(options) {
 const HASH_FIELDS = "op, algorithm, data, encoding, chunkSize and out"
 
 // ---------------------------------------------------------------------------
+// Settling. Promises are made here; the native side hands back finished
+// tasks in batches: one call of `settle(n)` per wakeup, with `id << 1 |
+// isError` tags in an Int32Array and the values in an Array.
+
+const resolvers = []
+const rejecters = []
+const tags = new Int32Array(4096)
+const values = new Array(4096).fill(undefined)
+let submitRaw = null
+
+function settle(n) {
+  for (let i = 0; i < n; i++) {
+    const tag = tags[i]
+    const id = tag >> 1
+    const value = values[i]
+    values[i] = undefined
+    const f = (tag & 1) === 0 ? resolvers[id] : rejecters[id]
+    resolvers[id] = undefined
+    rejecters[id] = undefined
+    f(value)
+  }
+}
+
+function attachSettler() {
+  if (submitRaw === null) {
+    binding.__setSettler(settle, tags, values)
+    submitRaw = binding.__rawSubmit()
+  }
+}
+
+let newResolve, newReject
+function capture(resolve, reject) {
+  newResolve = resolve
+  newReject = reject
+}
+
+/** The Promise of task `id`, settled by `settle` (or by its signal). */
+function promiseFor(id) {
+  const promise = new Promise(capture)
+  resolvers[id] = newResolve
+  rejecters[id] = newReject
+  return promise
+}
+
+/** Ties task `id` to its AbortSignal until it settles. */
+function watch(native, id, signal) {
+  const promise = promiseFor(id)
+  const reject = rejecters[id]
+  const onAbort = () => {
+    if (rejecters[id] !== reject) return // settled (the id may be reused)
+    resolvers[id] = undefined
+    rejecters[id] = undefined
+    reject(abortError(signal))
+    native.abort(id)
+  }
+  signal.addEventListener('abort', onAbort, { once: true })
+  const done = () => signal.removeEventListener('abort', onAbort)
+  promise.then(done, done)
+  return promise
+}
+
+// ---------------------------------------------------------------------------
 // Pools.
 
 const DEFAULT_MAX_QUEUE = 131072
@@ -146,6 +208,7 @@ const defaultThreads = () => Math.max(1, availableParallelism() - 1)
  */
 class Pool {
   #native = null
+  #index = 0
   #make
 
   /** @internal */
@@ -154,7 +217,12 @@ class Pool {
   }
 
   #n() {
-    return this.#native ?? (this.#native = this.#make())
+    if (this.#native === null) {
+      attachSettler()
+      this.#native = this.#make()
+      this.#index = this.#native.index
+    }
+    return this.#native
   }
 
   /**
@@ -209,10 +277,10 @@ class Pool {
     const kind = dataKind(data, 'task.data')
     const value = dataValue
     dataValue = undefined
-    if (signal === undefined) return this.#n().submit(kind, value, alg, enc, false)
+    const n = this.#native ?? this.#n()
+    if (signal === undefined) return promiseFor(submitRaw(this.#index, kind, value, alg, enc, 0))
     if (signal.aborted) throw abortError(signal)
-    const n = this.#n()
-    return watch(n, n.submit(kind, value, alg, enc, true), signal)
+    return watch(n, submitRaw(this.#index, kind, value, alg, enc, 1), signal)
   }
 
   #chunks(task, signal) {
@@ -236,9 +304,9 @@ class Pool {
     const kind = dataKind(task.data, 'task.data')
     const value = dataValue
     dataValue = undefined
-    if (signal === undefined) return this.#n().submitChunks(kind, value, alg, chunkSize, out, false)
-    if (signal.aborted) throw abortError(signal)
     const n = this.#n()
+    if (signal === undefined) return promiseFor(n.submitChunks(kind, value, alg, chunkSize, out, false))
+    if (signal.aborted) throw abortError(signal)
     return watch(n, n.submitChunks(kind, value, alg, chunkSize, out, true), signal)
   }
 
@@ -281,22 +349,12 @@ class Pool {
       const signal = options === undefined ? undefined : checkSignal(options)
       if (signal !== undefined && signal.aborted) throw abortError(signal)
       const n = this.#n()
-      const p = n.__submitTest(kind === 'panic', ms, signal !== undefined)
-      return signal === undefined ? p : watch(n, p, signal)
+      const id = n.__submitTest(kind === 'panic', ms, signal !== undefined)
+      return signal === undefined ? promiseFor(id) : watch(n, id, signal)
     } catch (err) {
       return Promise.reject(err)
     }
   }
-}
-
-/** Ties a submitted task to its AbortSignal until it settles. */
-function watch(native, promise, signal) {
-  const id = native.lastTaskId()
-  const onAbort = () => native.abort(id)
-  signal.addEventListener('abort', onAbort, { once: true })
-  const done = () => signal.removeEventListener('abort', onAbort)
-  promise.then(done, done)
-  return promise
 }
 
 function integerOption(options, name, min, max, fallback, allowInfinity) {

@@ -11,4 +11,7 @@ mod uv;
 
 pub use error::{Error, JsClass};
 pub use info::{attach, error_for_test, loop_info, LoopInfo};
-pub use pool::{create_pool, default_pool, hash_sync, make_error, NativePool, PoolStats, TimeSummary};
+pub use pool::{
+    create_pool, default_pool, hash_sync, make_error, raw_submit_fn, set_settler, NativePool,
+    PoolStats, TimeSummary,
+};

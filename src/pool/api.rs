@@ -27,6 +27,21 @@ static DEFAULT: OnceLock<Arc<PoolCore>> = OnceLock::new();
 #[napi]
 pub struct NativePool {
     handle: Rc<HandleState>,
+    /// Its index in this thread's pool table (the raw submit path).
+    index: u32,
+}
+
+impl NativePool {
+    fn new(js: &Rc<JsSide>, handle: Rc<HandleState>) -> Self {
+        let index = js.add_pool(&handle);
+        Self { handle, index }
+    }
+}
+
+impl Drop for NativePool {
+    fn drop(&mut self) {
+        JsSide::with_current(|js| js.remove_pool(self.index));
+    }
 }
 
 #[napi(object)]
@@ -112,10 +127,8 @@ pub fn default_pool(env: Env, threads: u32) -> napi::Result<NativePool> {
             Arc::clone(DEFAULT.get_or_init(|| c))
         }
     };
-    JsSide::get(&env).or_throw(&env)?;
-    Ok(NativePool {
-        handle: HandleState::new(core, false),
-    })
+    let js = JsSide::get(&env).or_throw(&env)?;
+    Ok(NativePool::new(&js, HandleState::new(core, false)))
 }
 
 /// A pool of its own for this thread (`createPool`).
@@ -126,9 +139,7 @@ pub fn create_pool(env: Env, threads: u32, max_queue_option: f64) -> napi::Resul
     let core = PoolCore::new(threads, max_queue, "nodeperf-pool").or_throw(&env)?;
     let js = JsSide::get(&env).or_throw(&env)?;
     js.adopt_pool(&core);
-    Ok(NativePool {
-        handle: HandleState::new(core, true),
-    })
+    Ok(NativePool::new(&js, HandleState::new(core, true)))
 }
 
 fn algorithm(code: u32) -> Result<Algorithm, Error> {
@@ -161,71 +172,130 @@ fn unknown<'e>(env: &'e Env, v: sys::napi_value) -> Unknown<'e> {
     unsafe { Unknown::from_raw_unchecked(env.raw(), v) }
 }
 
-impl NativePool {
-    fn accept(
-        &self,
-        env: &Env,
-        build: impl FnOnce(&Rc<JsSide>) -> Result<(Task, [sys::napi_ref; 2], Option<Arc<std::sync::atomic::AtomicBool>>), Error>,
-        cancellable: bool,
-    ) -> Result<sys::napi_value, Error> {
-        let js = JsSide::get(env)?;
-        if self.handle.closed.get() {
-            return Err(Error::PoolClosed);
-        }
-        let (task, keep, watch) = build(&js)?;
-        if let Err(e) = self.handle.core.reserve() {
-            js.release(keep);
-            return Err(e);
-        }
-        js.enqueue(&self.handle, task, keep, watch, cancellable)
-            .inspect_err(|_| {
-                self.handle.core.unreserve();
-                js.release(keep);
-            })
+type Built = (Task, [sys::napi_ref; 2], Option<Arc<std::sync::atomic::AtomicBool>>);
+
+/// Checks, captures, reserves and enqueues one task; returns its id.
+fn accept(
+    js: &Rc<JsSide>,
+    handle: &Rc<HandleState>,
+    build: impl FnOnce(&Rc<JsSide>) -> Result<Built, Error>,
+    cancellable: bool,
+) -> Result<u32, Error> {
+    if handle.closed.get() {
+        return Err(Error::PoolClosed);
     }
+    let (task, keep, watch) = build(js)?;
+    if let Err(e) = handle.core.reserve() {
+        js.release(keep);
+        return Err(e);
+    }
+    Ok(js.enqueue(handle, task, keep, watch, cancellable))
+}
+
+fn hash_task(
+    env: sys::napi_env,
+    js: &Rc<JsSide>,
+    kind_code: u32,
+    data: sys::napi_value,
+    algorithm_code: u32,
+    encoding_code: u32,
+) -> Result<Built, Error> {
+    let algorithm = algorithm(algorithm_code)?;
+    let encoding = encoding(encoding_code)?;
+    let kind = kind(kind_code)?;
+    // SAFETY: called on this env's thread inside a napi call with a live
+    // argument; js.thread is this env's ThreadShared.
+    let cap = unsafe { shared::capture(env, data, kind, &js.thread, CaptureMode::Task) }?;
+    let keep = [cap.keep.unwrap_or(ptr::null_mut()), ptr::null_mut()];
+    Ok((
+        Task::Hash {
+            algorithm,
+            input: cap.input,
+            encoding,
+        },
+        keep,
+        cap.watch,
+    ))
+}
+
+/// The hot path, as a raw Node-API callback (napi-rs's argument handling
+/// measured ~200 ns for these six arguments, more than everything else):
+/// `submit(poolIndex, kind, data, algorithm, encoding, cancellable) -> id`.
+///
+/// # Safety
+/// Called by Node-API only, as a JS function on the env's thread.
+unsafe extern "C" fn raw_submit(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    let mut argc = 6usize;
+    let mut argv = [ptr::null_mut(); 6];
+    let mut run = || -> Result<u32, Error> {
+        // SAFETY: argv has room for argc values; env/info come from Node.
+        let st = unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut()) };
+        if st != sys::Status::napi_ok || argc < 6 {
+            return Err(Error::Napi { call: "napi_get_cb_info", status: st });
+        }
+        let u = |i: usize| -> Result<u32, Error> {
+            let mut v = 0u32;
+            // SAFETY: argv[i] is a live argument value.
+            let st = unsafe { sys::napi_get_value_uint32(env, argv[i], &mut v) };
+            if st == sys::Status::napi_ok { Ok(v) } else { Err(Error::Napi { call: "napi_get_value_uint32", status: st }) }
+        };
+        let (index, kind_code, alg, enc, cancellable) = (u(0)?, u(1)?, u(3)?, u(4)?, u(5)? != 0);
+        let js = JsSide::current().ok_or(Error::NotAttached)?;
+        let handle = js.pool(index).ok_or(Error::PoolClosed)?;
+        accept(&js, &handle, |js| hash_task(env, js, kind_code, argv[2], alg, enc), cancellable)
+    };
+    let mut out = ptr::null_mut();
+    match run() {
+        // SAFETY: env is live; out is a local.
+        Ok(id) => unsafe {
+            sys::napi_create_uint32(env, id, &mut out);
+        },
+        Err(e) => {
+            // SAFETY: as above; throwing from a callback is allowed.
+            let env_ = Env::from_raw(env);
+            unsafe { sys::napi_throw(env, e.to_js(&env_).raw()) };
+        }
+    }
+    out
+}
+
+/// Creates the raw submit function (the façade keeps it per thread).
+#[napi(js_name = "__rawSubmit")]
+pub fn raw_submit_fn(env: &Env) -> napi::Result<Unknown<'_>> {
+    let mut f = ptr::null_mut();
+    let name = c"submit";
+    // SAFETY: on this env's thread inside a napi call; name is NUL-terminated.
+    let st = unsafe {
+        sys::napi_create_function(env.raw(), name.as_ptr(), 6, Some(raw_submit), ptr::null_mut(), &mut f)
+    };
+    if st != sys::Status::napi_ok {
+        return Err(Error::Napi { call: "napi_create_function", status: st }.into_napi(env));
+    }
+    Ok(unknown(env, f))
+}
+
+/// Hands the native side the façade's batch settler (see `js.rs`).
+#[napi(js_name = "__setSettler")]
+pub fn set_settler(env: Env, settler: Unknown<'_>, tags: Unknown<'_>, values: Unknown<'_>) -> napi::Result<()> {
+    let js = JsSide::get(&env).or_throw(&env)?;
+    let mut refs = [ptr::null_mut(); 3];
+    for (r, v) in refs.iter_mut().zip([settler.raw(), tags.raw(), values.raw()]) {
+        // SAFETY: on this env's thread inside a napi call; v is a live argument.
+        unsafe { sys::napi_create_reference(env.raw(), v, 1, r) };
+    }
+    js.set_settler(refs);
+    Ok(())
 }
 
 #[napi]
 impl NativePool {
-    /// `{ op: 'hash', algorithm, data, encoding }` → Promise.
-    #[napi]
-    pub fn submit<'e>(
-        &self,
-        env: &'e Env,
-        kind_code: u32,
-        data: Unknown<'e>,
-        algorithm_code: u32,
-        encoding_code: u32,
-        cancellable: bool,
-    ) -> napi::Result<Unknown<'e>> {
-        let promise = self
-            .accept(
-                env,
-                |js| {
-                    let algorithm = algorithm(algorithm_code)?;
-                    let encoding = encoding(encoding_code)?;
-                    let kind = kind(kind_code)?;
-                    // SAFETY: on this env's thread inside a napi call; data is
-                    // a live argument; js.thread is this env's ThreadShared.
-                    let cap = unsafe { shared::capture(env.raw(), data.raw(), kind, &js.thread, CaptureMode::Task) }?;
-                    let keep = [cap.keep.unwrap_or(ptr::null_mut()), ptr::null_mut()];
-                    Ok((
-                        Task::Hash {
-                            algorithm,
-                            input: cap.input,
-                            encoding,
-                        },
-                        keep,
-                        cap.watch,
-                    ))
-                },
-                cancellable,
-            )
-            .or_throw(env)?;
-        Ok(unknown(env, promise))
+    /// This handle's index for the raw submit function.
+    #[napi(getter)]
+    pub fn index(&self) -> u32 {
+        self.index
     }
 
-    /// `{ op: 'hash', algorithm, data, chunkSize, out }` → Promise<number>.
+    /// `{ op: 'hash', algorithm, data, chunkSize, out }` → task id.
     #[napi]
     #[allow(clippy::too_many_arguments)]
     pub fn submit_chunks<'e>(
@@ -237,10 +307,11 @@ impl NativePool {
         chunk_size: f64,
         out: Unknown<'e>,
         cancellable: bool,
-    ) -> napi::Result<Unknown<'e>> {
-        let promise = self
-            .accept(
-                env,
+    ) -> napi::Result<u32> {
+        let js = JsSide::get(env).or_throw(env)?;
+        accept(
+                &js,
+                &self.handle,
                 |js| {
                     let algorithm = algorithm(algorithm_code)?;
                     let kind = kind(kind_code)?;
@@ -281,26 +352,18 @@ impl NativePool {
                 },
                 cancellable,
             )
-            .or_throw(env)?;
-        Ok(unknown(env, promise))
+            .or_throw(env)
     }
 
-    /// Internal (the specs): a task that sleeps `ms` or panics.
+    /// Internal (the specs): a task that sleeps `ms` or panics → task id.
     #[napi(js_name = "__submitTest")]
-    pub fn submit_test<'e>(&self, env: &'e Env, panic: bool, ms: u32, cancellable: bool) -> napi::Result<Unknown<'e>> {
-        let promise = self
-            .accept(env, |_| Ok((Task::Test { panic, ms }, [ptr::null_mut(); 2], None)), cancellable)
-            .or_throw(env)?;
-        Ok(unknown(env, promise))
+    pub fn submit_test(&self, env: Env, panic: bool, ms: u32, cancellable: bool) -> napi::Result<u32> {
+        let js = JsSide::get(&env).or_throw(&env)?;
+        accept(&js, &self.handle, |_| Ok((Task::Test { panic, ms }, [ptr::null_mut(); 2], None)), cancellable)
+            .or_throw(&env)
     }
 
-    /// The slab key of the task submitted last on this thread (for abort).
-    #[napi]
-    pub fn last_task_id(&self, env: Env) -> napi::Result<u32> {
-        Ok(JsSide::get(&env).or_throw(&env)?.last_id.get())
-    }
-
-    /// Rejects task `id` with an AbortError (its `signal` fired).
+    /// Task `id`'s Promise was rejected by its `signal`: stop the task.
     #[napi]
     pub fn abort(&self, env: Env, id: u32) -> napi::Result<()> {
         JsSide::get(&env).or_throw(&env)?.abort(id);
@@ -412,25 +475,3 @@ pub fn make_error<'e>(env: &'e Env, code: String, name: String, a: String, b: St
     e.to_js(env)
 }
 
-#[napi(js_name = "__noop0")]
-pub fn noop0() {}
-
-#[napi(js_name = "__noop4")]
-pub fn noop4(a: u32, _b: Unknown<'_>, c: u32, d: u32) -> u32 {
-    a + c + d
-}
-
-#[napi(js_name = "__noopRaw")]
-pub fn noop_raw(env: &Env) -> napi::Result<Unknown<'_>> {
-    let mut deferred = ptr::null_mut();
-    let mut promise = ptr::null_mut();
-    // SAFETY: temp
-    unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) };
-    let mut v = ptr::null_mut();
-    // SAFETY: temp
-    unsafe {
-        sys::napi_get_undefined(env.raw(), &mut v);
-        sys::napi_resolve_deferred(env.raw(), deferred, v)
-    };
-    Ok(unknown(env, promise))
-}

@@ -134,11 +134,6 @@ impl PoolCore {
         Ok(())
     }
 
-    /// Gives back a place taken by [`Self::reserve`] for a task not spawned.
-    pub fn unreserve(&self) {
-        self.queued.fetch_sub(1, Ordering::Relaxed);
-    }
-
     /// Counts a task that settled without running (aborted while queued).
     pub fn count_cancelled(&self) {
         self.failed.fetch_add(1, Ordering::Relaxed);

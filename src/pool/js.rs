@@ -69,8 +69,9 @@ impl Drop for HandleState {
 
 /// A task whose resources the JS thread still holds.
 struct Pending {
-    /// Null once the Promise is settled (by an abort, before the task ended).
-    deferred: sys::napi_deferred,
+    /// The façade already rejected its Promise (an abort, before the task
+    /// ended): the result is dropped.
+    settled: bool,
     handle: Rc<HandleState>,
     /// References that keep the task's memory from GC (null when unused).
     keep: [sys::napi_ref; 2],
@@ -99,10 +100,29 @@ pub struct JsSide {
     loop_ptr: *mut crate::uv::UvLoop,
     /// `createPool` pools of this env, shut down with it.
     owned: RefCell<Vec<Weak<PoolCore>>>,
-    pub last_id: Cell<u32>,
+    /// Pool handles by index, for the raw submit path.
+    pools: RefCell<Slab<Rc<HandleState>>>,
+    /// The façade's batch settler `(count) => void`, the Int32Array it reads
+    /// `id << 1 | isError` tags from and the Array it reads values from.
+    settler: Cell<[sys::napi_ref; 3]>,
+    /// Handles drained during a batch; their close() resolves after it.
+    drained: RefCell<Vec<Rc<HandleState>>>,
 }
 
 impl JsSide {
+    /// This thread's side, if it was created.
+    pub fn current() -> Option<Rc<JsSide>> {
+        JS.with(|j| j.borrow().clone())
+    }
+
+    /// Runs `f` on this thread's side, if any (safe during thread exit).
+    pub fn with_current(f: impl FnOnce(&JsSide)) {
+        let js = JS.try_with(|j| j.try_borrow().ok().and_then(|j| j.clone())).ok().flatten();
+        if let Some(js) = js {
+            f(&js);
+        }
+    }
+
     /// This env's side, created on first use.
     pub fn get(env: &Env) -> Result<Rc<JsSide>, Error> {
         if let Some(js) = JS.with(|j| j.borrow().clone()) {
@@ -158,7 +178,9 @@ impl JsSide {
             watch_hooks: RefCell::new(None),
             loop_ptr,
             owned: RefCell::new(Vec::new()),
-            last_id: Cell::new(0),
+            pools: RefCell::new(Slab::new()),
+            settler: Cell::new([ptr::null_mut(); 3]),
+            drained: RefCell::new(Vec::new()),
         });
         JS.with(|j| *j.borrow_mut() = Some(Rc::clone(&js)));
         state.on_teardown(Box::new(|| {
@@ -190,9 +212,9 @@ impl JsSide {
         }
     }
 
-    /// Accepts a captured, reserved task: makes its Promise and hands the
-    /// job to the pool. On error the caller still owns `keep`.
-    #[allow(clippy::too_many_arguments)]
+    /// Accepts a captured, reserved task and hands the job to the pool.
+    /// Returns its id; the façade makes the Promise and keeps its resolvers
+    /// under that id until [`Self::drain`] hands it the result.
     pub fn enqueue(
         self: &Rc<Self>,
         handle: &Rc<HandleState>,
@@ -200,23 +222,16 @@ impl JsSide {
         keep: [sys::napi_ref; 2],
         watch: Option<Arc<AtomicBool>>,
         cancellable: bool,
-    ) -> Result<sys::napi_value, Error> {
-        let mut deferred = ptr::null_mut();
-        let mut promise = ptr::null_mut();
-        // SAFETY: on the env's thread inside a napi call; out-pointers are locals.
-        ok("napi_create_promise", unsafe {
-            sys::napi_create_promise(self.env, &mut deferred, &mut promise)
-        })?;
+    ) -> u32 {
         let cancel = cancellable.then(|| Arc::new(CancelState::default()));
         let watched = watch.is_some();
         let id = self.slab.borrow_mut().insert(Pending {
-            deferred,
+            settled: false,
             handle: Rc::clone(handle),
             keep,
             cancel: cancel.clone(),
             watch,
         }) as u32;
-        self.last_id.set(id);
         handle.pending.set(handle.pending.get() + 1);
         self.add_unsettled(1);
         if watched {
@@ -229,7 +244,31 @@ impl JsSide {
             submitted: Instant::now(),
             cancel,
         });
-        Ok(promise)
+        id
+    }
+
+    /// Registers a pool handle for the raw submit path.
+    pub fn add_pool(&self, handle: &Rc<HandleState>) -> u32 {
+        self.pools.borrow_mut().insert(Rc::clone(handle)) as u32
+    }
+
+    pub fn remove_pool(&self, index: u32) {
+        self.pools.borrow_mut().try_remove(index as usize);
+    }
+
+    pub fn pool(&self, index: u32) -> Option<Rc<HandleState>> {
+        self.pools.borrow().get(index as usize).cloned()
+    }
+
+    /// The façade's settler (see the `settler` field).
+    pub fn set_settler(&self, refs: [sys::napi_ref; 3]) {
+        let old = self.settler.replace(refs);
+        for r in old {
+            if !r.is_null() {
+                // SAFETY: a live reference of this env, deleted once.
+                unsafe { sys::napi_delete_reference(self.env, r) };
+            }
+        }
     }
 
     /// Deletes references (on this thread, where they were made).
@@ -242,26 +281,27 @@ impl JsSide {
         }
     }
 
-    /// `signal` fired: rejects task `id` with an AbortError now; a task that
-    /// had not started never will.
+    /// `signal` fired and the façade rejected task `id`'s Promise: a task
+    /// that had not started never will; a running one is asked to stop,
+    /// and its result will be dropped.
     pub fn abort(&self, id: u32) {
-        let (deferred, never_runs) = {
+        let never_runs = {
             let mut slab = self.slab.borrow_mut();
             let Some(p) = slab.get_mut(id as usize) else {
                 return;
             };
-            if p.deferred.is_null() {
+            if p.settled {
                 return;
             }
-            let never_runs = p.cancel.as_ref().is_some_and(|c| c.cancel());
-            (std::mem::replace(&mut p.deferred, ptr::null_mut()), never_runs)
+            p.settled = true;
+            p.cancel.as_ref().is_some_and(|c| c.cancel())
         };
         self.add_unsettled(-1);
-        self.settle(deferred, Err(Error::Aborted));
         if never_runs {
             let p = self.slab.borrow_mut().remove(id as usize);
             p.handle.core.count_cancelled();
             self.finish(p);
+            self.resolve_drained();
         }
     }
 
@@ -280,7 +320,14 @@ impl JsSide {
         let left = handle.pending.get() - 1;
         handle.pending.set(left);
         if left == 0 && handle.closed.get() {
-            self.resolve_close(handle);
+            self.drained.borrow_mut().push(Rc::clone(handle));
+        }
+    }
+
+    fn resolve_drained(&self) {
+        let drained = std::mem::take(&mut *self.drained.borrow_mut());
+        for h in drained {
+            self.resolve_close(&h);
         }
     }
 
@@ -319,12 +366,13 @@ impl JsSide {
         Ok(promise)
     }
 
-    fn settle(&self, deferred: sys::napi_deferred, result: Result<Output, Error>) {
+    /// The JS value of a result (a resolved value or an error object).
+    fn value(&self, result: Result<Output, Error>) -> sys::napi_value {
         let env = self.env;
-        // SAFETY: on the env's thread, inside a handle scope (a napi call or
-        // the drain's); deferred is unsettled and settled exactly once here.
+        let mut value = ptr::null_mut();
+        // SAFETY: on the env's thread inside a handle scope; out-pointers
+        // are locals and the byte/str pointers are valid for their lengths.
         unsafe {
-            let mut value = ptr::null_mut();
             match result {
                 Ok(Output::Text(t)) => {
                     let s = t.as_str();
@@ -338,15 +386,10 @@ impl JsSide {
                 Ok(Output::Count(n)) => {
                     sys::napi_create_double(env, n, &mut value);
                 }
-                Err(e) => {
-                    let env = Env::from_raw(env);
-                    value = e.to_js(&env).raw();
-                    sys::napi_reject_deferred(self.env, deferred, value);
-                    return;
-                }
+                Err(e) => value = e.to_js(&Env::from_raw(env)).raw(),
             }
-            sys::napi_resolve_deferred(env, deferred, value);
         }
+        value
     }
 
     /// The wakeup: settles every finished task in one callback scope.
@@ -369,25 +412,67 @@ impl JsSide {
             sys::napi_get_reference_value(env, self.resource, &mut resource);
             sys::napi_open_callback_scope(env, resource, self.async_ctx, &mut scope);
         }
-        let mut inner: sys::napi_handle_scope = ptr::null_mut();
-        for (i, done) in batch.drain(..).enumerate() {
-            if i % 256 == 0 {
-                // SAFETY: balanced open/close on this thread.
-                unsafe {
-                    if !inner.is_null() {
-                        sys::napi_close_handle_scope(env, inner);
-                    }
-                    sys::napi_open_handle_scope(env, &mut inner);
+        let [settler, tags, values] = self.settler.get();
+        let mut results = batch.drain(..).peekable();
+        while results.peek().is_some() {
+            let mut inner = ptr::null_mut();
+            let mut f = ptr::null_mut();
+            let mut tags_v = ptr::null_mut();
+            let mut values_v = ptr::null_mut();
+            let mut tag_ptr = ptr::null_mut();
+            let mut cap = 0usize;
+            // SAFETY: on the env's thread inside the handle scope opened
+            // above; the three references are live (set by the façade at
+            // load); `tags` is an Int32Array, so typedarray info is valid.
+            unsafe {
+                sys::napi_open_handle_scope(env, &mut inner);
+                sys::napi_get_reference_value(env, settler, &mut f);
+                sys::napi_get_reference_value(env, tags, &mut tags_v);
+                sys::napi_get_reference_value(env, values, &mut values_v);
+                let (mut ty, mut ab, mut off) = (0, ptr::null_mut(), 0);
+                sys::napi_get_typedarray_info(env, tags_v, &mut ty, &mut cap, &mut tag_ptr, &mut ab, &mut off);
+            }
+            let tag_ptr = tag_ptr.cast::<i32>();
+            let mut n = 0usize;
+            for done in results.by_ref() {
+                let Some((tag, value)) = self.settle_done(done) else {
+                    continue;
+                };
+                // SAFETY: n < cap, the Int32Array's length; it is a
+                // non-shared array only this thread touches, and no JS runs
+                // while we write.
+                unsafe { tag_ptr.add(n).write(tag) };
+                // SAFETY: values_v is the live Array; value is live in `inner`.
+                unsafe { sys::napi_set_element(env, values_v, n as u32, value) };
+                n += 1;
+                if n == cap {
+                    break;
                 }
             }
-            self.settle_done(done);
-        }
-        // SAFETY: closes the last inner handle scope opened in the loop.
-        unsafe {
-            if !inner.is_null() {
-                sys::napi_close_handle_scope(env, inner);
+            if n > 0 {
+                let mut count = ptr::null_mut();
+                let mut undef = ptr::null_mut();
+                let mut ret = ptr::null_mut();
+                // SAFETY: calls the façade's settler inside our callback
+                // scope; a throw is reported as an uncaught exception.
+                unsafe {
+                    sys::napi_create_uint32(env, n as u32, &mut count);
+                    sys::napi_get_undefined(env, &mut undef);
+                    if sys::napi_call_function(env, undef, f, 1, &count, &mut ret) != sys::Status::napi_ok {
+                        let mut exc = ptr::null_mut();
+                        if sys::napi_get_and_clear_last_exception(env, &mut exc) == sys::Status::napi_ok
+                            && !exc.is_null()
+                        {
+                            sys::napi_fatal_exception(env, exc);
+                        }
+                    }
+                }
             }
+            // SAFETY: closes the scope opened at the top of this round.
+            unsafe { sys::napi_close_handle_scope(env, inner) };
         }
+        drop(results);
+        self.resolve_drained();
         // Give the buffer back before microtasks run (they may submit); a
         // huge batch does not pin its memory.
         batch.shrink_to(8192);
@@ -400,15 +485,18 @@ impl JsSide {
         }
     }
 
-    fn settle_done(&self, done: Done) {
-        let Some(p) = self.slab.borrow_mut().try_remove(done.id as usize) else {
-            return;
-        };
-        if !p.deferred.is_null() {
-            self.add_unsettled(-1);
-            self.settle(p.deferred, done.result);
-        }
+    /// Frees a finished task's entry; returns the tag and value to hand the
+    /// façade, unless its Promise was already settled by an abort.
+    fn settle_done(&self, done: Done) -> Option<(i32, sys::napi_value)> {
+        let p = self.slab.borrow_mut().try_remove(done.id as usize)?;
+        let settled = p.settled;
         self.finish(p);
+        if settled {
+            return None;
+        }
+        self.add_unsettled(-1);
+        let tag = ((done.id as i32) << 1) | i32::from(done.result.is_err());
+        Some((tag, self.value(done.result)))
     }
 
     fn watch(&self, id: u32) {

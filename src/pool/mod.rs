@@ -8,4 +8,7 @@ mod core;
 mod js;
 pub mod tasks;
 
-pub use api::{create_pool, default_pool, hash_sync, make_error, NativePool, PoolStats, TimeSummary};
+pub use api::{
+    create_pool, default_pool, hash_sync, make_error, raw_submit_fn, set_settler, NativePool,
+    PoolStats, TimeSummary,
+};
