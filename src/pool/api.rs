@@ -172,7 +172,11 @@ fn unknown<'e>(env: &'e Env, v: sys::napi_value) -> Unknown<'e> {
     unsafe { Unknown::from_raw_unchecked(env.raw(), v) }
 }
 
-type Built = (Task, [sys::napi_ref; 2], Option<Arc<std::sync::atomic::AtomicBool>>);
+type Built = (
+    Task,
+    [sys::napi_ref; 2],
+    Option<Arc<std::sync::atomic::AtomicBool>>,
+);
 
 /// Checks, captures, reserves and enqueues one task; returns its id.
 fn accept(
@@ -224,25 +228,52 @@ fn hash_task(
 ///
 /// # Safety
 /// Called by Node-API only, as a JS function on the env's thread.
-unsafe extern "C" fn raw_submit(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+unsafe extern "C" fn raw_submit(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
     let mut argc = 6usize;
     let mut argv = [ptr::null_mut(); 6];
     let mut run = || -> Result<u32, Error> {
         // SAFETY: argv has room for argc values; env/info come from Node.
-        let st = unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut()) };
+        let st = unsafe {
+            sys::napi_get_cb_info(
+                env,
+                info,
+                &mut argc,
+                argv.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
         if st != sys::Status::napi_ok || argc < 6 {
-            return Err(Error::Napi { call: "napi_get_cb_info", status: st });
+            return Err(Error::Napi {
+                call: "napi_get_cb_info",
+                status: st,
+            });
         }
         let u = |i: usize| -> Result<u32, Error> {
             let mut v = 0u32;
             // SAFETY: argv[i] is a live argument value.
             let st = unsafe { sys::napi_get_value_uint32(env, argv[i], &mut v) };
-            if st == sys::Status::napi_ok { Ok(v) } else { Err(Error::Napi { call: "napi_get_value_uint32", status: st }) }
+            if st == sys::Status::napi_ok {
+                Ok(v)
+            } else {
+                Err(Error::Napi {
+                    call: "napi_get_value_uint32",
+                    status: st,
+                })
+            }
         };
         let (index, kind_code, alg, enc, cancellable) = (u(0)?, u(1)?, u(3)?, u(4)?, u(5)? != 0);
         let js = JsSide::current().ok_or(Error::NotAttached)?;
         let handle = js.pool(index).ok_or(Error::PoolClosed)?;
-        accept(&js, &handle, |js| hash_task(env, js, kind_code, argv[2], alg, enc), cancellable)
+        accept(
+            &js,
+            &handle,
+            |js| hash_task(env, js, kind_code, argv[2], alg, enc),
+            cancellable,
+        )
     };
     let mut out = ptr::null_mut();
     match run() {
@@ -251,9 +282,11 @@ unsafe extern "C" fn raw_submit(env: sys::napi_env, info: sys::napi_callback_inf
             sys::napi_create_uint32(env, id, &mut out);
         },
         Err(e) => {
-            // SAFETY: as above; throwing from a callback is allowed.
             let env_ = Env::from_raw(env);
-            unsafe { sys::napi_throw(env, e.to_js(&env_).raw()) };
+            let error = e.to_js(&env_).raw();
+            // SAFETY: env is live and we are in its callback; throwing the
+            // error object just built is how a callback reports failure.
+            unsafe { sys::napi_throw(env, error) };
         }
     }
     out
@@ -266,20 +299,39 @@ pub fn raw_submit_fn(env: &Env) -> napi::Result<Unknown<'_>> {
     let name = c"submit";
     // SAFETY: on this env's thread inside a napi call; name is NUL-terminated.
     let st = unsafe {
-        sys::napi_create_function(env.raw(), name.as_ptr(), 6, Some(raw_submit), ptr::null_mut(), &mut f)
+        sys::napi_create_function(
+            env.raw(),
+            name.as_ptr(),
+            6,
+            Some(raw_submit),
+            ptr::null_mut(),
+            &mut f,
+        )
     };
     if st != sys::Status::napi_ok {
-        return Err(Error::Napi { call: "napi_create_function", status: st }.into_napi(env));
+        return Err(Error::Napi {
+            call: "napi_create_function",
+            status: st,
+        }
+        .into_napi(env));
     }
     Ok(unknown(env, f))
 }
 
 /// Hands the native side the façade's batch settler (see `js.rs`).
 #[napi(js_name = "__setSettler")]
-pub fn set_settler(env: Env, settler: Unknown<'_>, tags: Unknown<'_>, values: Unknown<'_>) -> napi::Result<()> {
+pub fn set_settler(
+    env: Env,
+    settler: Unknown<'_>,
+    tags: Unknown<'_>,
+    values: Unknown<'_>,
+) -> napi::Result<()> {
     let js = JsSide::get(&env).or_throw(&env)?;
     let mut refs = [ptr::null_mut(); 3];
-    for (r, v) in refs.iter_mut().zip([settler.raw(), tags.raw(), values.raw()]) {
+    for (r, v) in refs
+        .iter_mut()
+        .zip([settler.raw(), tags.raw(), values.raw()])
+    {
         // SAFETY: on this env's thread inside a napi call; v is a live argument.
         unsafe { sys::napi_create_reference(env.raw(), v, 1, r) };
     }
@@ -310,57 +362,75 @@ impl NativePool {
     ) -> napi::Result<u32> {
         let js = JsSide::get(env).or_throw(env)?;
         accept(
-                &js,
-                &self.handle,
-                |js| {
-                    let algorithm = algorithm(algorithm_code)?;
-                    let kind = kind(kind_code)?;
-                    if !(chunk_size >= 1.0 && chunk_size.fract() == 0.0 && chunk_size <= 4294967296.0) {
-                        return Err(Error::out_of_range("task.chunkSize", "an integer >= 1 and <= 4294967296 (4 GiB)", chunk_size));
+            &js,
+            &self.handle,
+            |js| {
+                let algorithm = algorithm(algorithm_code)?;
+                let kind = kind(kind_code)?;
+                if !(chunk_size >= 1.0 && chunk_size.fract() == 0.0 && chunk_size <= 4294967296.0) {
+                    return Err(Error::out_of_range(
+                        "task.chunkSize",
+                        "an integer >= 1 and <= 4294967296 (4 GiB)",
+                        chunk_size,
+                    ));
+                }
+                let chunk = chunk_size as usize;
+                // SAFETY: as in `submit`.
+                let (out, out_ref) =
+                    unsafe { shared::capture_out(env.raw(), out.raw(), &js.thread) }?;
+                // SAFETY: as in `submit`.
+                let cap = match unsafe {
+                    shared::capture(env.raw(), data.raw(), kind, &js.thread, CaptureMode::Task)
+                } {
+                    Ok(c) => c,
+                    Err(e) => {
+                        js.release([out_ref, ptr::null_mut()]);
+                        return Err(e);
                     }
-                    let chunk = chunk_size as usize;
-                    // SAFETY: as in `submit`.
-                    let (out, out_ref) = unsafe { shared::capture_out(env.raw(), out.raw(), &js.thread) }?;
-                    // SAFETY: as in `submit`.
-                    let cap = match unsafe { shared::capture(env.raw(), data.raw(), kind, &js.thread, CaptureMode::Task) } {
-                        Ok(c) => c,
-                        Err(e) => {
-                            js.release([out_ref, ptr::null_mut()]);
-                            return Err(e);
-                        }
-                    };
-                    let keep = [cap.keep.unwrap_or(ptr::null_mut()), out_ref];
-                    let need = hash::chunk_count(cap.input.len(), chunk) * algorithm.digest_len();
-                    if out.len() < need {
-                        js.release(keep);
-                        return Err(Error::out_of_range(
-                            "task.out.byteLength",
-                            &format!(">= {need} (chunks x digest length)"),
-                            out.len(),
-                        ));
-                    }
-                    Ok((
-                        Task::HashChunks {
-                            algorithm,
-                            input: cap.input,
-                            chunk_size: chunk,
-                            out,
-                        },
-                        keep,
-                        cap.watch,
-                    ))
-                },
-                cancellable,
-            )
-            .or_throw(env)
+                };
+                let keep = [cap.keep.unwrap_or(ptr::null_mut()), out_ref];
+                let need = hash::chunk_count(cap.input.len(), chunk) * algorithm.digest_len();
+                if out.len() < need {
+                    js.release(keep);
+                    return Err(Error::out_of_range(
+                        "task.out.byteLength",
+                        &format!(">= {need} (chunks x digest length)"),
+                        out.len(),
+                    ));
+                }
+                Ok((
+                    Task::HashChunks {
+                        algorithm,
+                        input: cap.input,
+                        chunk_size: chunk,
+                        out,
+                    },
+                    keep,
+                    cap.watch,
+                ))
+            },
+            cancellable,
+        )
+        .or_throw(env)
     }
 
     /// Internal (the specs): a task that sleeps `ms` or panics → task id.
     #[napi(js_name = "__submitTest")]
-    pub fn submit_test(&self, env: Env, panic: bool, ms: u32, cancellable: bool) -> napi::Result<u32> {
+    pub fn submit_test(
+        &self,
+        env: Env,
+        panic: bool,
+        ms: u32,
+        cancellable: bool,
+    ) -> napi::Result<u32> {
         let js = JsSide::get(&env).or_throw(&env)?;
-        accept(&js, &self.handle, |_| Ok((Task::Test { panic, ms }, [ptr::null_mut(); 2], None)), cancellable)
-            .or_throw(&env)
+        accept(
+            &js,
+            &self.handle,
+            |_| Ok((Task::Test { panic, ms }, [ptr::null_mut(); 2], None)),
+            cancellable,
+        )
+        .or_throw(&env)
     }
 
     /// Task `id`'s Promise was rejected by its `signal`: stop the task.
@@ -425,7 +495,15 @@ pub fn hash_sync<'e>(
         let state = crate::thread::ThreadState::get(env)?;
         // SAFETY: on this env's thread inside a napi call; the capture is
         // used only before this call returns.
-        let cap = unsafe { shared::capture(env.raw(), data.raw(), kind, &state.shared, CaptureMode::Sync) }?;
+        let cap = unsafe {
+            shared::capture(
+                env.raw(),
+                data.raw(),
+                kind,
+                &state.shared,
+                CaptureMode::Sync,
+            )
+        }?;
         let out = match &cap.input {
             Input::Owned(v) => hash::encode(&hash::digest_bytes(algorithm, v), encoding),
             Input::Borrowed(_) => hash::hash(algorithm, &cap.input, encoding, &TaskCtx::default())
@@ -440,12 +518,23 @@ pub fn hash_sync<'e>(
         match out {
             Output::Text(t) => {
                 let s = t.as_str();
-                sys::napi_create_string_latin1(env.raw(), s.as_ptr().cast(), s.len() as isize, &mut value);
+                sys::napi_create_string_latin1(
+                    env.raw(),
+                    s.as_ptr().cast(),
+                    s.len() as isize,
+                    &mut value,
+                );
             }
             Output::Bytes(d) => {
                 let b = d.as_bytes();
                 let mut p = ptr::null_mut();
-                sys::napi_create_buffer_copy(env.raw(), b.len(), b.as_ptr().cast(), &mut p, &mut value);
+                sys::napi_create_buffer_copy(
+                    env.raw(),
+                    b.len(),
+                    b.as_ptr().cast(),
+                    &mut p,
+                    &mut value,
+                );
             }
             Output::Count(n) => {
                 sys::napi_create_double(env.raw(), n, &mut value);
@@ -459,7 +548,13 @@ pub fn hash_sync<'e>(
 /// argument checks): `kind` is the error code, `name` the argument, `a`/`b`
 /// the code's two texts (expected/received, reason, range/received).
 #[napi(js_name = "__error")]
-pub fn make_error<'e>(env: &'e Env, code: String, name: String, a: String, b: String) -> Unknown<'e> {
+pub fn make_error<'e>(
+    env: &'e Env,
+    code: String,
+    name: String,
+    a: String,
+    b: String,
+) -> Unknown<'e> {
     let e = match code.as_str() {
         "ERR_INVALID_ARG_TYPE" => Error::invalid_arg_type(&name, &a, b),
         "ERR_INVALID_ARG_VALUE" => Error::InvalidArgValue { name, reason: a },
@@ -474,4 +569,3 @@ pub fn make_error<'e>(env: &'e Env, code: String, name: String, a: String, b: St
     };
     e.to_js(env)
 }
-

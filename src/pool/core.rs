@@ -35,7 +35,10 @@ struct Times {
 impl Times {
     fn new() -> Self {
         let h = || Histogram::new(3).expect("3 significant digits is valid");
-        Self { wait: h(), run: h() }
+        Self {
+            wait: h(),
+            run: h(),
+        }
     }
 }
 

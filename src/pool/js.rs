@@ -117,7 +117,10 @@ impl JsSide {
 
     /// Runs `f` on this thread's side, if any (safe during thread exit).
     pub fn with_current(f: impl FnOnce(&JsSide)) {
-        let js = JS.try_with(|j| j.try_borrow().ok().and_then(|j| j.clone())).ok().flatten();
+        let js = JS
+            .try_with(|j| j.try_borrow().ok().and_then(|j| j.clone()))
+            .ok()
+            .flatten();
         if let Some(js) = js {
             f(&js);
         }
@@ -155,13 +158,27 @@ impl JsSide {
         // SAFETY: on the env's thread inside a napi call; out-pointers are
         // locals; the name is a NUL-terminated static string.
         unsafe {
-            ok("napi_create_object", sys::napi_create_object(raw, &mut object))?;
-            ok("napi_create_reference", sys::napi_create_reference(raw, object, 1, &mut resource))?;
+            ok(
+                "napi_create_object",
+                sys::napi_create_object(raw, &mut object),
+            )?;
+            ok(
+                "napi_create_reference",
+                sys::napi_create_reference(raw, object, 1, &mut resource),
+            )?;
             ok(
                 "napi_create_string_latin1",
-                sys::napi_create_string_latin1(raw, label.as_ptr(), label.count_bytes() as isize, &mut name),
+                sys::napi_create_string_latin1(
+                    raw,
+                    label.as_ptr(),
+                    label.count_bytes() as isize,
+                    &mut name,
+                ),
             )?;
-            ok("napi_async_init", sys::napi_async_init(raw, object, name, &mut async_ctx))?;
+            ok(
+                "napi_async_init",
+                sys::napi_async_init(raw, object, name, &mut async_ctx),
+            )?;
         }
         let js = Rc::new(JsSide {
             env: raw,
@@ -376,12 +393,23 @@ impl JsSide {
             match result {
                 Ok(Output::Text(t)) => {
                     let s = t.as_str();
-                    sys::napi_create_string_latin1(env, s.as_ptr().cast(), s.len() as isize, &mut value);
+                    sys::napi_create_string_latin1(
+                        env,
+                        s.as_ptr().cast(),
+                        s.len() as isize,
+                        &mut value,
+                    );
                 }
                 Ok(Output::Bytes(d)) => {
                     let b = d.as_bytes();
                     let mut data = ptr::null_mut();
-                    sys::napi_create_buffer_copy(env, b.len(), b.as_ptr().cast(), &mut data, &mut value);
+                    sys::napi_create_buffer_copy(
+                        env,
+                        b.len(),
+                        b.as_ptr().cast(),
+                        &mut data,
+                        &mut value,
+                    );
                 }
                 Ok(Output::Count(n)) => {
                     sys::napi_create_double(env, n, &mut value);
@@ -430,7 +458,15 @@ impl JsSide {
                 sys::napi_get_reference_value(env, tags, &mut tags_v);
                 sys::napi_get_reference_value(env, values, &mut values_v);
                 let (mut ty, mut ab, mut off) = (0, ptr::null_mut(), 0);
-                sys::napi_get_typedarray_info(env, tags_v, &mut ty, &mut cap, &mut tag_ptr, &mut ab, &mut off);
+                sys::napi_get_typedarray_info(
+                    env,
+                    tags_v,
+                    &mut ty,
+                    &mut cap,
+                    &mut tag_ptr,
+                    &mut ab,
+                    &mut off,
+                );
             }
             let tag_ptr = tag_ptr.cast::<i32>();
             let mut n = 0usize;
@@ -458,9 +494,12 @@ impl JsSide {
                 unsafe {
                     sys::napi_create_uint32(env, n as u32, &mut count);
                     sys::napi_get_undefined(env, &mut undef);
-                    if sys::napi_call_function(env, undef, f, 1, &count, &mut ret) != sys::Status::napi_ok {
+                    if sys::napi_call_function(env, undef, f, 1, &count, &mut ret)
+                        != sys::Status::napi_ok
+                    {
                         let mut exc = ptr::null_mut();
-                        if sys::napi_get_and_clear_last_exception(env, &mut exc) == sys::Status::napi_ok
+                        if sys::napi_get_and_clear_last_exception(env, &mut exc)
+                            == sys::Status::napi_ok
                             && !exc.is_null()
                         {
                             sys::napi_fatal_exception(env, exc);

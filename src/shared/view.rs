@@ -88,14 +88,21 @@ unsafe fn view_info(env: sys::napi_env, value: sys::napi_value) -> Result<Option
     })?;
     let mut data = ptr::null_mut();
     let mut buffer = ptr::null_mut();
-    let byte_len;
-    if is_ta {
+    let byte_len = if is_ta {
         let mut ty = 0;
         let mut len = 0usize;
         let mut offset = 0usize;
         // SAFETY: value is a TypedArray (checked); all out-pointers are locals.
         ok("napi_get_typedarray_info", unsafe {
-            sys::napi_get_typedarray_info(env, value, &mut ty, &mut len, &mut data, &mut buffer, &mut offset)
+            sys::napi_get_typedarray_info(
+                env,
+                value,
+                &mut ty,
+                &mut len,
+                &mut data,
+                &mut buffer,
+                &mut offset,
+            )
         })?;
         let elem = match ty {
             sys::TypedarrayType::int8_array
@@ -107,11 +114,13 @@ unsafe fn view_info(env: sys::napi_env, value: sys::napi_value) -> Result<Option
             | sys::TypedarrayType::float32_array => 4,
             _ => 8, // float64, bigint64, biguint64
         };
-        byte_len = len * elem;
+        len * elem
     } else {
         let mut is_dv = false;
         // SAFETY: as above.
-        ok("napi_is_dataview", unsafe { sys::napi_is_dataview(env, value, &mut is_dv) })?;
+        ok("napi_is_dataview", unsafe {
+            sys::napi_is_dataview(env, value, &mut is_dv)
+        })?;
         if !is_dv {
             return Ok(None);
         }
@@ -121,8 +130,8 @@ unsafe fn view_info(env: sys::napi_env, value: sys::napi_value) -> Result<Option
         ok("napi_get_dataview_info", unsafe {
             sys::napi_get_dataview_info(env, value, &mut len, &mut data, &mut buffer, &mut offset)
         })?;
-        byte_len = len;
-    }
+        len
+    };
     // A view's buffer is an ArrayBuffer or a SharedArrayBuffer, and
     // napi_is_arraybuffer is false exactly for the latter.
     let mut is_ab = false;
@@ -162,7 +171,9 @@ pub unsafe fn is_detached(env: sys::napi_env, reference: sys::napi_ref) -> bool 
 unsafe fn reference(env: sys::napi_env, value: sys::napi_value) -> Result<sys::napi_ref, Error> {
     let mut r = ptr::null_mut();
     // SAFETY: value is live; a reference with count 1 keeps it from GC.
-    ok("napi_create_reference", unsafe { sys::napi_create_reference(env, value, 1, &mut r) })?;
+    ok("napi_create_reference", unsafe {
+        sys::napi_create_reference(env, value, 1, &mut r)
+    })?;
     Ok(r)
 }
 
@@ -202,7 +213,13 @@ pub unsafe fn capture(
             let mut written = 0usize;
             // SAFETY: buf has room for len bytes plus the NUL napi writes.
             ok("napi_get_value_string_utf8", unsafe {
-                sys::napi_get_value_string_utf8(env, value, buf.as_mut_ptr().cast(), len + 1, &mut written)
+                sys::napi_get_value_string_utf8(
+                    env,
+                    value,
+                    buf.as_mut_ptr().cast(),
+                    len + 1,
+                    &mut written,
+                )
             })?;
             buf.truncate(written);
             return Ok(owned(buf));
@@ -245,7 +262,10 @@ pub unsafe fn capture(
     }
     let (keep, watch) = match mode {
         // SAFETY: caller's contract; buffer is live.
-        CaptureMode::Task => (Some(unsafe { reference(env, buffer) }?), (!shared).then(|| Arc::new(AtomicBool::new(false)))),
+        CaptureMode::Task => (
+            Some(unsafe { reference(env, buffer) }?),
+            (!shared).then(|| Arc::new(AtomicBool::new(false))),
+        ),
         CaptureMode::Sync => (None, None),
     };
     // SAFETY: ptr..ptr+byte_len is the view's range inside `buffer`, owned by
@@ -292,7 +312,11 @@ pub unsafe fn capture_out(
     // SAFETY: caller's contract; info.buffer is live.
     let keep = unsafe { reference(env, info.buffer) }?;
     let ptr = NonNull::new(info.data.cast::<u8>()).unwrap_or(NonNull::dangling());
-    let len = if info.data.is_null() { 0 } else { info.byte_len };
+    let len = if info.data.is_null() {
+        0
+    } else {
+        info.byte_len
+    };
     // SAFETY: the range is the view's, inside a SharedArrayBuffer of this env,
     // referenced by `keep` until the task is done; a zero length is never
     // dereferenced.

@@ -21,7 +21,8 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    pub const NAMES: [&'static str; 7] = ["sha256", "sha1", "sha512", "md5", "blake3", "xxh3", "crc32"];
+    pub const NAMES: [&'static str; 7] =
+        ["sha256", "sha1", "sha512", "md5", "blake3", "xxh3", "crc32"];
 
     pub fn from_code(code: u32) -> Option<Self> {
         Some(match code {
@@ -238,9 +239,17 @@ fn digest_range(
 /// hashed on any pool thread (each under its own alive guard, none held
 /// across a join), then merged.
 fn blake3_parallel(input: &Input, ctx: &TaskCtx) -> Result<Digest, Stop> {
-    use blake3::hazmat::{left_subtree_len, merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt, Mode};
+    use blake3::hazmat::{
+        left_subtree_len, merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt,
+        Mode,
+    };
 
-    fn subtree(input: &Input, start: usize, len: usize, ctx: &TaskCtx) -> Result<ChainingValue, Stop> {
+    fn subtree(
+        input: &Input,
+        start: usize,
+        len: usize,
+        ctx: &TaskCtx,
+    ) -> Result<ChainingValue, Stop> {
         if ctx.cancelled() {
             return Err(Stop::Cancelled);
         }
@@ -266,11 +275,18 @@ fn blake3_parallel(input: &Input, ctx: &TaskCtx) -> Result<Digest, Stop> {
         || subtree(input, 0, left, ctx),
         || subtree(input, left, len - left, ctx),
     );
-    Ok(Digest::new(merge_subtrees_root(&l?, &r?, Mode::Hash).as_bytes()))
+    Ok(Digest::new(
+        merge_subtrees_root(&l?, &r?, Mode::Hash).as_bytes(),
+    ))
 }
 
 /// `{ op: 'hash', algorithm, data, encoding }`.
-pub fn hash(a: Algorithm, input: &Input, encoding: Encoding, ctx: &TaskCtx) -> Result<Output, Stop> {
+pub fn hash(
+    a: Algorithm,
+    input: &Input,
+    encoding: Encoding,
+    ctx: &TaskCtx,
+) -> Result<Output, Stop> {
     let d = if a == Algorithm::Blake3 && input.len() >= BLAKE3_PARALLEL_MIN {
         blake3_parallel(input, ctx)?
     } else {
@@ -286,7 +302,13 @@ pub fn chunk_count(len: usize, chunk: usize) -> usize {
 
 /// `{ op: 'hash', algorithm, data, chunkSize, out }`: every chunk on any pool
 /// thread, its digest written at `index * digest_len` in `out`.
-pub fn hash_chunks(a: Algorithm, input: &Input, chunk: usize, out: &OutRegion, ctx: &TaskCtx) -> Result<Output, Stop> {
+pub fn hash_chunks(
+    a: Algorithm,
+    input: &Input,
+    chunk: usize,
+    out: &OutRegion,
+    ctx: &TaskCtx,
+) -> Result<Output, Stop> {
     let n = chunk_count(input.len(), chunk);
     let dl = a.digest_len();
     (0..n).into_par_iter().try_for_each(|i| {
@@ -314,10 +336,22 @@ mod tests {
     fn published_vectors() {
         // FIPS 180 / RFC 1321 "abc", the BLAKE3 empty-input vector, xxh3's
         // empty-input seed-0 value, and the CRC-32 check value of "123456789".
-        assert_eq!(hex(Algorithm::Sha256, b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert_eq!(hex(Algorithm::Sha1, b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
-        assert_eq!(hex(Algorithm::Md5, b"abc"), "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(hex(Algorithm::Blake3, b""), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
+        assert_eq!(
+            hex(Algorithm::Sha256, b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hex(Algorithm::Sha1, b"abc"),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            hex(Algorithm::Md5, b"abc"),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
+        assert_eq!(
+            hex(Algorithm::Blake3, b""),
+            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+        );
         assert_eq!(hex(Algorithm::Xxh3, b""), "2d06800538d394c2");
         assert_eq!(hex(Algorithm::Crc32, b"123456789"), "cbf43926");
         assert!(hex(Algorithm::Sha512, b"abc").starts_with("ddaf35a193617aba"));
@@ -332,12 +366,16 @@ mod tests {
         };
         assert_eq!(text(Encoding::Base64), "kAFQmDzST7DWlj99KOF/cg==");
         assert_eq!(text(Encoding::Base64Url), "kAFQmDzST7DWlj99KOF_cg");
-        assert!(matches!(encode(&d, Encoding::Buffer), Output::Bytes(b) if b.as_bytes().len() == 16));
+        assert!(
+            matches!(encode(&d, Encoding::Buffer), Output::Bytes(b) if b.as_bytes().len() == 16)
+        );
     }
 
     #[test]
     fn pieces_and_trees_match_one_shot() {
-        let data: Vec<u8> = (0..(5 * PIECE + 12345)).map(|i| (i * 7 + i / 251) as u8).collect();
+        let data: Vec<u8> = (0..(5 * PIECE + 12345))
+            .map(|i| (i * 7 + i / 251) as u8)
+            .collect();
         let input = Input::Owned(data.clone());
         let ctx = TaskCtx::default();
         for a in (0..7).filter_map(Algorithm::from_code) {
@@ -348,7 +386,11 @@ mod tests {
         for len in [2 * LEAF, 2 * LEAF + 1, 3 * LEAF + 1024, data.len()] {
             let input = Input::Owned(data[..len].to_vec());
             let got = blake3_parallel(&input, &ctx).ok().unwrap();
-            assert_eq!(got.as_bytes(), blake3::hash(&data[..len]).as_bytes(), "len {len}");
+            assert_eq!(
+                got.as_bytes(),
+                blake3::hash(&data[..len]).as_bytes(),
+                "len {len}"
+            );
         }
     }
 

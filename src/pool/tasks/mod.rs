@@ -139,3 +139,34 @@ impl Task {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_before_start_wins_and_the_task_never_starts() {
+        let c = CancelState::default();
+        assert!(c.cancel(), "queued: cancelled for good");
+        assert!(!c.start(), "a cancelled task is not started");
+        assert!(!c.cancel(), "a second abort changes nothing");
+    }
+
+    #[test]
+    fn cancel_after_start_asks_the_running_task_to_stop() {
+        let c = CancelState::default();
+        assert!(c.start());
+        let ctx = TaskCtx { cancel: Some(&c) };
+        assert!(!ctx.cancelled());
+        assert!(!c.cancel(), "running: cannot be un-run");
+        assert!(ctx.cancelled());
+        let t = Task::Test { panic: false, ms: 10_000 };
+        assert!(matches!(t.run(&ctx), Err(Stop::Cancelled)));
+    }
+
+    #[test]
+    fn stops_map_to_their_errors() {
+        assert_eq!(Error::from(Stop::Cancelled).code(), "ABORT_ERR");
+        assert_eq!(Error::from(Stop::Detached).code(), "ERR_NODEPERF_DETACHED");
+    }
+}
