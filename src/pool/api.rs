@@ -7,7 +7,7 @@ use super::js::{HandleState, JsSide};
 use super::tasks::hash::{self, Algorithm, Encoding};
 use super::tasks::{Output, Task, TaskCtx};
 use crate::error::{Error, OrThrow};
-use crate::shared::{self, CaptureMode, DataKind, Input};
+use crate::shared::{self, CaptureMode, DataKind};
 use napi::bindgen_prelude::Unknown;
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
@@ -504,9 +504,9 @@ pub fn hash_sync<'e>(
                 CaptureMode::Sync,
             )
         }?;
-        let out = match &cap.input {
-            Input::Owned(v) => hash::encode(&hash::digest_bytes(algorithm, v), encoding),
-            Input::Borrowed(_) => hash::hash(algorithm, &cap.input, encoding, &TaskCtx::default())
+        let out = match cap.input.owned() {
+            Some(v) => hash::encode(&hash::digest_bytes(algorithm, v), encoding),
+            None => hash::hash(algorithm, &cap.input, encoding, &TaskCtx::default())
                 .map_err(Error::from)?,
         };
         Ok(out)

@@ -142,8 +142,13 @@ impl Region {
     }
 }
 
+/// Inputs up to this many bytes live inline in the task (no allocation).
+pub const INLINE_MAX: usize = 64;
+
 /// Where a task's input lives.
 pub enum Input {
+    /// Tiny inputs, copied at submission into the task itself.
+    Inline([u8; INLINE_MAX], u8),
     /// Copied at submission (small inputs, strings).
     Owned(Vec<u8>),
     /// Read in place.
@@ -151,8 +156,29 @@ pub enum Input {
 }
 
 impl Input {
+    /// A copy of `bytes`, inline when it fits.
+    pub fn copy(bytes: &[u8]) -> Self {
+        if bytes.len() <= INLINE_MAX {
+            let mut buf = [0; INLINE_MAX];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Self::Inline(buf, bytes.len() as u8)
+        } else {
+            Self::Owned(bytes.to_vec())
+        }
+    }
+
+    /// The bytes, if they are owned by the task (no guard needed).
+    pub fn owned(&self) -> Option<&[u8]> {
+        match self {
+            Self::Inline(b, n) => Some(&b[..*n as usize]),
+            Self::Owned(v) => Some(v),
+            Self::Borrowed(_) => None,
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
+            Self::Inline(_, n) => *n as usize,
             Self::Owned(v) => v.len(),
             Self::Borrowed(r) => r.len(),
         }
@@ -161,8 +187,8 @@ impl Input {
     /// Runs `f` over `range` of the input (see [`Region::read`]).
     pub fn read<R>(&self, range: Range<usize>, f: impl FnOnce(&[u8]) -> R) -> Result<R, Gone> {
         match self {
-            Self::Owned(v) => Ok(f(&v[range])),
             Self::Borrowed(r) => r.read(range, f),
+            owned => Ok(f(&owned.owned().expect("owned")[range])),
         }
     }
 

@@ -69,12 +69,27 @@ fn ok(call: &'static str, status: sys::napi_status) -> Result<(), Error> {
     }
 }
 
-/// The bytes, backing buffer and shared-ness of any ArrayBufferView.
+/// The bytes and backing buffer of any ArrayBufferView.
 struct ViewInfo {
     data: *mut c_void,
     byte_len: usize,
     buffer: sys::napi_value,
-    shared: bool,
+}
+
+/// Whether a view's `buffer` is a SharedArrayBuffer: a view's buffer is an
+/// ArrayBuffer or a SharedArrayBuffer, and `napi_is_arraybuffer` is false
+/// exactly for the latter.
+///
+/// # Safety
+/// `env` is the calling thread's env inside a napi call; `buffer` is the
+/// live buffer value of a view.
+unsafe fn is_shared(env: sys::napi_env, buffer: sys::napi_value) -> Result<bool, Error> {
+    let mut is_ab = false;
+    // SAFETY: caller's contract.
+    ok("napi_is_arraybuffer", unsafe {
+        sys::napi_is_arraybuffer(env, buffer, &mut is_ab)
+    })?;
+    Ok(!is_ab)
 }
 
 /// # Safety
@@ -132,18 +147,10 @@ unsafe fn view_info(env: sys::napi_env, value: sys::napi_value) -> Result<Option
         })?;
         len
     };
-    // A view's buffer is an ArrayBuffer or a SharedArrayBuffer, and
-    // napi_is_arraybuffer is false exactly for the latter.
-    let mut is_ab = false;
-    // SAFETY: buffer is a live value returned just above.
-    ok("napi_is_arraybuffer", unsafe {
-        sys::napi_is_arraybuffer(env, buffer, &mut is_ab)
-    })?;
     Ok(Some(ViewInfo {
         data,
         byte_len,
         buffer,
-        shared: !is_ab,
     }))
 }
 
@@ -201,7 +208,7 @@ pub unsafe fn capture(
         keep: None,
         watch: None,
     };
-    let (data, byte_len, buffer, shared) = match kind {
+    let (data, byte_len, buffer, is_view) = match kind {
         DataKind::String => {
             let mut len = 0usize;
             // SAFETY: a null buffer asks only for the UTF-8 length.
@@ -237,11 +244,20 @@ pub unsafe fn capture(
         DataKind::View => {
             // SAFETY: caller's contract.
             let info = unsafe { view_info(env, value) }?.ok_or_else(wrong_type)?;
-            (info.data, info.byte_len, info.buffer, info.shared)
+            (info.data, info.byte_len, info.buffer, true)
+        }
+    };
+    // Asked only when it matters (not for small copies).
+    // SAFETY: caller's contract; buffer is the view's live buffer.
+    let shared = || -> Result<bool, Error> {
+        if is_view {
+            unsafe { is_shared(env, buffer) }
+        } else {
+            Ok(false)
         }
     };
     if byte_len == 0 || data.is_null() {
-        if !shared {
+        if !shared()? {
             let mut detached = false;
             // SAFETY: buffer is a live non-shared ArrayBuffer value.
             ok("napi_is_detached_arraybuffer", unsafe {
@@ -258,8 +274,13 @@ pub unsafe fn capture(
         // SAFETY: napi reported byte_len readable bytes at data, valid during
         // this call (we are on the owner thread, inside a napi call).
         let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), byte_len) };
-        return Ok(owned(bytes.to_vec()));
+        return Ok(Capture {
+            input: Input::copy(bytes),
+            keep: None,
+            watch: None,
+        });
     }
+    let shared = shared()?;
     let (keep, watch) = match mode {
         // SAFETY: caller's contract; buffer is live.
         CaptureMode::Task => (
@@ -306,7 +327,8 @@ pub unsafe fn capture_out(
     };
     // SAFETY: caller's contract.
     let info = unsafe { view_info(env, value) }?.ok_or_else(not_shared)?;
-    if !info.shared {
+    // SAFETY: caller's contract; info.buffer is the view's live buffer.
+    if !unsafe { is_shared(env, info.buffer) }? {
         return Err(not_shared());
     }
     // SAFETY: caller's contract; info.buffer is live.

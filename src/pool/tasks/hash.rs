@@ -222,7 +222,7 @@ fn digest_range(
     range: std::ops::Range<usize>,
     ctx: &TaskCtx,
 ) -> Result<Digest, Stop> {
-    if let Input::Owned(v) = input {
+    if let Some(v) = input.owned() {
         if range.len() <= PIECE {
             return Ok(digest_bytes(a, &v[range]));
         }

@@ -160,7 +160,10 @@ mod tests {
         assert!(!ctx.cancelled());
         assert!(!c.cancel(), "running: cannot be un-run");
         assert!(ctx.cancelled());
-        let t = Task::Test { panic: false, ms: 10_000 };
+        let t = Task::Test {
+            panic: false,
+            ms: 10_000,
+        };
         assert!(matches!(t.run(&ctx), Err(Stop::Cancelled)));
     }
 
