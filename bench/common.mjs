@@ -68,3 +68,28 @@ export async function busy(fn) {
 }
 
 export const fmt = (x, d = 2) => (typeof x === 'number' ? x.toFixed(d) : String(x))
+
+/**
+ * Control for scaling bars: how much two threads of *independent* work get
+ * done on this machine right now, relative to one (2.0 on two idle cores).
+ * Runs `n` whole-buffer SHA-256 tasks on a 1-thread and a 2-thread pool.
+ */
+export async function twoThreadCapacity(createPool, data, n = 4) {
+  const p1 = createPool({ threads: 1 })
+  const p2 = createPool({ threads: 2 })
+  const run = async (p) => {
+    const t0 = performance.now()
+    await Promise.all(Array.from({ length: n }, () => p.hash('sha256', data)))
+    return performance.now() - t0
+  }
+  const ms1 = await run(p1)
+  const ms2 = await run(p2)
+  await Promise.all([p1.close(), p2.close()])
+  return ms1 / ms2
+}
+
+/** Control for stall bars: the longest loop gap over `ms` with nothing running. */
+export async function idleStall(ms) {
+  const { stallMs } = await longestStall(() => new Promise((r) => setTimeout(r, ms)))
+  return stallMs
+}

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
 import { pool, createPool, hashSync } from '../index.mjs'
-import { median, machine, longestStall, inFlight, allAtOnce, busy, fmt } from './common.mjs'
+import { median, machine, longestStall, inFlight, allAtOnce, busy, fmt, twoThreadCapacity, idleStall } from './common.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const runs = Number(process.argv[2] ?? 5)
@@ -24,11 +24,12 @@ const record = (bar, what, values, unit, target) => {
 
 console.log(`# bench/pool — ${machine()}; pool threads ${threads}; ${runs} runs each`)
 
-if (sections.includes('dispatch')) {
+for (const t of sections.includes('dispatch') ? [...new Set([threads, 2])] : []) {
   const N = 100_000
   const data = Buffer.from('0123456789abcdef')
-  const piscina = new Piscina({ filename: path.join(here, 'piscina-worker.cjs'), minThreads: threads, maxThreads: threads })
-  const ours = () => pool.hash('xxh3', data)
+  const piscina = new Piscina({ filename: path.join(here, 'piscina-worker.cjs'), minThreads: t, maxThreads: t })
+  const mine = t === threads ? pool : createPool({ threads: t })
+  const ours = () => mine.hash('xxh3', data)
   const theirs = () => piscina.run({ data })
   await inFlight(20_000, 64, ours) // warm-up
   await inFlight(20_000, 64, theirs)
@@ -48,12 +49,13 @@ if (sections.includes('dispatch')) {
       ratio.push(msTheirs / msOurs)
       usPerTask.push(busyMs * 1000 / N)
     }
-    record('1', `xxh3 16 B × 100k, ${mode}: ours tasks/s`, oursRate, 'tasks/s')
-    record('1', `xxh3 16 B × 100k, ${mode}: piscina (${threads} threads) tasks/s`, theirRate, 'tasks/s')
-    record('1', `xxh3 16 B × 100k, ${mode}: ours ÷ piscina`, ratio, '×', '>= 10')
-    record('1b', `xxh3 16 B × 100k, ${mode}: main-thread busy per task`, usPerTask, 'µs', '<= 1')
+    record('1', `${t} thread(s), xxh3 16 B × 100k, ${mode}: ours tasks/s`, oursRate, 'tasks/s')
+    record('1', `${t} thread(s), xxh3 16 B × 100k, ${mode}: piscina tasks/s`, theirRate, 'tasks/s')
+    record('1', `${t} thread(s), xxh3 16 B × 100k, ${mode}: ours ÷ piscina`, ratio, '×', '>= 10')
+    record('1b', `${t} thread(s), xxh3 16 B × 100k, ${mode}: main-thread busy per task`, usPerTask, 'µs', '<= 1')
   }
   await piscina.destroy()
+  if (mine !== pool) await mine.close()
 }
 
 if (sections.includes('sha1k')) {
@@ -85,6 +87,7 @@ if (sections.includes('sha16m')) {
   const stalls = []
   const ours = []
   const create = []
+  const idle = []
   await one.hash('sha256', data)
   for (let r = 0; r < runs; r++) {
     const t0 = performance.now()
@@ -97,11 +100,13 @@ if (sections.includes('sha16m')) {
     ours.push(16 / 1.048576 / msOurs * 1000)
     ratio.push(msCreate / msOurs)
     stalls.push(stallMs)
+    idle.push(await idleStall(msOurs))
   }
   record('3', 'SHA-256 16 MiB: crypto.createHash (main thread) MB/s', create, 'MB/s')
   record('3', 'SHA-256 16 MiB: ours, one pool thread MB/s', ours, 'MB/s')
   record('3', 'SHA-256 16 MiB: ours per pool thread ÷ createHash', ratio, '×', '>= 0.95')
   record('3', 'SHA-256 16 MiB: main thread longest stall during ours', stalls, 'ms', '<= 0.2')
+  record('3', 'control: longest stall over the same time with nothing running', idle, 'ms')
   await one.close()
 }
 
@@ -127,6 +132,7 @@ if (sections.includes('blake3')) {
   record('4', 'BLAKE3 256 MiB: single-threaded MB/s', one, 'MB/s')
   record('4', 'BLAKE3 256 MiB: pool of 2 threads MB/s', two, 'MB/s')
   record('4', 'BLAKE3 256 MiB: 2 threads ÷ 1', ratio, '×', '>= 1.8')
+  record('4', 'control: two threads ÷ one on independent SHA-256 tasks (machine capacity now)', [await twoThreadCapacity(createPool, data.subarray(0, 64 << 20))], '×')
   await Promise.all([p1.close(), p2.close()])
 }
 
