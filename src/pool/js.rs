@@ -469,6 +469,16 @@ impl JsSide {
                 );
             }
             let tag_ptr = tag_ptr.cast::<i32>();
+            if tag_ptr.is_null() || cap == 0 || f.is_null() {
+                // No settler (the binding used without the façade): nobody
+                // can hold these Promises; free the entries, drop results.
+                for done in results.by_ref() {
+                    let _ = self.settle_done(done);
+                }
+                // SAFETY: closes the scope opened at the top of this round.
+                unsafe { sys::napi_close_handle_scope(env, inner) };
+                break;
+            }
             let mut n = 0usize;
             for done in results.by_ref() {
                 let Some((tag, value)) = self.settle_done(done) else {
