@@ -223,8 +223,9 @@ fn hash_task(
 }
 
 /// The hot path, as a raw Node-API callback (napi-rs's argument handling
-/// measured ~200 ns for these six arguments, more than everything else):
-/// `submit(poolIndex, kind, data, algorithm, encoding, cancellable) -> id`.
+/// measured ~200 ns for six arguments, more than everything else):
+/// `submit(code, data) -> id`, where the façade packs
+/// `code = poolIndex << 8 | kind << 6 | algorithm << 3 | encoding << 1 | cancellable`.
 ///
 /// # Safety
 /// Called by Node-API only, as a JS function on the env's thread.
@@ -232,8 +233,8 @@ unsafe extern "C" fn raw_submit(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    let mut argc = 6usize;
-    let mut argv = [ptr::null_mut(); 6];
+    let mut argc = 2usize;
+    let mut argv = [ptr::null_mut(); 2];
     let mut run = || -> Result<u32, Error> {
         // SAFETY: argv has room for argc values; env/info come from Node.
         let st = unsafe {
@@ -246,32 +247,29 @@ unsafe extern "C" fn raw_submit(
                 ptr::null_mut(),
             )
         };
-        if st != sys::Status::napi_ok || argc < 6 {
+        if st != sys::Status::napi_ok || argc < 2 {
             return Err(Error::Napi {
                 call: "napi_get_cb_info",
                 status: st,
             });
         }
-        let u = |i: usize| -> Result<u32, Error> {
-            let mut v = 0u32;
-            // SAFETY: argv[i] is a live argument value.
-            let st = unsafe { sys::napi_get_value_uint32(env, argv[i], &mut v) };
-            if st == sys::Status::napi_ok {
-                Ok(v)
-            } else {
-                Err(Error::Napi {
-                    call: "napi_get_value_uint32",
-                    status: st,
-                })
-            }
-        };
-        let (index, kind_code, alg, enc, cancellable) = (u(0)?, u(1)?, u(3)?, u(4)?, u(5)? != 0);
+        let mut code = 0u32;
+        // SAFETY: argv[0] is a live argument value.
+        let st = unsafe { sys::napi_get_value_uint32(env, argv[0], &mut code) };
+        if st != sys::Status::napi_ok {
+            return Err(Error::Napi {
+                call: "napi_get_value_uint32",
+                status: st,
+            });
+        }
+        let (index, kind_code) = (code >> 8, (code >> 6) & 3);
+        let (alg, enc, cancellable) = ((code >> 3) & 7, (code >> 1) & 3, code & 1 != 0);
         let js = JsSide::current().ok_or(Error::NotAttached)?;
         let handle = js.pool(index).ok_or(Error::PoolClosed)?;
         accept(
             &js,
             &handle,
-            |js| hash_task(env, js, kind_code, argv[2], alg, enc),
+            |js| hash_task(env, js, kind_code, argv[1], alg, enc),
             cancellable,
         )
     };
