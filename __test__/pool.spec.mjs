@@ -168,9 +168,10 @@ test('abort while running: rejects promptly and a long hash stops at its next pi
   const t0 = performance.now()
   ac2.abort()
   await assert.rejects(hashing, { code: 'ABORT_ERR' })
-  assert.ok(performance.now() - t0 < 20, 'rejected promptly')
+  assert.ok(performance.now() - t0 < 50, 'rejected promptly')
   while (p.stats().active !== 0) await new Promise((r) => setTimeout(r, 1))
-  assert.ok(performance.now() - t0 < 100, `stopped within a piece, not after 512 MiB: ${performance.now() - t0} ms`)
+  // The whole 512 MiB takes ~350 ms at full speed; a piece is 256 KiB.
+  assert.ok(performance.now() - t0 < 150, `stopped within a piece, not after 512 MiB: ${performance.now() - t0} ms`)
   assert.equal(await p.hash('md5', 'ok'), crypto.hash('md5', 'ok'))
   await p.close()
 })
