@@ -1,6 +1,7 @@
 // Helpers shared by the bench scripts.
 import { performance } from 'node:perf_hooks'
 import os from 'node:os'
+import { spawn } from 'node:child_process'
 
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -91,5 +92,18 @@ export async function twoThreadCapacity(createPool, data, n = 4) {
 /** Control for stall bars: the longest loop gap over `ms` with nothing running. */
 export async function idleStall(ms) {
   const { stallMs } = await longestStall(() => new Promise((r) => setTimeout(r, ms)))
+  return stallMs
+}
+
+/**
+ * Control for stall bars: the longest loop gap over `ms` while *another
+ * process* keeps one core busy (no code of ours anywhere). On a 2-core
+ * machine this shows what the OS scheduler alone does to the loop.
+ */
+export async function busyNeighbourStall(ms) {
+  const child = spawn(process.execPath, ['-e', `const t = Date.now(); while (Date.now() - t < ${Math.ceil(ms) + 200}) {}`], { stdio: 'ignore' })
+  await new Promise((r) => setTimeout(r, 100))
+  const { stallMs } = await longestStall(() => new Promise((r) => setTimeout(r, ms)))
+  await new Promise((r) => child.once('exit', r))
   return stallMs
 }

@@ -2,7 +2,7 @@
 //   node bench/shared.mjs [runs=3] [GiB=1]
 import crypto from 'node:crypto'
 import { createPool, hashSync, shared } from '../index.mjs'
-import { median, machine, fmt, twoThreadCapacity, idleStall } from './common.mjs'
+import { median, machine, fmt, twoThreadCapacity, idleStall, busyNeighbourStall } from './common.mjs'
 
 const runs = Number(process.argv[2] ?? 3)
 const size = Math.round(Number(process.argv[3] ?? 1) * 2 ** 30)
@@ -48,6 +48,7 @@ async function watchLoop(fn) {
   const want = crypto.createHash('sha256').update(data).digest('hex')
   const stalls = []
   const idle = []
+  const neighbour = []
   const growth = []
   const speed = []
   for (let r = 0; r < runs; r++) {
@@ -57,10 +58,12 @@ async function watchLoop(fn) {
     growth.push(rssGrowthMiB)
     speed.push(size / 2 ** 20 / ms * 1000)
     idle.push(await idleStall(ms))
+    neighbour.push(await busyNeighbourStall(ms))
   }
   record('1', 'SHA-256 of the whole SharedArrayBuffer view: MiB/s', speed, 'MiB/s')
   record('1', 'main thread longest stall during it', stalls, 'ms', '<= 0.2')
   record('1', 'control: longest stall over the same time with nothing running', idle, 'ms')
+  record('1', 'control: longest stall over the same time while another process busies a core', neighbour, 'ms')
   record('1', 'RSS growth during it', growth, 'MiB', '< 16')
   await one.close()
 }
