@@ -134,31 +134,28 @@ const HASH_FIELDS = "op, algorithm, data, encoding, chunkSize and out"
 
 // ---------------------------------------------------------------------------
 // Settling. Promises are made here; the native side hands back finished
-// tasks in batches: one call of `settle(n)` per wakeup, with `id << 1 |
-// isError` tags in an Int32Array and the values in an Array.
+// tasks in batches: one call of `settle(n, ...values)` per wakeup (at most
+// 1024 values a call), with `id << 1 | isError` tags in an Int32Array.
 
 const resolvers = []
 const rejecters = []
-const tags = new Int32Array(4096)
-const values = new Array(4096).fill(undefined)
+const tags = new Int32Array(1024)
 let submitRaw = null
 
 function settle(n) {
   for (let i = 0; i < n; i++) {
     const tag = tags[i]
     const id = tag >> 1
-    const value = values[i]
-    values[i] = undefined
     const f = (tag & 1) === 0 ? resolvers[id] : rejecters[id]
     resolvers[id] = undefined
     rejecters[id] = undefined
-    f(value)
+    f(arguments[i + 1])
   }
 }
 
 function attachSettler() {
   if (submitRaw === null) {
-    binding.__setSettler(settle, tags, values)
+    binding.__setSettler(settle, tags)
     submitRaw = binding.__rawSubmit()
   }
 }

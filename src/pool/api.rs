@@ -318,18 +318,10 @@ pub fn raw_submit_fn(env: &Env) -> napi::Result<Unknown<'_>> {
 
 /// Hands the native side the façade's batch settler (see `js.rs`).
 #[napi(js_name = "__setSettler")]
-pub fn set_settler(
-    env: Env,
-    settler: Unknown<'_>,
-    tags: Unknown<'_>,
-    values: Unknown<'_>,
-) -> napi::Result<()> {
+pub fn set_settler(env: Env, settler: Unknown<'_>, tags: Unknown<'_>) -> napi::Result<()> {
     let js = JsSide::get(&env).or_throw(&env)?;
-    let mut refs = [ptr::null_mut(); 3];
-    for (r, v) in refs
-        .iter_mut()
-        .zip([settler.raw(), tags.raw(), values.raw()])
-    {
+    let mut refs = [ptr::null_mut(); 2];
+    for (r, v) in refs.iter_mut().zip([settler.raw(), tags.raw()]) {
         // SAFETY: on this env's thread inside a napi call; v is a live argument.
         unsafe { sys::napi_create_reference(env.raw(), v, 1, r) };
     }

@@ -21,6 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
+/// Most results handed to the settler in one call (its argument count).
+const MAX_ARGS: usize = 1024;
+
 thread_local! {
     /// This thread's env side. Node runs one env per thread (main or
     /// worker), so a thread-local is per-env; it is emptied in the env's
@@ -102,9 +105,12 @@ pub struct JsSide {
     owned: RefCell<Vec<Weak<PoolCore>>>,
     /// Pool handles by index, for the raw submit path.
     pools: RefCell<Slab<Rc<HandleState>>>,
-    /// The façade's batch settler `(count) => void`, the Int32Array it reads
-    /// `id << 1 | isError` tags from and the Array it reads values from.
-    settler: Cell<[sys::napi_ref; 3]>,
+    /// The façade's batch settler `(count, ...values) => void` and the
+    /// Int32Array it reads `id << 1 | isError` tags from. Values travel as
+    /// call arguments: one napi call per batch instead of one per result.
+    settler: Cell<[sys::napi_ref; 2]>,
+    /// Argument buffer for the settler call (reused).
+    argv: RefCell<Vec<sys::napi_value>>,
     /// Handles drained during a batch; their close() resolves after it.
     drained: RefCell<Vec<Rc<HandleState>>>,
 }
@@ -196,7 +202,8 @@ impl JsSide {
             loop_ptr,
             owned: RefCell::new(Vec::new()),
             pools: RefCell::new(Slab::new()),
-            settler: Cell::new([ptr::null_mut(); 3]),
+            settler: Cell::new([ptr::null_mut(); 2]),
+            argv: RefCell::new(Vec::with_capacity(MAX_ARGS + 1)),
             drained: RefCell::new(Vec::new()),
         });
         JS.with(|j| *j.borrow_mut() = Some(Rc::clone(&js)));
@@ -278,7 +285,7 @@ impl JsSide {
     }
 
     /// The façade's settler (see the `settler` field).
-    pub fn set_settler(&self, refs: [sys::napi_ref; 3]) {
+    pub fn set_settler(&self, refs: [sys::napi_ref; 2]) {
         let old = self.settler.replace(refs);
         for r in old {
             if !r.is_null() {
@@ -440,23 +447,22 @@ impl JsSide {
             sys::napi_get_reference_value(env, self.resource, &mut resource);
             sys::napi_open_callback_scope(env, resource, self.async_ctx, &mut scope);
         }
-        let [settler, tags, values] = self.settler.get();
+        let [settler, tags] = self.settler.get();
+        let mut argv = std::mem::take(&mut *self.argv.borrow_mut());
         let mut results = batch.drain(..).peekable();
         while results.peek().is_some() {
             let mut inner = ptr::null_mut();
             let mut f = ptr::null_mut();
             let mut tags_v = ptr::null_mut();
-            let mut values_v = ptr::null_mut();
             let mut tag_ptr = ptr::null_mut();
             let mut cap = 0usize;
             // SAFETY: on the env's thread inside the handle scope opened
-            // above; the three references are live (set by the façade at
-            // load); `tags` is an Int32Array, so typedarray info is valid.
+            // above; both references are live (set by the façade at load);
+            // `tags` is an Int32Array, so typedarray info is valid.
             unsafe {
                 sys::napi_open_handle_scope(env, &mut inner);
                 sys::napi_get_reference_value(env, settler, &mut f);
                 sys::napi_get_reference_value(env, tags, &mut tags_v);
-                sys::napi_get_reference_value(env, values, &mut values_v);
                 let (mut ty, mut ab, mut off) = (0, ptr::null_mut(), 0);
                 sys::napi_get_typedarray_info(
                     env,
@@ -479,6 +485,9 @@ impl JsSide {
                 unsafe { sys::napi_close_handle_scope(env, inner) };
                 break;
             }
+            let cap = cap.min(MAX_ARGS);
+            argv.clear();
+            argv.push(ptr::null_mut()); // the count, set below
             let mut n = 0usize;
             for done in results.by_ref() {
                 let Some((tag, value)) = self.settle_done(done) else {
@@ -488,23 +497,22 @@ impl JsSide {
                 // non-shared array only this thread touches, and no JS runs
                 // while we write.
                 unsafe { tag_ptr.add(n).write(tag) };
-                // SAFETY: values_v is the live Array; value is live in `inner`.
-                unsafe { sys::napi_set_element(env, values_v, n as u32, value) };
+                argv.push(value);
                 n += 1;
                 if n == cap {
                     break;
                 }
             }
             if n > 0 {
-                let mut count = ptr::null_mut();
                 let mut undef = ptr::null_mut();
                 let mut ret = ptr::null_mut();
                 // SAFETY: calls the façade's settler inside our callback
-                // scope; a throw is reported as an uncaught exception.
+                // scope with n + 1 live values (all made in `inner`); a throw
+                // is reported as an uncaught exception.
                 unsafe {
-                    sys::napi_create_uint32(env, n as u32, &mut count);
+                    sys::napi_create_uint32(env, n as u32, &mut argv[0]);
                     sys::napi_get_undefined(env, &mut undef);
-                    if sys::napi_call_function(env, undef, f, 1, &count, &mut ret)
+                    if sys::napi_call_function(env, undef, f, argv.len(), argv.as_ptr(), &mut ret)
                         != sys::Status::napi_ok
                     {
                         let mut exc = ptr::null_mut();
@@ -521,6 +529,8 @@ impl JsSide {
             unsafe { sys::napi_close_handle_scope(env, inner) };
         }
         drop(results);
+        argv.clear();
+        *self.argv.borrow_mut() = argv;
         self.resolve_drained();
         // Give the buffer back before microtasks run (they may submit); a
         // huge batch does not pin its memory.

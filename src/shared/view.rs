@@ -248,9 +248,9 @@ pub unsafe fn capture(
         }
     };
     // Asked only when it matters (not for small copies).
-    // SAFETY: caller's contract; buffer is the view's live buffer.
     let shared = || -> Result<bool, Error> {
         if is_view {
+            // SAFETY: caller's contract; buffer is the view's live buffer.
             unsafe { is_shared(env, buffer) }
         } else {
             Ok(false)
