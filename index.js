@@ -137,8 +137,10 @@ const HASH_FIELDS = "op, algorithm, data, encoding, chunkSize and out"
 // tasks in batches: one call of `settle(n, ...values)` per wakeup (at most
 // 1024 values a call), with `id << 1 | isError` tags in an Int32Array.
 
+// Only the resolve function is kept per task (fewer live objects for the
+// GC when many tasks are pending); a rejection resolves the Promise with a
+// rejected one, which rejects it with the same reason.
 const resolvers = []
-const rejecters = []
 const tags = new Int32Array(1024)
 let submitRaw = null
 
@@ -146,10 +148,9 @@ function settle(n) {
   for (let i = 0; i < n; i++) {
     const tag = tags[i]
     const id = tag >> 1
-    const f = (tag & 1) === 0 ? resolvers[id] : rejecters[id]
+    const resolve = resolvers[id]
     resolvers[id] = undefined
-    rejecters[id] = undefined
-    f(arguments[i + 1])
+    resolve((tag & 1) === 0 ? arguments[i + 1] : Promise.reject(arguments[i + 1]))
   }
 }
 
@@ -160,29 +161,26 @@ function attachSettler() {
   }
 }
 
-let newResolve, newReject
-function capture(resolve, reject) {
+let newResolve
+function capture(resolve) {
   newResolve = resolve
-  newReject = reject
 }
 
 /** The Promise of task `id`, settled by `settle` (or by its signal). */
 function promiseFor(id) {
   const promise = new Promise(capture)
   resolvers[id] = newResolve
-  rejecters[id] = newReject
   return promise
 }
 
 /** Ties task `id` to its AbortSignal until it settles. */
 function watch(native, id, signal) {
   const promise = promiseFor(id)
-  const reject = rejecters[id]
+  const resolve = resolvers[id]
   const onAbort = () => {
-    if (rejecters[id] !== reject) return // settled (the id may be reused)
+    if (resolvers[id] !== resolve) return // settled (the id may be reused)
     resolvers[id] = undefined
-    rejecters[id] = undefined
-    reject(abortError(signal))
+    resolve(Promise.reject(abortError(signal)))
     native.abort(id)
   }
   signal.addEventListener('abort', onAbort, { once: true })
