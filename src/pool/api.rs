@@ -507,7 +507,7 @@ pub fn hash_sync<'e>(
     unsafe {
         match out {
             Output::Text(t) => {
-                let s = t.as_str();
+                let s = t.as_bytes();
                 sys::napi_create_string_latin1(
                     env.raw(),
                     s.as_ptr().cast(),

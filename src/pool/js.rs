@@ -399,7 +399,7 @@ impl JsSide {
         unsafe {
             match result {
                 Ok(Output::Text(t)) => {
-                    let s = t.as_str();
+                    let s = t.as_bytes();
                     sys::napi_create_string_latin1(
                         env,
                         s.as_ptr().cast(),

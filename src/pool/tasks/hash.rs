@@ -103,8 +103,13 @@ pub struct Text {
 }
 
 impl Text {
+    /// The ASCII bytes (for `napi_create_string_latin1`, no UTF-8 check).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("ASCII")
+        std::str::from_utf8(self.as_bytes()).expect("ASCII")
     }
 }
 
