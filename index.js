@@ -5,19 +5,13 @@
 // JS-friendly shapes and argument checks.
 
 const { isMainThread, threadId } = require('node:worker_threads')
+const { availableParallelism } = require('node:os')
+const { inspect } = require('node:util')
 const binding = require('./binding.js')
 
 // One native state per thread (main or worker): hooks on this thread's loop,
 // torn down with the thread. The lag monitor starts here, at load.
 binding.attach(threadId, isMainThread)
-
-/** Throws the package's own argument error (built natively, Node's wording). */
-function invalidArgType(name, expected, value) {
-  throw binding.argError('type', name, expected, value)
-}
-function outOfRange(name, range, value) {
-  throw binding.argError('range', name, range, value)
-}
 
 // ---- lag -------------------------------------------------------------------
 
@@ -69,9 +63,9 @@ Object.defineProperties(lag, {
   },
   onStall: {
     value: function onStall(thresholdMs, callback) {
-      if (typeof thresholdMs !== 'number') invalidArgType('thresholdMs', 'of type number', thresholdMs)
-      if (!(thresholdMs > 0 && thresholdMs <= 3_600_000)) outOfRange('thresholdMs', '> 0 and <= 3600000', thresholdMs)
-      if (typeof callback !== 'function') invalidArgType('callback', 'of type function', callback)
+      if (typeof thresholdMs !== 'number') throw invalidArgType('thresholdMs', 'of type number', thresholdMs)
+      if (!(thresholdMs > 0 && thresholdMs <= 3_600_000)) throw outOfRange('thresholdMs', '> 0 and <= 3600000', thresholdMs)
+      if (typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback)
       const listener = { thresholdMs, callback }
       stallListeners.add(listener)
       syncStallListeners()
@@ -100,10 +94,422 @@ function loopInfo() {
   return binding.loopInfo()
 }
 
+// ---------------------------------------------------------------------------
+// Errors: built by the native error model (src/error.rs), so codes, classes
+// and wording are the same whether a check is made here or in Rust.
+
+const makeError = binding.__error
+
+/** Node's "Received ..." tail for an argument error. */
+function received(value) {
+  if (value === null || value === undefined) return String(value)
+  if (typeof value === 'function') return `function ${value.name}`
+  if (typeof value === 'object') {
+    const name = value.constructor && value.constructor.name
+    return name ? `an instance of ${name}` : inspect(value, { depth: -1 })
+  }
+  let shown = inspect(value, { colors: false })
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`
+  return `type ${typeof value} (${shown})`
+}
+
+const invalidArgType = (name, expected, value) =>
+  makeError('ERR_INVALID_ARG_TYPE', name, expected, received(value))
+const invalidArgValue = (name, reason) => makeError('ERR_INVALID_ARG_VALUE', name, reason, '')
+const outOfRange = (name, range, value) => makeError('ERR_OUT_OF_RANGE', name, range, String(value))
+
+function abortError(signal) {
+  const err = makeError('ABORT_ERR', '', '', '')
+  if (signal !== undefined) err.cause = signal.reason
+  return err
+}
+
+// ---------------------------------------------------------------------------
+// Task decoding. Names become small integer codes; the native side checks
+// them again (and every pointer it takes) on its own.
+
+/** @param {unknown} a */
+function algorithmCode(a) {
+  switch (a) {
+    case 'sha256': return 0
+    case 'sha1': return 1
+    case 'sha512': return 2
+    case 'md5': return 3
+    case 'blake3': return 4
+    case 'xxh3': return 5
+    case 'crc32': return 6
+  }
+  if (typeof a !== 'string') throw invalidArgType('algorithm', 'of type string', a)
+  throw invalidArgValue('algorithm', `must be one of 'sha256', 'sha1', 'sha512', 'md5', 'blake3', 'xxh3', 'crc32'. Received ${inspect(a)}`)
+}
+
+/** @param {unknown} e */
+function encodingCode(e) {
+  switch (e) {
+    case undefined:
+    case 'hex': return 0
+    case 'base64': return 1
+    case 'base64url': return 2
+    case 'buffer': return 3
+  }
+  if (typeof e !== 'string') throw invalidArgType('encoding', 'of type string', e)
+  throw invalidArgValue('encoding', `must be one of 'hex', 'base64', 'base64url', 'buffer'. Received ${inspect(e)}`)
+}
+
+const DATA_TYPES =
+  'of type string or an instance of Buffer, TypedArray, DataView, ArrayBuffer, or SharedArrayBuffer'
+// Inputs up to this size are copied natively; larger ones are read in place.
+const COPY_MAX = 1024
+
+// The data kind codes of src/shared/view.rs, and the value to pass for them.
+// A bare SharedArrayBuffer goes as a Uint8Array over it (Node-API cannot
+// read a bare one on Node 20); a resizable non-shared buffer is copied
+// (shrinking it could unmap memory a task is reading).
+let dataValue
+function dataKind(data, name) {
+  dataValue = data
+  if (typeof data === 'string') return 0
+  if (ArrayBuffer.isView(data)) {
+    let n
+    try {
+      n = data.byteLength
+    } catch {
+      throw outOfRange(`${name}.byteLength`, 'a view that lies inside its buffer', 'a view outside its (shrunk) buffer')
+    }
+    if (n > COPY_MAX && data.buffer.resizable === true) {
+      dataValue = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + n))
+    }
+    return 1
+  }
+  if (data instanceof ArrayBuffer) {
+    if (data.resizable === true) dataValue = data.slice(0)
+    return 2
+  }
+  if (data instanceof SharedArrayBuffer) {
+    dataValue = new Uint8Array(data)
+    return 1
+  }
+  throw invalidArgType(name, DATA_TYPES, data)
+}
+
+function checkSignal(options) {
+  if (options === undefined) return undefined
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+  const signal = options.signal
+  if (signal === undefined) return undefined
+  if (signal === null || typeof signal !== 'object' || !('aborted' in signal)) {
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', signal)
+  }
+  return signal
+}
+
+const HASH_FIELDS = "op, algorithm, data, encoding, chunkSize and out"
+
+// ---------------------------------------------------------------------------
+// Settling. Promises are made here; the native side hands back finished
+// tasks in batches: one call of `settle(n, ...values)` per wakeup (at most
+// 1024 values a call), with `id << 1 | isError` tags in an Int32Array.
+
+// Only the resolve function is kept per task (fewer live objects for the
+// GC when many tasks are pending); a rejection resolves the Promise with a
+// rejected one, which rejects it with the same reason.
+const resolvers = []
+const tags = new Int32Array(1024)
+let submitRaw = null
+
+function settle(n) {
+  for (let i = 0; i < n; i++) {
+    const tag = tags[i]
+    const id = tag >> 1
+    const resolve = resolvers[id]
+    resolvers[id] = undefined
+    resolve((tag & 1) === 0 ? arguments[i + 1] : Promise.reject(arguments[i + 1]))
+  }
+}
+
+function attachSettler() {
+  if (submitRaw === null) {
+    binding.__setSettler(settle, tags)
+    submitRaw = binding.__rawSubmit()
+  }
+}
+
+let newResolve
+function capture(resolve) {
+  newResolve = resolve
+}
+
+/** The Promise of task `id`, settled by `settle` (or by its signal). */
+function promiseFor(id) {
+  const promise = new Promise(capture)
+  resolvers[id] = newResolve
+  return promise
+}
+
+/** Ties task `id` to its AbortSignal until it settles. */
+function watch(native, id, signal) {
+  const promise = promiseFor(id)
+  const resolve = resolvers[id]
+  const onAbort = () => {
+    if (resolvers[id] !== resolve) return // settled (the id may be reused)
+    resolvers[id] = undefined
+    resolve(Promise.reject(abortError(signal)))
+    native.abort(id)
+  }
+  signal.addEventListener('abort', onAbort, { once: true })
+  const done = () => signal.removeEventListener('abort', onAbort)
+  promise.then(done, done)
+  return promise
+}
+
+// ---------------------------------------------------------------------------
+// Pools.
+
+const DEFAULT_MAX_QUEUE = 131072
+const MAX_THREADS = 256
+const defaultThreads = () => Math.max(1, availableParallelism() - 1)
+
+/**
+ * A pool of native threads that run CPU-bound tasks and settle Promises on
+ * the thread that submitted them. Get one as `pool` (the process-wide
+ * default) or from `createPool()`.
+ */
+class Pool {
+  #native = null
+  #index = 0
+  #make
+
+  /** @internal */
+  constructor(make) {
+    this.#make = make
+  }
+
+  #n() {
+    if (this.#native === null) {
+      attachSettler()
+      this.#native = this.#make()
+      this.#index = this.#native.index
+    }
+    return this.#native
+  }
+
+  /**
+   * Runs a task; resolves with its result.
+   * @param {object} task `{ op: 'hash', algorithm, data, encoding }` or
+   *   `{ op: 'hash', algorithm, data, chunkSize, out }`
+   * @param {{ signal?: AbortSignal }} [options]
+   * @returns {Promise<any>}
+   */
+  run(task, options) {
+    try {
+      if (typeof task !== 'object' || task === null) throw invalidArgType('task', 'of type object', task)
+      const signal = options === undefined ? undefined : checkSignal(options)
+      switch (task.op) {
+        case 'hash':
+          break
+        default:
+          if (typeof task.op !== 'string') throw invalidArgType('task.op', 'of type string', task.op)
+          throw invalidArgValue('task.op', `must be one of 'hash'. Received ${inspect(task.op)}`)
+      }
+      for (const key in task) {
+        switch (key) {
+          case 'op': case 'algorithm': case 'data': case 'encoding': case 'chunkSize': case 'out':
+            continue
+        }
+        throw invalidArgValue('task', `has an unknown field ${inspect(key)}; a hash task takes ${HASH_FIELDS}`)
+      }
+      if (task.chunkSize !== undefined || task.out !== undefined) {
+        return this.#chunks(task, signal)
+      }
+      return this.#hash(task.algorithm, task.data, task.encoding, signal)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * `run({ op: 'hash', algorithm, data, encoding })`.
+   * @returns {Promise<string | Buffer>}
+   */
+  hash(algorithm, data, encoding, options) {
+    try {
+      return this.#hash(algorithm, data, encoding, options === undefined ? undefined : checkSignal(options))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  #hash(algorithm, data, encoding, signal) {
+    const alg = algorithmCode(algorithm)
+    const enc = encodingCode(encoding)
+    const kind = dataKind(data, 'task.data')
+    const value = dataValue
+    dataValue = undefined
+    const n = this.#native ?? this.#n()
+    // One packed number (see raw_submit in src/pool/api.rs): one argument
+    // conversion instead of five.
+    const code = (this.#index << 8) | (kind << 6) | (alg << 3) | (enc << 1)
+    if (signal === undefined) return promiseFor(submitRaw(code, value))
+    if (signal.aborted) throw abortError(signal)
+    return watch(n, submitRaw(code | 1, value), signal)
+  }
+
+  #chunks(task, signal) {
+    const alg = algorithmCode(task.algorithm)
+    if (task.encoding !== undefined) {
+      throw invalidArgValue('task.encoding', 'is not used with chunkSize/out: digests are written as bytes into out')
+    }
+    const { chunkSize, out } = task
+    if (typeof chunkSize !== 'number') throw invalidArgType('task.chunkSize', 'of type number', chunkSize)
+    if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > 2 ** 32) {
+      throw outOfRange('task.chunkSize', 'an integer >= 1 and <= 4294967296 (4 GiB)', chunkSize)
+    }
+    if (!ArrayBuffer.isView(out)) {
+      throw invalidArgType('task.out', 'a TypedArray, Buffer or DataView over a SharedArrayBuffer', out)
+    }
+    try {
+      void out.byteLength
+    } catch {
+      throw outOfRange('task.out.byteLength', 'a view that lies inside its buffer', 'a view outside its buffer')
+    }
+    const kind = dataKind(task.data, 'task.data')
+    const value = dataValue
+    dataValue = undefined
+    const n = this.#n()
+    if (signal === undefined) return promiseFor(n.submitChunks(kind, value, alg, chunkSize, out, false))
+    if (signal.aborted) throw abortError(signal)
+    return watch(n, n.submitChunks(kind, value, alg, chunkSize, out, true), signal)
+  }
+
+  /**
+   * `{ threads, queued, active, completed, failed, rejected, waitTime,
+   * runTime }`; the times as `{ p50, p99, max, mean }` in milliseconds.
+   */
+  stats() {
+    return this.#n().stats()
+  }
+
+  /** Number of native threads. */
+  get threads() {
+    return this.#n().threads
+  }
+
+  /** Tasks accepted and waiting for a thread. */
+  get queueSize() {
+    return this.#n().queueSize
+  }
+
+  /** Most tasks that may wait; `run` rejects with ERR_NODEPERF_QUEUE_FULL past it. */
+  get maxQueue() {
+    return this.#n().maxQueue
+  }
+
+  /**
+   * Stops accepting tasks; resolves once every task already accepted has
+   * settled. Idempotent. On the shared default `pool` this closes the
+   * calling thread's use of it; other threads keep theirs.
+   * @returns {Promise<void>}
+   */
+  close() {
+    return this.#n().close()
+  }
+
+  /** @internal For the specs: a task that sleeps `ms` (checking cancel) or panics. */
+  [Symbol.for('nodeperf.testTask')](kind, ms = 0, options) {
+    try {
+      const signal = options === undefined ? undefined : checkSignal(options)
+      if (signal !== undefined && signal.aborted) throw abortError(signal)
+      const n = this.#n()
+      const id = n.__submitTest(kind === 'panic', ms, signal !== undefined)
+      return signal === undefined ? promiseFor(id) : watch(n, id, signal)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+}
+
+function integerOption(options, name, min, max, fallback, allowInfinity) {
+  const v = options[name]
+  if (v === undefined) return fallback
+  if (typeof v !== 'number') throw invalidArgType(`options.${name}`, 'of type number', v)
+  if (allowInfinity && v === Infinity) return v
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw outOfRange(`options.${name}`, `an integer >= ${min} and <= ${max}${allowInfinity ? ', or Infinity' : ''}`, v)
+  }
+  return v
+}
+
+/**
+ * Creates a pool of its own (the default `pool` is shared by every thread).
+ * @param {{ threads?: number, maxQueue?: number }} [options]
+ * @returns {Pool}
+ */
+function createPool(options = {}) {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+  for (const key in options) {
+    if (key !== 'threads' && key !== 'maxQueue') {
+      throw invalidArgValue('options', `has an unknown field ${inspect(key)}; createPool takes threads and maxQueue`)
+    }
+  }
+  const threads = integerOption(options, 'threads', 1, MAX_THREADS, defaultThreads(), false)
+  const maxQueue = integerOption(options, 'maxQueue', 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_QUEUE, true)
+  const native = binding.createPool(threads, maxQueue)
+  return new Pool(() => native)
+}
+
+/** The process-wide default pool (this thread's handle on it). */
+const pool = new Pool(() => binding.defaultPool(defaultThreads()))
+
+/**
+ * Hashes on the calling thread (same algorithms, data and encodings as
+ * `pool.hash`).
+ * @returns {string | Buffer}
+ */
+function hashSync(algorithm, data, encoding) {
+  const alg = algorithmCode(algorithm)
+  const enc = encodingCode(encoding)
+  const kind = dataKind(data, 'data')
+  const value = dataValue
+  dataValue = undefined
+  return binding.hashSync(kind, value, alg, enc)
+}
+
+// ---------------------------------------------------------------------------
+// Shared memory helpers.
+
+const shared = {
+  /**
+   * A Uint8Array over a new SharedArrayBuffer of `bytes` bytes.
+   * @param {number} bytes
+   * @returns {Uint8Array}
+   */
+  alloc(bytes) {
+    if (typeof bytes !== 'number') throw invalidArgType('bytes', 'of type number', bytes)
+    if (!Number.isInteger(bytes) || bytes < 0 || bytes > Number.MAX_SAFE_INTEGER) {
+      throw outOfRange('bytes', 'an integer >= 0', bytes)
+    }
+    return new Uint8Array(new SharedArrayBuffer(bytes))
+  },
+  /**
+   * Whether `value` is a SharedArrayBuffer or a view over one.
+   * @param {unknown} value
+   * @returns {boolean}
+   */
+  isShared(value) {
+    if (value instanceof SharedArrayBuffer) return true
+    return ArrayBuffer.isView(value) && value.buffer instanceof SharedArrayBuffer
+  },
+}
+
 module.exports = {
   lag,
   monitors,
   loopInfo,
+  pool,
+  createPool,
+  hashSync,
+  shared,
+  Pool,
 }
 
 // Built on the above; loaded after module.exports is set (they require it).

@@ -3,5 +3,18 @@ import { createRequire } from 'node:module'
 
 const native = createRequire(import.meta.url)('./index.js')
 
-export const { lag, monitors, loopInfo, overloaded, underPressure, yieldEvery, startSidecar } = native
+export const {
+  lag,
+  monitors,
+  loopInfo,
+  pool,
+  createPool,
+  hashSync,
+  shared,
+  Pool,
+  overloaded,
+  underPressure,
+  yieldEvery,
+  startSidecar,
+} = native
 export default native

@@ -80,3 +80,35 @@ const side: Promise<Sidecar> = startSidecar({ port: 0, stallThresholdMs: 500 })
 void side.then((s) => s.close())
 // @ts-expect-error fn gets the item type
 yieldEvery(['a'], (n: number) => n)
+// The pool.
+import { pool, createPool, hashSync, shared, type Pool, type PoolStats } from '@nodeperf/native'
+
+async function usePool(): Promise<void> {
+  const hex: string = await pool.hash('sha256', 'abc')
+  const buf: Buffer = await pool.hash('blake3', new Uint8Array(4), 'buffer')
+  const viaRun: string = await pool.run({ op: 'hash', algorithm: 'xxh3', data: Buffer.from('x') })
+  const raw: Buffer = await pool.run({ op: 'hash', algorithm: 'md5', data: 'x', encoding: 'buffer' })
+  const out = shared.alloc(32 * 4)
+  const chunks: number = await pool.run({ op: 'hash', algorithm: 'sha256', data: out, chunkSize: 65536, out })
+  const ac = new AbortController()
+  await pool.hash('crc32', new ArrayBuffer(8), 'base64', { signal: ac.signal })
+  const p: Pool = createPool({ threads: 2, maxQueue: 1000 })
+  const s: PoolStats = p.stats()
+  const p99: number = s.waitTime.p99
+  const n: number = p.threads + p.queueSize + p.maxQueue
+  await p.close()
+  const sync: string = hashSync('sha1', 'x')
+  const syncBuf: Buffer = hashSync('sha1', 'x', 'buffer')
+  const isShared: boolean = shared.isShared(out)
+  void [hex, buf, viaRun, raw, chunks, p99, n, sync, syncBuf, isShared]
+  // @ts-expect-error not an algorithm
+  await pool.hash('sha3', 'x')
+  // @ts-expect-error not an op
+  await pool.run({ op: 'zip', data: 'x' })
+  // @ts-expect-error threads is a number
+  createPool({ threads: '2' })
+  // @ts-expect-error a hex digest is a string
+  const notBuf: Buffer = await pool.hash('md5', 'x')
+  void notBuf
+}
+void usePool

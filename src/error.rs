@@ -54,6 +54,11 @@ pub enum Error {
     NotAttached,
     /// A libuv call failed.
     Uv { call: &'static str, message: String },
+    /// A non-shared ArrayBuffer a task was reading in place was detached
+    /// (transferred) before the task finished.
+    Detached,
+    /// A Node-API call failed with this `napi_status`.
+    Napi { call: &'static str, status: i32 },
 }
 
 impl Error {
@@ -87,6 +92,8 @@ impl Error {
             Self::ThreadEnded { .. } => "ERR_NODEPERF_THREAD_ENDED",
             Self::NotAttached => "ERR_NODEPERF_NOT_ATTACHED",
             Self::Uv { .. } => "ERR_NODEPERF_UV",
+            Self::Detached => "ERR_NODEPERF_DETACHED",
+            Self::Napi { .. } => "ERR_NODEPERF_NAPI",
         }
     }
 
@@ -166,6 +173,12 @@ impl fmt::Display for Error {
                 "The native binding is not attached to this thread; load it through '@nodeperf/native'",
             ),
             Self::Uv { call, message } => write!(f, "libuv call {call} failed: {message}"),
+            Self::Detached => f.write_str(
+                "The ArrayBuffer a task was reading was detached (transferred) before the task finished",
+            ),
+            Self::Napi { call, status } => {
+                write!(f, "Node-API call {call} failed with status {status}")
+            }
         }
     }
 }
@@ -229,6 +242,11 @@ mod tests {
             Error::Uv {
                 call: "uv_check_init",
                 message: "invalid argument".into(),
+            },
+            Error::Detached,
+            Error::Napi {
+                call: "napi_create_promise",
+                status: 9,
             },
         ];
         for e in own {

@@ -1,10 +1,13 @@
 //! @nodeperf/native: event-loop lag, a native thread pool and zero-copy
 //! shared memory for Node.js. This file is the table of contents.
 
+mod alloc;
 mod args;
 mod error;
 mod info;
 mod lag;
+mod pool;
+mod shared;
 mod thread;
 mod uv;
 
@@ -14,4 +17,8 @@ pub use info::{attach, error_for_test, loop_info, LoopInfo};
 pub use lag::{
     enable_export, lag_config, lag_configure, lag_monitor, lag_set_stall_listener, lag_start,
     lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
+};
+pub use pool::{
+    create_pool, default_pool, hash_sync, make_error, raw_submit_fn, set_settler, NativePool,
+    PoolStats, TimeSummary,
 };

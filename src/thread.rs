@@ -52,6 +52,9 @@ pub struct ThreadState {
     pub shared: Arc<ThreadShared>,
     hooks: RefCell<Vec<LoopHook>>,
     lag: RefCell<Option<LocalLag>>,
+    /// Run once at teardown, after the thread is marked dead (see
+    /// [`ThreadState::on_teardown`]).
+    on_teardown: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
 impl ThreadState {
@@ -101,6 +104,7 @@ impl ThreadState {
             shared,
             hooks: RefCell::new(vec![check]),
             lag: RefCell::new(Some(lag)),
+            on_teardown: RefCell::new(Vec::new()),
         });
         let for_cleanup = Rc::clone(&state);
         env.set_instance_data(state, (), |_| {})
@@ -127,11 +131,22 @@ impl ThreadState {
         }
     }
 
+    /// Runs `f` in this env's cleanup hook, after the thread is marked dead
+    /// (so no other thread is inside an [`ThreadShared::alive`] guard any
+    /// more) and before the loop is closed. No JS may run in `f`.
+    pub fn on_teardown(&self, f: Box<dyn FnOnce()>) {
+        self.on_teardown.borrow_mut().push(f);
+    }
+
     fn teardown(&self) {
         // The monitor freezes its last values while the loop is still alive,
         // leaves the registry and closes its hook.
         drop(self.lag.borrow_mut().take());
         *self.shared.alive.write() = false;
+        let later = std::mem::take(&mut *self.on_teardown.borrow_mut());
+        for f in later {
+            f();
+        }
         // Dropping the hooks uv_close()s them; libuv frees them later in
         // their close callbacks, while Node finishes the loop.
         self.hooks.borrow_mut().clear();

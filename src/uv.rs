@@ -31,6 +31,7 @@ type HandleCb = unsafe extern "C" fn(handle: *mut UvHandle);
 type CloseCb = unsafe extern "C" fn(handle: *mut UvHandle);
 
 // Values of libuv's `uv_handle_type` enum (stable across libuv 1.x).
+const UV_ASYNC: c_int = 1;
 const UV_CHECK: c_int = 2;
 const UV_PREPARE: c_int = 9;
 
@@ -46,6 +47,7 @@ extern "C" {
     fn uv_handle_set_data(handle: *mut UvHandle, data: *mut c_void);
     fn uv_close(handle: *mut UvHandle, cb: Option<CloseCb>);
     fn uv_unref(handle: *mut UvHandle);
+    fn uv_ref(handle: *mut UvHandle);
     fn uv_hrtime() -> u64;
     fn uv_metrics_idle_time(lp: *mut UvLoop) -> u64;
 
@@ -55,6 +57,8 @@ extern "C" {
     fn uv_prepare_init(lp: *mut UvLoop, handle: *mut UvHandle) -> c_int;
     fn uv_prepare_start(handle: *mut UvHandle, cb: HandleCb) -> c_int;
     fn uv_prepare_stop(handle: *mut UvHandle) -> c_int;
+    fn uv_async_init(lp: *mut UvLoop, handle: *mut UvHandle, cb: HandleCb) -> c_int;
+    fn uv_async_send(handle: *mut UvHandle) -> c_int;
     fn uv_strerror(err: c_int) -> *const c_char;
 }
 
@@ -285,6 +289,89 @@ impl Drop for LoopHook {
         // SAFETY: we own the open handle, we are on its loop's thread (the type
         // is !Send), and uv_close stops it first. on_close frees the block and
         // the callback once libuv is done with them.
+        unsafe { uv_close(self.handle.as_ptr(), Some(on_close)) };
+    }
+}
+
+/// An unref'd `uv_async` handle: any thread may [`AsyncWaker::wake`] it, and
+/// the closure then runs on the loop's thread. Wakeups coalesce: several
+/// sends before the loop gets to it run the closure once.
+///
+/// The handle itself is owned by the loop's thread (closed on drop, there);
+/// other threads hold a [`WakeHandle`], which must not be used after the
+/// waker is dropped. `thread.rs` guarantees that with the env's alive lock.
+pub struct AsyncWaker {
+    handle: NonNull<UvHandle>,
+}
+
+/// The part of an [`AsyncWaker`] other threads may use.
+#[derive(Clone, Copy)]
+pub struct WakeHandle(NonNull<UvHandle>);
+
+// SAFETY: uv_async_send is documented as the one libuv call that is safe from
+// any thread; WakeHandle exposes nothing else.
+unsafe impl Send for WakeHandle {}
+// SAFETY: as above; sending is thread-safe and takes no &mut.
+unsafe impl Sync for WakeHandle {}
+
+impl WakeHandle {
+    /// Schedules the waker's closure on its loop.
+    ///
+    /// # Safety
+    /// The [`AsyncWaker`] this came from must not have been dropped yet, and
+    /// must not be dropped concurrently (hold the env's alive lock).
+    pub unsafe fn wake(&self) {
+        // SAFETY: the handle is open (caller's contract); uv_async_send is
+        // thread-safe.
+        unsafe { uv_async_send(self.0.as_ptr()) };
+    }
+}
+
+impl AsyncWaker {
+    /// # Safety
+    /// As for [`LoopHook::new`].
+    pub unsafe fn new(lp: *mut UvLoop, cb: Callback) -> Result<Self, UvError> {
+        let handle = alloc_handle(UV_ASYNC);
+        let raw = handle.as_ptr();
+        // SAFETY: raw is a zeroed block of async size; lp is this thread's
+        // live loop (caller's contract).
+        let rc = unsafe { uv_async_init(lp, raw, run_callback) };
+        if let Err(e) = check("uv_async_init", rc) {
+            // SAFETY: init failed, libuv never saw the handle; data is null.
+            unsafe { free_handle(raw, UV_ASYNC) };
+            return Err(e);
+        }
+        // SAFETY: the handle is initialised; set data before any wake can
+        // reach run_callback (no other thread has the handle yet).
+        unsafe {
+            uv_handle_set_data(raw, Box::into_raw(Box::new(cb)).cast());
+            uv_unref(raw);
+        }
+        Ok(Self { handle })
+    }
+
+    pub fn wake_handle(&self) -> WakeHandle {
+        WakeHandle(self.handle)
+    }
+
+    /// Whether the handle keeps the loop alive (`uv_ref`) or not
+    /// (`uv_unref`, the initial state). Loop thread only (the type is !Send).
+    pub fn set_ref(&self, keep_alive: bool) {
+        // SAFETY: the handle is initialised and open until drop; ref/unref
+        // only flip its "active" accounting on this (its own) loop's thread.
+        unsafe {
+            if keep_alive {
+                uv_ref(self.handle.as_ptr());
+            } else {
+                uv_unref(self.handle.as_ptr());
+            }
+        }
+    }
+}
+
+impl Drop for AsyncWaker {
+    fn drop(&mut self) {
+        // SAFETY: as for LoopHook::drop.
         unsafe { uv_close(self.handle.as_ptr(), Some(on_close)) };
     }
 }

@@ -1,0 +1,337 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
+import { spawnSync } from 'node:child_process'
+import { Worker } from 'node:worker_threads'
+import { createRequire } from 'node:module'
+import { availableParallelism } from 'node:os'
+import * as esm from '@nodeperf/native'
+
+const require = createRequire(import.meta.url)
+const native = require('@nodeperf/native')
+const { pool, createPool, hashSync, shared } = native
+const testTask = Symbol.for('nodeperf.testTask')
+const indexPath = require.resolve('@nodeperf/native')
+
+const NODE_ALGS = ['sha256', 'sha1', 'sha512', 'md5']
+const bytes = crypto.randomBytes(3 * 1024 * 1024 + 17)
+
+/** The same bytes as every kind of `data`, with the bytes it stands for. */
+function inputs() {
+  const small = bytes.subarray(5, 5 + 100)
+  const large = bytes.subarray(3, 3 + 2 * 1024 * 1024 + 9)
+  const sab = new SharedArrayBuffer(large.length)
+  new Uint8Array(sab).set(large)
+  const ab = large.buffer.slice(large.byteOffset, large.byteOffset + large.length)
+  const u16 = new Uint16Array(ab.slice(0, 2048), 2, 511)
+  return [
+    ['string', 'héllo wörld ✓', Buffer.from('héllo wörld ✓')],
+    ['empty string', '', Buffer.alloc(0)],
+    ['small Buffer', small, small],
+    ['large Buffer at an offset', large, large],
+    ['Uint16Array at an offset', u16, Buffer.from(u16.buffer, 2, 1022)],
+    ['Float64Array', new Float64Array([1.5, -2, 3e300]), Buffer.from(new Float64Array([1.5, -2, 3e300]).buffer)],
+    ['BigInt64Array', new BigInt64Array([1n, -1n]), Buffer.from(new BigInt64Array([1n, -1n]).buffer)],
+    ['DataView at an offset', new DataView(ab, 7, 4000), Buffer.from(ab, 7, 4000)],
+    ['ArrayBuffer', ab, Buffer.from(ab)],
+    ['SharedArrayBuffer', sab, large],
+    ['view over a SharedArrayBuffer', new Int32Array(sab, 8, 1000), large.subarray(8, 4008)],
+    ['DataView over a SharedArrayBuffer', new DataView(sab, 1, 70000), large.subarray(1, 70001)],
+  ]
+}
+
+test('digests equal node:crypto for every data kind, algorithm and encoding', async () => {
+  for (const [what, data, raw] of inputs()) {
+    for (const alg of NODE_ALGS) {
+      const want = crypto.createHash(alg).update(raw).digest('hex')
+      assert.equal(await pool.hash(alg, data), want, `${alg} of ${what}`)
+      assert.equal(hashSync(alg, data), want, `hashSync ${alg} of ${what}`)
+    }
+    const sha = crypto.createHash('sha512').update(raw)
+    const d = sha.digest()
+    assert.equal(await pool.run({ op: 'hash', algorithm: 'sha512', data, encoding: 'base64' }), d.toString('base64'))
+    assert.equal(await pool.run({ op: 'hash', algorithm: 'sha512', data, encoding: 'base64url' }), d.toString('base64url'))
+    const buf = await pool.run({ op: 'hash', algorithm: 'sha512', data, encoding: 'buffer' })
+    assert.ok(Buffer.isBuffer(buf))
+    assert.deepEqual(buf, d)
+  }
+})
+
+test('blake3, xxh3 and crc32 match published vectors', async () => {
+  // BLAKE3 test_vectors.json: input i is (i % 251) bytes.
+  const vec = (n) => Uint8Array.from({ length: n }, (_, i) => i % 251)
+  const blake3 = {
+    0: 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262',
+    1: '2d3adedff11b61f14c886e35afa036736dcd87a74d27b5c1510225d0f592e213',
+    1023: '10108970eeda3eb932baac1428c7a2163b0e924c9a9e25b35bba72b28f70bd11',
+    1024: '42214739f095a406f3fc83deb889744ac00df831c10daa55189b5d121c855af7',
+    1025: 'd00278ae47eb27b34faecf67b4fe263f82d5412916c1ffd97c8cb7fb814b8444',
+    102400: 'bc3e3d41a1146b069abffad3c0d44860cf664390afce4d9661f7902e7943e085',
+  }
+  for (const [n, want] of Object.entries(blake3)) {
+    assert.equal(await pool.hash('blake3', vec(Number(n))), want, `blake3 of ${n} bytes`)
+    assert.equal(hashSync('blake3', vec(Number(n))), want)
+  }
+  // XXH3-64 (seed 0) and CRC-32 (IEEE) reference values.
+  assert.equal(await pool.hash('xxh3', ''), '2d06800538d394c2')
+  assert.equal(await pool.hash('xxh3', 'a'), 'e6c632b61e964e1f')
+  assert.equal(await pool.hash('crc32', '123456789'), 'cbf43926')
+  assert.equal(await pool.hash('crc32', ''), '00000000')
+  assert.equal(await pool.hash('crc32', 'The quick brown fox jumps over the lazy dog'), '414fa339')
+})
+
+test('large BLAKE3 inputs are hashed as a tree across the pool, same digest', async () => {
+  const p2 = createPool({ threads: 2 })
+  for (const n of [512 * 1024, 512 * 1024 + 1, 3 * 1024 * 1024 + 17]) {
+    const data = bytes.subarray(0, n)
+    assert.equal(await p2.hash('blake3', data), hashSync('blake3', data), `n=${n}`)
+  }
+  await p2.close()
+})
+
+test('ESM exports are the same objects as require()', () => {
+  for (const k of ['pool', 'createPool', 'hashSync', 'shared', 'Pool']) assert.equal(esm[k], native[k], k)
+})
+
+test('the default pool has max(1, availableParallelism() - 1) threads and a documented maxQueue', () => {
+  assert.equal(pool.threads, Math.max(1, availableParallelism() - 1))
+  assert.equal(pool.maxQueue, 131072)
+  const s = pool.stats()
+  for (const k of ['threads', 'queued', 'active', 'completed', 'failed', 'rejected']) assert.equal(typeof s[k], 'number', k)
+  for (const k of ['p50', 'p99', 'max', 'mean']) {
+    assert.equal(typeof s.waitTime[k], 'number')
+    assert.equal(typeof s.runTime[k], 'number')
+  }
+})
+
+test('stats() counts tasks and times them', async () => {
+  const p = createPool({ threads: 1 })
+  await Promise.all([p[testTask]('sleep', 20), p.hash('md5', 'x'), p[testTask]('panic').catch(() => {})])
+  const s = p.stats()
+  assert.equal(s.threads, 1)
+  assert.equal(s.completed, 2)
+  assert.equal(s.failed, 1)
+  assert.equal(s.queued, 0)
+  assert.equal(s.active, 0)
+  assert.ok(s.runTime.max >= 19 && s.runTime.max < 1000, `run max ${s.runTime.max}`)
+  assert.ok(s.waitTime.max >= 19, `the md5 waited behind the sleep: ${s.waitTime.max}`)
+  await p.close()
+})
+
+test('a full queue rejects at once with ERR_NODEPERF_QUEUE_FULL, and recovers', async () => {
+  const p = createPool({ threads: 1, maxQueue: 2 })
+  const running = p[testTask]('sleep', 200)
+  while (p.stats().active === 0) await new Promise((r) => setTimeout(r, 1))
+  const queued = [p.hash('md5', 'a'), p.hash('md5', 'b')]
+  assert.equal(p.queueSize, 2)
+  await assert.rejects(p.hash('md5', 'c'), { code: 'ERR_NODEPERF_QUEUE_FULL', message: /queue is full \(2 tasks waiting\)/ })
+  assert.equal(p.stats().rejected, 1)
+  await Promise.all([running, ...queued])
+  assert.equal(await p.hash('md5', 'c'), crypto.hash('md5', 'c'))
+  await p.close()
+})
+
+test('abort before start: AbortError at once, and the task never runs', async () => {
+  const p = createPool({ threads: 1 })
+  const blocker = p[testTask]('sleep', 150)
+  while (p.stats().active === 0) await new Promise((r) => setTimeout(r, 1))
+  const ac = new AbortController()
+  const victim = p[testTask]('sleep', 5000, { signal: ac.signal })
+  const t0 = performance.now()
+  ac.abort()
+  await assert.rejects(victim, { name: 'AbortError', code: 'ABORT_ERR' })
+  assert.ok(performance.now() - t0 < 50)
+  await blocker
+  await new Promise((r) => setTimeout(r, 20))
+  const s = p.stats()
+  assert.equal(s.completed, 1, 'only the blocker ran')
+  assert.equal(s.failed, 1, 'the aborted one counts as failed')
+  assert.ok(s.runTime.max < 1000, 'the 5 s task never ran')
+  // An already-aborted signal rejects without queueing anything.
+  await assert.rejects(p.hash('sha256', 'x', undefined, { signal: AbortSignal.abort() }), { code: 'ABORT_ERR' })
+  await assert.rejects(p.run({ op: 'hash', algorithm: 'md5', data: 'x' }, { signal: AbortSignal.abort('why') }), (e) => e.cause === 'why')
+  await p.close()
+})
+
+test('abort while running: rejects promptly and a long hash stops at its next piece', async () => {
+  const p = createPool({ threads: 1 })
+  const ac = new AbortController()
+  const sleeping = p[testTask]('sleep', 10_000, { signal: ac.signal })
+  while (p.stats().active === 0) await new Promise((r) => setTimeout(r, 1))
+  ac.abort()
+  await assert.rejects(sleeping, { name: 'AbortError' })
+  const big = Buffer.alloc(512 * 1024 * 1024, 1)
+  const ac2 = new AbortController()
+  const hashing = p.hash('sha256', big, 'hex', { signal: ac2.signal })
+  while (p.stats().active === 0) await new Promise((r) => setTimeout(r, 1))
+  await new Promise((r) => setTimeout(r, 20))
+  const t0 = performance.now()
+  ac2.abort()
+  await assert.rejects(hashing, { code: 'ABORT_ERR' })
+  assert.ok(performance.now() - t0 < 50, 'rejected promptly')
+  while (p.stats().active !== 0) await new Promise((r) => setTimeout(r, 1))
+  // The whole 512 MiB takes ~350 ms at full speed; a piece is 256 KiB.
+  assert.ok(performance.now() - t0 < 150, `stopped within a piece, not after 512 MiB: ${performance.now() - t0} ms`)
+  assert.equal(await p.hash('md5', 'ok'), crypto.hash('md5', 'ok'))
+  await p.close()
+})
+
+test('a completed task ignores a later abort; listeners are removed', async () => {
+  const ac = new AbortController()
+  const d = await pool.hash('sha1', 'x', 'hex', { signal: ac.signal })
+  ac.abort()
+  assert.equal(d, crypto.hash('sha1', 'x'))
+})
+
+test('a panic rejects with ERR_NODEPERF_TASK_PANICKED and the pool keeps its threads', async () => {
+  const p = createPool({ threads: 2 })
+  const results = await Promise.allSettled(Array.from({ length: 6 }, () => p[testTask]('panic')))
+  for (const r of results) {
+    assert.equal(r.status, 'rejected')
+    assert.equal(r.reason.code, 'ERR_NODEPERF_TASK_PANICKED')
+    assert.match(r.reason.message, /test panic requested/)
+  }
+  const t0 = performance.now()
+  await Promise.all([p[testTask]('sleep', 100), p[testTask]('sleep', 100)])
+  assert.ok(performance.now() - t0 < 190, 'both threads still run in parallel')
+  assert.equal(p.threads, 2)
+  await p.close()
+})
+
+test('close() drains, is idempotent, and later run rejects with ERR_NODEPERF_POOL_CLOSED', async () => {
+  const p = createPool({ threads: 1 })
+  const order = []
+  const tasks = [1, 2, 3].map((i) => p[testTask]('sleep', 20).then(() => order.push(i)))
+  const c1 = p.close().then(() => order.push('closed'))
+  const c2 = p.close()
+  await Promise.all([c1, c2, ...tasks])
+  assert.deepEqual(order, [1, 2, 3, 'closed'])
+  await assert.rejects(p.hash('md5', 'x'), { code: 'ERR_NODEPERF_POOL_CLOSED' })
+  await assert.rejects(p.run({ op: 'hash', algorithm: 'md5', data: 'x' }), { code: 'ERR_NODEPERF_POOL_CLOSED' })
+  await p.close()
+})
+
+const badTasks = [
+  ['no argument', undefined, TypeError, 'ERR_INVALID_ARG_TYPE'],
+  ['null task', null, TypeError, 'ERR_INVALID_ARG_TYPE'],
+  ['unknown op', { op: 'compress', data: 'x' }, TypeError, 'ERR_INVALID_ARG_VALUE'],
+  ['missing op', { algorithm: 'md5', data: 'x' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+  ['unknown algorithm', { op: 'hash', algorithm: 'sha3', data: 'x' }, TypeError, 'ERR_INVALID_ARG_VALUE'],
+  ['algorithm not a string', { op: 'hash', algorithm: 5, data: 'x' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+  ['missing data', { op: 'hash', algorithm: 'md5' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+  ['null data', { op: 'hash', algorithm: 'md5', data: null }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+  ['number data', { op: 'hash', algorithm: 'md5', data: 42 }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+  ['plain-object data', { op: 'hash', algorithm: 'md5', data: { length: 3 } }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+  ['Symbol data', { op: 'hash', algorithm: 'md5', data: Symbol('x') }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+  ['unknown encoding', { op: 'hash', algorithm: 'md5', data: 'x', encoding: 'utf16' }, TypeError, 'ERR_INVALID_ARG_VALUE'],
+  ['extra field', { op: 'hash', algorithm: 'md5', data: 'x', priority: 1 }, TypeError, 'ERR_INVALID_ARG_VALUE'],
+  ['misspelt field', { op: 'hash', algoritm: 'md5', data: 'x' }, TypeError, 'ERR_INVALID_ARG_VALUE'],
+]
+
+for (const [what, task, ctor, code] of badTasks) {
+  test(`bad task (${what}): ${code}, and the pool still works`, async () => {
+    const p = what === 'no argument' ? pool.run() : pool.run(task)
+    await assert.rejects(p, (e) => e instanceof ctor && e.code === code && e.message.length > 10)
+    assert.equal(await pool.hash('md5', 'still'), crypto.hash('md5', 'still'))
+  })
+}
+
+test('bad signals and options are TypeErrors', async () => {
+  for (const signal of [null, 1, {}, 'abort']) {
+    await assert.rejects(pool.run({ op: 'hash', algorithm: 'md5', data: 'x' }, { signal }), { code: 'ERR_INVALID_ARG_TYPE', message: /AbortSignal/ })
+  }
+  await assert.rejects(pool.run({ op: 'hash', algorithm: 'md5', data: 'x' }, 5), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => hashSync('md5', 42), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => hashSync('nope', 'x'), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.equal(await pool.hash('md5', 'still'), crypto.hash('md5', 'still'))
+})
+
+test('createPool rejects bad threads and maxQueue', () => {
+  const cases = [
+    [{ threads: 0 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    [{ threads: -1 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    [{ threads: 1.5 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    [{ threads: '2' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+    [{ threads: 10000 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    [{ threads: NaN }, RangeError, 'ERR_OUT_OF_RANGE'],
+    [{ maxQueue: 0 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    [{ maxQueue: -5 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    [{ maxQueue: 2.5 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    [{ maxQueue: '10' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+    [{ thread: 2 }, TypeError, 'ERR_INVALID_ARG_VALUE'],
+    [5, TypeError, 'ERR_INVALID_ARG_TYPE'],
+  ]
+  for (const [options, ctor, code] of cases) {
+    assert.throws(() => createPool(options), (e) => e instanceof ctor && e.code === code, JSON.stringify(options))
+  }
+  const p = createPool({ threads: 1, maxQueue: Infinity })
+  assert.equal(p.maxQueue, Infinity)
+  return p.close()
+})
+
+test('every accepted task settles exactly once (20k tasks with aborts mixed in)', async () => {
+  const p = createPool({ threads: 2, maxQueue: Infinity })
+  let resolved = 0
+  let rejected = 0
+  const all = []
+  for (let i = 0; i < 20000; i++) {
+    const ac = i % 7 === 0 ? new AbortController() : undefined
+    const pr = p.hash('xxh3', `task ${i}`, 'hex', ac && { signal: ac.signal })
+    all.push(pr.then(() => resolved++, () => rejected++))
+    if (ac && i % 2) queueMicrotask(() => ac.abort())
+    else if (ac) ac.abort() // most of these are still queued: they never run
+  }
+  await Promise.all(all)
+  assert.equal(resolved + rejected, 20000)
+  const s = p.stats()
+  assert.equal(s.completed + s.failed, 20000, JSON.stringify(s))
+  // Aborted while queued: failed (never ran). Aborted after it ran: the
+  // pool counts it completed, the caller saw an AbortError.
+  assert.ok(s.failed > 0 && s.failed <= rejected, JSON.stringify({ s, rejected }))
+  assert.ok(rejected >= 1400, `every abort rejected: ${rejected}`)
+  await p.close()
+})
+
+test('worker threads share the default pool and get their own results', async () => {
+  const before = pool.stats().completed
+  const w = new Worker(
+    `const { parentPort } = require('node:worker_threads')
+     const { pool } = require(${JSON.stringify(indexPath)})
+     Promise.all([pool.hash('sha256', 'from worker'), pool.hash('md5', 'w')])
+       .then((d) => parentPort.postMessage({ d, threads: pool.threads }))`,
+    { eval: true },
+  )
+  const msg = await new Promise((resolve, reject) => w.once('message', resolve).once('error', reject))
+  assert.deepEqual(msg.d, [crypto.hash('sha256', 'from worker'), crypto.hash('md5', 'w')])
+  assert.equal(msg.threads, pool.threads)
+  assert.ok(pool.stats().completed >= before + 2, 'the worker ran on the same (process-wide) pool')
+  await w.terminate()
+})
+
+function child(code) {
+  return spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 30_000 })
+}
+
+test('an idle pool does not keep the process alive; a pending task does', () => {
+  const idle = child(`const { pool } = require(${JSON.stringify(indexPath)})
+    pool.hash('md5', 'x').then((d) => console.log('done', d))`)
+  assert.equal(idle.status, 0, idle.stderr)
+  assert.match(idle.stdout, /^done 9dd4e461268c8034f5c8564e155c67a6/)
+  const pending = child(`const { createPool } = require(${JSON.stringify(indexPath)})
+    const p = createPool({ threads: 1 })
+    p[Symbol.for('nodeperf.testTask')]('sleep', 300).then(() => console.log('slept'))`)
+  assert.equal(pending.status, 0, pending.stderr)
+  assert.match(pending.stdout, /slept/)
+})
+
+test('a worker with pending tasks on its own memory can be terminated: clean exit', () => {
+  const r = child(`const { Worker } = require('node:worker_threads')
+    const w = new Worker(\`const { pool } = require(${JSON.stringify(indexPath)})
+      const big = Buffer.alloc(64 << 20, 1)
+      for (let i = 0; i < 50; i++) pool.hash('sha256', big).catch(() => {})
+      require('node:worker_threads').parentPort.postMessage('go')\`, { eval: true })
+    w.once('message', () => setTimeout(() => w.terminate().then(() => console.log('terminated')), 10))`)
+  assert.equal(r.signal, null, r.stderr)
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /terminated/)
+})

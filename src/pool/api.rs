@@ -1,0 +1,561 @@
+//! The pool's napi surface. The façade (`index.js`) validates shapes and
+//! maps names to codes; everything here re-checks what memory safety
+//! depends on.
+
+use super::core::{PoolCore, Snapshot, Summary};
+use super::js::{HandleState, JsSide};
+use super::tasks::hash::{self, Algorithm, Encoding};
+use super::tasks::{Output, Task, TaskCtx};
+use crate::error::{Error, OrThrow};
+use crate::shared::{self, CaptureMode, DataKind};
+use napi::bindgen_prelude::Unknown;
+use napi::{sys, Env, JsValue};
+use napi_derive::napi;
+use std::ptr;
+use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
+
+/// `maxQueue` when none is given: 2^17 waiting tasks.
+pub const DEFAULT_MAX_QUEUE: usize = 131_072;
+/// Most threads a pool may have.
+pub const MAX_THREADS: u32 = 256;
+
+/// The process-wide default pool, shared by every thread.
+static DEFAULT: OnceLock<Arc<PoolCore>> = OnceLock::new();
+
+/// A JS thread's handle on a pool.
+#[napi]
+pub struct NativePool {
+    handle: Rc<HandleState>,
+    /// Its index in this thread's pool table (the raw submit path).
+    index: u32,
+}
+
+impl NativePool {
+    fn new(js: &Rc<JsSide>, handle: Rc<HandleState>) -> Self {
+        let index = js.add_pool(&handle);
+        Self { handle, index }
+    }
+}
+
+impl Drop for NativePool {
+    fn drop(&mut self) {
+        JsSide::with_current(|js| js.remove_pool(self.index));
+    }
+}
+
+#[napi(object)]
+pub struct TimeSummary {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+#[napi(object)]
+pub struct PoolStats {
+    pub threads: u32,
+    pub queued: u32,
+    pub active: u32,
+    pub completed: f64,
+    pub failed: f64,
+    pub rejected: f64,
+    pub wait_time: TimeSummary,
+    pub run_time: TimeSummary,
+}
+
+impl From<Summary> for TimeSummary {
+    fn from(s: Summary) -> Self {
+        Self {
+            p50: s.p50,
+            p99: s.p99,
+            max: s.max,
+            mean: s.mean,
+        }
+    }
+}
+
+impl From<Snapshot> for PoolStats {
+    fn from(s: Snapshot) -> Self {
+        Self {
+            threads: s.threads as u32,
+            queued: s.queued as u32,
+            active: s.active as u32,
+            completed: s.completed as f64,
+            failed: s.failed as f64,
+            rejected: s.rejected as f64,
+            wait_time: s.wait_time.into(),
+            run_time: s.run_time.into(),
+        }
+    }
+}
+
+fn check_threads(threads: u32) -> Result<usize, Error> {
+    if threads == 0 || threads > MAX_THREADS {
+        return Err(Error::out_of_range(
+            "options.threads",
+            &format!(">= 1 && <= {MAX_THREADS}"),
+            threads,
+        ));
+    }
+    Ok(threads as usize)
+}
+
+fn max_queue(v: f64) -> Result<usize, Error> {
+    if v.is_infinite() && v > 0.0 {
+        return Ok(usize::MAX);
+    }
+    if !(v >= 1.0 && v.fract() == 0.0 && v <= 1e15) {
+        return Err(Error::out_of_range(
+            "options.maxQueue",
+            "an integer >= 1, or Infinity",
+            v,
+        ));
+    }
+    Ok(v as usize)
+}
+
+/// This thread's handle on the process-wide default pool (created by the
+/// first thread that asks, with `threads` threads).
+#[napi]
+pub fn default_pool(env: Env, threads: u32) -> napi::Result<NativePool> {
+    let threads = check_threads(threads).or_throw(&env)?;
+    let core = match DEFAULT.get() {
+        Some(c) => Arc::clone(c),
+        None => {
+            let c = PoolCore::new(threads, DEFAULT_MAX_QUEUE, "nodeperf-pool").or_throw(&env)?;
+            Arc::clone(DEFAULT.get_or_init(|| c))
+        }
+    };
+    let js = JsSide::get(&env).or_throw(&env)?;
+    Ok(NativePool::new(&js, HandleState::new(core, false)))
+}
+
+/// A pool of its own for this thread (`createPool`).
+#[napi]
+pub fn create_pool(env: Env, threads: u32, max_queue_option: f64) -> napi::Result<NativePool> {
+    let threads = check_threads(threads).or_throw(&env)?;
+    let max_queue = max_queue(max_queue_option).or_throw(&env)?;
+    let core = PoolCore::new(threads, max_queue, "nodeperf-pool").or_throw(&env)?;
+    let js = JsSide::get(&env).or_throw(&env)?;
+    js.adopt_pool(&core);
+    Ok(NativePool::new(&js, HandleState::new(core, true)))
+}
+
+fn algorithm(code: u32) -> Result<Algorithm, Error> {
+    Algorithm::from_code(code).ok_or_else(|| Error::InvalidArgValue {
+        name: "task.algorithm".into(),
+        reason: format!("must be one of {}", Algorithm::NAMES.join(", ")),
+    })
+}
+
+fn encoding(code: u32) -> Result<Encoding, Error> {
+    Encoding::from_code(code).ok_or_else(|| Error::InvalidArgValue {
+        name: "task.encoding".into(),
+        reason: format!("must be one of {}", Encoding::NAMES.join(", ")),
+    })
+}
+
+fn kind(code: u32) -> Result<DataKind, Error> {
+    DataKind::from_code(code).ok_or_else(|| {
+        Error::invalid_arg_type(
+            "task.data",
+            "of type string or an instance of Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer",
+            "another value",
+        )
+    })
+}
+
+/// Wraps a raw value (made in the current scope) for returning.
+fn unknown<'e>(env: &'e Env, v: sys::napi_value) -> Unknown<'e> {
+    // SAFETY: v is a live value of env, created during this napi call.
+    unsafe { Unknown::from_raw_unchecked(env.raw(), v) }
+}
+
+type Built = (
+    Task,
+    [sys::napi_ref; 2],
+    Option<Arc<std::sync::atomic::AtomicBool>>,
+);
+
+/// Checks, captures, reserves and enqueues one task; returns its id.
+fn accept(
+    js: &Rc<JsSide>,
+    handle: &Rc<HandleState>,
+    build: impl FnOnce(&Rc<JsSide>) -> Result<Built, Error>,
+    cancellable: bool,
+) -> Result<u32, Error> {
+    if handle.closed.get() {
+        return Err(Error::PoolClosed);
+    }
+    let (task, keep, watch) = build(js)?;
+    if let Err(e) = handle.core.reserve() {
+        js.release(keep);
+        return Err(e);
+    }
+    Ok(js.enqueue(handle, task, keep, watch, cancellable))
+}
+
+fn hash_task(
+    env: sys::napi_env,
+    js: &Rc<JsSide>,
+    kind_code: u32,
+    data: sys::napi_value,
+    algorithm_code: u32,
+    encoding_code: u32,
+) -> Result<Built, Error> {
+    let algorithm = algorithm(algorithm_code)?;
+    let encoding = encoding(encoding_code)?;
+    let kind = kind(kind_code)?;
+    // SAFETY: called on this env's thread inside a napi call with a live
+    // argument; js.thread is this env's ThreadShared.
+    let cap = unsafe { shared::capture(env, data, kind, &js.thread, CaptureMode::Task) }?;
+    let keep = [cap.keep.unwrap_or(ptr::null_mut()), ptr::null_mut()];
+    Ok((
+        Task::Hash {
+            algorithm,
+            input: cap.input,
+            encoding,
+        },
+        keep,
+        cap.watch,
+    ))
+}
+
+/// The hot path, as a raw Node-API callback (napi-rs's argument handling
+/// measured ~200 ns for six arguments, more than everything else):
+/// `submit(code, data) -> id`, where the façade packs
+/// `code = poolIndex << 8 | kind << 6 | algorithm << 3 | encoding << 1 | cancellable`.
+///
+/// # Safety
+/// Called by Node-API only, as a JS function on the env's thread.
+unsafe extern "C" fn raw_submit(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let mut argc = 2usize;
+    let mut argv = [ptr::null_mut(); 2];
+    let mut run = || -> Result<u32, Error> {
+        // SAFETY: argv has room for argc values; env/info come from Node.
+        let st = unsafe {
+            sys::napi_get_cb_info(
+                env,
+                info,
+                &mut argc,
+                argv.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        if st != sys::Status::napi_ok || argc < 2 {
+            return Err(Error::Napi {
+                call: "napi_get_cb_info",
+                status: st,
+            });
+        }
+        let mut code = 0u32;
+        // SAFETY: argv[0] is a live argument value.
+        let st = unsafe { sys::napi_get_value_uint32(env, argv[0], &mut code) };
+        if st != sys::Status::napi_ok {
+            return Err(Error::Napi {
+                call: "napi_get_value_uint32",
+                status: st,
+            });
+        }
+        let (index, kind_code) = (code >> 8, (code >> 6) & 3);
+        let (alg, enc, cancellable) = ((code >> 3) & 7, (code >> 1) & 3, code & 1 != 0);
+        let js = JsSide::current().ok_or(Error::NotAttached)?;
+        let handle = js.pool(index).ok_or(Error::PoolClosed)?;
+        accept(
+            &js,
+            &handle,
+            |js| hash_task(env, js, kind_code, argv[1], alg, enc),
+            cancellable,
+        )
+    };
+    let mut out = ptr::null_mut();
+    match run() {
+        // SAFETY: env is live; out is a local.
+        Ok(id) => unsafe {
+            sys::napi_create_uint32(env, id, &mut out);
+        },
+        Err(e) => {
+            let env_ = Env::from_raw(env);
+            let error = e.to_js(&env_).raw();
+            // SAFETY: env is live and we are in its callback; throwing the
+            // error object just built is how a callback reports failure.
+            unsafe { sys::napi_throw(env, error) };
+        }
+    }
+    out
+}
+
+/// Creates the raw submit function (the façade keeps it per thread).
+#[napi(js_name = "__rawSubmit")]
+pub fn raw_submit_fn(env: &Env) -> napi::Result<Unknown<'_>> {
+    let mut f = ptr::null_mut();
+    let name = c"submit";
+    // SAFETY: on this env's thread inside a napi call; name is NUL-terminated.
+    let st = unsafe {
+        sys::napi_create_function(
+            env.raw(),
+            name.as_ptr(),
+            6,
+            Some(raw_submit),
+            ptr::null_mut(),
+            &mut f,
+        )
+    };
+    if st != sys::Status::napi_ok {
+        return Err(Error::Napi {
+            call: "napi_create_function",
+            status: st,
+        }
+        .into_napi(env));
+    }
+    Ok(unknown(env, f))
+}
+
+/// Hands the native side the façade's batch settler (see `js.rs`).
+#[napi(js_name = "__setSettler")]
+pub fn set_settler(env: Env, settler: Unknown<'_>, tags: Unknown<'_>) -> napi::Result<()> {
+    let js = JsSide::get(&env).or_throw(&env)?;
+    let mut refs = [ptr::null_mut(); 2];
+    for (r, v) in refs.iter_mut().zip([settler.raw(), tags.raw()]) {
+        // SAFETY: on this env's thread inside a napi call; v is a live argument.
+        unsafe { sys::napi_create_reference(env.raw(), v, 1, r) };
+    }
+    js.set_settler(refs);
+    Ok(())
+}
+
+#[napi]
+impl NativePool {
+    /// This handle's index for the raw submit function.
+    #[napi(getter)]
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// `{ op: 'hash', algorithm, data, chunkSize, out }` → task id.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn submit_chunks<'e>(
+        &self,
+        env: &'e Env,
+        kind_code: u32,
+        data: Unknown<'e>,
+        algorithm_code: u32,
+        chunk_size: f64,
+        out: Unknown<'e>,
+        cancellable: bool,
+    ) -> napi::Result<u32> {
+        let js = JsSide::get(env).or_throw(env)?;
+        accept(
+            &js,
+            &self.handle,
+            |js| {
+                let algorithm = algorithm(algorithm_code)?;
+                let kind = kind(kind_code)?;
+                if !(chunk_size >= 1.0 && chunk_size.fract() == 0.0 && chunk_size <= 4294967296.0) {
+                    return Err(Error::out_of_range(
+                        "task.chunkSize",
+                        "an integer >= 1 and <= 4294967296 (4 GiB)",
+                        chunk_size,
+                    ));
+                }
+                let chunk = chunk_size as usize;
+                // SAFETY: as in `submit`.
+                let (out, out_ref) =
+                    unsafe { shared::capture_out(env.raw(), out.raw(), &js.thread) }?;
+                // SAFETY: as in `submit`.
+                let cap = match unsafe {
+                    shared::capture(env.raw(), data.raw(), kind, &js.thread, CaptureMode::Task)
+                } {
+                    Ok(c) => c,
+                    Err(e) => {
+                        js.release([out_ref, ptr::null_mut()]);
+                        return Err(e);
+                    }
+                };
+                let keep = [cap.keep.unwrap_or(ptr::null_mut()), out_ref];
+                let need = hash::chunk_count(cap.input.len(), chunk) * algorithm.digest_len();
+                if out.len() < need {
+                    js.release(keep);
+                    return Err(Error::out_of_range(
+                        "task.out.byteLength",
+                        &format!(">= {need} (chunks x digest length)"),
+                        out.len(),
+                    ));
+                }
+                Ok((
+                    Task::HashChunks {
+                        algorithm,
+                        input: cap.input,
+                        chunk_size: chunk,
+                        out,
+                    },
+                    keep,
+                    cap.watch,
+                ))
+            },
+            cancellable,
+        )
+        .or_throw(env)
+    }
+
+    /// Internal (the specs): a task that sleeps `ms` or panics → task id.
+    #[napi(js_name = "__submitTest")]
+    pub fn submit_test(
+        &self,
+        env: Env,
+        panic: bool,
+        ms: u32,
+        cancellable: bool,
+    ) -> napi::Result<u32> {
+        let js = JsSide::get(&env).or_throw(&env)?;
+        accept(
+            &js,
+            &self.handle,
+            |_| Ok((Task::Test { panic, ms }, [ptr::null_mut(); 2], None)),
+            cancellable,
+        )
+        .or_throw(&env)
+    }
+
+    /// Task `id`'s Promise was rejected by its `signal`: stop the task.
+    #[napi]
+    pub fn abort(&self, env: Env, id: u32) -> napi::Result<()> {
+        JsSide::get(&env).or_throw(&env)?.abort(id);
+        Ok(())
+    }
+
+    /// Stops accepting tasks on this handle; resolves once they are done.
+    #[napi]
+    pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        let js = JsSide::get(env).or_throw(env)?;
+        let promise = js.close(&self.handle).or_throw(env)?;
+        Ok(unknown(env, promise))
+    }
+
+    #[napi]
+    pub fn stats(&self) -> PoolStats {
+        self.handle.core.snapshot().into()
+    }
+
+    #[napi(getter)]
+    pub fn threads(&self) -> u32 {
+        self.handle.core.threads() as u32
+    }
+
+    #[napi(getter)]
+    pub fn max_queue(&self) -> f64 {
+        let m = self.handle.core.max_queue();
+        if m == usize::MAX {
+            f64::INFINITY
+        } else {
+            m as f64
+        }
+    }
+
+    #[napi(getter)]
+    pub fn queue_size(&self) -> u32 {
+        self.handle.core.snapshot_queued() as u32
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.handle.closed.get()
+    }
+}
+
+/// `hashSync(algorithm, data, encoding)` on the calling thread.
+#[napi]
+pub fn hash_sync<'e>(
+    env: &'e Env,
+    kind_code: u32,
+    data: Unknown<'e>,
+    algorithm_code: u32,
+    encoding_code: u32,
+) -> napi::Result<Unknown<'e>> {
+    let run = || -> Result<Output, Error> {
+        let algorithm = algorithm(algorithm_code)?;
+        let encoding = encoding(encoding_code)?;
+        let kind = kind(kind_code)?;
+        let state = crate::thread::ThreadState::get(env)?;
+        // SAFETY: on this env's thread inside a napi call; the capture is
+        // used only before this call returns.
+        let cap = unsafe {
+            shared::capture(
+                env.raw(),
+                data.raw(),
+                kind,
+                &state.shared,
+                CaptureMode::Sync,
+            )
+        }?;
+        let out = match cap.input.owned() {
+            Some(v) => hash::encode(&hash::digest_bytes(algorithm, v), encoding),
+            None => hash::hash(algorithm, &cap.input, encoding, &TaskCtx::default())
+                .map_err(Error::from)?,
+        };
+        Ok(out)
+    };
+    let out = run().or_throw(env)?;
+    let mut value = ptr::null_mut();
+    // SAFETY: on this env's thread inside a napi call; out-pointers are locals.
+    unsafe {
+        match out {
+            Output::Text(t) => {
+                let s = t.as_bytes();
+                sys::napi_create_string_latin1(
+                    env.raw(),
+                    s.as_ptr().cast(),
+                    s.len() as isize,
+                    &mut value,
+                );
+            }
+            Output::Bytes(d) => {
+                let b = d.as_bytes();
+                let mut p = ptr::null_mut();
+                sys::napi_create_buffer_copy(
+                    env.raw(),
+                    b.len(),
+                    b.as_ptr().cast(),
+                    &mut p,
+                    &mut value,
+                );
+            }
+            Output::Count(n) => {
+                sys::napi_create_double(env.raw(), n, &mut value);
+            }
+        }
+    }
+    Ok(unknown(env, value))
+}
+
+/// Builds a JS error through the one error model (for the façade's own
+/// argument checks): `kind` is the error code, `name` the argument, `a`/`b`
+/// the code's two texts (expected/received, reason, range/received).
+#[napi(js_name = "__error")]
+pub fn make_error<'e>(
+    env: &'e Env,
+    code: String,
+    name: String,
+    a: String,
+    b: String,
+) -> Unknown<'e> {
+    let e = match code.as_str() {
+        "ERR_INVALID_ARG_TYPE" => Error::invalid_arg_type(&name, &a, b),
+        "ERR_INVALID_ARG_VALUE" => Error::InvalidArgValue { name, reason: a },
+        "ERR_OUT_OF_RANGE" => Error::out_of_range(&name, &a, b),
+        "ABORT_ERR" => Error::Aborted,
+        "ERR_NODEPERF_POOL_CLOSED" => Error::PoolClosed,
+        "ERR_NODEPERF_DETACHED" => Error::Detached,
+        _ => Error::InvalidArgValue {
+            name: "code".into(),
+            reason: format!("is not a code the façade may build: {code}"),
+        },
+    };
+    e.to_js(env)
+}

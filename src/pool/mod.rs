@@ -1,0 +1,14 @@
+//! The native thread pool: CPU-bound tasks on threads of its own, settled
+//! as Promises on the thread that submitted them, in batches. See
+//! `README.md` beside this file for the design.
+
+mod api;
+mod completion;
+mod core;
+mod js;
+pub mod tasks;
+
+pub use api::{
+    create_pool, default_pool, hash_sync, make_error, raw_submit_fn, set_settler, NativePool,
+    PoolStats, TimeSummary,
+};

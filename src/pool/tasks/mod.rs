@@ -1,0 +1,175 @@
+//! What a pool task is and what it produces. One file per op; `run` is the
+//! dispatch. Tasks know nothing about napi: they read [`Input`]s, write
+//! [`OutRegion`]s and return an [`Output`] the JS thread turns into a value.
+
+pub mod hash;
+
+use crate::error::Error;
+use crate::shared::{Input, OutRegion};
+use hash::{Algorithm, Digest, Encoding, Text};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+/// One unit of work.
+pub enum Task {
+    Hash {
+        algorithm: Algorithm,
+        input: Input,
+        encoding: Encoding,
+    },
+    HashChunks {
+        algorithm: Algorithm,
+        input: Input,
+        chunk_size: usize,
+        out: OutRegion,
+    },
+    /// Internal, for the specs: sleeps `ms` in 1 ms steps (checking cancel),
+    /// or panics.
+    Test { panic: bool, ms: u32 },
+}
+
+/// A task's value, turned into JS on the submitting thread.
+pub enum Output {
+    Text(Text),
+    Bytes(Digest),
+    Count(f64),
+}
+
+/// Why a task stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Cancelled,
+    /// The submitting thread ended: drop the task silently.
+    Ended,
+    Detached,
+}
+
+impl From<Stop> for Error {
+    fn from(s: Stop) -> Self {
+        match s {
+            Stop::Cancelled => Error::Aborted,
+            Stop::Ended => Error::ThreadEnded {
+                thread: "the submitting thread".into(),
+            },
+            Stop::Detached => Error::Detached,
+        }
+    }
+}
+
+/// A task's cancellation state, shared by the JS thread (which aborts) and
+/// the pool thread (which starts and checks it).
+///
+/// ## Memory ordering
+/// `state` moves `QUEUED -> RUNNING` (pool thread, when it starts the task)
+/// or `QUEUED -> CANCELLED` (JS thread, on abort) by compare-exchange, so
+/// exactly one side wins: a cancelled task never runs and its resources are
+/// released at once; a running one is asked to stop through `stop`, checked
+/// at every piece boundary (Relaxed is enough: it only ends work early).
+#[derive(Default)]
+pub struct CancelState {
+    state: AtomicU8,
+    stop: AtomicBool,
+}
+
+pub const QUEUED: u8 = 0;
+pub const RUNNING: u8 = 1;
+pub const CANCELLED: u8 = 2;
+
+impl CancelState {
+    /// Pool thread: claims the task; false if it was cancelled first.
+    pub fn start(&self) -> bool {
+        self.state
+            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// JS thread: true if the task will now never run; otherwise asks the
+    /// running task to stop and returns false.
+    pub fn cancel(&self) -> bool {
+        if self
+            .state
+            .compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return true;
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        false
+    }
+}
+
+/// What a running task may ask about itself.
+#[derive(Default)]
+pub struct TaskCtx<'a> {
+    pub cancel: Option<&'a CancelState>,
+}
+
+impl TaskCtx<'_> {
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.stop.load(Ordering::Relaxed))
+    }
+}
+
+impl Task {
+    /// Runs the task on the calling (pool) thread.
+    pub fn run(&self, ctx: &TaskCtx) -> Result<Output, Stop> {
+        match self {
+            Self::Hash {
+                algorithm,
+                input,
+                encoding,
+            } => hash::hash(*algorithm, input, *encoding, ctx),
+            Self::HashChunks {
+                algorithm,
+                input,
+                chunk_size,
+                out,
+            } => hash::hash_chunks(*algorithm, input, *chunk_size, out, ctx),
+            Self::Test { panic, ms } => {
+                if *panic {
+                    panic!("test panic requested");
+                }
+                for _ in 0..*ms {
+                    if ctx.cancelled() {
+                        return Err(Stop::Cancelled);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Ok(Output::Count(f64::from(*ms)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_before_start_wins_and_the_task_never_starts() {
+        let c = CancelState::default();
+        assert!(c.cancel(), "queued: cancelled for good");
+        assert!(!c.start(), "a cancelled task is not started");
+        assert!(!c.cancel(), "a second abort changes nothing");
+    }
+
+    #[test]
+    fn cancel_after_start_asks_the_running_task_to_stop() {
+        let c = CancelState::default();
+        assert!(c.start());
+        let ctx = TaskCtx { cancel: Some(&c) };
+        assert!(!ctx.cancelled());
+        assert!(!c.cancel(), "running: cannot be un-run");
+        assert!(ctx.cancelled());
+        let t = Task::Test {
+            panic: false,
+            ms: 10_000,
+        };
+        assert!(matches!(t.run(&ctx), Err(Stop::Cancelled)));
+    }
+
+    #[test]
+    fn stops_map_to_their_errors() {
+        assert_eq!(Error::from(Stop::Cancelled).code(), "ABORT_ERR");
+        assert_eq!(Error::from(Stop::Detached).code(), "ERR_NODEPERF_DETACHED");
+    }
+}

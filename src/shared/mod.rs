@@ -1,0 +1,261 @@
+//! Memory that pool tasks read and write in place: SharedArrayBuffer and
+//! ArrayBuffer backing stores owned by some thread's JS heap.
+//!
+//! # The zero-copy contract
+//!
+//! A task receives `data` (and, for chunked hashing, `out`) as a pointer
+//! into a JS backing store plus a length, captured on the submitting thread
+//! when the task is accepted. Nothing is copied for inputs above
+//! [`COPY_MAX`] bytes; smaller inputs and strings are copied at submission,
+//! which is cheaper than keeping a reference.
+//!
+//! What the caller may do while a task runs:
+//! - read the memory, from any thread;
+//! - terminate any worker thread, including the one that submitted the task
+//!   or the only one that still holds the SharedArrayBuffer;
+//! - let every JS reference to the data go (the pool holds one).
+//!
+//! What the caller must not do until the Promise settles (as with a Buffer
+//! passed to `fs.write`):
+//! - write into the input range (the digest is then of some mix of old and
+//!   new bytes) or read `out` expecting finished digests;
+//! - transfer or detach a non-shared ArrayBuffer (postMessage/structuredClone
+//!   transfer lists, `ArrayBuffer.prototype.transfer`, `napi_detach_arraybuffer`).
+//!
+//! Why the code is sound anyway:
+//! 1. **The owner thread ending.** A reference dies with its env, and a
+//!    SharedArrayBuffer whose last holder was a terminated worker is freed
+//!    right after that worker's env is torn down. Every [`Region`] knows the
+//!    [`ThreadShared`] of the thread that submitted it and touches memory
+//!    only inside [`ThreadShared::alive`] (a read lock), one piece of at
+//!    most [`PIECE`] bytes at a time. That thread's env cleanup hook takes
+//!    the write lock before anything is freed: teardown waits for the piece
+//!    being read, and every later piece sees the thread gone and stops
+//!    without touching the memory. The task is dropped (its Promise belonged
+//!    to the dead thread).
+//! 2. **Garbage collection.** While a task is pending, the submitting thread
+//!    holds a napi reference to the view (or ArrayBuffer); it is released on
+//!    that thread only after the task has finished touching the memory, even
+//!    if the Promise was already rejected by an abort.
+//! 3. **SharedArrayBuffers cannot shrink or detach.** A growable one only
+//!    grows, in place; the captured range stays valid while it is referenced.
+//! 4. **Non-shared buffers breaking the contract.** Resizable non-shared
+//!    ArrayBuffers are copied at submission (shrinking one may unmap pages).
+//!    For the others, the submitting thread checks every pending task's
+//!    ArrayBuffer for detachment on every loop turn and when results arrive;
+//!    a detached one flags the task, which stops at its next piece and
+//!    rejects with `ERR_NODEPERF_DETACHED`. The window between a detach and
+//!    that check is the one case Node-API gives no way to close (it cannot
+//!    pin a backing store): a caller who transfers a buffer in use and then
+//!    keeps its own thread busy while the receiver frees it can make a piece
+//!    read freed memory. SharedArrayBuffers have no such window; use them
+//!    for memory that moves between threads.
+//! 5. **Writes** go only to SharedArrayBuffer-backed `out` views, byte by
+//!    byte as relaxed atomics, inside the same alive guard, so a concurrent
+//!    JS reader sees each byte either old or new.
+
+mod view;
+
+pub use view::{capture, capture_out, is_detached, CaptureMode, DataKind};
+
+use crate::thread::ThreadShared;
+use std::ops::Range;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+
+/// Largest piece of borrowed memory touched under one alive guard.
+pub const PIECE: usize = 256 * 1024;
+
+/// Why a task stopped touching memory before it was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    /// The thread that owns the memory was torn down.
+    Ended,
+    /// The non-shared ArrayBuffer was detached (contract broken).
+    Detached,
+}
+
+/// A range of JS-owned memory, readable from any thread while its owner
+/// lives. Built only by [`capture`] on the owner's thread.
+pub struct Region {
+    ptr: NonNull<u8>,
+    len: usize,
+    owner: Arc<ThreadShared>,
+    /// Set by the owner's detach watch; `None` for shared memory.
+    detached: Option<Arc<AtomicBool>>,
+}
+
+// SAFETY: the pointer is only dereferenced inside `owner.alive()` (see the
+// module doc), which makes access from any thread sound; the bytes are plain
+// data with no thread affinity.
+unsafe impl Send for Region {}
+// SAFETY: as above; `read` only hands out shared slices.
+unsafe impl Sync for Region {}
+
+impl Region {
+    /// # Safety
+    /// Caller must ensure: `ptr..ptr + len` lies inside one JS backing store
+    /// owned by (referenced from) the env of `owner`, that the submitting
+    /// thread keeps a napi reference to it until the task is done with it,
+    /// and that the backing store is shared (cannot detach or shrink), or
+    /// `detached` is the flag the owner's detach watch sets.
+    pub unsafe fn new(
+        ptr: NonNull<u8>,
+        len: usize,
+        owner: Arc<ThreadShared>,
+        detached: Option<Arc<AtomicBool>>,
+    ) -> Self {
+        Self {
+            ptr,
+            len,
+            owner,
+            detached,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Runs `f` over `range` of the memory while its owner is alive.
+    ///
+    /// Panics if `range` is outside the region (a bug, caught at the task
+    /// boundary). Keep `range` at most [`PIECE`] long: teardown of the owner
+    /// waits for `f`.
+    pub fn read<R>(&self, range: Range<usize>, f: impl FnOnce(&[u8]) -> R) -> Result<R, Gone> {
+        assert!(range.start <= range.end && range.end <= self.len);
+        let _alive = self.owner.alive().ok_or(Gone::Ended)?;
+        if let Some(flag) = &self.detached {
+            if flag.load(Ordering::Acquire) {
+                return Err(Gone::Detached);
+            }
+        }
+        // SAFETY: the range is inside the region (asserted), the owner env is
+        // alive for as long as `_alive` is held, it keeps the backing store
+        // referenced, and the store was not detached (checked above; the
+        // remaining window is described in the module doc, case 4).
+        let bytes = unsafe {
+            std::slice::from_raw_parts(self.ptr.as_ptr().add(range.start), range.end - range.start)
+        };
+        Ok(f(bytes))
+    }
+}
+
+/// Inputs up to this many bytes live inline in the task (no allocation).
+pub const INLINE_MAX: usize = 64;
+
+/// Where a task's input lives.
+pub enum Input {
+    /// Tiny inputs, copied at submission into the task itself.
+    Inline([u8; INLINE_MAX], u8),
+    /// Copied at submission (small inputs, strings).
+    Owned(Vec<u8>),
+    /// Read in place.
+    Borrowed(Region),
+}
+
+impl Input {
+    /// A copy of `bytes`, inline when it fits.
+    pub fn copy(bytes: &[u8]) -> Self {
+        if bytes.len() <= INLINE_MAX {
+            let mut buf = [0; INLINE_MAX];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Self::Inline(buf, bytes.len() as u8)
+        } else {
+            Self::Owned(bytes.to_vec())
+        }
+    }
+
+    /// The bytes, if they are owned by the task (no guard needed).
+    pub fn owned(&self) -> Option<&[u8]> {
+        match self {
+            Self::Inline(b, n) => Some(&b[..*n as usize]),
+            Self::Owned(v) => Some(v),
+            Self::Borrowed(_) => None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Inline(_, n) => *n as usize,
+            Self::Owned(v) => v.len(),
+            Self::Borrowed(r) => r.len(),
+        }
+    }
+
+    /// Runs `f` over `range` of the input (see [`Region::read`]).
+    pub fn read<R>(&self, range: Range<usize>, f: impl FnOnce(&[u8]) -> R) -> Result<R, Gone> {
+        match self {
+            Self::Borrowed(r) => r.read(range, f),
+            owned => Ok(f(&owned.owned().expect("owned")[range])),
+        }
+    }
+
+    /// Feeds `range` to `f` in pieces of at most [`PIECE`] bytes, calling
+    /// `keep_going` before each piece; stops early (with `Ok(false)`) when it
+    /// says no.
+    pub fn for_each_piece(
+        &self,
+        range: Range<usize>,
+        mut keep_going: impl FnMut() -> bool,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<bool, Gone> {
+        let mut at = range.start;
+        loop {
+            if !keep_going() {
+                return Ok(false);
+            }
+            let end = range.end.min(at.saturating_add(PIECE));
+            self.read(at..end, &mut f)?;
+            at = end;
+            if at >= range.end {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// A SharedArrayBuffer-backed range a task writes results into.
+pub struct OutRegion {
+    ptr: NonNull<u8>,
+    len: usize,
+    owner: Arc<ThreadShared>,
+}
+
+// SAFETY: written only inside `owner.alive()`, as relaxed atomic bytes, into
+// shared memory (see the module doc, case 5).
+unsafe impl Send for OutRegion {}
+// SAFETY: as above; writes go through atomics, so concurrent writers (chunk
+// jobs of the same task on different threads) and JS readers never race in
+// the Rust sense.
+unsafe impl Sync for OutRegion {}
+
+impl OutRegion {
+    /// # Safety
+    /// Caller must ensure: `ptr..ptr + len` lies inside a SharedArrayBuffer
+    /// referenced from the env of `owner`, and the submitting thread keeps a
+    /// napi reference to it until the task is done with it.
+    pub unsafe fn new(ptr: NonNull<u8>, len: usize, owner: Arc<ThreadShared>) -> Self {
+        Self { ptr, len, owner }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Writes `bytes` at `offset` while the owner is alive.
+    pub fn write(&self, offset: usize, bytes: &[u8]) -> Result<(), Gone> {
+        assert!(offset <= self.len && bytes.len() <= self.len - offset);
+        let _alive = self.owner.alive().ok_or(Gone::Ended)?;
+        for (i, b) in bytes.iter().enumerate() {
+            // SAFETY: in bounds (asserted); the SharedArrayBuffer is alive
+            // while `_alive` is held and referenced by its env; AtomicU8 has
+            // the size and alignment of u8, and shared memory may be accessed
+            // atomically by any thread.
+            let cell = unsafe { AtomicU8::from_ptr(self.ptr.as_ptr().add(offset + i)) };
+            cell.store(*b, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
