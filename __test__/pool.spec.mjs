@@ -335,3 +335,30 @@ test('a worker with pending tasks on its own memory can be terminated: clean exi
   assert.equal(r.status, 0, r.stderr)
   assert.match(r.stdout, /terminated/)
 })
+
+test('a tiny result is not held back behind a long task (deferred wakeups are bounded)', async () => {
+  const p = createPool({ threads: 1 })
+  const t0 = performance.now()
+  const tiny = p.hash('xxh3', 'x').then(() => performance.now() - t0)
+  const long = p[testTask]('sleep', 300)
+  assert.ok((await tiny) < 150, 'the tiny task settled before the long one ended')
+  await long
+  // A stream of tiny tasks from two threads at once: every one settles.
+  const w = new Worker(
+    `const { parentPort } = require('node:worker_threads')
+     const { pool } = require(${JSON.stringify(indexPath)})
+     let n = 0
+     const next = () => (++n < 20000 ? pool.hash('xxh3', 'w' + n).then(next) : parentPort.postMessage(n))
+     for (let i = 0; i < 8; i++) next()`,
+    { eval: true },
+  )
+  const fromWorker = new Promise((resolve) => w.once('message', resolve))
+  let n = 0
+  await new Promise((resolve) => {
+    const next = () => (++n < 20000 ? pool.hash('xxh3', 'm' + n).then(next) : resolve())
+    for (let i = 0; i < 8; i++) next()
+  })
+  assert.ok((await fromWorker) >= 20000)
+  await w.terminate()
+  await p.close()
+})
