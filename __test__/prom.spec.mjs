@@ -194,3 +194,38 @@ test('cluster: AggregatorRegistry sums the workers\' histograms and counters, ma
   assert.equal(agg.nodeperf_eventloop_lag_max_seconds[0].value, Math.max(...maxes))
   assert.ok(Math.max(...maxes) >= 0.049, `worker 2 blocked 50 ms: ${maxes}`)
 })
+
+test('pool metrics: threads, queue, tasks by op and outcome, wait/run histograms', async () => {
+  const { pool } = await import('@nodeperf/native')
+  const register = new client.Registry()
+  collectMetrics({ register })
+  await pool.hash('sha256', 'warm-up')
+  const value = (p, name, labels = {}) =>
+    (p[name] || []).find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value ?? 0
+  const before = parse(await register.metrics())
+  await Promise.all(Array.from({ length: 50 }, (_, i) => pool.hash('sha256', `task ${i}`)))
+  // One task aborted while it waits behind a long one: counted as aborted.
+  const big = new Uint8Array(64 << 20)
+  const long = Promise.all(Array.from({ length: pool.threads }, () => pool.hash('sha256', big)))
+  const ac = new AbortController()
+  const queued = pool.hash('sha256', 'never runs', 'hex', { signal: ac.signal })
+  ac.abort()
+  await assert.rejects(queued, { name: 'AbortError' })
+  await long
+  const after = parse(await register.metrics())
+  assert.ok(value(after, 'nodeperf_pool_threads') >= 1)
+  const ok = (p) => value(p, 'nodeperf_pool_tasks_total', { op: 'hash', outcome: 'ok' })
+  assert.equal(ok(after) - ok(before), 50 + pool.threads)
+  const aborted = (p) => value(p, 'nodeperf_pool_tasks_total', { op: 'hash', outcome: 'aborted' })
+  assert.equal(aborted(after) - aborted(before), 1)
+  for (const h of ['nodeperf_pool_task_wait_seconds', 'nodeperf_pool_task_run_seconds']) {
+    const count = (p) => value(p, `${h}_count`, { op: 'hash' })
+    assert.equal(count(after) - count(before), 50 + pool.threads, h)
+    const b = after[`${h}_bucket`].filter((s) => s.labels.op === 'hash')
+    for (let i = 1; i < b.length; i++) assert.ok(b[i].value >= b[i - 1].value)
+    assert.equal(b.at(-1).value, count(after))
+  }
+  // The 64 MiB hashes ran for milliseconds: the run histogram shows it.
+  const runSum = value(after, 'nodeperf_pool_task_run_seconds_sum', { op: 'hash' }) - value(before, 'nodeperf_pool_task_run_seconds_sum', { op: 'hash' })
+  assert.ok(runSum > 0.01, `run time sum ${runSum}`)
+})

@@ -10,6 +10,8 @@ export interface CollectMetricsOptions {
   labels?: Record<string, string | number>
   /** Lag histogram bucket bounds in seconds, increasing. @default 50 µs … 10 s (17, 1-2.5-5 steps) */
   buckets?: number[]
+  /** Pool task wait/run histogram bounds in seconds, increasing. @default 10 µs … 10 s (13) */
+  poolBuckets?: number[]
   /** Every loop in `monitors()`, or only the calling thread's. @default 'all' */
   threads?: 'all' | 'self'
   /** Also fill prom-client's `nodejs_eventloop_lag_*_seconds` gauges with our values. @default false */
@@ -37,10 +39,14 @@ export declare const compatMetricNames: readonly string[]
 /** The default lag histogram buckets, seconds. */
 export declare const DEFAULT_BUCKETS: readonly number[]
 
+/** The default pool task time buckets, seconds. */
+export declare const DEFAULT_POOL_BUCKETS: readonly number[]
+
 declare const prom: {
   collectMetrics: typeof collectMetrics
   metricNames: typeof metricNames
   compatMetricNames: typeof compatMetricNames
   DEFAULT_BUCKETS: typeof DEFAULT_BUCKETS
+  DEFAULT_POOL_BUCKETS: typeof DEFAULT_POOL_BUCKETS
 }
 export default prom

@@ -43,7 +43,21 @@ const NAMES = Object.freeze({
   stalls: 'nodeperf_eventloop_stalls_total',
   stallSeconds: 'nodeperf_eventloop_stall_seconds_total',
   heapUtilization: 'nodeperf_heap_utilization_ratio',
+  poolThreads: 'nodeperf_pool_threads',
+  poolQueue: 'nodeperf_pool_queue_depth',
+  poolActive: 'nodeperf_pool_active_tasks',
+  poolTasks: 'nodeperf_pool_tasks_total',
+  poolWait: 'nodeperf_pool_task_wait_seconds',
+  poolRun: 'nodeperf_pool_task_run_seconds',
 })
+
+/** Default pool task time buckets (seconds): 10 µs to 10 s. */
+const DEFAULT_POOL_BUCKETS = Object.freeze([
+  0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10,
+])
+const OUTCOMES = ['ok', 'error', 'aborted', 'rejected']
+/** The ops the pool reports, in the order defaultPoolMetrics packs them. */
+const POOL_OPS = binding.poolOps()
 
 /** Every metric name collectMetrics registers (before `prefix`). */
 const metricNames = Object.freeze(Object.values(NAMES))
@@ -107,15 +121,7 @@ function checkOptions(options) {
     if (typeof v !== 'string' && typeof v !== 'number') throw argError('type', `options.labels.${k}`, 'of type string or number', v)
   }
   const buckets = options.buckets === undefined ? DEFAULT_BUCKETS : options.buckets
-  if (!Array.isArray(buckets) || buckets.length === 0) {
-    throw argError('type', 'options.buckets', 'a non-empty array of numbers', buckets)
-  }
-  for (let i = 0; i < buckets.length; i++) {
-    const b = buckets[i]
-    if (typeof b !== 'number') throw argError('type', `options.buckets[${i}]`, 'of type number', b)
-    if (!(b > 0 && b <= 3600)) throw argError('range', `options.buckets[${i}]`, '> 0 and <= 3600 (seconds)', b)
-    if (i > 0 && !(b > buckets[i - 1])) throw argError('range', `options.buckets[${i}]`, `> ${buckets[i - 1]} (buckets must increase)`, b)
-  }
+  checkBuckets('options.buckets', buckets)
   const threads = options.threads === undefined ? 'all' : options.threads
   if (threads !== 'all' && threads !== 'self') throw argError('type', 'options.threads', "'all' or 'self'", threads)
   const compat = options.compat === undefined ? false : options.compat
@@ -123,9 +129,23 @@ function checkOptions(options) {
   const windowMs = options.windowMs === undefined ? DEFAULT_WINDOW_MS : options.windowMs
   if (typeof windowMs !== 'number') throw argError('type', 'options.windowMs', 'of type number', windowMs)
   if (!(windowMs >= 1000 && windowMs <= 86_400_000)) throw argError('range', 'options.windowMs', '>= 1000 and <= 86400000', windowMs)
+  const poolBuckets = options.poolBuckets === undefined ? DEFAULT_POOL_BUCKETS : options.poolBuckets
+  checkBuckets('options.poolBuckets', poolBuckets)
   const heapStatistics = options.heapStatistics === undefined ? v8.getHeapStatistics : options.heapStatistics
   if (typeof heapStatistics !== 'function') throw argError('type', 'options.heapStatistics', 'of type function', heapStatistics)
-  return { register: prom, prefix, labels, buckets: [...buckets], threads, compat, windowMs, heapStatistics }
+  return { register: prom, prefix, labels, buckets: [...buckets], poolBuckets: [...poolBuckets], threads, compat, windowMs, heapStatistics }
+}
+
+function checkBuckets(name, buckets) {
+  if (!Array.isArray(buckets) || buckets.length === 0) {
+    throw argError('type', name, 'a non-empty array of numbers', buckets)
+  }
+  for (let i = 0; i < buckets.length; i++) {
+    const b = buckets[i]
+    if (typeof b !== 'number') throw argError('type', `${name}[${i}]`, 'of type number', b)
+    if (!(b > 0 && b <= 3600)) throw argError('range', `${name}[${i}]`, '> 0 and <= 3600 (seconds)', b)
+    if (i > 0 && !(b > buckets[i - 1])) throw argError('range', `${name}[${i}]`, `> ${buckets[i - 1]} (buckets must increase)`, b)
+  }
 }
 
 /**
@@ -173,6 +193,7 @@ function scrapeCache(read) {
  * @param {string} [options.prefix] prepended to every name
  * @param {Record<string, string|number>} [options.labels] added to every series
  * @param {number[]} [options.buckets] lag histogram buckets, seconds
+ * @param {number[]} [options.poolBuckets] pool task wait/run histogram buckets, seconds
  * @param {'all'|'self'} [options.threads] every loop in the process (default) or only the calling thread's
  * @param {boolean} [options.compat] also fill prom-client's nodejs_eventloop_lag_* gauges
  * @param {number} [options.windowMs] the sliding window of the gauges, default 60000
@@ -235,6 +256,57 @@ function collectMetrics(options) {
     }),
   ]
 
+  // The process-wide default pool (shared by every thread).
+  const nb = o.poolBuckets.length
+  const readPool = scrapeCache(() => {
+    const a = binding.defaultPoolMetrics(o.poolBuckets)
+    if (a === null) return null
+    const ops = []
+    let i = 3
+    for (const op of POOL_OPS) {
+      const outcomes = a.subarray(i, i + 4)
+      i += 4
+      const wait = a.subarray(i, i + nb + 2)
+      i += nb + 2
+      const run = a.subarray(i, i + nb + 2)
+      i += nb + 2
+      // The specs' internal test op is not a user op.
+      if (op !== 'test') ops.push({ op, outcomes, wait, run })
+    }
+    return { threads: a[0], queued: a[1], active: a[2], ops }
+  })
+  const poolHistogram = (name, field) => () => {
+    const p = readPool()
+    if (p === null) return []
+    const values = []
+    for (const x of p.ops) {
+      const h = x[field]
+      for (let i = 0; i < nb; i++) {
+        values.push({ labels: { ...labels, op: x.op, le: o.poolBuckets[i] }, value: h[i], metricName: `${name}_bucket` })
+      }
+      values.push({ labels: { ...labels, op: x.op, le: '+Inf' }, value: h[nb], metricName: `${name}_bucket` })
+      values.push({ labels: { ...labels, op: x.op }, value: h[nb + 1], metricName: `${name}_sum` })
+      values.push({ labels: { ...labels, op: x.op }, value: h[nb], metricName: `${name}_count` })
+    }
+    return values
+  }
+  const poolGauge = (field) => () => {
+    const p = readPool()
+    return [{ labels: { ...labels }, value: p === null ? 0 : p[field] }]
+  }
+  collectors.push(
+    collector(n(NAMES.poolThreads), 'Threads of the default pool (0 until it is first used)', 'gauge', 'sum', poolGauge('threads')),
+    collector(n(NAMES.poolQueue), 'Tasks waiting in the default pool', 'gauge', 'sum', poolGauge('queued')),
+    collector(n(NAMES.poolActive), 'Tasks running on the default pool', 'gauge', 'sum', poolGauge('active')),
+    collector(n(NAMES.poolTasks), 'Tasks of the default pool by op and outcome', 'counter', 'sum', () => {
+      const p = readPool()
+      if (p === null) return []
+      return p.ops.flatMap((x) => OUTCOMES.map((outcome, i) => ({ labels: { ...labels, op: x.op, outcome }, value: x.outcomes[i] })))
+    }),
+    collector(n(NAMES.poolWait), 'Time tasks waited in the default pool before a thread took them', 'histogram', 'sum', poolHistogram(n(NAMES.poolWait), 'wait')),
+    collector(n(NAMES.poolRun), 'Time tasks ran on a default pool thread', 'histogram', 'sum', poolHistogram(n(NAMES.poolRun), 'run')),
+  )
+
   if (o.compat) {
     // prom-client's collectDefaultMetrics registers these names itself:
     // ours replace them on this registry (see the README).
@@ -261,4 +333,5 @@ module.exports = {
   metricNames,
   compatMetricNames,
   DEFAULT_BUCKETS,
+  DEFAULT_POOL_BUCKETS,
 }

@@ -19,6 +19,6 @@ pub use lag::{
     lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
 };
 pub use pool::{
-    create_pool, default_pool, hash_sync, make_error, raw_submit_fn, set_settler, NativePool,
-    PoolStats, TimeSummary,
+    create_pool, default_pool, default_pool_metrics, hash_sync, make_error, pool_ops,
+    raw_submit_fn, set_settler, NativePool, PoolStats, TimeSummary,
 };

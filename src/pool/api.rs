@@ -5,10 +5,10 @@
 use super::core::{PoolCore, Snapshot, Summary};
 use super::js::{HandleState, JsSide};
 use super::tasks::hash::{self, Algorithm, Encoding};
-use super::tasks::{Output, Task, TaskCtx};
+use super::tasks::{Op, Output, Task, TaskCtx};
 use crate::error::{Error, OrThrow};
 use crate::shared::{self, CaptureMode, DataKind};
-use napi::bindgen_prelude::Unknown;
+use napi::bindgen_prelude::{Float64Array, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use std::ptr;
@@ -189,7 +189,7 @@ fn accept(
         return Err(Error::PoolClosed);
     }
     let (task, keep, watch) = build(js)?;
-    if let Err(e) = handle.core.reserve() {
+    if let Err(e) = handle.core.reserve(task.op()) {
         js.release(keep);
         return Err(e);
     }
@@ -532,6 +532,21 @@ pub fn hash_sync<'e>(
         }
     }
     Ok(unknown(env, value))
+}
+
+/// The default pool's metrics (see `PoolCore::metrics`), or null while it
+/// has not been created. `bounds` are histogram bounds in seconds.
+#[napi]
+pub fn default_pool_metrics(bounds: Vec<f64>) -> Option<Float64Array> {
+    let core = DEFAULT.get()?;
+    let bounds_ns: Vec<u64> = bounds.iter().map(|b| (b * 1e9) as u64).collect();
+    Some(Float64Array::new(core.metrics(&bounds_ns)))
+}
+
+/// The `op` label values, in the order `defaultPoolMetrics` packs them.
+#[napi]
+pub fn pool_ops() -> Vec<&'static str> {
+    Op::ALL.iter().map(|o| o.name()).collect()
 }
 
 /// Builds a JS error through the one error model (for the façade's own

@@ -7,7 +7,7 @@
 //! rayon panic handler is only a backstop (it logs; it never aborts).
 
 use super::completion::{Done, EnvLink};
-use super::tasks::{CancelState, Stop, Task, TaskCtx};
+use super::tasks::{CancelState, Op, Stop, Task, TaskCtx};
 use crate::error::Error;
 use hdrhistogram::Histogram;
 use parking_lot::{Mutex, RwLock};
@@ -26,20 +26,55 @@ pub struct Job {
     pub cancel: Option<Arc<CancelState>>,
 }
 
-/// Wait and run time of finished tasks, in nanoseconds.
+/// Wait and run time of finished tasks, in nanoseconds: for `stats()` (3
+/// significant digits), and per op for the metrics exporters (2 digits).
 struct Times {
     wait: Histogram<u64>,
     run: Histogram<u64>,
+    by_op: Vec<(Histogram<u64>, Histogram<u64>)>,
 }
 
 impl Times {
     fn new() -> Self {
         let h = || Histogram::new(3).expect("3 significant digits is valid");
+        let h2 = || Histogram::new(2).expect("2 significant digits is valid");
         Self {
             wait: h(),
             run: h(),
+            by_op: Op::ALL.iter().map(|_| (h2(), h2())).collect(),
         }
     }
+}
+
+/// Outcome columns of `nodeperf_pool_tasks_total`.
+const OK: usize = 0;
+const ERROR: usize = 1;
+const ABORTED: usize = 2;
+const REJECTED: usize = 3;
+const OUTCOMES: usize = 4;
+
+/// Cumulative counts (at or below each bound, then the total) and the sum
+/// (in seconds) of one histogram of nanoseconds.
+fn cumulative(h: &Histogram<u64>, bounds_ns: &[u64], out: &mut Vec<f64>) {
+    let mut running = 0u64;
+    let mut i = 0;
+    let mut sum = 0f64;
+    let mut cum = vec![0u64; bounds_ns.len()];
+    for v in h.iter_recorded() {
+        let top = h.highest_equivalent(v.value_iterated_to());
+        while i < bounds_ns.len() && bounds_ns[i] < top {
+            cum[i] = running;
+            i += 1;
+        }
+        running += v.count_at_value();
+        sum += h.median_equivalent(v.value_iterated_to()) as f64 * v.count_at_value() as f64;
+    }
+    for c in cum.iter_mut().skip(i) {
+        *c = running;
+    }
+    out.extend(cum.iter().map(|c| *c as f64));
+    out.push(running as f64);
+    out.push(sum / 1e9);
 }
 
 /// `{ p50, p99, max, mean }` in milliseconds.
@@ -86,6 +121,8 @@ pub struct PoolCore {
     completed: AtomicU64,
     failed: AtomicU64,
     rejected: AtomicU64,
+    /// Tasks by op and outcome (`OK`, `ERROR`, `ABORTED`, `REJECTED`).
+    outcomes: Vec<[AtomicU64; OUTCOMES]>,
     /// One per pool thread (indexed by rayon's thread index), so recording
     /// never contends.
     times: Vec<Mutex<Times>>,
@@ -112,6 +149,7 @@ impl PoolCore {
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            outcomes: Op::ALL.iter().map(|_| Default::default()).collect(),
             times: (0..threads).map(|_| Mutex::new(Times::new())).collect(),
         }))
     }
@@ -125,11 +163,12 @@ impl PoolCore {
     }
 
     /// Takes a place in the queue, or fails with `ERR_NODEPERF_QUEUE_FULL`.
-    pub fn reserve(&self) -> Result<(), Error> {
+    pub fn reserve(&self, op: Op) -> Result<(), Error> {
         let before = self.queued.fetch_add(1, Ordering::Relaxed);
         if before >= self.max_queue {
             self.queued.fetch_sub(1, Ordering::Relaxed);
             self.rejected.fetch_add(1, Ordering::Relaxed);
+            self.count(op, REJECTED);
             return Err(Error::QueueFull {
                 max_queue: self.max_queue,
             });
@@ -138,8 +177,13 @@ impl PoolCore {
     }
 
     /// Counts a task that settled without running (aborted while queued).
-    pub fn count_cancelled(&self) {
+    pub fn count_cancelled(&self, op: Op) {
         self.failed.fetch_add(1, Ordering::Relaxed);
+        self.count(op, ABORTED);
+    }
+
+    fn count(&self, op: Op, outcome: usize) {
+        self.outcomes[op as usize][outcome].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Hands a reserved job to the pool threads.
@@ -155,6 +199,7 @@ impl PoolCore {
                 drop(workers);
                 self.queued.fetch_sub(1, Ordering::Relaxed);
                 self.failed.fetch_add(1, Ordering::Relaxed);
+                self.count(job.task.op(), ERROR);
                 job.env.complete(Done {
                     id: job.id,
                     result: Err(Error::PoolClosed),
@@ -165,6 +210,7 @@ impl PoolCore {
 
     fn execute(&self, job: Job) {
         let started = Instant::now();
+        let op = job.task.op();
         self.queued.fetch_sub(1, Ordering::Relaxed);
         if let Some(c) = &job.cancel {
             if !c.start() {
@@ -191,16 +237,28 @@ impl PoolCore {
         };
         let finished = Instant::now();
         self.active.fetch_sub(1, Ordering::Relaxed);
-        if result.is_ok() {
-            self.completed.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.failed.fetch_add(1, Ordering::Relaxed);
+        match &result {
+            Ok(_) => {
+                self.completed.fetch_add(1, Ordering::Relaxed);
+                self.count(op, OK);
+            }
+            Err(e) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                self.count(op, if *e == Error::Aborted { ABORTED } else { ERROR });
+            }
         }
         if let Some(times) = rayon::current_thread_index().and_then(|i| self.times.get(i)) {
             let mut t = times.lock();
             let ns = |d: std::time::Duration| d.as_nanos().min(u64::MAX as u128) as u64;
-            let _ = t.wait.record(ns(started - job.submitted).max(1));
-            let _ = t.run.record(ns(finished - started).max(1));
+            let (wait, run) = (
+                ns(started - job.submitted).max(1),
+                ns(finished - started).max(1),
+            );
+            let _ = t.wait.record(wait);
+            let _ = t.run.record(run);
+            let (w, r) = &mut t.by_op[op as usize];
+            let _ = w.record(wait);
+            let _ = r.record(run);
         }
         job.env.complete(Done { id: job.id, result });
     }
@@ -227,6 +285,36 @@ impl PoolCore {
             wait_time: summary(&wait),
             run_time: summary(&run),
         }
+    }
+
+    /// What metrics exporters read, packed: `[threads, queued, active]`, then
+    /// per op (in [`Op::ALL`] order) `[ok, error, aborted, rejected]`, the
+    /// wait histogram (cumulative counts per bound, total, sum in seconds)
+    /// and the run histogram (the same).
+    pub fn metrics(&self, bounds_ns: &[u64]) -> Vec<f64> {
+        let mut out = vec![
+            self.threads as f64,
+            self.queued.load(Ordering::Relaxed) as f64,
+            self.active.load(Ordering::Relaxed) as f64,
+        ];
+        for op in Op::ALL {
+            let i = op as usize;
+            out.extend(
+                self.outcomes[i]
+                    .iter()
+                    .map(|c| c.load(Ordering::Relaxed) as f64),
+            );
+            let mut wait = Histogram::<u64>::new(2).expect("valid");
+            let mut run = Histogram::<u64>::new(2).expect("valid");
+            for t in &self.times {
+                let t = t.lock();
+                let _ = wait.add(&t.by_op[i].0);
+                let _ = run.add(&t.by_op[i].1);
+            }
+            cumulative(&wait, bounds_ns, &mut out);
+            cumulative(&run, bounds_ns, &mut out);
+        }
+        out
     }
 
     /// Lets the threads finish what they have and exit (non-blocking).

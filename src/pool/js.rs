@@ -7,7 +7,7 @@
 
 use super::completion::{Done, EnvLink};
 use super::core::{Job, PoolCore};
-use super::tasks::{CancelState, Output, Task};
+use super::tasks::{CancelState, Op, Output, Task};
 use crate::error::Error;
 use crate::shared;
 use crate::thread::ThreadState;
@@ -80,6 +80,8 @@ struct Pending {
     keep: [sys::napi_ref; 2],
     cancel: Option<Arc<CancelState>>,
     watch: Option<Arc<AtomicBool>>,
+    /// For the metrics of a task that never runs.
+    op: Op,
 }
 
 pub struct JsSide {
@@ -255,6 +257,7 @@ impl JsSide {
             keep,
             cancel: cancel.clone(),
             watch,
+            op: task.op(),
         }) as u32;
         handle.pending.set(handle.pending.get() + 1);
         self.add_unsettled(1);
@@ -323,7 +326,7 @@ impl JsSide {
         self.add_unsettled(-1);
         if never_runs {
             let p = self.slab.borrow_mut().remove(id as usize);
-            p.handle.core.count_cancelled();
+            p.handle.core.count_cancelled(p.op);
             self.finish(p);
             self.resolve_drained();
         }

@@ -27,6 +27,35 @@ pub enum Task {
     Test { panic: bool, ms: u32 },
 }
 
+impl Task {
+    /// Which `op` it is, for metrics.
+    pub fn op(&self) -> Op {
+        match self {
+            Task::Hash { .. } | Task::HashChunks { .. } => Op::Hash,
+            Task::Test { .. } => Op::Test,
+        }
+    }
+}
+
+/// The `op` label of the pool metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Hash = 0,
+    /// The specs' internal sleep/panic task.
+    Test = 1,
+}
+
+impl Op {
+    pub const ALL: [Op; 2] = [Op::Hash, Op::Test];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Hash => "hash",
+            Op::Test => "test",
+        }
+    }
+}
+
 /// A task's value, turned into JS on the submitting thread.
 pub enum Output {
     Text(Text),
