@@ -130,6 +130,6 @@ for (const mode of ['owner-exit', 'transfer-exit', 'worker-1000', 'quarters']) {
     assert.doesNotMatch(r.stderr, /Segmentation|Aborted|Assertion|open handles/)
     const out = JSON.parse(r.stdout.trim())
     assert.equal(out.mode, mode)
-    if (mode === 'quarters') assert.ok(out.checked > 0, 'workers reported correct digests')
+    if (mode === 'quarters') assert.ok(out.checked >= 20, `every worker incarnation reported a correct digest: ${out.checked}`)
   })
 }
