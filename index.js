@@ -98,31 +98,7 @@ function loopInfo() {
 // Errors: built by the native error model (src/error.rs), so codes, classes
 // and wording are the same whether a check is made here or in Rust.
 
-const makeError = binding.__error
-
-/** Node's "Received ..." tail for an argument error. */
-function received(value) {
-  if (value === null || value === undefined) return String(value)
-  if (typeof value === 'function') return `function ${value.name}`
-  if (typeof value === 'object') {
-    const name = value.constructor && value.constructor.name
-    return name ? `an instance of ${name}` : inspect(value, { depth: -1 })
-  }
-  let shown = inspect(value, { colors: false })
-  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`
-  return `type ${typeof value} (${shown})`
-}
-
-const invalidArgType = (name, expected, value) =>
-  makeError('ERR_INVALID_ARG_TYPE', name, expected, received(value))
-const invalidArgValue = (name, reason) => makeError('ERR_INVALID_ARG_VALUE', name, reason, '')
-const outOfRange = (name, range, value) => makeError('ERR_OUT_OF_RANGE', name, range, String(value))
-
-function abortError(signal) {
-  const err = makeError('ABORT_ERR', '', '', '')
-  if (signal !== undefined) err.cause = signal.reason
-  return err
-}
+const { invalidArgType, invalidArgValue, outOfRange, abortError } = require('./lib/errors.js')
 
 // ---------------------------------------------------------------------------
 // Task decoding. Names become small integer codes; the native side checks

@@ -3,27 +3,21 @@
 // time-budgeted batches.
 
 const binding = require('../binding.js')
+const { invalidArgType, outOfRange, abortError } = require('./errors.js')
 const { lag } = require('../index.js')
 
-const argError = (kind, name, expected, value) => binding.argError(kind, name, expected, value)
 
-function abortError(signal) {
-  const reason = signal && signal.reason
-  const err = binding.abortError()
-  if (reason !== undefined) err.cause = reason
-  return err
-}
 
 function checkNumber(name, value, dflt, lo, hi, range) {
   if (value === undefined) return dflt
-  if (typeof value !== 'number') throw argError('type', name, 'of type number', value)
-  if (!(value >= lo && value <= hi)) throw argError('range', name, range, value)
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
+  if (!(value >= lo && value <= hi)) throw outOfRange(name, range, value)
   return value
 }
 
 function pressureOptions(options) {
   if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object') throw argError('type', 'options', 'of type object', options)
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
   return {
     maxLagMs: checkNumber('options.maxLagMs', options.maxLagMs, 100, 0.001, 3_600_000, '>= 0.001 and <= 3600000'),
     maxUtilization: checkNumber('options.maxUtilization', options.maxUtilization, 0.95, 0, 1, '>= 0 and <= 1'),
@@ -118,13 +112,13 @@ function underPressure(options) {
  */
 function yieldEvery(items, fn, options) {
   if (items === null || items === undefined || (typeof items[Symbol.iterator] !== 'function' && typeof items.length !== 'number')) {
-    throw argError('type', 'items', 'an iterable or array-like', items)
+    throw invalidArgType('items', 'an iterable or array-like', items)
   }
-  if (typeof fn !== 'function') throw argError('type', 'fn', 'of type function', fn)
-  if (options !== undefined && (options === null || typeof options !== 'object')) throw argError('type', 'options', 'of type object', options)
+  if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn)
+  if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidArgType('options', 'of type object', options)
   const budgetMs = checkNumber('options.budgetMs', options && options.budgetMs, 5, 0.01, 60_000, '>= 0.01 and <= 60000')
   const signal = options && options.signal
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw argError('type', 'options.signal', 'an instance of AbortSignal', signal)
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgType('options.signal', 'an instance of AbortSignal', signal)
 
   const iterator = typeof items[Symbol.iterator] === 'function' ? items[Symbol.iterator]() : Array.prototype.values.call(items)
   return new Promise((resolve, reject) => {

@@ -12,6 +12,7 @@
 const v8 = require('node:v8')
 const native = require('../index.js')
 const binding = require('../binding.js')
+const { invalidArgType, outOfRange } = require('./errors.js')
 
 function loadPromClient() {
   try {
@@ -94,57 +95,54 @@ function unpack(a, nBounds) {
   }
 }
 
-function argError(kind, name, expected, value) {
-  return binding.argError(kind, name, expected, value)
-}
 
 function checkOptions(options) {
   if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object') throw argError('type', 'options', 'of type object', options)
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
   const prom = options.register === undefined ? loadPromClient().register : options.register
   if (!prom || typeof prom.registerMetric !== 'function' || typeof prom.getSingleMetric !== 'function') {
-    throw argError('type', 'options.register', 'a prom-client Registry', options.register)
+    throw invalidArgType('options.register', 'a prom-client Registry', options.register)
   }
   const prefix = options.prefix === undefined ? '' : options.prefix
-  if (typeof prefix !== 'string') throw argError('type', 'options.prefix', 'of type string', prefix)
+  if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix)
   if (prefix !== '' && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
-    throw argError('type', 'options.prefix', 'a valid Prometheus metric name prefix', prefix)
+    throw invalidArgType('options.prefix', 'a valid Prometheus metric name prefix', prefix)
   }
   const labels = options.labels === undefined ? {} : options.labels
   if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
-    throw argError('type', 'options.labels', 'of type object', labels)
+    throw invalidArgType('options.labels', 'of type object', labels)
   }
   for (const [k, v] of Object.entries(labels)) {
     if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k.startsWith('__') || k === 'thread' || k === 'le' || k === 'quantile') {
-      throw argError('type', 'options.labels', `label names that are valid and not reserved (thread, le, quantile); got '${k}'`, labels)
+      throw invalidArgType('options.labels', `label names that are valid and not reserved (thread, le, quantile); got '${k}'`, labels)
     }
-    if (typeof v !== 'string' && typeof v !== 'number') throw argError('type', `options.labels.${k}`, 'of type string or number', v)
+    if (typeof v !== 'string' && typeof v !== 'number') throw invalidArgType(`options.labels.${k}`, 'of type string or number', v)
   }
   const buckets = options.buckets === undefined ? DEFAULT_BUCKETS : options.buckets
   checkBuckets('options.buckets', buckets)
   const threads = options.threads === undefined ? 'all' : options.threads
-  if (threads !== 'all' && threads !== 'self') throw argError('type', 'options.threads', "'all' or 'self'", threads)
+  if (threads !== 'all' && threads !== 'self') throw invalidArgType('options.threads', "'all' or 'self'", threads)
   const compat = options.compat === undefined ? false : options.compat
-  if (typeof compat !== 'boolean') throw argError('type', 'options.compat', 'of type boolean', compat)
+  if (typeof compat !== 'boolean') throw invalidArgType('options.compat', 'of type boolean', compat)
   const windowMs = options.windowMs === undefined ? DEFAULT_WINDOW_MS : options.windowMs
-  if (typeof windowMs !== 'number') throw argError('type', 'options.windowMs', 'of type number', windowMs)
-  if (!(windowMs >= 1000 && windowMs <= 86_400_000)) throw argError('range', 'options.windowMs', '>= 1000 and <= 86400000', windowMs)
+  if (typeof windowMs !== 'number') throw invalidArgType('options.windowMs', 'of type number', windowMs)
+  if (!(windowMs >= 1000 && windowMs <= 86_400_000)) throw outOfRange('options.windowMs', '>= 1000 and <= 86400000', windowMs)
   const poolBuckets = options.poolBuckets === undefined ? DEFAULT_POOL_BUCKETS : options.poolBuckets
   checkBuckets('options.poolBuckets', poolBuckets)
   const heapStatistics = options.heapStatistics === undefined ? v8.getHeapStatistics : options.heapStatistics
-  if (typeof heapStatistics !== 'function') throw argError('type', 'options.heapStatistics', 'of type function', heapStatistics)
+  if (typeof heapStatistics !== 'function') throw invalidArgType('options.heapStatistics', 'of type function', heapStatistics)
   return { register: prom, prefix, labels, buckets: [...buckets], poolBuckets: [...poolBuckets], threads, compat, windowMs, heapStatistics }
 }
 
 function checkBuckets(name, buckets) {
   if (!Array.isArray(buckets) || buckets.length === 0) {
-    throw argError('type', name, 'a non-empty array of numbers', buckets)
+    throw invalidArgType(name, 'a non-empty array of numbers', buckets)
   }
   for (let i = 0; i < buckets.length; i++) {
     const b = buckets[i]
-    if (typeof b !== 'number') throw argError('type', `${name}[${i}]`, 'of type number', b)
-    if (!(b > 0 && b <= 3600)) throw argError('range', `${name}[${i}]`, '> 0 and <= 3600 (seconds)', b)
-    if (i > 0 && !(b > buckets[i - 1])) throw argError('range', `${name}[${i}]`, `> ${buckets[i - 1]} (buckets must increase)`, b)
+    if (typeof b !== 'number') throw invalidArgType(`${name}[${i}]`, 'of type number', b)
+    if (!(b > 0 && b <= 3600)) throw outOfRange(`${name}[${i}]`, '> 0 and <= 3600 (seconds)', b)
+    if (i > 0 && !(b > buckets[i - 1])) throw outOfRange(`${name}[${i}]`, `> ${buckets[i - 1]} (buckets must increase)`, b)
   }
 }
 

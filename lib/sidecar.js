@@ -6,15 +6,15 @@ const v8 = require('node:v8')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
 const binding = require('../binding.js')
+const { invalidArgType, outOfRange } = require('./errors.js')
 const { lag } = require('../index.js')
 
-const argError = (kind, name, expected, value) => binding.argError(kind, name, expected, value)
 
 function num(options, name, dflt, lo, hi, range) {
   const v = options[name]
   if (v === undefined) return dflt
-  if (typeof v !== 'number') throw argError('type', `options.${name}`, 'of type number', v)
-  if (!(v >= lo && v <= hi)) throw argError('range', `options.${name}`, range, v)
+  if (typeof v !== 'number') throw invalidArgType(`options.${name}`, 'of type number', v)
+  if (!(v >= lo && v <= hi)) throw outOfRange(`options.${name}`, range, v)
   return v
 }
 
@@ -37,13 +37,13 @@ function num(options, name, dflt, lo, hi, range) {
  */
 async function startSidecar(options) {
   if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object') throw argError('type', 'options', 'of type object', options)
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
   const port = num(options, 'port', 0, 0, 65535, '>= 0 and <= 65535')
-  if (!Number.isInteger(port)) throw argError('range', 'options.port', 'an integer', port)
+  if (!Number.isInteger(port)) throw outOfRange('options.port', 'an integer', port)
   const host = options.host === undefined ? '127.0.0.1' : options.host
-  if (typeof host !== 'string') throw argError('type', 'options.host', 'of type string', host)
+  if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host)
   const metrics = options.metrics === undefined ? true : options.metrics
-  if (typeof metrics !== 'boolean') throw argError('type', 'options.metrics', 'of type boolean', metrics)
+  if (typeof metrics !== 'boolean') throw invalidArgType('options.metrics', 'of type boolean', metrics)
   const workerData = {
     port,
     host,

@@ -114,33 +114,46 @@ pub fn describe_number(n: f64) -> String {
     }
 }
 
-/// Builds an argument error for the façade, so JS-side checks word their
-/// errors exactly as the native ones do. `kind` is `'type'` (`expected`
-/// reads like "of type function") or `'range'` (`expected` is the range).
-#[napi]
-pub fn arg_error<'e>(
+/// Builds a JS error through the one error model, for the façade's own
+/// checks (`lib/errors.js`), so codes, classes and wording are the same
+/// whether a check is made in JS or in Rust. `code` is the error code,
+/// `name` the argument, `text` the expected type / the range / the reason,
+/// and `value` the value received (described here, in Node's wording; a
+/// string is taken as an already written description for range errors).
+#[napi(js_name = "__error")]
+pub fn make_error<'e>(
     env: &'e Env,
-    kind: String,
+    code: String,
     name: String,
-    expected: String,
+    text: String,
     value: Unknown,
 ) -> Unknown<'e> {
-    let e = if kind == "range" {
-        let received = match number(&value, &name) {
-            Ok(n) => describe_number(n),
-            Err(_) => describe(&value),
-        };
-        Error::out_of_range(&name, &expected, received)
-    } else {
-        Error::invalid_arg_type(&name, &expected, describe(&value))
+    let e = match code.as_str() {
+        "ERR_INVALID_ARG_TYPE" => Error::invalid_arg_type(&name, &text, describe(&value)),
+        "ERR_INVALID_ARG_VALUE" => Error::InvalidArgValue { name, reason: text },
+        "ERR_OUT_OF_RANGE" => {
+            let received = match value.get_type().ok() {
+                Some(ValueType::Number) => number(&value, &name)
+                    .map(describe_number)
+                    .unwrap_or_default(),
+                Some(ValueType::String) => value
+                    .coerce_to_string()
+                    .ok()
+                    .and_then(|s| s.into_utf8().ok()?.into_owned().ok())
+                    .unwrap_or_default(),
+                _ => describe(&value),
+            };
+            Error::out_of_range(&name, &text, received)
+        }
+        "ABORT_ERR" => Error::Aborted,
+        "ERR_NODEPERF_POOL_CLOSED" => Error::PoolClosed,
+        "ERR_NODEPERF_DETACHED" => Error::Detached,
+        _ => Error::InvalidArgValue {
+            name: "code".into(),
+            reason: format!("is not a code the façade may build: {code}"),
+        },
     };
     e.to_js(env)
-}
-
-/// An `AbortError` (`ABORT_ERR`) for the façade's own abort paths.
-#[napi]
-pub fn abort_error(env: &Env) -> Unknown<'_> {
-    Error::Aborted.to_js(env)
 }
 
 #[cfg(test)]

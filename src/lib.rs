@@ -11,7 +11,7 @@ mod shared;
 mod thread;
 mod uv;
 
-pub use args::{abort_error, arg_error};
+pub use args::make_error;
 pub use error::{Error, JsClass};
 pub use info::{attach, error_for_test, loop_info, LoopInfo};
 pub use lag::{
@@ -19,6 +19,6 @@ pub use lag::{
     lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
 };
 pub use pool::{
-    create_pool, default_pool, default_pool_metrics, hash_sync, make_error, pool_ops,
-    raw_submit_fn, set_settler, NativePool, PoolStats, TimeSummary,
+    create_pool, default_pool, default_pool_metrics, hash_sync, pool_ops, raw_submit_fn,
+    set_settler, NativePool, PoolStats, TimeSummary,
 };

@@ -548,29 +548,3 @@ pub fn default_pool_metrics(bounds: Vec<f64>) -> Option<Float64Array> {
 pub fn pool_ops() -> Vec<&'static str> {
     Op::ALL.iter().map(|o| o.name()).collect()
 }
-
-/// Builds a JS error through the one error model (for the façade's own
-/// argument checks): `kind` is the error code, `name` the argument, `a`/`b`
-/// the code's two texts (expected/received, reason, range/received).
-#[napi(js_name = "__error")]
-pub fn make_error<'e>(
-    env: &'e Env,
-    code: String,
-    name: String,
-    a: String,
-    b: String,
-) -> Unknown<'e> {
-    let e = match code.as_str() {
-        "ERR_INVALID_ARG_TYPE" => Error::invalid_arg_type(&name, &a, b),
-        "ERR_INVALID_ARG_VALUE" => Error::InvalidArgValue { name, reason: a },
-        "ERR_OUT_OF_RANGE" => Error::out_of_range(&name, &a, b),
-        "ABORT_ERR" => Error::Aborted,
-        "ERR_NODEPERF_POOL_CLOSED" => Error::PoolClosed,
-        "ERR_NODEPERF_DETACHED" => Error::Detached,
-        _ => Error::InvalidArgValue {
-            name: "code".into(),
-            reason: format!("is not a code the façade may build: {code}"),
-        },
-    };
-    e.to_js(env)
-}
