@@ -6,6 +6,7 @@
 
 const { isMainThread, threadId } = require('node:worker_threads')
 const binding = require('./binding.js')
+const { parseJson, parseJsonSync, validateJson } = require('./lib/json.js')
 
 // One native state per thread (main or worker): hooks on this thread's loop,
 // torn down with the thread.
@@ -21,4 +22,7 @@ function loopInfo() {
 
 module.exports = {
   loopInfo,
+  parseJson,
+  parseJsonSync,
+  validateJson,
 }

@@ -3,5 +3,5 @@ import { createRequire } from 'node:module'
 
 const native = createRequire(import.meta.url)('./index.js')
 
-export const { loopInfo } = native
+export const { loopInfo, parseJson, parseJsonSync, validateJson } = native
 export default native

@@ -33,6 +33,20 @@ pub struct ThreadShared {
     alive: RwLock<bool>,
 }
 
+impl ThreadShared {
+    /// Runs `f` while this thread's env is alive: teardown waits for `f` to
+    /// return, so memory owned by the env (a Buffer a task reads in place)
+    /// stays valid inside `f`. `None` if the env has already ended.
+    pub fn while_alive<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        let alive = self.alive.read();
+        if *alive {
+            Some(f())
+        } else {
+            None
+        }
+    }
+}
+
 /// Owned by the env's instance data; only touched on the env's own thread.
 pub struct ThreadState {
     pub shared: Arc<ThreadShared>,

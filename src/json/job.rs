@@ -1,0 +1,638 @@
+//! The JS-facing side of `parseJson` / `validateJson`: a [`JsonJob`] per
+//! call scans on its own native thread and streams the plan to the main
+//! thread, which builds the value from it in time-budgeted slices
+//! (lib/json.js).
+//!
+//! Until the pool lands, each job runs on a `std::thread` it spawns; the
+//! pool will run [`plan_utf8`] / [`validate_utf8`] (or the job body) as a
+//! task instead. See `src/json/README.md`.
+//!
+//! # Input
+//! - Binary input is read in place. The scan holds the calling thread's
+//!   "alive" lock ([`ThreadShared::while_alive`]), so a worker thread that
+//!   ends mid-scan waits for the scan (never frees memory under it). The
+//!   zero-copy contract: don't transfer or detach the buffer, and don't
+//!   write to it, while the parse runs (the JS side keeps it referenced).
+//! - A string is copied into a native UTF-16 buffer by the main thread in
+//!   chunks (`feed`), between which the loop runs; the scanner reads behind
+//!   the copy and waits for it when it catches up.
+//!
+//! # Memory ordering
+//! `Fill::filled` is stored with `Release` after the units below it are
+//! written and loaded with `Acquire` before they are read; the scanner only
+//! ever makes slices of `..filled`, the writer only writes at `filled..`.
+//! The op queue, status and the `waiting` flag share one mutex, so a
+//! wake-up is never lost: the JS side sets `waiting` under the lock when it
+//! finds the queue empty, and whoever adds ops or finishes under the lock
+//! sees it and calls the notification.
+
+use super::message::{describe, set_line_column, View};
+use super::plan::{NullSink, Sink, VecSink, OP_LEN};
+use super::scan::{Input, Scanner, Stop, Whole, MAX_UNITS};
+use super::text::Unit;
+use crate::error::{Error, OrThrow};
+use crate::thread::{ThreadShared, ThreadState};
+use napi::bindgen_prelude::{Function, Uint32Array, Uint8ArraySlice, Unknown, Utf16String};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, JsString, JsValue};
+use napi_derive::napi;
+use parking_lot::{Condvar, Mutex};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The default for `sliceSize`: the longest text (UTF-16 units or bytes)
+/// handed to `JSON.parse` in one call, give or take one member.
+pub const DEFAULT_SLICE: usize = 64 * 1024;
+
+/// Validates `bytes` (UTF-8) and returns the whole plan (see `plan.rs`).
+/// The pure off-thread half of `json.parse`, for a pool task to run.
+pub fn plan_utf8(bytes: &[u8], slice: usize, cancel: &AtomicBool) -> Result<Vec<u32>, Error> {
+    plan_units(bytes, slice, cancel)
+}
+
+/// [`plan_utf8`] for UTF-16 text (a copy of a JS string).
+pub fn plan_utf16(units: &[u16], slice: usize, cancel: &AtomicBool) -> Result<Vec<u32>, Error> {
+    plan_units(units, slice, cancel)
+}
+
+/// Validates `bytes` (UTF-8): `Ok(())` or the `SyntaxError` `JSON.parse`
+/// would throw. The pure off-thread half of `json.validate`.
+pub fn validate_utf8(bytes: &[u8], cancel: &AtomicBool) -> Result<(), Error> {
+    validate_units(bytes, cancel)
+}
+
+/// [`validate_utf8`] for UTF-16 text.
+pub fn validate_utf16(units: &[u16], cancel: &AtomicBool) -> Result<(), Error> {
+    validate_units(units, cancel)
+}
+
+fn too_long(len: usize) -> Error {
+    Error::out_of_range("data", &format!("at most {MAX_UNITS} units long"), len)
+}
+
+fn plan_units<C: Unit>(text: &[C], slice: usize, cancel: &AtomicBool) -> Result<Vec<u32>, Error>
+where
+    [C]: View,
+{
+    if text.len() > MAX_UNITS {
+        return Err(too_long(text.len()));
+    }
+    let (sink, r) = Scanner::new(Whole::new(text, cancel), VecSink::default(), slice).run();
+    match r {
+        Ok(()) => Ok(sink.ops),
+        Err(stop) => Err(stop_error(text, stop)),
+    }
+}
+
+fn validate_units<C: Unit>(text: &[C], cancel: &AtomicBool) -> Result<(), Error>
+where
+    [C]: View,
+{
+    if text.len() > MAX_UNITS {
+        return Err(too_long(text.len()));
+    }
+    let (_, r) = Scanner::new(Whole::new(text, cancel), NullSink, usize::MAX).run();
+    r.map_err(|stop| stop_error(text, stop))
+}
+
+fn stop_error<C>(text: &[C], stop: Stop) -> Error
+where
+    [C]: View,
+{
+    match stop {
+        Stop::Syntax(fault) => describe(text, fault).into_error(),
+        Stop::Cancelled => Error::Aborted,
+    }
+}
+
+/// Tells the message builder whether this Node's `JSON.parse` adds
+/// `(line L column C)` after positions (V8 >= 12). The façade asks once.
+#[napi(js_name = "jsonSetLineColumn")]
+pub fn json_set_line_column(on: bool) {
+    set_line_column(on);
+}
+
+/// Checks `text` on the calling thread: `null` if it is valid JSON, else the
+/// `SyntaxError` (with `position`) that `parseJson` rejects with.
+#[napi(js_name = "jsonCheckStringSync")]
+pub fn json_check_string_sync(env: &Env, text: Utf16String) -> Option<Unknown<'_>> {
+    let cancel = AtomicBool::new(false);
+    validate_utf16(&text, &cancel).err().map(|e| e.to_js(env))
+}
+
+/// [`json_check_string_sync`] for UTF-8 bytes.
+#[napi(js_name = "jsonCheckBytesSync")]
+pub fn json_check_bytes_sync<'e>(env: &'e Env, bytes: Uint8ArraySlice<'_>) -> Option<Unknown<'e>> {
+    let cancel = AtomicBool::new(false);
+    validate_utf8(&bytes, &cancel).err().map(|e| e.to_js(env))
+}
+
+/// The whole plan for a string, on the calling thread (tests and tools).
+#[napi(js_name = "jsonPlanStringSync")]
+pub fn json_plan_string_sync(
+    env: &Env,
+    text: Utf16String,
+    slice: u32,
+) -> napi::Result<Uint32Array> {
+    let cancel = AtomicBool::new(false);
+    plan_utf16(&text, slice as usize, &cancel)
+        .map(Uint32Array::new)
+        .or_throw(env)
+}
+
+/// The whole plan for UTF-8 bytes, on the calling thread.
+#[napi(js_name = "jsonPlanBytesSync")]
+pub fn json_plan_bytes_sync(
+    env: &Env,
+    bytes: Uint8ArraySlice<'_>,
+    slice: u32,
+) -> napi::Result<Uint32Array> {
+    let cancel = AtomicBool::new(false);
+    plan_utf8(&bytes, slice as usize, &cancel)
+        .map(Uint32Array::new)
+        .or_throw(env)
+}
+
+/// A string's UTF-16 units, copied in by the main thread while the scanner
+/// reads what is already there.
+struct Fill {
+    /// `len + 1` units (napi writes a terminating NUL after each chunk),
+    /// from a leaked `Box<[u16]>`, freed in `Drop`.
+    ptr: *mut u16,
+    len: usize,
+    filled: AtomicUsize,
+    lock: Mutex<()>,
+    more: Condvar,
+}
+
+// SAFETY: the buffer is written only by `feed` (on the owning JS thread) at
+// `filled..`, and read only at `..filled` (see the module's memory-ordering
+// note); the raw pointer itself never changes.
+unsafe impl Send for Fill {}
+// SAFETY: as above; all shared state is atomics or behind the mutex.
+unsafe impl Sync for Fill {}
+
+impl Fill {
+    fn new(len: usize) -> Self {
+        // Zeroed memory comes straight from the OS for large sizes: no
+        // main-thread memset.
+        let boxed: Box<[u16]> = vec![0u16; len + 1].into_boxed_slice();
+        Self {
+            ptr: Box::into_raw(boxed).cast::<u16>(),
+            len,
+            filled: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            more: Condvar::new(),
+        }
+    }
+
+    fn filled(&self) -> &[u16] {
+        let n = self.filled.load(Ordering::Acquire);
+        // SAFETY: `..n` was written before `filled` was released as `n`, is
+        // never written again, and lies inside the allocation (`n <= len`).
+        unsafe { std::slice::from_raw_parts(self.ptr, n) }
+    }
+
+    /// Copies `chunk` (a JS string) after what is there. Returns the units
+    /// still missing.
+    fn feed(&self, env: &Env, chunk: &JsString) -> Result<usize, Error> {
+        let at = self.filled.load(Ordering::Relaxed);
+        let room = self.len - at;
+        let mut written = 0usize;
+        // SAFETY: `at..=len` is inside the allocation (`len + 1` units) and
+        // no one reads it until `filled` moves past it; napi writes at most
+        // `room` units plus a NUL. `chunk` is a live string of this env.
+        let status = unsafe {
+            napi::sys::napi_get_value_string_utf16(
+                env.raw(),
+                chunk.raw(),
+                self.ptr.add(at),
+                room + 1,
+                &mut written,
+            )
+        };
+        if status != napi::sys::Status::napi_ok {
+            return Err(Error::invalid_arg_type(
+                "chunk",
+                "of type string",
+                "another type",
+            ));
+        }
+        if written == room && chunk.utf16_len().unwrap_or(0) > room {
+            return Err(Error::out_of_range(
+                "chunk",
+                "no longer than the text left",
+                written,
+            ));
+        }
+        self.filled.store(at + written, Ordering::Release);
+        let _guard = self.lock.lock();
+        self.more.notify_all();
+        Ok(self.len - at - written)
+    }
+
+    fn wake(&self) {
+        let _guard = self.lock.lock();
+        self.more.notify_all();
+    }
+}
+
+impl Drop for Fill {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `Box::into_raw` of a `[u16]` of `len + 1`
+        // units and is freed exactly once, here.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr, self.len + 1)) });
+    }
+}
+
+/// The growing view of a [`Fill`] the scanner reads.
+struct Growing<'a> {
+    fill: &'a Fill,
+    cancel: &'a AtomicBool,
+}
+
+impl<'a> Input<'a, u16> for Growing<'a> {
+    fn total(&self) -> usize {
+        self.fill.len
+    }
+
+    fn wait(&mut self, min: usize) -> Result<&'a [u16], Stop> {
+        if self.fill.filled.load(Ordering::Acquire) < min {
+            let mut guard = self.fill.lock.lock();
+            while self.fill.filled.load(Ordering::Acquire) < min {
+                if self.cancelled() {
+                    return Err(Stop::Cancelled);
+                }
+                self.fill.more.wait(&mut guard);
+            }
+        }
+        if self.cancelled() {
+            return Err(Stop::Cancelled);
+        }
+        Ok(self.fill.filled())
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Where a job stands, as `job.status` reports it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+enum Status {
+    Running = 0,
+    Done = 1,
+    Failed = 2,
+    Cancelled = 3,
+}
+
+type Notify = ThreadsafeFunction<(), Unknown<'static>, (), napi::Status, false>;
+
+struct Queue {
+    ops: Vec<u32>,
+    status: Status,
+    /// The JS side found nothing and waits for `onReady`.
+    waiting: bool,
+    error: Option<Error>,
+    /// Released (dropped) when the job finishes, so a finished job keeps
+    /// nothing alive.
+    notify: Option<Notify>,
+}
+
+struct Shared {
+    cancel: AtomicBool,
+    queue: Mutex<Queue>,
+    fill: Option<Fill>,
+}
+
+impl Shared {
+    fn publish(&self, ops: &mut Vec<u32>) {
+        let mut q = self.queue.lock();
+        if q.ops.is_empty() {
+            std::mem::swap(&mut q.ops, ops);
+        } else {
+            q.ops.append(ops);
+        }
+        if q.waiting {
+            q.waiting = false;
+            if let Some(n) = &q.notify {
+                n.call((), ThreadsafeFunctionCallMode::NonBlocking);
+            }
+        }
+    }
+
+    fn finish(&self, status: Status, error: Option<Error>) {
+        let notify = {
+            let mut q = self.queue.lock();
+            q.status = status;
+            q.error = error;
+            let waiting = std::mem::take(&mut q.waiting);
+            q.notify.take().filter(|_| waiting)
+        };
+        if let Some(n) = notify {
+            n.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+
+    fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        if let Some(fill) = &self.fill {
+            fill.wake();
+        }
+    }
+}
+
+/// Hands ops to the main thread in growing batches: the first at once (so
+/// building starts early), later ones up to 1024 ops at a time.
+struct StreamSink {
+    shared: Arc<Shared>,
+    local: Vec<u32>,
+    batch: usize,
+}
+
+impl Sink for StreamSink {
+    #[inline]
+    fn op(&mut self, code: u32, a: usize, b: usize, n: usize) {
+        self.local
+            .extend_from_slice(&[code, a as u32, b as u32, n.min(u32::MAX as usize) as u32]);
+        if self.local.len() >= self.batch {
+            self.progress();
+            self.batch = (self.batch * 2).min(1024 * OP_LEN);
+        }
+    }
+
+    fn progress(&mut self) {
+        if !self.local.is_empty() {
+            self.shared.publish(&mut self.local);
+        }
+    }
+}
+
+/// Runs one scan to the end and records how it ended.
+fn run_scan<'a, C: Unit, I: Input<'a, C>>(
+    shared: &Arc<Shared>,
+    input: I,
+    slice: usize,
+    validate_only: bool,
+    describe_with: impl FnOnce(Stop) -> Error,
+) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        if validate_only {
+            Scanner::new(input, NullSink, usize::MAX).run().1
+        } else {
+            let sink = StreamSink {
+                shared: Arc::clone(shared),
+                local: Vec::new(),
+                batch: OP_LEN,
+            };
+            Scanner::new(input, sink, slice).run().1
+        }
+    }));
+    match outcome {
+        Ok(Ok(())) => shared.finish(Status::Done, None),
+        Ok(Err(Stop::Cancelled)) => shared.finish(Status::Cancelled, Some(Error::Aborted)),
+        Ok(Err(stop)) => {
+            let error =
+                catch_unwind(AssertUnwindSafe(|| describe_with(stop))).unwrap_or_else(|p| {
+                    Error::TaskPanicked {
+                        message: panic_message(p),
+                    }
+                });
+            let status = if error == Error::Aborted {
+                Status::Cancelled
+            } else {
+                Status::Failed
+            };
+            shared.finish(status, Some(error));
+        }
+        Err(p) => shared.finish(
+            Status::Failed,
+            Some(Error::TaskPanicked {
+                message: panic_message(p),
+            }),
+        ),
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Raw view of a binary input, valid while its env is alive and the JS side
+/// holds the object (see the module docs).
+#[derive(Clone, Copy)]
+struct RawBytes {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: only dereferenced inside `ThreadShared::while_alive` on the
+// scanner thread, under the zero-copy contract in the module docs.
+unsafe impl Send for RawBytes {}
+
+/// One `parseJson` / `validateJson` call in flight.
+#[napi(js_name = "JsonJob")]
+pub struct JsonJob {
+    shared: Arc<Shared>,
+}
+
+fn make_notify(on_ready: Function<'_, (), Unknown<'static>>) -> napi::Result<Notify> {
+    on_ready
+        .build_threadsafe_function::<()>()
+        .callee_handled::<false>()
+        .build()
+}
+
+fn slice_option(slice: u32) -> usize {
+    if slice == 0 {
+        DEFAULT_SLICE
+    } else {
+        slice as usize
+    }
+}
+
+#[napi]
+impl JsonJob {
+    /// A job over a string of `length` UTF-16 units, fed with `feed`.
+    /// `slice` 0 means the default. `onReady` is called (on this thread)
+    /// when ops arrive or the job ends while the JS side waits.
+    #[napi(factory)]
+    pub fn for_string(
+        env: &Env,
+        length: f64,
+        slice: u32,
+        validate_only: bool,
+        on_ready: Function<'_, (), Unknown<'static>>,
+    ) -> napi::Result<Self> {
+        if !(length >= 0.0 && length <= MAX_UNITS as f64 && length.fract() == 0.0) {
+            return Err(too_long(length as usize).into_napi(env));
+        }
+        let len = length as usize;
+        let shared = Arc::new(Shared {
+            cancel: AtomicBool::new(false),
+            queue: Mutex::new(Queue {
+                ops: Vec::new(),
+                status: Status::Running,
+                waiting: false,
+                error: None,
+                notify: Some(make_notify(on_ready)?),
+            }),
+            fill: Some(Fill::new(len)),
+        });
+        let for_thread = Arc::clone(&shared);
+        let slice = slice_option(slice);
+        std::thread::Builder::new()
+            .name("nodeperf-json".into())
+            .spawn(move || {
+                let shared = for_thread;
+                let Some(fill) = shared.fill.as_ref() else {
+                    return;
+                };
+                let input = Growing {
+                    fill,
+                    cancel: &shared.cancel,
+                };
+                run_scan(&shared, input, slice, validate_only, |stop| match stop {
+                    Stop::Syntax(fault) => {
+                        // The message needs the whole text: the JS side
+                        // keeps feeding until all of it is here.
+                        let mut all = Growing {
+                            fill,
+                            cancel: &shared.cancel,
+                        };
+                        match all.wait(fill.len) {
+                            Ok(text) => describe(text, fault).into_error(),
+                            Err(_) => Error::Aborted,
+                        }
+                    }
+                    Stop::Cancelled => Error::Aborted,
+                });
+            })
+            .map_err(|e| napi::Error::from_reason(format!("cannot start a JSON thread: {e}")))?;
+        Ok(Self { shared })
+    }
+
+    /// A job over UTF-8 bytes, read in place.
+    #[napi(factory)]
+    pub fn for_bytes(
+        env: &Env,
+        bytes: Uint8ArraySlice<'_>,
+        slice: u32,
+        validate_only: bool,
+        on_ready: Function<'_, (), Unknown<'static>>,
+    ) -> napi::Result<Self> {
+        if bytes.len() > MAX_UNITS {
+            return Err(too_long(bytes.len()).into_napi(env));
+        }
+        let owner: Arc<ThreadShared> = Arc::clone(&ThreadState::get(env).or_throw(env)?.shared);
+        let raw = RawBytes {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+        };
+        let shared = Arc::new(Shared {
+            cancel: AtomicBool::new(false),
+            queue: Mutex::new(Queue {
+                ops: Vec::new(),
+                status: Status::Running,
+                waiting: false,
+                error: None,
+                notify: Some(make_notify(on_ready)?),
+            }),
+            fill: None,
+        });
+        let for_thread = Arc::clone(&shared);
+        let slice = slice_option(slice);
+        std::thread::Builder::new()
+            .name("nodeperf-json".into())
+            .spawn(move || {
+                let shared = for_thread;
+                let raw = raw;
+                let ran = owner.while_alive(|| {
+                    let bytes: &[u8] = if raw.len == 0 {
+                        &[]
+                    } else {
+                        // SAFETY: the env that owns the memory is alive for
+                        // the whole closure (teardown waits for it), the JS
+                        // side keeps the view referenced until the job ends,
+                        // and the zero-copy contract forbids detaching it.
+                        unsafe { std::slice::from_raw_parts(raw.ptr, raw.len) }
+                    };
+                    let input = Whole::new(bytes, &shared.cancel);
+                    run_scan(&shared, input, slice, validate_only, |stop| {
+                        stop_error(bytes, stop)
+                    });
+                });
+                if ran.is_none() {
+                    shared.finish(
+                        Status::Failed,
+                        Some(Error::ThreadEnded {
+                            thread: owner.label.clone(),
+                        }),
+                    );
+                }
+            })
+            .map_err(|e| napi::Error::from_reason(format!("cannot start a JSON thread: {e}")))?;
+        Ok(Self { shared })
+    }
+
+    /// Copies the next piece of the string in. Returns how many UTF-16
+    /// units are still to come.
+    #[napi]
+    pub fn feed(&self, env: &Env, chunk: JsString<'_>) -> napi::Result<f64> {
+        match &self.shared.fill {
+            Some(fill) => fill.feed(env, &chunk).map(|n| n as f64).or_throw(env),
+            None => Ok(0.0),
+        }
+    }
+
+    /// The ops published since the last call, or `null` if none. When it
+    /// returns `null` while the job is still running, `onReady` will be
+    /// called once more ops arrive or the job ends.
+    #[napi]
+    pub fn take(&self) -> Option<Uint32Array> {
+        let mut q = self.shared.queue.lock();
+        if q.ops.is_empty() {
+            if q.status == Status::Running {
+                q.waiting = true;
+            }
+            return None;
+        }
+        Some(Uint32Array::new(std::mem::take(&mut q.ops)))
+    }
+
+    /// 0 running, 1 done (valid; every op published), 2 failed, 3 cancelled.
+    #[napi(getter)]
+    pub fn status(&self) -> u32 {
+        self.shared.queue.lock().status as u32
+    }
+
+    /// The error a failed job ends with (a `SyntaxError` with `position`).
+    #[napi]
+    pub fn error<'e>(&self, env: &'e Env) -> Option<Unknown<'e>> {
+        self.shared
+            .queue
+            .lock()
+            .error
+            .as_ref()
+            .map(|e| e.to_js(env))
+    }
+
+    /// Stops the scan as soon as it notices; the job ends `cancelled`.
+    #[napi]
+    pub fn cancel(&self) {
+        self.shared.cancel();
+    }
+}
+
+impl Drop for JsonJob {
+    fn drop(&mut self) {
+        // Collected or torn down with its thread: nobody will feed or read
+        // it any more.
+        self.shared.cancel();
+    }
+}
