@@ -48,13 +48,21 @@ const BUDGET_MS = 2
 // UTF-16 units of a string copied to the native side per step.
 const FEED_CHUNK = 1 << 19
 
-// Node 22+ (V8 12+) adds "(line L column C)" after positions in JSON.parse
-// messages; ours follow the running Node.
-try {
-  jsonParse('[1')
-} catch (e) {
-  binding.jsonSetLineColumn(/\(line \d+ column \d+\)\s*$/.test(String(e && e.message)))
+// Our messages follow the running Node's JSON.parse: Node 22+ (V8 12+) adds
+// "(line L column C)" after positions, and Node 20 (V8 11) reports a later
+// key without its ':' as an unexpected token.
+function messageOf(text) {
+  try {
+    jsonParse(text)
+  } catch (e) {
+    return String(e && e.message)
+  }
+  return ''
 }
+binding.jsonSetDialect(
+  /\(line \d+ column \d+\)\s*$/.test(messageOf('[1')),
+  messageOf('{"a":1,"b"x').startsWith('Unexpected token'),
+)
 
 class AbortError extends Error {
   constructor(message = 'The operation was aborted', options = undefined) {
@@ -277,7 +285,9 @@ class Task {
           const next = job.take()
           if (next === null) {
             const status = job.status
-            if (status === RUNNING) return false // onReady schedules us again
+            // Running (ops not yet taken count as running): take() left us
+            // registered as waiting, so onReady schedules us again.
+            if (status === RUNNING) return false
             if (status === DONE) this.done(this.validateOnly ? true : this.root)
             else this.fail(job.error())
             return false

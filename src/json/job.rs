@@ -26,7 +26,7 @@
 //! finds the queue empty, and whoever adds ops or finishes under the lock
 //! sees it and calls the notification.
 
-use super::message::{describe, set_line_column, View};
+use super::message::{describe, set_dialect, View};
 use super::plan::{NullSink, Sink, VecSink, OP_LEN};
 use super::scan::{Input, Scanner, Stop, Whole, MAX_UNITS};
 use super::text::Unit;
@@ -106,11 +106,11 @@ where
     }
 }
 
-/// Tells the message builder whether this Node's `JSON.parse` adds
-/// `(line L column C)` after positions (V8 >= 12). The façade asks once.
-#[napi(js_name = "jsonSetLineColumn")]
-pub fn json_set_line_column(on: bool) {
-    set_line_column(on);
+/// Tells the message builder how this Node's `JSON.parse` words errors
+/// (see `message::set_dialect`). The façade asks `JSON.parse` once.
+#[napi(js_name = "jsonSetDialect")]
+pub fn json_set_dialect(line_column: bool, later_colon_is_token: bool) {
+    set_dialect(line_column, later_colon_is_token);
 }
 
 /// Checks `text` on the calling thread: `null` if it is valid JSON, else the
@@ -605,10 +605,18 @@ impl JsonJob {
         Some(Uint32Array::new(std::mem::take(&mut q.ops)))
     }
 
-    /// 0 running, 1 done (valid; every op published), 2 failed, 3 cancelled.
+    /// 0 running, 1 done (valid; every op taken), 2 failed, 3 cancelled.
+    /// Ops not yet taken count as running: a `take` that found nothing, then
+    /// a `status` read after the scan published its last ops and finished,
+    /// must not look finished.
     #[napi(getter)]
     pub fn status(&self) -> u32 {
-        self.shared.queue.lock().status as u32
+        let q = self.shared.queue.lock();
+        if q.ops.is_empty() {
+            q.status as u32
+        } else {
+            Status::Running as u32
+        }
     }
 
     /// The error a failed job ends with (a `SyntaxError` with `position`).

@@ -7,17 +7,24 @@
 //! [`set_line_column`] switches on (the façade asks the running
 //! `JSON.parse` once). Messages that name no position in V8 (an unexpected
 //! token, the end of input) get ` at position N` appended: ours always name
-//! it, and every error has `position`.
+//! it, and every error has `position`. V8 11 (Node 20) also words one error
+//! differently (a later key without its `:`), switched by
+//! [`set_dialect`].
 
 use super::scan::{ErrorKind, Fault};
 use super::text::{decode_utf16, is_continuation, utf16_len};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static LINE_COLUMN: AtomicBool = AtomicBool::new(false);
+static LATER_COLON_IS_TOKEN: AtomicBool = AtomicBool::new(false);
 
-/// Whether positions are followed by `(line L column C)`, as in V8 >= 12.
-pub fn set_line_column(on: bool) {
-    LINE_COLUMN.store(on, Ordering::Relaxed);
+/// How the running V8 words its messages: `line_column`, whether positions
+/// are followed by `(line L column C)` (V8 >= 12); `later_colon_is_token`,
+/// whether a later key without `:` is reported as an unexpected token
+/// (V8 11) rather than "Expected ':' after property name".
+pub fn set_dialect(line_column: bool, later_colon_is_token: bool) {
+    LINE_COLUMN.store(line_column, Ordering::Relaxed);
+    LATER_COLON_IS_TOKEN.store(later_colon_is_token, Ordering::Relaxed);
 }
 
 /// V8's `kMaxContextCharacters` and `kMinOriginalSourceLengthForContext`.
@@ -154,12 +161,21 @@ pub fn describe<V: View + ?Sized>(text: &V, fault: Fault) -> Described {
     use ErrorKind::*;
     let p = text.position(fault.at);
     let mut out = Vec::new();
-    let positioned = match fault.kind {
+    let kind = match fault.kind {
+        ExpectedColonAfterLaterKey if LATER_COLON_IS_TOKEN.load(Ordering::Relaxed) => {
+            UnexpectedToken
+        }
+        ExpectedColonAfterLaterKey => ExpectedColon,
+        kind => kind,
+    };
+    let positioned = match kind {
         NonWhitespaceAfter => Some("Unexpected non-whitespace character after JSON"),
         ExpectedPropNameOrRBrace => Some("Expected property name or '}' in JSON"),
         ExpectedCommaOrRBrace => Some("Expected ',' or '}' after property value in JSON"),
         ExpectedCommaOrRBrack => Some("Expected ',' or ']' after array element in JSON"),
-        ExpectedColon => Some("Expected ':' after property name in JSON"),
+        ExpectedColon | ExpectedColonAfterLaterKey => {
+            Some("Expected ':' after property name in JSON")
+        }
         ExpectedDoubleQuotedPropertyName => Some("Expected double-quoted property name in JSON"),
         UnterminatedString => Some("Unterminated string in JSON"),
         BadControlCharacter => Some("Bad control character in string literal in JSON"),

@@ -36,6 +36,9 @@ pub enum ErrorKind {
     ExpectedCommaOrRBrace,
     ExpectedCommaOrRBrack,
     ExpectedColon,
+    /// A key after a comma lacks its `:`. V8 11 (Node 20) reports it as an
+    /// unexpected token, V8 12+ as `ExpectedColon`; same position.
+    ExpectedColonAfterLaterKey,
     ExpectedDoubleQuotedPropertyName,
     UnterminatedString,
     BadControlCharacter,
@@ -286,7 +289,7 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
                         if self.at(self.pos)? != Some(QUOTE) {
                             return fail(ErrorKind::ExpectedPropNameOrRBrace, self.pos);
                         }
-                        self.key()?;
+                        self.key(ErrorKind::ExpectedColon)?;
                         continue 'produce;
                     }
                 }
@@ -339,7 +342,7 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
                             if self.at(self.pos)? != Some(QUOTE) {
                                 return fail(ErrorKind::ExpectedDoubleQuotedPropertyName, self.pos);
                             }
-                            self.key()?;
+                            self.key(ErrorKind::ExpectedColonAfterLaterKey)?;
                         }
                         continue 'produce;
                     }
@@ -390,8 +393,9 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
         });
     }
 
-    /// A key token at `self.pos` (a `"`), then the `:` after it.
-    fn key(&mut self) -> Result<(), Stop> {
+    /// A key token at `self.pos` (a `"`), then the `:` after it; `no_colon`
+    /// is the error when the `:` is missing.
+    fn key(&mut self, no_colon: ErrorKind) -> Result<(), Stop> {
         let start = self.pos;
         self.pos += 1;
         let non_ascii = self.string()?;
@@ -411,7 +415,7 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
         }
         self.skip_ws()?;
         if self.at(self.pos)? != Some(b':' as u32) {
-            return fail(ErrorKind::ExpectedColon, self.pos);
+            return fail(no_colon, self.pos);
         }
         self.pos += 1;
         Ok(())
