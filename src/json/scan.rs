@@ -66,10 +66,9 @@ pub enum Stop {
 /// Where the scanner's text comes from: all of it at once ([`Whole`]), or a
 /// prefix that grows while the main thread copies a string in.
 pub trait Input<'a, C> {
-    /// Units in the whole document.
-    fn total(&self) -> usize;
-    /// The available prefix, at least `min` units long (`min <= total`);
-    /// waits for it. `Err(Stop::Cancelled)` once cancelled.
+    /// The available prefix, waiting until it is at least `min` units long;
+    /// shorter only when the text ends before `min`. `Err(Stop::Cancelled)`
+    /// once cancelled.
     fn wait(&mut self, min: usize) -> Result<&'a [C], Stop>;
     fn cancelled(&self) -> bool;
 }
@@ -87,10 +86,6 @@ impl<'a, C> Whole<'a, C> {
 }
 
 impl<'a, C: Unit> Input<'a, C> for Whole<'a, C> {
-    fn total(&self) -> usize {
-        self.buf.len()
-    }
-
     fn wait(&mut self, _min: usize) -> Result<&'a [C], Stop> {
         if self.cancelled() {
             return Err(Stop::Cancelled);
@@ -173,30 +168,32 @@ fn fail<T>(kind: ErrorKind, at: usize) -> Result<T, Stop> {
 /// [`Scanner::run`].
 pub struct Scanner<'a, C: Unit, I: Input<'a, C>, K: Sink> {
     input: I,
+    /// What is available so far; all of the text once `at` saw the end.
     buf: &'a [C],
-    total: usize,
     pos: usize,
     stack: Vec<Frame>,
     open: usize,
     slice: usize,
+    /// Strings up to this long go to `JSON.parse` whole (V8 parses a long
+    /// string much faster than anything else here builds one); longer ones
+    /// are cut into pieces this long.
+    string_slice: usize,
     sink: K,
 }
 
 impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
     /// `slice`: the longest span (in units) handed to `JSON.parse` in one
-    /// piece, give or take one member; at least 1. The caller checks
-    /// `input.total() <= MAX_UNITS`.
+    /// piece, give or take one member; at least 1. The caller keeps the
+    /// text at most [`MAX_UNITS`] long.
     pub fn new(input: I, sink: K, slice: usize) -> Self {
-        let total = input.total();
-        debug_assert!(total <= MAX_UNITS);
         Self {
             input,
             buf: &[],
-            total,
             pos: 0,
             stack: Vec::new(),
             open: 0,
             slice: slice.max(1),
+            string_slice: slice.max(1).saturating_mul(16),
             sink,
         }
     }
@@ -227,12 +224,16 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
     #[cold]
     #[inline(never)]
     fn at_slow(&mut self, i: usize) -> Result<Option<u32>, Stop> {
-        if i >= self.total {
-            return Ok(None);
-        }
         self.sink.progress();
         self.buf = self.input.wait(i + 1)?;
+        debug_assert!(self.buf.len() <= MAX_UNITS);
         Ok(self.buf.get(i).map(|c| c.code()))
+    }
+
+    /// The end of the text; only meaningful once `at` returned `None`.
+    #[inline(always)]
+    fn end(&self) -> usize {
+        self.buf.len()
     }
 
     #[inline(always)]
@@ -407,10 +408,15 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
         f.key_sent = false;
         f.key_non_ascii = non_ascii;
         if end - start > self.slice {
-            // The object is longer than a slice too, so it is open now.
+            // The object is longer than a slice too, so it is open now: the
+            // key goes alone.
             self.open_check();
             self.flush(i);
-            self.long_string(start, end, true);
+            if end - start > self.string_slice {
+                self.long_string(start, end, true);
+            } else {
+                self.emit(plan::KEY, start, end, 0, non_ascii);
+            }
             self.stack[i].key_sent = true;
         }
         self.skip_ws()?;
@@ -478,7 +484,11 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
     /// A finished value goes to its container (or is the document).
     fn deliver(&mut self, v: Val) {
         self.open_check();
-        let long = v.what == What::Str && v.end - v.start > self.slice;
+        let span = v.end - v.start;
+        let long = v.what == What::Str && span > self.string_slice;
+        // Large members go alone: JSON.parse reads a slice of the source in
+        // place, whereas a run is copied into a new string first.
+        let alone = matches!(v.what, What::Str | What::Small) && span > self.slice / 4;
         let Some(i) = self.stack.len().checked_sub(1) else {
             match v.what {
                 What::Open => {}
@@ -497,7 +507,7 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
                 // Delivered by its CLOSE; the run before it was flushed when
                 // it opened.
                 What::Open => {}
-                _ if long => {
+                _ if long || alone => {
                     self.flush(i);
                     if f.kind == Kind::Object && !f.key_sent {
                         self.emit(
@@ -508,7 +518,11 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
                             f.key_non_ascii,
                         );
                     }
-                    self.long_string(v.start, v.end, false);
+                    if long {
+                        self.long_string(v.start, v.end, false);
+                    } else {
+                        self.emit(plan::VALUE, v.start, v.end, 1, v.non_ascii);
+                    }
                 }
                 _ if f.kind == Kind::Object && f.key_sent => {
                     // After a long key: the value alone.
@@ -524,7 +538,7 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
         } else {
             // Not open: the value is small (anything longer than a slice
             // would have opened this frame above).
-            debug_assert!(v.what != What::Open && !long);
+            debug_assert!(v.what != What::Open && span <= self.slice);
             self.add_to_run(i, member_start, v.end, non_ascii);
         }
         let f = &mut self.stack[i];
@@ -597,11 +611,11 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
     }
 
     /// Where the piece of string content starting at `p` ends: about a
-    /// slice later, never inside an escape, never before a UTF-8
+    /// string slice later, never inside an escape, never before a UTF-8
     /// continuation byte (the decoder's replacement of invalid sequences is
     /// then the same piece by piece as for the whole text).
     fn cut(&self, p: usize, stop: usize) -> (usize, bool) {
-        let target = p.saturating_add(self.slice).min(stop);
+        let target = p.saturating_add(self.string_slice).min(stop);
         let buf = self.buf;
         let mut i = p;
         let mut non_ascii = false;
@@ -637,7 +651,7 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
             non_ascii |= high;
             self.pos += n;
             let Some(c) = self.at(self.pos)? else {
-                return fail(ErrorKind::UnterminatedString, self.total);
+                return fail(ErrorKind::UnterminatedString, self.end());
             };
             match c {
                 QUOTE => {
@@ -656,7 +670,7 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
     fn escape(&mut self) -> Result<(), Stop> {
         self.pos += 1;
         let Some(c) = self.at(self.pos)? else {
-            return fail(ErrorKind::UnexpectedToken, self.total);
+            return fail(ErrorKind::UnexpectedToken, self.end());
         };
         match c {
             0x22 | 0x5C | 0x2F | 0x62 | 0x66 | 0x6E | 0x72 | 0x74 => {
@@ -747,7 +761,7 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
             match self.at(self.pos + k)? {
                 Some(c) if c == ch as u32 => {}
                 Some(_) => return fail(ErrorKind::UnexpectedToken, self.pos + k),
-                None => return fail(ErrorKind::UnexpectedToken, self.total),
+                None => return fail(ErrorKind::UnexpectedToken, self.end()),
             }
         }
         self.pos += word.len();

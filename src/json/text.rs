@@ -150,10 +150,10 @@ pub fn utf16_len(bytes: &[u8]) -> usize {
 /// UTF-16 length of valid UTF-8: one unit per scalar, two for each scalar
 /// above U+FFFF (a four-byte sequence).
 pub fn utf16_len_of_str(s: &str) -> usize {
-    let b = s.as_bytes();
-    let starts = b.iter().filter(|&&x| !is_continuation(x)).count();
-    let astral = b.iter().filter(|&&x| x >= 0xF0).count();
-    starts + astral
+    s.as_bytes()
+        .iter()
+        .map(|&x| (!is_continuation(x)) as usize + (x >= 0xF0) as usize)
+        .sum()
 }
 
 /// `bytes` decoded to UTF-16 the way `buffer.toString('utf8')` does it.
