@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import { DOCS } from './json-docs.mjs'
@@ -77,6 +77,19 @@ async function child(method, file, extra) {
     if (rss > peakRss) peakRss = rss
   }, 1)
   await new Promise((r) => setTimeout(r, 100))
+  // GC pauses inside the window: what of the stall is V8's collector.
+  let measuring = false
+  let gcMax = 0
+  let gcTotal = 0
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (!measuring) continue
+      gcTotal += e.duration
+      if (e.duration > gcMax) gcMax = e.duration
+    }
+  })
+  gcObserver.observe({ entryTypes: ['gc'] })
+  measuring = true
   eld.enable()
   last = performance.now()
   maxGap = 0
@@ -88,6 +101,8 @@ async function child(method, file, extra) {
   // just as the value arrived (monitorEventLoopDelay records a delay when
   // its next tick runs).
   await new Promise((r) => setTimeout(r, 25))
+  measuring = false
+  gcObserver.disconnect()
   eld.disable()
   clearInterval(probe)
   if (pool) await pool.destroy()
@@ -108,6 +123,8 @@ async function child(method, file, extra) {
       elapsed,
       maxGap,
       eldMax: eld.max / 1e6,
+      gcMax,
+      gcTotal,
       rssBefore,
       peakRss: Math.max(peakRss, maxRss),
       resolved: docs ? value.length : 1,
@@ -167,15 +184,15 @@ async function parent(args) {
     const base = median(cells.parse.map((x) => x.elapsed))
     const baseRss = median(cells.parse.map((x) => x.peakRss))
     console.log(`## (${k}) ${DOCS[k].name}, ${(size / 1e6).toFixed(1)} MB`)
-    console.log('| method | time to value (ms) | × JSON.parse | longest stall, 1 ms probe (ms) | longest stall, monitorEventLoopDelay (ms) | peak RSS (MB) | × JSON.parse | value |')
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
+    console.log('| method | time to value (ms) | × JSON.parse | longest stall, 1 ms probe (ms) | longest stall, monitorEventLoopDelay (ms) | longest GC pause (ms) | GC total (ms) | peak RSS (MB) | × JSON.parse | value |')
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
     for (const [label, m] of Object.entries(METHODS)) {
       const c = cells[m]
       const t = median(c.map((x) => x.elapsed))
       const rss = median(c.map((x) => x.peakRss))
       const checks = [...new Set(c.map((x) => x.check))].join(', ')
       console.log(
-        `| ${label} | ${fmt(t)} | ${fmt(t / base, 2)} | ${fmt(median(c.map((x) => x.maxGap)))} | ${fmt(median(c.map((x) => x.eldMax)))} | ${mb(rss)} | ${fmt(rss / baseRss, 2)} | ${checks} |`,
+        `| ${label} | ${fmt(t)} | ${fmt(t / base, 2)} | ${fmt(median(c.map((x) => x.maxGap)))} | ${fmt(median(c.map((x) => x.eldMax)))} | ${fmt(median(c.map((x) => x.gcMax)))} | ${fmt(median(c.map((x) => x.gcTotal)), 0)} | ${mb(rss)} | ${fmt(rss / baseRss, 2)} | ${checks} |`,
       )
     }
     console.log('')
@@ -189,12 +206,12 @@ async function parent(args) {
       for (let r = 0; r < runs; r++) for (const m of Object.keys(cells)) cells[m].push(measure(m, files.a, extra))
       results.concurrent = cells
       console.log(`## 8 concurrent parses of 20 MB documents (${mix.join(', ')})`)
-      console.log('| method | all resolved | time to all values (ms) | longest stall, 1 ms probe (ms) | longest stall, monitorEventLoopDelay (ms) | peak RSS (MB) | values |')
-      console.log('| --- | --- | ---: | ---: | ---: | ---: | --- |')
+      console.log('| method | all resolved | time to all values (ms) | longest stall, 1 ms probe (ms) | longest stall, monitorEventLoopDelay (ms) | longest GC pause (ms) | peak RSS (MB) | values |')
+      console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |')
       const labels = { 'parse-8x': 'JSON.parse, one after another', 'piscina-8x': 'piscina, 8 at once', 'ours-8x': 'ours (string), 8 at once', 'ours-8x-buffer': 'ours (Buffer), 8 at once' }
       for (const [m, c] of Object.entries(cells)) {
         console.log(
-          `| ${labels[m]} | ${c.every((x) => x.resolved === 8) ? 'yes' : 'NO'} | ${fmt(median(c.map((x) => x.elapsed)))} | ${fmt(median(c.map((x) => x.maxGap)))} | ${fmt(median(c.map((x) => x.eldMax)))} | ${mb(median(c.map((x) => x.peakRss)))} | ${[...new Set(c.map((x) => x.check))].join(', ')} |`,
+          `| ${labels[m]} | ${c.every((x) => x.resolved === 8) ? 'yes' : 'NO'} | ${fmt(median(c.map((x) => x.elapsed)))} | ${fmt(median(c.map((x) => x.maxGap)))} | ${fmt(median(c.map((x) => x.eldMax)))} | ${fmt(median(c.map((x) => x.gcMax)))} | ${mb(median(c.map((x) => x.peakRss)))} | ${[...new Set(c.map((x) => x.check))].join(', ')} |`,
         )
       }
       console.log('')
