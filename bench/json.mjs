@@ -140,7 +140,7 @@ function median(xs) {
   return s.length === 0 ? NaN : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
-const CHILD_TIMEOUT_MS = 120_000
+const CHILD_TIMEOUT_MS = 30_000
 
 function measure(method, file, extra = '') {
   const r = spawnSync(process.execPath, ['--max-old-space-size=8192', fileURLToPath(import.meta.url), '--child', method, file, extra], {

@@ -4,8 +4,8 @@
 //! (lib/json.js).
 //!
 //! Until the pool lands, each job runs on a `std::thread` it spawns; the
-//! pool will run [`plan_utf8`] / [`validate_utf8`] (or the job body) as a
-//! task instead. See `src/json/README.md`.
+//! pool installs its own runner with [`set_job_runner`], or runs the pure
+//! [`plan_utf8`] / [`validate_utf8`] as tasks. See `src/json/README.md`.
 //!
 //! # Input
 //! - Binary input is read in place. The scan holds the calling thread's
@@ -553,7 +553,24 @@ fn make_notify(on_ready: Function<'_, (), Unknown<'static>>) -> napi::Result<Not
         .build()
 }
 
+/// A job body: runs the whole scan, publishing as it goes. Bodies of
+/// string jobs block while they wait for the main thread to feed them.
+pub type JobBody = Box<dyn FnOnce() + Send + 'static>;
+
+/// Where job bodies run: `None` is a fresh `std::thread` per job.
+static RUNNER: std::sync::OnceLock<fn(JobBody) -> Result<(), Error>> = std::sync::OnceLock::new();
+
+/// Lets the thread pool run JSON jobs on its threads (call once, at pool
+/// start-up). Until then every job gets a thread of its own. The runner
+/// must run the body exactly once, or return an error without running it.
+pub fn set_job_runner(runner: fn(JobBody) -> Result<(), Error>) -> bool {
+    RUNNER.set(runner).is_ok()
+}
+
 fn spawn(body: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+    if let Some(run) = RUNNER.get() {
+        return run(Box::new(body));
+    }
     std::thread::Builder::new()
         .name("nodeperf-json".into())
         .spawn(body)

@@ -193,7 +193,7 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
             stack: Vec::new(),
             open: 0,
             slice: slice.max(1),
-            string_slice: slice.max(1).saturating_mul(16),
+            string_slice: slice.max(1).saturating_mul(4),
             sink,
         }
     }
