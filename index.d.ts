@@ -244,6 +244,18 @@ export interface RunOptions {
   signal?: AbortSignal
 }
 
+/** `{ op: 'json.parse', data }` → exactly what `JSON.parse` returns. */
+export interface JsonParseTask {
+  op: 'json.parse'
+  data: JsonInput
+}
+
+/** `{ op: 'json.validate', data }` → `true`, or rejects with the {@link JsonSyntaxError}. */
+export interface JsonValidateTask {
+  op: 'json.validate'
+  data: JsonInput
+}
+
 /** Wait or run time of finished tasks, in milliseconds. */
 export interface TimeSummary {
   p50: number
@@ -284,6 +296,20 @@ export declare class Pool {
   run(task: HashTask & { encoding: 'buffer' }, options?: RunOptions): Promise<Buffer>
   run(task: HashTask, options?: RunOptions): Promise<string>
   run(task: ChunkedHashTask, options?: RunOptions): Promise<number>
+  run(task: JsonParseTask, options?: JsonOptions): Promise<unknown>
+  run(task: JsonValidateTask, options?: JsonOptions): Promise<true>
+  /**
+   * Parses JSON without blocking the event loop: a pool thread validates
+   * the document and plans the work, and the main thread builds the value in
+   * slices of a few milliseconds with V8's own `JSON.parse`, yielding to the
+   * loop between them. Resolves to exactly what `JSON.parse(text)` returns
+   * (deep-equal, same key order), where `text` is `data` itself or, for
+   * binary input, `Buffer.from(data).toString('utf8')`. Binary input is read
+   * in place: do not transfer, detach or write to it until the promise
+   * settles. Rejects with a {@link JsonSyntaxError} for invalid JSON, an
+   * `AbortError` when `options.signal` aborts.
+   */
+  parseJson(data: JsonInput, options?: JsonOptions | null): Promise<unknown>
   hash(algorithm: HashAlgorithm, data: HashData, encoding: 'buffer', options?: RunOptions): Promise<Buffer>
   hash(algorithm: HashAlgorithm, data: HashData, encoding?: Exclude<HashEncoding, 'buffer'>, options?: RunOptions): Promise<string>
   stats(): PoolStats
@@ -311,3 +337,44 @@ export declare const shared: {
   /** Whether `value` is a SharedArrayBuffer or a view over one. */
   isShared(value: unknown): boolean
 }
+
+// ---------------------------------------------------------------------------
+// JSON
+
+/** Any input `parseJson` / `validateJson` / `parseJsonSync` take. */
+export type JsonInput = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer
+
+/** Options of {@link parseJson} and {@link validateJson}. */
+export interface JsonOptions {
+  /**
+   * Cancels the parse at any point (while the document is scanned or while
+   * the value is built): the promise rejects with an `AbortError`
+   * (`code: 'ABORT_ERR'`, `cause: signal.reason`).
+   */
+  signal?: AbortSignal
+  /**
+   * The longest span of the document (UTF-16 units for a string, bytes
+   * for binary input) handed to V8's `JSON.parse` in one call, give or take
+   * one member; strings up to 16 times this long are parsed whole. Smaller
+   * values make the main thread's slices shorter and the parse slower.
+   * @default 65536
+   */
+  sliceSize?: number
+}
+
+/**
+ * A `SyntaxError` for invalid JSON. The message follows V8's own for the
+ * running Node and always names the position; `position` is the UTF-16
+ * offset where `JSON.parse` reports the error.
+ */
+export interface JsonSyntaxError extends SyntaxError {
+  code: 'ERR_NODEPERF_JSON_SYNTAX'
+  position: number
+}
+
+/**
+ * `JSON.parse` on the calling thread, for strings and UTF-8 bytes alike;
+ * throws a {@link JsonSyntaxError} (position named, `position` set) for
+ * invalid JSON.
+ */
+export declare function parseJsonSync(data: JsonInput): unknown

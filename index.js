@@ -8,6 +8,7 @@ const { isMainThread, threadId } = require('node:worker_threads')
 const { availableParallelism } = require('node:os')
 const { inspect } = require('node:util')
 const binding = require('./binding.js')
+const { parseJson, parseJsonSync, validateJson } = require('./lib/json.js')
 
 // One native state per thread (main or worker): hooks on this thread's loop,
 // torn down with the thread. The lag monitor starts here, at load.
@@ -98,7 +99,7 @@ function loopInfo() {
 // Errors: built by the native error model (src/error.rs), so codes, classes
 // and wording are the same whether a check is made here or in Rust.
 
-const { invalidArgType, invalidArgValue, outOfRange, abortError } = require('./lib/errors.js')
+const { invalidArgType, invalidArgValue, outOfRange, abortError, nodeperfError } = require('./lib/errors.js')
 
 // ---------------------------------------------------------------------------
 // Task decoding. Names become small integer codes; the native side checks
@@ -283,9 +284,18 @@ class Pool {
       switch (task.op) {
         case 'hash':
           break
+        case 'json.parse':
+        case 'json.validate':
+          for (const key in task) {
+            if (key !== 'op' && key !== 'data') {
+              throw invalidArgValue('task', `has an unknown field ${inspect(key)}; a ${task.op} task takes op and data`)
+            }
+          }
+          this.#jsonPool()
+          return task.op === 'json.parse' ? parseJson(task.data, options) : validateJson(task.data, options)
         default:
           if (typeof task.op !== 'string') throw invalidArgType('task.op', 'of type string', task.op)
-          throw invalidArgValue('task.op', `must be one of 'hash'. Received ${inspect(task.op)}`)
+          throw invalidArgValue('task.op', `must be one of 'hash', 'json.parse', 'json.validate'. Received ${inspect(task.op)}`)
       }
       for (const key in task) {
         switch (key) {
@@ -301,6 +311,32 @@ class Pool {
     } catch (err) {
       return Promise.reject(err)
     }
+  }
+
+  /**
+   * `run({ op: 'json.parse', data })`: exactly what `JSON.parse` gives, with
+   * the main thread building the value in short slices (lib/json.js).
+   * @param {string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer} data
+   * @param {{ signal?: AbortSignal, sliceSize?: number }} [options]
+   * @returns {Promise<unknown>}
+   */
+  parseJson(data, options) {
+    try {
+      this.#jsonPool()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return parseJson(data, options)
+  }
+
+  /** JSON jobs run on the default pool's threads: make sure it is started. */
+  #jsonPool() {
+    if (this.#closed()) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
+    pool.#n()
+  }
+
+  #closed() {
+    return this.#native !== null && this.#native.closed === true
   }
 
   /**
@@ -486,6 +522,7 @@ module.exports = {
   hashSync,
   shared,
   Pool,
+  parseJsonSync,
 }
 
 // Built on the above; loaded after module.exports is set (they require it).

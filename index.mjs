@@ -16,5 +16,6 @@ export const {
   underPressure,
   yieldEvery,
   startSidecar,
+  parseJsonSync,
 } = native
 export default native

@@ -112,3 +112,28 @@ async function usePool(): Promise<void> {
   void notBuf
 }
 void usePool
+// JSON
+import { pool as jsonPool, parseJsonSync, type JsonOptions, type JsonSyntaxError } from '@nodeperf/native'
+
+async function json(): Promise<void> {
+  const fromString: unknown = await jsonPool.parseJson('[1]')
+  const fromBytes: unknown = await jsonPool.parseJson(Buffer.from('[1]'), { signal: AbortSignal.timeout(100), sliceSize: 1024 })
+  const fromShared: unknown = await jsonPool.run({ op: 'json.parse', data: new SharedArrayBuffer(2) })
+  const ok: true = await jsonPool.run({ op: 'json.validate', data: new Uint8Array(2) })
+  const sync: unknown = parseJsonSync(new DataView(new ArrayBuffer(2)))
+  const options: JsonOptions = { sliceSize: 10 }
+  void [fromString, fromBytes, fromShared, ok, sync, options]
+  // @ts-expect-error data must be a string or binary
+  await jsonPool.parseJson(42)
+  // @ts-expect-error sliceSize is a number
+  await jsonPool.parseJson('1', { sliceSize: '10' })
+  // @ts-expect-error json.validate resolves to true, not a value
+  const notValue: string = await jsonPool.run({ op: 'json.validate', data: '1' })
+  void notValue
+}
+void json
+
+function onError(err: JsonSyntaxError): number {
+  return err.position + err.code.length
+}
+void onError

@@ -27,4 +27,7 @@ function abortError(signal) {
   return err
 }
 
-module.exports = { invalidArgType, invalidArgValue, outOfRange, abortError }
+/** One of the package's own errors by code (`ERR_NODEPERF_POOL_CLOSED`). */
+const nodeperfError = (code) => makeError(code, '', '', undefined)
+
+module.exports = { invalidArgType, invalidArgValue, outOfRange, abortError, nodeperfError }

@@ -8,3 +8,16 @@
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's `mi_option_purge_delay` (the same slot in mimalloc 2 and 3).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Makes mimalloc give freed memory back to the OS at once. Its default
+/// (a delay, and purging only by the owning thread) keeps the heaps of
+/// worker threads that have exited committed: 100 workers that loaded the
+/// addon left ~3 MB each behind (RSS 440 MB instead of 150 MB).
+pub fn configure() {
+    // SAFETY: mi_option_set only stores a value in mimalloc's option table
+    // (an atomic); it is documented as callable at any time from any thread.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+}

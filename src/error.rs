@@ -41,7 +41,13 @@ pub enum Error {
     /// The operation was cancelled through an `AbortSignal`.
     Aborted,
     /// Invalid JSON text; `position` is a UTF-16 offset, as `JSON.parse`'s.
-    JsonSyntax { message: String, position: usize },
+    /// `message_utf16`, when present, is the exact message (V8's can hold
+    /// lone surrogates, which `message` shows as U+FFFD).
+    JsonSyntax {
+        message: String,
+        position: usize,
+        message_utf16: Option<Vec<u16>>,
+    },
     /// The pool's queue is at `maxQueue`.
     QueueFull { max_queue: usize },
     /// `run` after `close()`.
@@ -110,13 +116,26 @@ impl Error {
     /// Builds the JS error object. Must run on the env's own thread.
     pub fn to_js<'e>(&self, env: &'e Env) -> Unknown<'e> {
         let inner = napi::Error::new(self.code(), self.to_string());
+        if let Self::JsonSyntax {
+            message_utf16: Some(units),
+            ..
+        } = self
+        {
+            if let Some(value) = syntax_error_utf16(env, self.code(), units) {
+                return self.decorate(value);
+            }
+        }
         let value = match self.js_class() {
             JsClass::Error | JsClass::AbortError => JsError::from(inner).into_unknown(*env),
             JsClass::TypeError => JsTypeError::from(inner).into_unknown(*env),
             JsClass::RangeError => JsRangeError::from(inner).into_unknown(*env),
             JsClass::SyntaxError => JsSyntaxError::from(inner).into_unknown(*env),
         };
-        // Extra own properties; failures here leave a still-correct error.
+        self.decorate(value)
+    }
+
+    /// Adds the extra own properties; failures here leave a still-correct error.
+    fn decorate<'e>(&self, value: Unknown<'e>) -> Unknown<'e> {
         if let Ok(mut obj) = value.coerce_to_object() {
             if self.js_class() == JsClass::AbortError {
                 let _ = obj.set_named_property("name", "AbortError");
@@ -184,6 +203,25 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// A `SyntaxError` whose message is UTF-16 (lone surrogates kept), with
+/// `code`, as `node_api_create_syntax_error` makes it.
+fn syntax_error_utf16<'e>(env: &'e Env, code: &str, units: &[u16]) -> Option<Unknown<'e>> {
+    use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, Utf16String};
+    let raw_env = env.raw();
+    // SAFETY: called on the env's own thread (to_js's contract); the values
+    // are fresh handles in the current scope.
+    unsafe {
+        let msg = Utf16String::to_napi_value(raw_env, Utf16String::from(units.to_vec())).ok()?;
+        let code = String::to_napi_value(raw_env, code.to_string()).ok()?;
+        let mut out = std::ptr::null_mut();
+        let status = napi::sys::node_api_create_syntax_error(raw_env, code, msg, &mut out);
+        if status != napi::sys::Status::napi_ok {
+            return None;
+        }
+        Unknown::from_napi_value(raw_env, out).ok()
+    }
+}
 
 impl From<crate::uv::UvError> for Error {
     fn from(e: crate::uv::UvError) -> Self {

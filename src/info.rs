@@ -27,6 +27,7 @@ pub fn attach(env: Env, thread_id: u32, is_main_thread: bool) -> napi::Result<()
     } else {
         format!("worker-{thread_id}")
     };
+    crate::alloc::configure();
     ThreadState::attach(&env, label).or_throw(&env)?;
     Ok(())
 }
@@ -59,6 +60,7 @@ pub fn error_for_test(env: &Env, code: String) -> napi::Result<Unknown<'_>> {
         "ERR_NODEPERF_JSON_SYNTAX" => Error::JsonSyntax {
             message: "Unexpected token 'x', \"[x]\" is not valid JSON at position 1".into(),
             position: 1,
+            message_utf16: None,
         },
         "ERR_NODEPERF_QUEUE_FULL" => Error::QueueFull { max_queue: 8 },
         "ERR_NODEPERF_POOL_CLOSED" => Error::PoolClosed,

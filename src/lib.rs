@@ -5,6 +5,7 @@ mod alloc;
 mod args;
 mod error;
 mod info;
+mod json;
 mod lag;
 mod pool;
 mod shared;
@@ -14,6 +15,11 @@ mod uv;
 pub use args::make_error;
 pub use error::{Error, JsClass};
 pub use info::{attach, error_for_test, loop_info, LoopInfo};
+pub use json::{
+    json_check_bytes_sync, json_check_string_sync, json_plan_bytes_sync, json_plan_string_sync,
+    json_set_dialect, plan_utf16, plan_utf8, set_job_runner, validate_utf16, validate_utf8,
+    JobBody, JsonJob, DEFAULT_SLICE,
+};
 pub use lag::{
     enable_export, lag_config, lag_configure, lag_monitor, lag_set_stall_listener, lag_start,
     lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,

@@ -127,6 +127,8 @@ pub fn default_pool(env: Env, threads: u32) -> napi::Result<NativePool> {
             Arc::clone(DEFAULT.get_or_init(|| c))
         }
     };
+    // JSON jobs (pool.parseJson, json.validate) run on the default pool.
+    crate::json::set_job_runner(run_json_job);
     let js = JsSide::get(&env).or_throw(&env)?;
     Ok(NativePool::new(&js, HandleState::new(core, false)))
 }
@@ -532,6 +534,17 @@ pub fn hash_sync<'e>(
         }
     }
     Ok(unknown(env, value))
+}
+
+/// Runs a JSON job's body on the default pool (see `src/json/job.rs`).
+fn run_json_job(validate_only: bool, body: crate::json::JobBody) -> Result<(), Error> {
+    let core = DEFAULT.get().ok_or(Error::PoolClosed)?;
+    let op = if validate_only {
+        Op::JsonValidate
+    } else {
+        Op::JsonParse
+    };
+    core.spawn_body(op, body)
 }
 
 /// The default pool's metrics (see `PoolCore::metrics`), or null while it

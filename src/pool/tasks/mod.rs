@@ -41,16 +41,20 @@ impl Task {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     Hash = 0,
+    JsonParse = 1,
+    JsonValidate = 2,
     /// The specs' internal sleep/panic task.
-    Test = 1,
+    Test = 3,
 }
 
 impl Op {
-    pub const ALL: [Op; 2] = [Op::Hash, Op::Test];
+    pub const ALL: [Op; 4] = [Op::Hash, Op::JsonParse, Op::JsonValidate, Op::Test];
 
     pub fn name(self) -> &'static str {
         match self {
             Op::Hash => "hash",
+            Op::JsonParse => "json.parse",
+            Op::JsonValidate => "json.validate",
             Op::Test => "test",
         }
     }

@@ -1,0 +1,496 @@
+'use strict'
+// parseJson / validateJson / parseJsonSync: the main-thread half.
+//
+// A native thread validates the document exactly as JSON.parse does and
+// streams a plan (src/json/plan.rs): which spans are whole values or runs
+// of members that V8's own JSON.parse can build at once, and where the
+// containers too large for one slice open and close. This file executes
+// that plan in short, time-budgeted slices, yielding to the event loop
+// between them, so the loop is never blocked for long. Every span handed to
+// JSON.parse here was already validated, and JSON.parse builds each part,
+// so numbers, strings and objects come out exactly as JSON.parse makes
+// them. src/json/README.md explains the choice and the numbers.
+
+const binding = require('../binding.js')
+
+const jsonParse = JSON.parse
+const { defineProperty, getOwnPropertyNames, keys: objectKeys } = Object
+const arrayPush = Array.prototype.push
+const now = performance.now.bind(performance)
+
+// Op codes (src/json/plan.rs).
+const VALUE = 1
+const ARRAY_OPEN = 2
+const OBJECT_OPEN = 3
+const CLOSE = 4
+const KEY = 5
+const ITEMS = 6
+const MEMBERS = 7
+const STRING_OPEN = 8
+const STRING_PIECE = 9
+const STRING_CLOSE = 10
+const STRING_CLOSE_KEY = 11
+const NON_ASCII = 0x100
+
+// Job status (src/json/job.rs).
+const RUNNING = 0
+const DONE = 1
+
+// Frame kinds.
+const ARRAY = 0
+const OBJECT = 1
+const STRING = 2
+
+const DEFAULT_SLICE = 64 * 1024
+// Main-thread time per turn of the event loop, shared by every parse in
+// flight. One slice takes well under 1 ms, so a turn ends within ~3 ms.
+const BUDGET_MS = 2
+// UTF-16 units of a string copied to the native side per step (about
+// 0.3 ms of main-thread time).
+const FEED_CHUNK = 1 << 19
+
+// Our messages follow the running Node's JSON.parse: Node 22+ (V8 12+) adds
+// "(line L column C)" after positions, and Node 20 (V8 11) reports a later
+// key without its ':' as an unexpected token.
+function messageOf(text) {
+  try {
+    jsonParse(text)
+  } catch (e) {
+    return String(e && e.message)
+  }
+  return ''
+}
+binding.jsonSetDialect(
+  /\(line \d+ column \d+\)\s*$/.test(messageOf('[1')),
+  messageOf('{"a":1,"b"x').startsWith('Unexpected token'),
+)
+
+class AbortError extends Error {
+  constructor(message = 'The operation was aborted', options = undefined) {
+    super(message, options)
+    this.code = 'ABORT_ERR'
+    this.name = 'AbortError'
+  }
+}
+
+function describeReceived(value) {
+  if (value === null || value === undefined) return ` Received ${value}`
+  if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`
+  if (typeof value === 'object') {
+    const name = value.constructor && value.constructor.name
+    return name ? ` Received an instance of ${name}` : ' Received an object'
+  }
+  let shown = String(value)
+  if (shown.length > 28) shown = shown.slice(0, 25) + '...'
+  if (typeof value === 'string') shown = `'${shown}'`
+  return ` Received type ${typeof value} (${shown})`
+}
+
+function invalidArgType(name, expected, value) {
+  const what = name.includes('.') ? 'property' : 'argument'
+  const err = new TypeError(`The "${name}" ${what} must be ${expected}.${describeReceived(value)}`)
+  err.code = 'ERR_INVALID_ARG_TYPE'
+  return err
+}
+
+function outOfRange(name, range, value) {
+  const err = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${value}`)
+  err.code = 'ERR_OUT_OF_RANGE'
+  return err
+}
+
+const BINARY = 'of type string or an instance of Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer'
+
+/**
+ * The input as the native side reads it: a string, or a Uint8Array over the
+ * caller's memory (no copy) plus a Buffer over the same memory for decoding.
+ */
+function normalize(data) {
+  if (typeof data === 'string') return { text: data, view: null, buf: null }
+  let view
+  if (ArrayBuffer.isView(data)) {
+    view =
+      data instanceof Uint8Array && !(data instanceof Buffer)
+        ? data
+        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  } else if (data instanceof ArrayBuffer || isSharedArrayBuffer(data)) {
+    view = new Uint8Array(data)
+  } else {
+    throw invalidArgType('data', BINARY, data)
+  }
+  const buf = data instanceof Buffer ? data : Buffer.from(view.buffer, view.byteOffset, view.byteLength)
+  return { text: null, view, buf }
+}
+
+function isSharedArrayBuffer(value) {
+  return typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer
+}
+
+function checkOptions(options) {
+  if (options === undefined || options === null) return { signal: undefined, slice: DEFAULT_SLICE }
+  if (typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+  const { signal, sliceSize } = options
+  if (signal !== undefined && signal !== null) {
+    if (typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
+      throw invalidArgType('options.signal', 'an instance of AbortSignal', signal)
+    }
+  }
+  let slice = DEFAULT_SLICE
+  if (sliceSize !== undefined) {
+    if (typeof sliceSize !== 'number') throw invalidArgType('options.sliceSize', 'of type number', sliceSize)
+    if (!Number.isInteger(sliceSize) || sliceSize < 1 || sliceSize > 0x7fffffff) {
+      throw outOfRange('options.sliceSize', 'an integer >= 1 and <= 2147483647', sliceSize)
+    }
+    slice = sliceSize
+  }
+  return { signal: signal ?? undefined, slice }
+}
+
+// Keys an ordinary assignment would not simply create as an own data
+// property: everything Object.prototype has (an accessor such as
+// __proto__, or a read-only property of a frozen prototype). Those go
+// through defineProperty, as JSON.parse's CreateDataProperty does.
+function prototypeKeys() {
+  return new Set(getOwnPropertyNames(Object.prototype))
+}
+
+function hasIndexKey(set) {
+  for (const k of set) if (/^(0|[1-9]\d*)$/.test(k)) return true
+  return false
+}
+
+function defineData(target, key, value) {
+  defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true })
+}
+
+// ---------------------------------------------------------------------------
+// One scheduler for every parse in flight: a single time budget per turn of
+// the event loop, shared round-robin, so eight parses do not stall the loop
+// eight times as long as one.
+
+const runnable = []
+let tickScheduled = false
+
+function schedule(task) {
+  if (task.queued || task.finished) return
+  task.queued = true
+  runnable.push(task)
+  if (!tickScheduled) {
+    tickScheduled = true
+    setImmediate(tick)
+  }
+}
+
+function tick() {
+  tickScheduled = false
+  const deadline = now() + BUDGET_MS
+  let n = runnable.length
+  while (n-- > 0) {
+    const task = runnable.shift()
+    task.queued = false
+    if (task.step(deadline)) {
+      task.queued = true
+      runnable.push(task)
+    }
+    if (now() >= deadline) break
+  }
+  if (runnable.length > 0 && !tickScheduled) {
+    tickScheduled = true
+    setImmediate(tick)
+  }
+}
+
+class Frame {
+  constructor(kind) {
+    this.kind = kind
+    this.value = kind === STRING ? '' : null
+    this.key = undefined
+  }
+}
+
+class Task {
+  constructor(input, slice, validateOnly, signal, resolve, reject) {
+    this.text = input.text
+    this.view = input.view
+    this.buf = input.buf
+    this.validateOnly = validateOnly
+    this.signal = signal
+    this.resolve = resolve
+    this.reject = reject
+    this.queued = false
+    this.finished = false
+    this.job = null
+    this.fed = 0
+    this.allFed = false
+    this.ops = null
+    this.i = 0
+    this.stack = []
+    this.root = undefined
+    this.protoKeys = prototypeKeys()
+    // An index setter anywhere on the prototypes (a polluted realm): then
+    // every element is defined, never pushed.
+    this.safeArrays = !hasIndexKey(this.protoKeys) && !hasIndexKey(getOwnPropertyNames(Array.prototype))
+    const onReady = () => schedule(this)
+    const validate = validateOnly === true
+    this.job =
+      this.text !== null
+        ? binding.JsonJob.forString(this.text.length, slice, validate, onReady)
+        : binding.JsonJob.forBytes(this.view, slice, validate, onReady)
+    if (signal) {
+      this.onAbort = () => this.abort()
+      signal.addEventListener('abort', this.onAbort, { once: true })
+    }
+  }
+
+  abort() {
+    if (this.finished) return
+    this.job.cancel()
+    this.fail(new AbortError(undefined, { cause: this.signal.reason }))
+  }
+
+  done(value) {
+    if (this.finished) return
+    this.cleanup()
+    this.resolve(value)
+  }
+
+  fail(error) {
+    if (this.finished) return
+    this.cleanup()
+    this.reject(error)
+  }
+
+  cleanup() {
+    this.finished = true
+    if (this.signal) this.signal.removeEventListener('abort', this.onAbort)
+    this.stack = null
+    this.ops = null
+  }
+
+  /** Works until `deadline`; returns true if it has more to do now. */
+  step(deadline) {
+    if (this.finished) return false
+    const job = this.job
+    try {
+      for (;;) {
+        if (!this.allFed && this.feed(deadline)) return true
+        const ops = this.ops
+        if (ops === null || this.i >= ops.length) {
+          const next = job.take()
+          if (next === null) {
+            const status = job.status
+            if (status === RUNNING) {
+              // take() registered us as waiting: onReady comes when ops
+              // arrive, more of the string can be fed, or the job ends. But
+              // memory may have become ready since feed() looked.
+              if (!this.allFed && job.writable > 0) continue
+              return false
+            }
+            if (status === DONE) this.done(this.validateOnly ? true : this.root)
+            else this.fail(job.error())
+            return false
+          }
+          this.ops = next
+          this.i = 0
+          continue
+        }
+        this.exec(ops, this.i)
+        this.i += 4
+        if (now() >= deadline) return true
+      }
+    } catch (error) {
+      // Only if the input changed under the parse (the zero-copy contract)
+      // or memory ran out: never leave the promise pending.
+      job.cancel()
+      this.fail(error)
+      return false
+    }
+  }
+
+  /**
+   * Copies as much of the string as the native side has memory ready for
+   * (it pre-faults pages off this thread, see src/json/job.rs). Returns
+   * true if the deadline passed.
+   */
+  feed(deadline) {
+    const text = this.text
+    if (text === null) {
+      this.allFed = true
+      return false
+    }
+    const length = text.length
+    while (this.fed < length) {
+      const room = Math.min(this.job.writable, FEED_CHUNK)
+      if (room === 0) return false
+      const end = this.fed + room
+      this.job.feed(text.slice(this.fed, end))
+      this.fed = end
+      if (end < length && now() >= deadline) return true
+    }
+    this.allFed = true
+    return false
+  }
+
+  src(a, b, flags) {
+    if (this.text !== null) return this.text.slice(a, b)
+    return (flags & NON_ASCII) !== 0 ? this.buf.utf8Slice(a, b) : this.buf.latin1Slice(a, b)
+  }
+
+  top() {
+    return this.stack[this.stack.length - 1]
+  }
+
+  exec(ops, i) {
+    const op = ops[i]
+    switch (op & 0xff) {
+      case VALUE:
+        this.deliver(jsonParse(this.src(ops[i + 1], ops[i + 2], op)))
+        break
+      case ARRAY_OPEN:
+        this.stack.push(new Frame(ARRAY))
+        break
+      case OBJECT_OPEN:
+        this.stack.push(new Frame(OBJECT))
+        break
+      case CLOSE: {
+        const f = this.stack.pop()
+        this.deliver(f.value !== null ? f.value : f.kind === ARRAY ? [] : {})
+        break
+      }
+      case KEY:
+        this.top().key = jsonParse(this.src(ops[i + 1], ops[i + 2], op))
+        break
+      case ITEMS: {
+        const items = jsonParse('[' + this.src(ops[i + 1], ops[i + 2], op) + ']')
+        const f = this.top()
+        if (f.value === null) f.value = items
+        else this.appendAll(f.value, items)
+        break
+      }
+      case MEMBERS: {
+        const members = jsonParse('{' + this.src(ops[i + 1], ops[i + 2], op) + '}')
+        const f = this.top()
+        if (f.value === null) f.value = members
+        else this.assignAll(f.value, members)
+        break
+      }
+      case STRING_OPEN:
+        this.stack.push(new Frame(STRING))
+        break
+      case STRING_PIECE: {
+        const f = this.top()
+        f.value += jsonParse('"' + this.src(ops[i + 1], ops[i + 2], op) + '"')
+        break
+      }
+      case STRING_CLOSE:
+        this.deliver(this.stack.pop().value)
+        break
+      case STRING_CLOSE_KEY: {
+        const s = this.stack.pop().value
+        this.top().key = s
+        break
+      }
+      default:
+        throw new Error(`@nodeperf/native: unknown JSON plan op ${op}`)
+    }
+  }
+
+  deliver(value) {
+    const n = this.stack.length
+    if (n === 0) {
+      this.root = value
+      return
+    }
+    const f = this.stack[n - 1]
+    if (f.kind === ARRAY) {
+      if (f.value === null) f.value = [value]
+      else if (this.safeArrays) f.value.push(value)
+      else defineData(f.value, String(f.value.length), value)
+    } else {
+      if (f.value === null) f.value = {}
+      this.define(f.value, f.key, value)
+      f.key = undefined
+    }
+  }
+
+  define(target, key, value) {
+    if (this.protoKeys.has(key)) defineData(target, key, value)
+    else target[key] = value
+  }
+
+  appendAll(target, items) {
+    const n = items.length
+    if (!this.safeArrays) {
+      for (let k = 0; k < n; k++) defineData(target, String(target.length), items[k])
+    } else if (n <= 16384) {
+      arrayPush.apply(target, items)
+    } else {
+      for (let k = 0; k < n; k++) target.push(items[k])
+    }
+  }
+
+  assignAll(target, members) {
+    const names = objectKeys(members)
+    for (let k = 0; k < names.length; k++) {
+      const key = names[k]
+      this.define(target, key, members[key])
+    }
+  }
+}
+
+/**
+ * Parses JSON off the main thread. Resolves to what `JSON.parse` returns.
+ * @param {string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer} data
+ * @param {{ signal?: AbortSignal, sliceSize?: number }} [options]
+ * @returns {Promise<unknown>}
+ */
+function parseJson(data, options) {
+  return start(data, options, false)
+}
+
+/**
+ * Validates JSON off the main thread. Resolves to `true`, or rejects with
+ * the `SyntaxError` `JSON.parse` would throw (with `position`).
+ */
+function validateJson(data, options) {
+  return start(data, options, true)
+}
+
+function start(data, options, validateOnly) {
+  let input, opts
+  try {
+    input = normalize(data)
+    opts = checkOptions(options)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  const { signal, slice } = opts
+  if (signal && signal.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }))
+  return new Promise((resolve, reject) => {
+    try {
+      schedule(new Task(input, slice, validateOnly, signal, resolve, reject))
+    } catch (error) {
+      reject(error)
+    }
+  })
+}
+
+/**
+ * `JSON.parse` on the calling thread, for strings and UTF-8 bytes alike,
+ * with this package's `SyntaxError` (it names the position and carries
+ * `position`).
+ */
+function parseJsonSync(data) {
+  const input = normalize(data)
+  const text = input.text !== null ? input.text : input.buf.toString('utf8')
+  try {
+    return jsonParse(text)
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error
+    const ours =
+      input.text !== null ? binding.jsonCheckStringSync(input.text) : binding.jsonCheckBytesSync(input.view)
+    throw ours || error
+  }
+}
+
+module.exports = { parseJson, parseJsonSync, validateJson, AbortError }
