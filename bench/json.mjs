@@ -81,11 +81,17 @@ async function child(method, file, extra) {
   let measuring = false
   let gcMax = 0
   let gcTotal = 0
+  let minorMax = 0
+  let majorMax = 0
   const gcObserver = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       if (!measuring) continue
       gcTotal += e.duration
       if (e.duration > gcMax) gcMax = e.duration
+      // perf_hooks.constants: NODE_PERFORMANCE_GC_MINOR 1, _MAJOR 4.
+      const kind = e.detail ? e.detail.kind : e.kind
+      if (kind === 1 && e.duration > minorMax) minorMax = e.duration
+      if (kind === 4 && e.duration > majorMax) majorMax = e.duration
     }
   })
   gcObserver.observe({ entryTypes: ['gc'] })
@@ -125,6 +131,8 @@ async function child(method, file, extra) {
       eldMax: eld.max / 1e6,
       gcMax,
       gcTotal,
+      minorMax,
+      majorMax,
       rssBefore,
       peakRss: Math.max(peakRss, maxRss),
       resolved: docs ? value.length : 1,
@@ -184,7 +192,7 @@ async function parent(args) {
     const base = median(cells.parse.map((x) => x.elapsed))
     const baseRss = median(cells.parse.map((x) => x.peakRss))
     console.log(`## (${k}) ${DOCS[k].name}, ${(size / 1e6).toFixed(1)} MB`)
-    console.log('| method | time to value (ms) | × JSON.parse | longest stall, 1 ms probe (ms) | longest stall, monitorEventLoopDelay (ms) | longest GC pause (ms) | GC total (ms) | peak RSS (MB) | × JSON.parse | value |')
+    console.log('| method | time to value (ms) | × JSON.parse | longest stall, 1 ms probe (ms) | longest stall, monitorEventLoopDelay (ms) | longest GC pause (ms): scavenge / mark-compact | GC total (ms) | peak RSS (MB) | × JSON.parse | value |')
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
     for (const [label, m] of Object.entries(METHODS)) {
       const c = cells[m]
@@ -192,7 +200,7 @@ async function parent(args) {
       const rss = median(c.map((x) => x.peakRss))
       const checks = [...new Set(c.map((x) => x.check))].join(', ')
       console.log(
-        `| ${label} | ${fmt(t)} | ${fmt(t / base, 2)} | ${fmt(median(c.map((x) => x.maxGap)))} | ${fmt(median(c.map((x) => x.eldMax)))} | ${fmt(median(c.map((x) => x.gcMax)))} | ${fmt(median(c.map((x) => x.gcTotal)), 0)} | ${mb(rss)} | ${fmt(rss / baseRss, 2)} | ${checks} |`,
+        `| ${label} | ${fmt(t)} | ${fmt(t / base, 2)} | ${fmt(median(c.map((x) => x.maxGap)))} | ${fmt(median(c.map((x) => x.eldMax)))} | ${fmt(median(c.map((x) => x.minorMax)))} / ${fmt(median(c.map((x) => x.majorMax)))} | ${fmt(median(c.map((x) => x.gcTotal)), 0)} | ${mb(rss)} | ${fmt(rss / baseRss, 2)} | ${checks} |`,
       )
     }
     console.log('')

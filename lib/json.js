@@ -244,7 +244,6 @@ class Task {
 
   abort() {
     if (this.finished) return
-    this.job.cancel()
     this.fail(new AbortError(undefined, { cause: this.signal.reason }))
   }
 
@@ -263,8 +262,13 @@ class Task {
   cleanup() {
     this.finished = true
     if (this.signal) this.signal.removeEventListener('abort', this.onAbort)
+    // Free the native side's copy of a string now, not at GC.
+    this.job.close()
     this.stack = null
     this.ops = null
+    this.text = null
+    this.view = null
+    this.buf = null
   }
 
   /** Works until `deadline`; returns true if it has more to do now. */
@@ -301,7 +305,6 @@ class Task {
     } catch (error) {
       // Only if the input changed under the parse (the zero-copy contract)
       // or memory ran out: never leave the promise pending.
-      job.cancel()
       this.fail(error)
       return false
     }

@@ -400,11 +400,14 @@ struct Queue {
 struct Shared {
     cancel: AtomicBool,
     queue: Mutex<Queue>,
-    fill: Option<Fill>,
+    /// A string job's text; taken out by `close` so the memory goes as
+    /// soon as the JS side is done (the scanner thread holds its own
+    /// reference while it runs).
+    fill: Mutex<Option<Arc<Fill>>>,
 }
 
 impl Shared {
-    fn new(notify: Notify, fill: Option<Fill>) -> Self {
+    fn new(notify: Notify, fill: Option<Arc<Fill>>) -> Self {
         Self {
             cancel: AtomicBool::new(false),
             queue: Mutex::new(Queue {
@@ -414,8 +417,12 @@ impl Shared {
                 error: None,
                 notify: Some(notify),
             }),
-            fill,
+            fill: Mutex::new(fill),
         }
+    }
+
+    fn fill(&self) -> Option<Arc<Fill>> {
+        self.fill.lock().clone()
     }
 
     fn publish(&self, ops: &mut Vec<u32>) {
@@ -457,7 +464,7 @@ impl Shared {
 
     fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
-        if let Some(fill) = &self.fill {
+        if let Some(fill) = self.fill() {
             fill.wake();
         }
     }
@@ -612,15 +619,13 @@ impl JsonJob {
         if !(length >= 0.0 && length <= MAX_UNITS as f64 && length.fract() == 0.0) {
             return Err(too_long(length as usize).into_napi(env));
         }
-        let fill = Fill::new(length as usize);
-        let shared = Arc::new(Shared::new(make_notify(on_ready)?, Some(fill)));
+        let fill = Arc::new(Fill::new(length as usize));
+        let shared = Arc::new(Shared::new(make_notify(on_ready)?, Some(Arc::clone(&fill))));
         let for_thread = Arc::clone(&shared);
         let slice = slice_option(slice);
         spawn(move || {
             let shared = for_thread;
-            let Some(fill) = shared.fill.as_ref() else {
-                return;
-            };
+            let fill = &*fill;
             let input = Growing {
                 fill,
                 shared: &shared,
@@ -695,7 +700,7 @@ impl JsonJob {
     /// Returns how many units are still to come.
     #[napi]
     pub fn feed(&self, env: &Env, chunk: JsString<'_>) -> napi::Result<f64> {
-        match &self.shared.fill {
+        match self.shared.fill() {
             Some(fill) => fill.feed(env, &chunk).map(|n| n as f64).or_throw(env),
             None => Ok(0.0),
         }
@@ -706,7 +711,7 @@ impl JsonJob {
     /// `null` and `onReady` comes once more can be fed.
     #[napi(getter)]
     pub fn writable(&self) -> f64 {
-        self.shared.fill.as_ref().map_or(0, Fill::writable) as f64
+        self.shared.fill().map_or(0, |f| f.writable()) as f64
     }
 
     /// The ops published since the last call, or `null` if none. When it
@@ -753,6 +758,14 @@ impl JsonJob {
     #[napi]
     pub fn cancel(&self) {
         self.shared.cancel();
+    }
+
+    /// The JS side is done with the job: cancels it if it still runs and
+    /// frees a string job's copy of the text now rather than at GC.
+    #[napi]
+    pub fn close(&self) {
+        self.shared.cancel();
+        self.shared.fill.lock().take();
     }
 }
 
