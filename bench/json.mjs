@@ -8,7 +8,8 @@
 // parse must not slow the next), methods interleaved across repetitions;
 // medians are reported, and every ratio compares numbers from the same run.
 //
-//   node bench/json.mjs [--runs 5] [--docs a,b,c,d] [--fuzz 100000] [--no-fuzz] [--json out.json]
+//   node bench/json.mjs [--runs 5] [--docs a,b,c,d] [--fuzz 100000] [--no-fuzz] [--no-concurrent]
+//                       [--node-flags=--max-semi-space-size=1] [--json out.json]
 //
 // Per measurement: time to the resolved value; the longest main-thread
 // stall seen by a 1 ms setInterval probe (the longest gap between its
@@ -150,8 +151,11 @@ function median(xs) {
 
 const CHILD_TIMEOUT_MS = 30_000
 
+let nodeFlags = []
+
 function measure(method, file, extra = '') {
-  const r = spawnSync(process.execPath, ['--max-old-space-size=8192', fileURLToPath(import.meta.url), '--child', method, file, extra], {
+  const argv = [...nodeFlags, '--max-old-space-size=8192', fileURLToPath(import.meta.url), '--child', method, file, extra]
+  const r = spawnSync(process.execPath, argv, {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
     timeout: CHILD_TIMEOUT_MS,
@@ -169,6 +173,7 @@ const mb = (x) => (x / 1e6).toFixed(0)
 
 async function parent(args) {
   const runs = Number(args.runs ?? 5)
+  nodeFlags = typeof args['node-flags'] === 'string' ? args['node-flags'].split(' ').filter(Boolean) : []
   const docs = (args.docs ?? 'a,b,c,d').split(',')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodeperf-json-bench-'))
   const files = {}
@@ -179,7 +184,7 @@ async function parent(args) {
   const machine = `${os.cpus()[0].model}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`
   console.log(`# bench/json.mjs — ${new Date().toISOString()}`)
   console.log(`machine: ${machine}; load average at start ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`)
-  console.log(`runs: ${runs} per cell (each in a fresh process, methods interleaved), medians shown\n`)
+  console.log(`runs: ${runs} per cell (each in a fresh process, methods interleaved), medians shown${nodeFlags.length ? `; node flags: ${nodeFlags.join(' ')}` : ''}\n`)
   const results = { machine, runs, docs: {}, concurrent: null, fuzz: null, loadStart: os.loadavg() }
 
   for (const k of docs) {
@@ -249,6 +254,11 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (!a.startsWith('--')) continue
+    const eq = a.indexOf('=')
+    if (eq > 0) {
+      out[a.slice(2, eq)] = a.slice(eq + 1)
+      continue
+    }
     const key = a.slice(2)
     const next = argv[i + 1]
     if (next === undefined || next.startsWith('--')) out[key] = true
