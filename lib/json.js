@@ -31,6 +31,7 @@ const STRING_PIECE = 9
 const STRING_CLOSE = 10
 const STRING_CLOSE_KEY = 11
 const NON_ASCII = 0x100
+const DECODED = 0x200
 
 // Job status (src/json/job.rs).
 const RUNNING = 0
@@ -227,6 +228,7 @@ class Task {
     this.fed = 0
     this.allFed = false
     this.ops = null
+    this.batchText = null
     this.i = 0
     this.stack = []
     this.root = undefined
@@ -270,6 +272,7 @@ class Task {
     this.job.close()
     this.stack = null
     this.ops = null
+    this.batchText = null
     this.text = null
     this.view = null
     this.buf = null
@@ -298,7 +301,8 @@ class Task {
             else this.fail(job.error())
             return false
           }
-          this.ops = next
+          this.ops = next.ops
+          this.batchText = next.text === undefined ? null : next.text
           this.i = 0
           continue
         }
@@ -338,8 +342,11 @@ class Task {
     return false
   }
 
+  /** The source text a..b of an op: sliced in place where possible. */
   src(a, b, flags) {
     if (this.text !== null) return this.text.slice(a, b)
+    // Non-ASCII spans of binary input arrive decoded (off this thread).
+    if ((flags & DECODED) !== 0) return this.batchText.slice(a, b)
     return (flags & NON_ASCII) !== 0 ? this.buf.utf8Slice(a, b) : this.buf.latin1Slice(a, b)
   }
 
