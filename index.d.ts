@@ -355,7 +355,7 @@ export interface JsonOptions {
   /**
    * The longest span of the document (UTF-16 units for a string, bytes
    * for binary input) handed to V8's `JSON.parse` in one call, give or take
-   * one member; strings up to 16 times this long are parsed whole. Smaller
+   * one member; strings up to 4 times this long are parsed whole. Smaller
    * values make the main thread's slices shorter and the parse slower.
    * @default 65536
    */

@@ -260,6 +260,9 @@ const INSERTS = [
   ',', ':', '[', ']', '{', '}', '"', '\\', '-', '+', '.', 'e', 'E', '0', '1', 'x', 'u', 't', 'n', 'f', ' ',
   '\u0000', '\u0001', '\u001f', '\u007f', 'é', '😀', '\ud800', '\udc00', '\ufeff', '\u2028', 'Ā', '\u00a0',
   'NaN', 'Infinity', 'undefined', '[object Object]', '\\u', '\\x', '\\uZZZZ', '0x1', '01', '-', '1.', '1e',
+  // UTF-16 units whose low byte is JSON syntax or whitespace.
+  '\u0120', '\u010a', '\u0109', '\u010d', '\u015b', '\u015d', '\u017b', '\u017d', '\u012c', '\u013a', '\u0122',
+  '\u015c', '\u0130', '\u0174', '\u2d2c', '\uff3b',
 ]
 
 /** A small edit of `text`; usually (not always) invalid. */

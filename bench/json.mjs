@@ -8,7 +8,8 @@
 // parse must not slow the next), methods interleaved across repetitions;
 // medians are reported, and every ratio compares numbers from the same run.
 //
-//   node bench/json.mjs [--runs 5] [--docs a,b,c,d] [--fuzz 100000] [--no-fuzz] [--json out.json]
+//   node bench/json.mjs [--runs 5] [--docs a,b,c,d] [--fuzz 100000] [--no-fuzz] [--no-concurrent]
+//                       [--node-flags=--max-semi-space-size=1] [--json out.json]
 //
 // Per measurement: time to the resolved value; the longest main-thread
 // stall seen by a 1 ms setInterval probe (the longest gap between its
@@ -81,11 +82,17 @@ async function child(method, file, extra) {
   let measuring = false
   let gcMax = 0
   let gcTotal = 0
+  let minorMax = 0
+  let majorMax = 0
   const gcObserver = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       if (!measuring) continue
       gcTotal += e.duration
       if (e.duration > gcMax) gcMax = e.duration
+      // perf_hooks.constants: NODE_PERFORMANCE_GC_MINOR 1, _MAJOR 4.
+      const kind = e.detail ? e.detail.kind : e.kind
+      if (kind === 1 && e.duration > minorMax) minorMax = e.duration
+      if (kind === 4 && e.duration > majorMax) majorMax = e.duration
     }
   })
   gcObserver.observe({ entryTypes: ['gc'] })
@@ -125,6 +132,8 @@ async function child(method, file, extra) {
       eldMax: eld.max / 1e6,
       gcMax,
       gcTotal,
+      minorMax,
+      majorMax,
       rssBefore,
       peakRss: Math.max(peakRss, maxRss),
       resolved: docs ? value.length : 1,
@@ -142,8 +151,11 @@ function median(xs) {
 
 const CHILD_TIMEOUT_MS = 30_000
 
+let nodeFlags = []
+
 function measure(method, file, extra = '') {
-  const r = spawnSync(process.execPath, ['--max-old-space-size=8192', fileURLToPath(import.meta.url), '--child', method, file, extra], {
+  const argv = [...nodeFlags, '--max-old-space-size=8192', fileURLToPath(import.meta.url), '--child', method, file, extra]
+  const r = spawnSync(process.execPath, argv, {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
     timeout: CHILD_TIMEOUT_MS,
@@ -161,6 +173,7 @@ const mb = (x) => (x / 1e6).toFixed(0)
 
 async function parent(args) {
   const runs = Number(args.runs ?? 5)
+  nodeFlags = typeof args['node-flags'] === 'string' ? args['node-flags'].split(' ').filter(Boolean) : []
   const docs = (args.docs ?? 'a,b,c,d').split(',')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodeperf-json-bench-'))
   const files = {}
@@ -171,7 +184,7 @@ async function parent(args) {
   const machine = `${os.cpus()[0].model}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`
   console.log(`# bench/json.mjs — ${new Date().toISOString()}`)
   console.log(`machine: ${machine}; load average at start ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`)
-  console.log(`runs: ${runs} per cell (each in a fresh process, methods interleaved), medians shown\n`)
+  console.log(`runs: ${runs} per cell (each in a fresh process, methods interleaved), medians shown${nodeFlags.length ? `; node flags: ${nodeFlags.join(' ')}` : ''}\n`)
   const results = { machine, runs, docs: {}, concurrent: null, fuzz: null, loadStart: os.loadavg() }
 
   for (const k of docs) {
@@ -184,7 +197,7 @@ async function parent(args) {
     const base = median(cells.parse.map((x) => x.elapsed))
     const baseRss = median(cells.parse.map((x) => x.peakRss))
     console.log(`## (${k}) ${DOCS[k].name}, ${(size / 1e6).toFixed(1)} MB`)
-    console.log('| method | time to value (ms) | × JSON.parse | longest stall, 1 ms probe (ms) | longest stall, monitorEventLoopDelay (ms) | longest GC pause (ms) | GC total (ms) | peak RSS (MB) | × JSON.parse | value |')
+    console.log('| method | time to value (ms) | × JSON.parse | longest stall, 1 ms probe (ms) | longest stall, monitorEventLoopDelay (ms) | longest GC pause (ms): scavenge / mark-compact | GC total (ms) | peak RSS (MB) | × JSON.parse | value |')
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
     for (const [label, m] of Object.entries(METHODS)) {
       const c = cells[m]
@@ -192,7 +205,7 @@ async function parent(args) {
       const rss = median(c.map((x) => x.peakRss))
       const checks = [...new Set(c.map((x) => x.check))].join(', ')
       console.log(
-        `| ${label} | ${fmt(t)} | ${fmt(t / base, 2)} | ${fmt(median(c.map((x) => x.maxGap)))} | ${fmt(median(c.map((x) => x.eldMax)))} | ${fmt(median(c.map((x) => x.gcMax)))} | ${fmt(median(c.map((x) => x.gcTotal)), 0)} | ${mb(rss)} | ${fmt(rss / baseRss, 2)} | ${checks} |`,
+        `| ${label} | ${fmt(t)} | ${fmt(t / base, 2)} | ${fmt(median(c.map((x) => x.maxGap)))} | ${fmt(median(c.map((x) => x.eldMax)))} | ${fmt(median(c.map((x) => x.minorMax)))} / ${fmt(median(c.map((x) => x.majorMax)))} | ${fmt(median(c.map((x) => x.gcTotal)), 0)} | ${mb(rss)} | ${fmt(rss / baseRss, 2)} | ${checks} |`,
       )
     }
     console.log('')
@@ -241,6 +254,11 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (!a.startsWith('--')) continue
+    const eq = a.indexOf('=')
+    if (eq > 0) {
+      out[a.slice(2, eq)] = a.slice(eq + 1)
+      continue
+    }
     const key = a.slice(2)
     const next = argv[i + 1]
     if (next === undefined || next.startsWith('--')) out[key] = true

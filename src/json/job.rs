@@ -28,7 +28,7 @@
 //! sees it and calls the notification.
 
 use super::message::{describe, set_dialect, View};
-use super::plan::{NullSink, Sink, VecSink, OP_LEN};
+use super::plan::{self, NullSink, Sink, VecSink, OP_LEN};
 use super::scan::{Fault, Input, Scanner, Stop, Whole, MAX_UNITS};
 use super::text::Unit;
 use crate::error::{Error, OrThrow};
@@ -38,6 +38,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsString, JsValue};
 use napi_derive::napi;
 use parking_lot::{Condvar, Mutex};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -386,8 +387,15 @@ enum Status {
 
 type Notify = ThreadsafeFunction<(), Unknown<'static>, (), napi::Status, false>;
 
-struct Queue {
+/// Ops published together, with the decoded UTF-16 text their `DECODED`
+/// spans point into.
+struct Batch {
     ops: Vec<u32>,
+    text: Vec<u16>,
+}
+
+struct Queue {
+    batches: VecDeque<Batch>,
     status: Status,
     /// The JS side found nothing and waits for `onReady`.
     waiting: bool,
@@ -400,31 +408,34 @@ struct Queue {
 struct Shared {
     cancel: AtomicBool,
     queue: Mutex<Queue>,
-    fill: Option<Fill>,
+    /// A string job's text; taken out by `close` so the memory goes as
+    /// soon as the JS side is done (the scanner thread holds its own
+    /// reference while it runs).
+    fill: Mutex<Option<Arc<Fill>>>,
 }
 
 impl Shared {
-    fn new(notify: Notify, fill: Option<Fill>) -> Self {
+    fn new(notify: Notify, fill: Option<Arc<Fill>>) -> Self {
         Self {
             cancel: AtomicBool::new(false),
             queue: Mutex::new(Queue {
-                ops: Vec::new(),
+                batches: VecDeque::new(),
                 status: Status::Running,
                 waiting: false,
                 error: None,
                 notify: Some(notify),
             }),
-            fill,
+            fill: Mutex::new(fill),
         }
     }
 
-    fn publish(&self, ops: &mut Vec<u32>) {
+    fn fill(&self) -> Option<Arc<Fill>> {
+        self.fill.lock().clone()
+    }
+
+    fn publish(&self, batch: Batch) {
         let mut q = self.queue.lock();
-        if q.ops.is_empty() {
-            std::mem::swap(&mut q.ops, ops);
-        } else {
-            q.ops.append(ops);
-        }
+        q.batches.push_back(batch);
         Self::wake_js(&mut q);
     }
 
@@ -457,26 +468,59 @@ impl Shared {
 
     fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
-        if let Some(fill) = &self.fill {
+        if let Some(fill) = self.fill() {
             fill.wake();
         }
     }
 }
 
+/// UTF-16 units of decoded text per batch at most (512 KB): the main
+/// thread turns a batch's text into one string, a copy it should not wait
+/// long for.
+const BATCH_TEXT: usize = 1 << 18;
+
 /// Hands ops to the main thread in growing batches: the first at once (so
 /// building starts early), later ones up to 1024 ops at a time.
-struct StreamSink {
+///
+/// For binary input, a span with non-ASCII bytes is decoded here, off the
+/// main thread (V8's UTF-8 decoder manages about 170 MB/s of such text on
+/// the reference machine: more than parsing it costs), into the batch's
+/// text; the op then carries `DECODED` and offsets into that text.
+struct StreamSink<'a> {
     shared: Arc<Shared>,
     local: Vec<u32>,
+    text: Vec<u16>,
     batch: usize,
+    bytes: Option<&'a [u8]>,
 }
 
-impl Sink for StreamSink {
+impl<'a> StreamSink<'a> {
+    fn new(shared: &Arc<Shared>, bytes: Option<&'a [u8]>) -> Self {
+        Self {
+            shared: Arc::clone(shared),
+            local: Vec::new(),
+            text: Vec::new(),
+            batch: OP_LEN,
+            bytes,
+        }
+    }
+}
+
+impl Sink for StreamSink<'_> {
     #[inline]
     fn op(&mut self, code: u32, a: usize, b: usize, n: usize) {
+        let (mut code, mut a, mut b) = (code, a, b);
+        if let Some(bytes) = self.bytes {
+            if code & plan::NON_ASCII != 0 {
+                let from = self.text.len();
+                append_utf16(&mut self.text, &bytes[a..b]);
+                code = (code & !plan::NON_ASCII) | plan::DECODED;
+                (a, b) = (from, self.text.len());
+            }
+        }
         self.local
             .extend_from_slice(&[code, a as u32, b as u32, n.min(u32::MAX as usize) as u32]);
-        if self.local.len() >= self.batch {
+        if self.local.len() >= self.batch || self.text.len() >= BATCH_TEXT {
             self.progress();
             self.batch = (self.batch * 2).min(1024 * OP_LEN);
         }
@@ -484,7 +528,10 @@ impl Sink for StreamSink {
 
     fn progress(&mut self) {
         if !self.local.is_empty() {
-            self.shared.publish(&mut self.local);
+            self.shared.publish(Batch {
+                ops: std::mem::take(&mut self.local),
+                text: std::mem::take(&mut self.text),
+            });
         }
     }
 }
@@ -493,6 +540,7 @@ impl Sink for StreamSink {
 fn run_scan<'a, C: Unit, I: Input<'a, C>>(
     shared: &Arc<Shared>,
     input: I,
+    decode: Option<&'a [u8]>,
     slice: usize,
     validate_only: bool,
     describe_with: impl FnOnce(Fault) -> Error,
@@ -501,12 +549,9 @@ fn run_scan<'a, C: Unit, I: Input<'a, C>>(
         if validate_only {
             Scanner::new(input, NullSink, usize::MAX).run().1
         } else {
-            let sink = StreamSink {
-                shared: Arc::clone(shared),
-                local: Vec::new(),
-                batch: OP_LEN,
-            };
-            Scanner::new(input, sink, slice).run().1
+            Scanner::new(input, StreamSink::new(shared, decode), slice)
+                .run()
+                .1
         }
     }));
     let panicked = |p| {
@@ -588,6 +633,23 @@ fn slice_option(slice: u32) -> usize {
     }
 }
 
+/// What `take` returns: ops, and the text their `DECODED` spans index.
+#[napi(object)]
+pub struct TakenBatch {
+    pub ops: Uint32Array,
+    pub text: Option<Utf16String>,
+}
+
+/// Appends `bytes` decoded as `buffer.toString('utf8')` decodes them.
+fn append_utf16(out: &mut Vec<u16>, bytes: &[u8]) {
+    for chunk in bytes.utf8_chunks() {
+        out.extend(chunk.valid().encode_utf16());
+        if !chunk.invalid().is_empty() {
+            out.push(0xFFFD);
+        }
+    }
+}
+
 /// One `parseJson` / `validateJson` call in flight.
 #[napi(js_name = "JsonJob")]
 pub struct JsonJob {
@@ -611,20 +673,18 @@ impl JsonJob {
         if !(length >= 0.0 && length <= MAX_UNITS as f64 && length.fract() == 0.0) {
             return Err(too_long(length as usize).into_napi(env));
         }
-        let fill = Fill::new(length as usize);
-        let shared = Arc::new(Shared::new(make_notify(on_ready)?, Some(fill)));
+        let fill = Arc::new(Fill::new(length as usize));
+        let shared = Arc::new(Shared::new(make_notify(on_ready)?, Some(Arc::clone(&fill))));
         let for_thread = Arc::clone(&shared);
         let slice = slice_option(slice);
         spawn(validate_only, move || {
             let shared = for_thread;
-            let Some(fill) = shared.fill.as_ref() else {
-                return;
-            };
+            let fill = &*fill;
             let input = Growing {
                 fill,
                 shared: &shared,
             };
-            run_scan(&shared, input, slice, validate_only, |fault| {
+            run_scan(&shared, input, None, slice, validate_only, |fault| {
                 // The message needs the whole text: the JS side feeds all
                 // of it whatever happens.
                 let mut all = Growing {
@@ -675,7 +735,7 @@ impl JsonJob {
                     unsafe { std::slice::from_raw_parts(raw.ptr, raw.len) }
                 };
                 let input = Whole::new(bytes, &shared.cancel);
-                run_scan(&shared, input, slice, validate_only, |fault| {
+                run_scan(&shared, input, Some(bytes), slice, validate_only, |fault| {
                     describe(bytes, fault).into_error()
                 });
             });
@@ -694,7 +754,7 @@ impl JsonJob {
     /// Returns how many units are still to come.
     #[napi]
     pub fn feed(&self, env: &Env, chunk: JsString<'_>) -> napi::Result<f64> {
-        match &self.shared.fill {
+        match self.shared.fill() {
             Some(fill) => fill.feed(env, &chunk).map(|n| n as f64).or_throw(env),
             None => Ok(0.0),
         }
@@ -705,22 +765,27 @@ impl JsonJob {
     /// `null` and `onReady` comes once more can be fed.
     #[napi(getter)]
     pub fn writable(&self) -> f64 {
-        self.shared.fill.as_ref().map_or(0, Fill::writable) as f64
+        self.shared.fill().map_or(0, |f| f.writable()) as f64
     }
 
-    /// The ops published since the last call, or `null` if none. When it
-    /// returns `null` while the job is still running, `onReady` will be
-    /// called once more ops arrive or the job ends.
+    /// The next batch of ops, or `null` if none is there. When it returns
+    /// `null` while the job is still running, `onReady` will be called once
+    /// more ops arrive or the job ends.
     #[napi]
-    pub fn take(&self) -> Option<Uint32Array> {
+    pub fn take(&self) -> Option<TakenBatch> {
         let mut q = self.shared.queue.lock();
-        if q.ops.is_empty() {
+        let Some(batch) = q.batches.pop_front() else {
             if q.status == Status::Running {
                 q.waiting = true;
             }
             return None;
-        }
-        Some(Uint32Array::new(std::mem::take(&mut q.ops)))
+        };
+        drop(q);
+        let text = (!batch.text.is_empty()).then(|| Utf16String::from(batch.text));
+        Some(TakenBatch {
+            ops: Uint32Array::new(batch.ops),
+            text,
+        })
     }
 
     /// 0 running, 1 done (valid; every op taken), 2 failed, 3 cancelled.
@@ -730,7 +795,7 @@ impl JsonJob {
     #[napi(getter)]
     pub fn status(&self) -> u32 {
         let q = self.shared.queue.lock();
-        if q.ops.is_empty() {
+        if q.batches.is_empty() {
             q.status as u32
         } else {
             Status::Running as u32
@@ -752,6 +817,14 @@ impl JsonJob {
     #[napi]
     pub fn cancel(&self) {
         self.shared.cancel();
+    }
+
+    /// The JS side is done with the job: cancels it if it still runs and
+    /// frees a string job's copy of the text now rather than at GC.
+    #[napi]
+    pub fn close(&self) {
+        self.shared.cancel();
+        self.shared.fill.lock().take();
     }
 }
 

@@ -23,7 +23,8 @@
 //!
 //! Flag `NON_ASCII` (UTF-8 input only): the span holds bytes above 0x7F, so
 //! it must be decoded as UTF-8 (otherwise Latin-1 decoding is exact and
-//! faster).
+//! faster). In a streamed plan such spans arrive decoded instead: flag
+//! `DECODED`, and `a..b` index the UTF-16 text sent with the ops' batch.
 
 pub const VALUE: u32 = 1;
 pub const ARRAY_OPEN: u32 = 2;
@@ -39,6 +40,11 @@ pub const STRING_CLOSE_KEY: u32 = 11;
 
 /// Flag bit on the code: the span holds non-ASCII UTF-8.
 pub const NON_ASCII: u32 = 0x100;
+
+/// Flag bit on the code (binary input, streamed plans): the span was
+/// decoded off the main thread; `a..b` index the text published with the
+/// op's batch instead of the input.
+pub const DECODED: u32 = 0x200;
 
 /// Units in one op.
 pub const OP_LEN: usize = 4;

@@ -238,7 +238,8 @@ impl<'a, C: Unit, I: Input<'a, C>, K: Sink> Scanner<'a, C, I, K> {
 
     #[inline(always)]
     fn skip_ws(&mut self) -> Result<(), Stop> {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.at(self.pos)?.map(|c| c as u8) {
+        // Whole units: U+0120 is not a space, however it ends.
+        while let Some(0x20 | 0x09 | 0x0A | 0x0D) = self.at(self.pos)? {
             self.pos += 1;
         }
         Ok(())
@@ -849,6 +850,22 @@ mod tests {
         // Non-ASCII after a backslash: Latin-1 is a bad escape, above is a token.
         assert_eq!(check("\"\\é\""), err(BadEscapedCharacter, 2));
         assert_eq!(check("\"\\Ā\""), err(UnexpectedToken, 2));
+        // UTF-16 units whose low byte is JSON syntax are just characters.
+        for (text, at) in [
+            ("[\u{120}1]", 1),
+            ("\u{10A}1", 0),
+            ("[1\u{12C}2]", 2),
+            ("{\"a\"\u{13A}1}", 4),
+        ] {
+            assert!(check(text).is_err(), "{text:?}");
+            let units: Vec<u16> = text.encode_utf16().collect();
+            let cancel = AtomicBool::new(false);
+            let (_, r) = Scanner::new(Whole::new(&units, &cancel), NullSink, 8).run();
+            match r {
+                Err(Stop::Syntax(f)) => assert_eq!(f.at, at, "{text:?}"),
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]
