@@ -4,6 +4,7 @@
 mod alloc;
 mod args;
 mod error;
+mod hdr;
 mod info;
 mod json;
 mod lag;

@@ -208,23 +208,7 @@ impl LagHistogram {
     /// Cumulative weights (ns of loop time) at or below each of the sorted
     /// `bounds` (ns), in one pass: a Prometheus histogram's `le` buckets.
     pub fn cumulative(&self, bounds: &[u64]) -> Vec<u64> {
-        let mut out = vec![0u64; bounds.len()];
-        let mut running = 0u64;
-        let mut i = 0;
-        for v in self.hist.iter_recorded() {
-            // A bucket of the histogram counts at or below a bound if its
-            // highest equivalent value does.
-            let top = self.hist.highest_equivalent(v.value_iterated_to());
-            while i < bounds.len() && bounds[i] < top {
-                out[i] = running;
-                i += 1;
-            }
-            running += v.count_at_value();
-        }
-        for slot in out.iter_mut().skip(i) {
-            *slot = running;
-        }
-        out
+        crate::hdr::cumulative(&self.hist, bounds).0
     }
 
     /// The quantiles `qs` (sorted, in `(0, 1]`), mean, stddev and min, in

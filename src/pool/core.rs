@@ -54,27 +54,12 @@ const REJECTED: usize = 3;
 const OUTCOMES: usize = 4;
 
 /// Cumulative counts (at or below each bound, then the total) and the sum
-/// (in seconds) of one histogram of nanoseconds.
+/// (in seconds) of one histogram of nanoseconds, appended to `out`.
 fn cumulative(h: &Histogram<u64>, bounds_ns: &[u64], out: &mut Vec<f64>) {
-    let mut running = 0u64;
-    let mut i = 0;
-    let mut sum = 0f64;
-    let mut cum = vec![0u64; bounds_ns.len()];
-    for v in h.iter_recorded() {
-        let top = h.highest_equivalent(v.value_iterated_to());
-        while i < bounds_ns.len() && bounds_ns[i] < top {
-            cum[i] = running;
-            i += 1;
-        }
-        running += v.count_at_value();
-        sum += h.median_equivalent(v.value_iterated_to()) as f64 * v.count_at_value() as f64;
-    }
-    for c in cum.iter_mut().skip(i) {
-        *c = running;
-    }
-    out.extend(cum.iter().map(|c| *c as f64));
-    out.push(running as f64);
-    out.push(sum / 1e9);
+    let (counts, sum_ns) = crate::hdr::cumulative(h, bounds_ns);
+    out.extend(counts.iter().map(|c| *c as f64));
+    out.push(h.len() as f64);
+    out.push(sum_ns / 1e9);
 }
 
 /// `{ p50, p99, max, mean }` in milliseconds.
