@@ -82,8 +82,19 @@ struct Export {
 }
 
 impl Hists {
-    fn record(&mut self, at_ns: u64, idle_ns: u64, busy_ns: u64) {
-        self.current.record_cycle(idle_ns, busy_ns);
+    /// Records a cycle ending at `at_ns`; `current` only gets the part of
+    /// it after `since_ns` (the last `reset()`).
+    fn record(&mut self, at_ns: u64, idle_ns: u64, busy_ns: u64, since_ns: u64) {
+        let idle_end = at_ns.saturating_sub(busy_ns);
+        let start = idle_end.saturating_sub(idle_ns);
+        if start >= since_ns {
+            self.current.record_cycle(idle_ns, busy_ns);
+        } else {
+            let idle_after = idle_end.saturating_sub(since_ns.max(start));
+            let busy_after = at_ns.saturating_sub(since_ns.max(idle_end));
+            self.current
+                .record_part(idle_after, 0, busy_after, busy_after > 0);
+        }
         if let Some(e) = &mut self.export {
             e.lifetime.record_cycle(idle_ns, busy_ns);
             for w in &mut e.windows {
@@ -163,6 +174,8 @@ pub struct Monitor {
     stalled_ns_total: AtomicU64,
     /// Start of the utilisation window: hrtime and idle time at reset.
     window: Mutex<(u64, u64)>,
+    /// hrtime of the last reset: the `lag` API counts nothing before it.
+    reset_at: AtomicU64,
     since_ms: Mutex<f64>,
     /// Utilisation at teardown, read once the thread has ended.
     final_utilization: Mutex<Option<f64>>,
@@ -193,6 +206,7 @@ impl Monitor {
             stalls_total: AtomicU64::new(0),
             stalled_ns_total: AtomicU64::new(0),
             window: Mutex::new((now, idle)),
+            reset_at: AtomicU64::new(0),
             since_ms: Mutex::new(epoch_ms()),
             final_utilization: Mutex::new(None),
             log_threshold_ns: AtomicU64::new(0),
@@ -214,8 +228,9 @@ impl Monitor {
     /// a reader holds the lock.
     pub fn try_record(&self, cycles: &mut Vec<(u64, u64, u64)>) {
         if let Some(mut hists) = self.hists.try_lock() {
+            let since = self.reset_at.load(Ordering::Relaxed);
             for (at, idle, busy) in cycles.drain(..) {
-                hists.record(at, idle, busy);
+                hists.record(at, idle, busy, since);
             }
         }
     }
@@ -223,8 +238,9 @@ impl Monitor {
     /// Records cycles, waiting for the lock if needed.
     pub fn record(&self, cycles: &mut Vec<(u64, u64, u64)>) {
         let mut hists = self.hists.lock();
+        let since = self.reset_at.load(Ordering::Relaxed);
         for (at, idle, busy) in cycles.drain(..) {
-            hists.record(at, idle, busy);
+            hists.record(at, idle, busy, since);
         }
     }
 
@@ -316,6 +332,12 @@ impl Monitor {
         (busy, self.heartbeat.load().0)
     }
 
+    /// The busy period in progress, counted from the last reset at most.
+    fn ongoing_since_reset(&self) -> u64 {
+        let since = uv::hrtime().saturating_sub(self.reset_at.load(Ordering::Relaxed));
+        self.stalled_for_ns().min(since)
+    }
+
     /// Event-loop utilisation since the last reset: busy / elapsed.
     pub fn utilization(&self) -> f64 {
         if let Some(frozen) = *self.final_utilization.lock() {
@@ -338,7 +360,7 @@ impl Monitor {
     /// The histogram, with a busy period still in progress folded in once it
     /// passes 1 ms (a reader on another thread sees a stall while it lasts).
     pub fn histogram(&self) -> LagHistogram {
-        let ongoing = self.stalled_for_ns();
+        let ongoing = self.ongoing_since_reset();
         let hists = self.hists.lock();
         if ongoing >= ONGOING_MIN_NS {
             hists.current.with_ongoing(ongoing)
@@ -350,7 +372,7 @@ impl Monitor {
     /// Runs `f` on the recorded histogram without copying it, unless a busy
     /// period in progress must be folded in.
     pub fn with_histogram<R>(&self, f: impl FnOnce(&LagHistogram) -> R) -> R {
-        let ongoing = self.stalled_for_ns();
+        let ongoing = self.ongoing_since_reset();
         let hists = self.hists.lock();
         if ongoing >= ONGOING_MIN_NS {
             let live = hists.current.with_ongoing(ongoing);
@@ -388,7 +410,11 @@ impl Monitor {
 
     /// Clears the histogram, the stall counts and the utilisation window.
     pub fn reset(&self) {
-        self.hists.lock().current.reset();
+        {
+            let mut hists = self.hists.lock();
+            hists.current.reset();
+            self.reset_at.store(uv::hrtime(), Ordering::Relaxed);
+        }
         self.stalls.store(0, Ordering::Relaxed);
         self.stalled_ns.store(0, Ordering::Relaxed);
         *self.since_ms.lock() = epoch_ms();
