@@ -238,7 +238,7 @@ describe('very deep nesting', () => {
 })
 
 describe('AbortSignal', () => {
-  const big = records(3_000_000, 3)
+  const big = records(8_000_000, 3)
 
   test('an aborted signal rejects at once with an AbortError', async () => {
     const c = new AbortController()
@@ -262,17 +262,26 @@ describe('AbortSignal', () => {
   test('aborting in the middle of building the value on the main thread', async () => {
     const c = new AbortController()
     let turns = 0
-    const p = parseJson(big, { signal: c.signal, sliceSize: 512 })
+    let settled = false
+    let settledBeforeAbort
+    // Small slices: thousands of ops, hundreds of turns of the loop.
+    const p = parseJson(big, { signal: c.signal, sliceSize: 256 })
+    p.then(
+      () => (settled = true),
+      () => (settled = true),
+    )
     await new Promise((resolve) => {
       const spin = () => {
-        // Wait until the parse has had several turns of the loop.
-        if (++turns === 20) {
+        // Abort once the parse has had a few turns building the value.
+        if (++turns === 4) {
+          settledBeforeAbort = settled
           c.abort()
           resolve()
         } else setImmediate(spin)
       }
       setImmediate(spin)
     })
+    assert.equal(settledBeforeAbort, false, 'the parse ended before the abort: make the document larger')
     await assert.rejects(p, { name: 'AbortError' })
     assert.equal(getEventListeners(c.signal, 'abort').length, 0)
   })

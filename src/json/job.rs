@@ -3,9 +3,10 @@
 //! thread, which builds the value from it in time-budgeted slices
 //! (lib/json.js).
 //!
-//! Until the pool lands, each job runs on a `std::thread` it spawns; the
-//! pool installs its own runner with [`set_job_runner`], or runs the pure
-//! [`plan_utf8`] / [`validate_utf8`] as tasks. See `src/json/README.md`.
+//! Until the pool lands, jobs run on a few threads of this module's own;
+//! the pool installs its own runner with [`set_job_runner`], or runs the
+//! pure [`plan_utf8`] / [`validate_utf8`] as tasks. See
+//! `src/json/README.md`.
 //!
 //! # Input
 //! - Binary input is read in place. The scan holds the calling thread's
@@ -41,7 +42,7 @@ use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The default for `sliceSize`: the longest text (UTF-16 units or bytes)
 /// handed to `JSON.parse` in one call, give or take one member.
@@ -602,12 +603,13 @@ fn make_notify(on_ready: Function<'_, (), Unknown<'static>>) -> napi::Result<Not
 /// string jobs block while they wait for the main thread to feed them.
 pub type JobBody = Box<dyn FnOnce() + Send + 'static>;
 
-/// Where job bodies run: `None` is a fresh `std::thread` per job.
-static RUNNER: std::sync::OnceLock<fn(JobBody) -> Result<(), Error>> = std::sync::OnceLock::new();
+/// Where job bodies run when the pool has not installed its own runner.
+static RUNNER: OnceLock<fn(JobBody) -> Result<(), Error>> = OnceLock::new();
 
 /// Lets the thread pool run JSON jobs on its threads (call once, at pool
-/// start-up). Until then every job gets a thread of its own. The runner
-/// must run the body exactly once, or return an error without running it.
+/// start-up). Until then jobs run on this module's own few threads
+/// ([`Threads`]). The runner must run the body exactly once, or return an
+/// error without running it.
 pub fn set_job_runner(runner: fn(JobBody) -> Result<(), Error>) -> bool {
     RUNNER.set(runner).is_ok()
 }
@@ -616,14 +618,65 @@ fn spawn(body: impl FnOnce() + Send + 'static) -> Result<(), Error> {
     if let Some(run) = RUNNER.get() {
         return run(Box::new(body));
     }
-    std::thread::Builder::new()
-        .name("nodeperf-json".into())
-        .spawn(body)
-        .map(|_| ())
-        .map_err(|e| Error::Uv {
-            call: "std::thread::spawn",
-            message: e.to_string(),
+    Threads::get().submit(Box::new(body))
+}
+
+/// Until the pool lands: one process-wide set of `cores - 1` threads (at
+/// least one) running job bodies in order. A thread per job would let eight
+/// parses at once put eight busy threads against the main thread on two
+/// cores, which then loses its core for tens of milliseconds at a time.
+/// A string job's body waits for the main thread to copy text in; the main
+/// thread only copies into jobs whose body runs (it waits for their
+/// pre-faulted memory), and a running job never waits for a queued one, so
+/// the queue always drains.
+struct Threads {
+    queue: Mutex<VecDeque<JobBody>>,
+    ready: Condvar,
+}
+
+impl Threads {
+    fn get() -> &'static Threads {
+        static THREADS: OnceLock<&'static Threads> = OnceLock::new();
+        THREADS.get_or_init(|| {
+            let threads: &'static Threads = Box::leak(Box::new(Threads {
+                queue: Mutex::new(VecDeque::new()),
+                ready: Condvar::new(),
+            }));
+            let n = std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1).max(1));
+            for i in 0..n {
+                // A failed spawn leaves fewer threads; with none, `submit`
+                // reports it.
+                let _ = std::thread::Builder::new()
+                    .name(format!("nodeperf-json-{i}"))
+                    .spawn(move || threads.work());
+            }
+            threads
         })
+    }
+
+    fn submit(&self, body: JobBody) -> Result<(), Error> {
+        self.queue.lock().push_back(body);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    fn work(&self) {
+        loop {
+            let body = {
+                let mut q = self.queue.lock();
+                loop {
+                    if let Some(body) = q.pop_front() {
+                        break body;
+                    }
+                    self.ready.wait(&mut q);
+                }
+            };
+            // Bodies catch their own panics (run_scan); this keeps the
+            // thread alive whatever happens.
+            let _ = catch_unwind(AssertUnwindSafe(body));
+        }
+    }
 }
 
 fn slice_option(slice: u32) -> usize {
