@@ -265,19 +265,26 @@ describe('AbortSignal', () => {
   test('aborting in the middle of building the value on the main thread', async () => {
     const c = new AbortController()
     let turns = 0
-    const p = parseJson(big, { signal: c.signal, sliceSize: 512 })
+    let settled = false
+    let settledBeforeAbort
+    // Small slices: thousands of ops, hundreds of turns of the loop.
+    const p = parseJson(big, { signal: c.signal, sliceSize: 256 })
+    p.then(
+      () => (settled = true),
+      () => (settled = true),
+    )
     await new Promise((resolve) => {
       const spin = () => {
-        // Wait until the parse has had a few turns of the loop (building
-        // starts with the first ops; an 8 MB text in 512-byte slices takes
-        // hundreds of turns to build).
-        if (++turns === 6) {
+        // Abort once the parse has had a few turns building the value.
+        if (++turns === 4) {
+          settledBeforeAbort = settled
           c.abort()
           resolve()
         } else setImmediate(spin)
       }
       setImmediate(spin)
     })
+    assert.equal(settledBeforeAbort, false, 'the parse ended before the abort: make the document larger')
     await assert.rejects(p, { name: 'AbortError' })
     assert.equal(getEventListeners(c.signal, 'abort').length, 0)
   })
