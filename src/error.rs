@@ -209,8 +209,9 @@ impl std::error::Error for Error {}
 fn syntax_error_utf16<'e>(env: &'e Env, code: &str, units: &[u16]) -> Option<Unknown<'e>> {
     use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, Utf16String};
     let raw_env = env.raw();
-    // SAFETY: called on the env's own thread (to_js's contract); the values
-    // are fresh handles in the current scope.
+    // Called on the env's own thread (to_js's contract); the values are
+    // fresh handles in the current scope.
+    // SAFETY: the env and handles are valid here (see above).
     unsafe {
         let msg = Utf16String::to_napi_value(raw_env, Utf16String::from(units.to_vec())).ok()?;
         let code = String::to_napi_value(raw_env, code.to_string()).ok()?;

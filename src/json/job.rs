@@ -207,8 +207,9 @@ impl Fill {
 
     fn filled(&self) -> &[u16] {
         let n = self.filled.load(Ordering::Acquire);
-        // SAFETY: `..n` was written before `filled` was released as `n`, is
-        // never written again, and lies inside the allocation (`n <= len`).
+        // `..n` was written before `filled` was released as `n`, is never
+        // written again, and lies inside the allocation (`n <= len`).
+        // SAFETY: a valid, initialised, unaliased-by-writers range (above).
         unsafe { std::slice::from_raw_parts(self.ptr, n) }
     }
 
@@ -243,9 +244,10 @@ impl Fill {
         let at = self.filled.load(Ordering::Relaxed);
         let room = self.len - at;
         let mut written = 0usize;
-        // SAFETY: `at..=len` is inside the allocation (`len + 1` units) and
-        // no one reads it until `filled` moves past it; napi writes at most
-        // `room` units plus a NUL. `chunk` is a live string of this env.
+        // `at..=len` is inside the allocation (`len + 1` units) and no one
+        // reads it until `filled` moves past it; napi writes at most `room`
+        // units plus a NUL. `chunk` is a live string of this env.
+        // SAFETY: the write stays inside memory only we touch (above).
         let status = unsafe {
             napi::sys::napi_get_value_string_utf16(
                 env.raw(),
@@ -282,8 +284,8 @@ impl Fill {
 
 impl Drop for Fill {
     fn drop(&mut self) {
-        // SAFETY: `ptr` came from `Box::into_raw` of a `[u16]` of `len + 1`
-        // units and is freed exactly once, here.
+        // `ptr` came from `Box::into_raw` of a `[u16]` of `len + 1` units.
+        // SAFETY: same allocation and length, freed exactly once, here.
         drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr, self.len + 1)) });
     }
 }
