@@ -340,8 +340,9 @@ mod memory {
             if len == 0 {
                 return false;
             }
-            // SAFETY: the range is inside `page`, which lives across the
-            // call; populating pages changes no contents.
+            // The range is inside `page`, which lives across the call, and
+            // populating pages changes no contents.
+            // SAFETY: a live range; the call does not change its contents.
             unsafe { libc::madvise(start.cast(), len, libc::MADV_POPULATE_WRITE) == 0 }
         })
     }
@@ -350,10 +351,11 @@ mod memory {
     pub fn prefault(start: *mut u8, len: usize) {
         let (start, len) = page_range(start, len);
         if len > 0 {
-            // SAFETY: the caller passes a range inside one live allocation;
+            // The caller passes a range inside one live allocation;
             // MADV_POPULATE_WRITE maps its pages writable without changing
             // their contents, so a concurrent writer is unaffected. Failure
             // only means the writer faults the pages itself.
+            // SAFETY: a live range; the call does not change its contents.
             unsafe { libc::madvise(start.cast(), len, libc::MADV_POPULATE_WRITE) };
         }
     }
