@@ -93,8 +93,9 @@ impl ThreadState {
             alive: RwLock::new(true),
         });
         let counter = Arc::clone(&shared);
-        // SAFETY: loop_ptr is this thread's live loop; the hook is closed in
+        // Loop_ptr is this thread's live loop; the hook is closed in
         // the cleanup hook registered below, before the loop is closed.
+        // SAFETY: sound for the reasons just given.
         let mut check = unsafe {
             LoopHook::new(
                 loop_ptr,
@@ -105,9 +106,9 @@ impl ThreadState {
             )
         }?;
         check.start()?;
+        let label = shared.label.clone();
         // SAFETY: as above; LocalLag is dropped in teardown().
-        let lag =
-            unsafe { LocalLag::install(loop_ptr, shared.label.clone(), Arc::clone(&shared)) }?;
+        let lag = unsafe { LocalLag::install(loop_ptr, label, Arc::clone(&shared)) }?;
         let state = Rc::new(ThreadState {
             shared,
             hooks: RefCell::new(vec![check]),

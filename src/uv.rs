@@ -64,8 +64,9 @@ extern "C" {
 
 /// The version of the libuv inside this process, e.g. `"1.46.0"`.
 pub fn version() -> String {
-    // SAFETY: uv_version_string returns a pointer to a static, NUL-terminated
+    // Uv_version_string returns a pointer to a static, NUL-terminated
     // string owned by libuv; it is valid for the life of the process.
+    // SAFETY: sound for the reasons just given.
     unsafe { CStr::from_ptr(uv_version_string()) }
         .to_string_lossy()
         .into_owned()
@@ -105,8 +106,9 @@ impl LoopRef {
     /// The loop must still be alive (not closed) for the whole call: hold
     /// its thread's alive guard (`thread.rs`).
     pub unsafe fn idle_time(&self) -> u64 {
-        // SAFETY: the loop is alive (caller's contract); the function locks
+        // The loop is alive (caller's contract); the function locks
         // the loop's metrics mutex, so any thread may call it.
+        // SAFETY: sound for the reasons just given.
         unsafe { uv_metrics_idle_time(self.0) }
     }
 }
@@ -122,8 +124,9 @@ fn check(call: &'static str, rc: c_int) -> Result<(), UvError> {
     if rc == 0 {
         return Ok(());
     }
-    // SAFETY: uv_strerror accepts any int and returns a pointer to a static
+    // Uv_strerror accepts any int and returns a pointer to a static
     // string (or a leaked one for unknown codes); never null.
+    // SAFETY: sound for the reasons just given.
     let message = unsafe { CStr::from_ptr(uv_strerror(rc)) }
         .to_string_lossy()
         .into_owned();
@@ -143,8 +146,9 @@ pub enum HookKind {
 type Callback = Box<dyn FnMut()>;
 
 fn handle_layout(kind: c_int) -> Layout {
-    // SAFETY: uv_handle_size accepts any handle type value and returns its
+    // Uv_handle_size accepts any handle type value and returns its
     // size (0 for unknown types, never UB).
+    // SAFETY: sound for the reasons just given.
     let size = unsafe { uv_handle_size(kind) };
     assert!(size > 0, "libuv does not know handle type {kind}");
     Layout::from_size_align(size, HANDLE_ALIGN).expect("libuv handle size fits a Layout")
@@ -169,8 +173,9 @@ unsafe fn free_handle(handle: *mut UvHandle, kind: c_int) {
     // SAFETY: the handle block is still allocated (caller's contract).
     let data = unsafe { uv_handle_get_data(handle) };
     if !data.is_null() {
-        // SAFETY: data was produced by Box::into_raw(Box<Callback>) below and
+        // Data was produced by Box::into_raw(Box<Callback>) below and
         // is freed exactly once, here.
+        // SAFETY: sound for the reasons just given.
         drop(unsafe { Box::from_raw(data.cast::<Callback>()) });
     }
     // SAFETY: allocated by alloc_handle with the same layout.
@@ -178,18 +183,21 @@ unsafe fn free_handle(handle: *mut UvHandle, kind: c_int) {
 }
 
 unsafe extern "C" fn on_close(handle: *mut UvHandle) {
-    // SAFETY: libuv passes the handle being closed; it is a valid handle
+    // Libuv passes the handle being closed; it is a valid handle
     // whose type we can read.
+    // SAFETY: sound for the reasons just given.
     let kind = unsafe { uv_handle_get_type(handle) };
-    // SAFETY: libuv is done with the handle once its close callback runs,
+    // Libuv is done with the handle once its close callback runs,
     // and every handle closed with this callback was built by this module.
+    // SAFETY: sound for the reasons just given.
     unsafe { free_handle(handle, kind) };
 }
 
 unsafe extern "C" fn run_callback(handle: *mut UvHandle) {
-    // SAFETY: the handle is live (libuv is calling it) and its data is the
+    // The handle is live (libuv is calling it) and its data is the
     // Box<Callback> set at construction; it is only freed in on_close, which
     // libuv never runs while a callback of the same handle is on the stack.
+    // SAFETY: sound for the reasons just given.
     let cb = unsafe { &mut *uv_handle_get_data(handle).cast::<Callback>() };
     cb();
 }
@@ -215,8 +223,9 @@ impl LoopHook {
         };
         let handle = alloc_handle(uv_kind);
         let raw = handle.as_ptr();
-        // SAFETY: raw is a zeroed block of the right size for this handle
+        // Raw is a zeroed block of the right size for this handle
         // type, and lp is the live loop of this thread (caller's contract).
+        // SAFETY: sound for the reasons just given.
         let rc = unsafe {
             match kind {
                 HookKind::Prepare => uv_prepare_init(lp, raw),
@@ -228,8 +237,9 @@ impl LoopHook {
             unsafe { free_handle(raw, uv_kind) };
             return Err(e);
         }
-        // SAFETY: the handle is initialised; data is ours to set, and unref
+        // The handle is initialised; data is ours to set, and unref
         // only clears the "keeps the loop alive" flag.
+        // SAFETY: sound for the reasons just given.
         unsafe {
             uv_handle_set_data(raw, Box::into_raw(Box::new(cb)).cast());
             uv_unref(raw);
@@ -247,8 +257,9 @@ impl LoopHook {
             return Ok(());
         }
         let raw = self.handle.as_ptr();
-        // SAFETY: the handle is initialised and open (we close it only in
+        // The handle is initialised and open (we close it only in
         // Drop); run_callback matches the expected callback signature.
+        // SAFETY: sound for the reasons just given.
         let rc = unsafe {
             match self.kind {
                 HookKind::Prepare => uv_prepare_start(raw, run_callback),
@@ -268,8 +279,9 @@ impl LoopHook {
             return;
         }
         let raw = self.handle.as_ptr();
-        // SAFETY: the handle is initialised and open (closed only in Drop);
+        // The handle is initialised and open (closed only in Drop);
         // stopping a prepare/check handle cannot fail.
+        // SAFETY: sound for the reasons just given.
         unsafe {
             match self.kind {
                 HookKind::Prepare => uv_prepare_stop(raw),
@@ -286,9 +298,10 @@ impl LoopHook {
 
 impl Drop for LoopHook {
     fn drop(&mut self) {
-        // SAFETY: we own the open handle, we are on its loop's thread (the type
+        // We own the open handle, we are on its loop's thread (the type
         // is !Send), and uv_close stops it first. on_close frees the block and
         // the callback once libuv is done with them.
+        // SAFETY: sound for the reasons just given.
         unsafe { uv_close(self.handle.as_ptr(), Some(on_close)) };
     }
 }
@@ -321,8 +334,9 @@ impl WakeHandle {
     /// The [`AsyncWaker`] this came from must not have been dropped yet, and
     /// must not be dropped concurrently (hold the env's alive lock).
     pub unsafe fn wake(&self) {
-        // SAFETY: the handle is open (caller's contract); uv_async_send is
+        // The handle is open (caller's contract); uv_async_send is
         // thread-safe.
+        // SAFETY: sound for the reasons just given.
         unsafe { uv_async_send(self.0.as_ptr()) };
     }
 }
@@ -333,16 +347,18 @@ impl AsyncWaker {
     pub unsafe fn new(lp: *mut UvLoop, cb: Callback) -> Result<Self, UvError> {
         let handle = alloc_handle(UV_ASYNC);
         let raw = handle.as_ptr();
-        // SAFETY: raw is a zeroed block of async size; lp is this thread's
+        // Raw is a zeroed block of async size; lp is this thread's
         // live loop (caller's contract).
+        // SAFETY: sound for the reasons just given.
         let rc = unsafe { uv_async_init(lp, raw, run_callback) };
         if let Err(e) = check("uv_async_init", rc) {
             // SAFETY: init failed, libuv never saw the handle; data is null.
             unsafe { free_handle(raw, UV_ASYNC) };
             return Err(e);
         }
-        // SAFETY: the handle is initialised; set data before any wake can
+        // The handle is initialised; set data before any wake can
         // reach run_callback (no other thread has the handle yet).
+        // SAFETY: sound for the reasons just given.
         unsafe {
             uv_handle_set_data(raw, Box::into_raw(Box::new(cb)).cast());
             uv_unref(raw);
@@ -357,8 +373,9 @@ impl AsyncWaker {
     /// Whether the handle keeps the loop alive (`uv_ref`) or not
     /// (`uv_unref`, the initial state). Loop thread only (the type is !Send).
     pub fn set_ref(&self, keep_alive: bool) {
-        // SAFETY: the handle is initialised and open until drop; ref/unref
+        // The handle is initialised and open until drop; ref/unref
         // only flip its "active" accounting on this (its own) loop's thread.
+        // SAFETY: sound for the reasons just given.
         unsafe {
             if keep_alive {
                 uv_ref(self.handle.as_ptr());

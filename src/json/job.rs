@@ -732,10 +732,11 @@ impl JsonJob {
                 let bytes: &[u8] = if raw.len == 0 {
                     &[]
                 } else {
-                    // SAFETY: the env that owns the memory is alive for the
+                    // The env that owns the memory is alive for the
                     // whole closure (teardown waits for it), the JS side
                     // keeps the view referenced until the job ends, and the
                     // zero-copy contract forbids detaching it meanwhile.
+                    // SAFETY: sound for the reasons just given.
                     unsafe { std::slice::from_raw_parts(raw.ptr, raw.len) }
                 };
                 let input = Whole::new(bytes, &shared.cancel);

@@ -89,8 +89,9 @@ impl LocalLag {
         label: String,
         thread: Arc<crate::thread::ThreadShared>,
     ) -> Result<Self, Error> {
-        // SAFETY: lp is live (caller's contract); LoopRef only reads idle
+        // Lp is live (caller's contract); LoopRef only reads idle
         // time, under the thread's alive guard when off this thread.
+        // SAFETY: sound for the reasons just given.
         let loop_ref = unsafe { LoopRef::new(lp) };
         let monitor = Arc::new(Monitor::new(label, thread, loop_ref));
         let acct = Rc::new(RefCell::new(Accounting {

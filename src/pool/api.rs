@@ -209,8 +209,9 @@ fn hash_task(
     let algorithm = algorithm(algorithm_code)?;
     let encoding = encoding(encoding_code)?;
     let kind = kind(kind_code)?;
-    // SAFETY: called on this env's thread inside a napi call with a live
+    // Called on this env's thread inside a napi call with a live
     // argument; js.thread is this env's ThreadShared.
+    // SAFETY: sound for the reasons just given.
     let cap = unsafe { shared::capture(env, data, kind, &js.thread, CaptureMode::Task) }?;
     let keep = [cap.keep.unwrap_or(ptr::null_mut()), ptr::null_mut()];
     Ok((
@@ -284,8 +285,9 @@ unsafe extern "C" fn raw_submit(
         Err(e) => {
             let env_ = Env::from_raw(env);
             let error = e.to_js(&env_).raw();
-            // SAFETY: env is live and we are in its callback; throwing the
+            // Env is live and we are in its callback; throwing the
             // error object just built is how a callback reports failure.
+            // SAFETY: sound for the reasons just given.
             unsafe { sys::napi_throw(env, error) };
         }
     }
@@ -368,8 +370,8 @@ impl NativePool {
                 }
                 let chunk = chunk_size as usize;
                 // SAFETY: as in `submit`.
-                let (out, out_ref) =
-                    unsafe { shared::capture_out(env.raw(), out.raw(), &js.thread) }?;
+                let captured = unsafe { shared::capture_out(env.raw(), out.raw(), &js.thread) };
+                let (out, out_ref) = captured?;
                 // SAFETY: as in `submit`.
                 let cap = match unsafe {
                     shared::capture(env.raw(), data.raw(), kind, &js.thread, CaptureMode::Task)
@@ -485,8 +487,9 @@ pub fn hash_sync<'e>(
         let encoding = encoding(encoding_code)?;
         let kind = kind(kind_code)?;
         let state = crate::thread::ThreadState::get(env)?;
-        // SAFETY: on this env's thread inside a napi call; the capture is
+        // On this env's thread inside a napi call; the capture is
         // used only before this call returns.
+        // SAFETY: sound for the reasons just given.
         let cap = unsafe {
             shared::capture(
                 env.raw(),

@@ -53,9 +53,10 @@ impl EnvLink {
         self.queue.lock().push(done);
         if !self.scheduled.swap(true, Ordering::SeqCst) {
             if let Some(_alive) = self.thread.alive() {
-                // SAFETY: the waker is closed only in the env's teardown,
+                // The waker is closed only in the env's teardown,
                 // after the alive lock was taken for writing; we hold it for
                 // reading, so the handle is open.
+                // SAFETY: sound for the reasons just given.
                 unsafe { self.wake.wake() };
             }
         }

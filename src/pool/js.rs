@@ -145,8 +145,9 @@ impl JsSide {
             call: "napi_get_uv_event_loop",
             message: e.reason.clone(),
         })?;
-        // SAFETY: loop_ptr is this thread's live loop; the waker is dropped
+        // Loop_ptr is this thread's live loop; the waker is dropped
         // (closed) in this env's teardown, registered below.
+        // SAFETY: sound for the reasons just given.
         let waker = unsafe {
             AsyncWaker::new(
                 loop_ptr,
@@ -163,8 +164,9 @@ impl JsSide {
         let mut name = ptr::null_mut();
         let mut async_ctx = ptr::null_mut();
         let label = c"nodeperf:pool";
-        // SAFETY: on the env's thread inside a napi call; out-pointers are
+        // On the env's thread inside a napi call; out-pointers are
         // locals; the name is a NUL-terminated static string.
+        // SAFETY: sound for the reasons just given.
         unsafe {
             ok(
                 "napi_create_object",
@@ -365,8 +367,9 @@ impl JsSide {
         let waiters = std::mem::take(&mut *handle.close_waiters.borrow_mut());
         for d in waiters {
             self.add_unsettled(-1);
-            // SAFETY: d is an unsettled deferred of this env; the undefined
+            // D is an unsettled deferred of this env; the undefined
             // value is fetched in the current handle scope.
+            // SAFETY: sound for the reasons just given.
             unsafe {
                 let mut undef = ptr::null_mut();
                 sys::napi_get_undefined(self.env, &mut undef);
@@ -397,8 +400,9 @@ impl JsSide {
     fn value(&self, result: Result<Output, Error>) -> sys::napi_value {
         let env = self.env;
         let mut value = ptr::null_mut();
-        // SAFETY: on the env's thread inside a handle scope; out-pointers
+        // On the env's thread inside a handle scope; out-pointers
         // are locals and the byte/str pointers are valid for their lengths.
+        // SAFETY: sound for the reasons just given.
         unsafe {
             match result {
                 Ok(Output::Text(t)) => {
@@ -441,9 +445,10 @@ impl JsSide {
         let env = self.env;
         let mut outer = ptr::null_mut();
         let mut scope = ptr::null_mut();
-        // SAFETY: we are in a uv callback on the env's own thread, outside
+        // We are in a uv callback on the env's own thread, outside
         // any JS; a handle scope and then a callback scope (with our async
         // resource) make napi calls valid and run microtasks on close.
+        // SAFETY: sound for the reasons just given.
         unsafe {
             sys::napi_open_handle_scope(env, &mut outer);
             let mut resource = ptr::null_mut();
@@ -459,9 +464,10 @@ impl JsSide {
             let mut tags_v = ptr::null_mut();
             let mut tag_ptr = ptr::null_mut();
             let mut cap = 0usize;
-            // SAFETY: on the env's thread inside the handle scope opened
+            // On the env's thread inside the handle scope opened
             // above; both references are live (set by the façade at load);
             // `tags` is an Int32Array, so typedarray info is valid.
+            // SAFETY: sound for the reasons just given.
             unsafe {
                 sys::napi_open_handle_scope(env, &mut inner);
                 sys::napi_get_reference_value(env, settler, &mut f);
@@ -496,9 +502,10 @@ impl JsSide {
                 let Some((tag, value)) = self.settle_done(done) else {
                     continue;
                 };
-                // SAFETY: n < cap, the Int32Array's length; it is a
+                // N < cap, the Int32Array's length; it is a
                 // non-shared array only this thread touches, and no JS runs
                 // while we write.
+                // SAFETY: sound for the reasons just given.
                 unsafe { tag_ptr.add(n).write(tag) };
                 argv.push(value);
                 n += 1;
@@ -509,9 +516,10 @@ impl JsSide {
             if n > 0 {
                 let mut undef = ptr::null_mut();
                 let mut ret = ptr::null_mut();
-                // SAFETY: calls the façade's settler inside our callback
+                // Calls the façade's settler inside our callback
                 // scope with n + 1 live values (all made in `inner`); a throw
                 // is reported as an uncaught exception.
+                // SAFETY: sound for the reasons just given.
                 unsafe {
                     sys::napi_create_uint32(env, n as u32, &mut argv[0]);
                     sys::napi_get_undefined(env, &mut undef);
@@ -539,8 +547,9 @@ impl JsSide {
         // huge batch does not pin its memory.
         batch.shrink_to(8192);
         *self.spare.borrow_mut() = batch;
-        // SAFETY: closes the scopes opened above; closing the callback scope
+        // Closes the scopes opened above; closing the callback scope
         // runs nextTicks and microtasks.
+        // SAFETY: sound for the reasons just given.
         unsafe {
             sys::napi_close_callback_scope(env, scope);
             sys::napi_close_handle_scope(env, outer);
@@ -566,8 +575,9 @@ impl JsSide {
         let mut hooks = self.watch_hooks.borrow_mut();
         if hooks.is_none() {
             let make = |kind| {
-                // SAFETY: loop_ptr is this thread's live loop; the hooks are
+                // Loop_ptr is this thread's live loop; the hooks are
                 // owned by this JsSide, dropped (closed) in the env teardown.
+                // SAFETY: sound for the reasons just given.
                 unsafe {
                     LoopHook::new(
                         self.loop_ptr,
@@ -618,8 +628,9 @@ impl JsSide {
         for &id in self.watched.borrow().iter() {
             if let Some(p) = slab.get(id as usize) {
                 if let Some(flag) = &p.watch {
-                    // SAFETY: keep[0] is the live reference to the task's
+                    // Keep[0] is the live reference to the task's
                     // ArrayBuffer; we are inside a handle scope.
+                    // SAFETY: sound for the reasons just given.
                     if unsafe { shared::is_detached(env, p.keep[0]) } {
                         flag.store(true, Ordering::Release);
                     }

@@ -131,10 +131,11 @@ impl Region {
                 return Err(Gone::Detached);
             }
         }
-        // SAFETY: the range is inside the region (asserted), the owner env is
+        // The range is inside the region (asserted), the owner env is
         // alive for as long as `_alive` is held, it keeps the backing store
         // referenced, and the store was not detached (checked above; the
         // remaining window is described in the module doc, case 4).
+        // SAFETY: sound for the reasons just given.
         let bytes = unsafe {
             std::slice::from_raw_parts(self.ptr.as_ptr().add(range.start), range.end - range.start)
         };
@@ -249,10 +250,11 @@ impl OutRegion {
         assert!(offset <= self.len && bytes.len() <= self.len - offset);
         let _alive = self.owner.alive().ok_or(Gone::Ended)?;
         for (i, b) in bytes.iter().enumerate() {
-            // SAFETY: in bounds (asserted); the SharedArrayBuffer is alive
+            // In bounds (asserted); the SharedArrayBuffer is alive
             // while `_alive` is held and referenced by its env; AtomicU8 has
             // the size and alignment of u8, and shared memory may be accessed
             // atomically by any thread.
+            // SAFETY: sound for the reasons just given.
             let cell = unsafe { AtomicU8::from_ptr(self.ptr.as_ptr().add(offset + i)) };
             cell.store(*b, Ordering::Relaxed);
         }

@@ -271,8 +271,9 @@ pub unsafe fn capture(
     }
     let ptr = NonNull::new(data.cast::<u8>()).expect("checked non-null");
     if mode == CaptureMode::Task && byte_len <= COPY_MAX {
-        // SAFETY: napi reported byte_len readable bytes at data, valid during
+        // Napi reported byte_len readable bytes at data, valid during
         // this call (we are on the owner thread, inside a napi call).
+        // SAFETY: sound for the reasons just given.
         let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), byte_len) };
         return Ok(Capture {
             input: Input::copy(bytes),
@@ -282,17 +283,21 @@ pub unsafe fn capture(
     }
     let shared = shared()?;
     let (keep, watch) = match mode {
-        // SAFETY: caller's contract; buffer is live.
-        CaptureMode::Task => (
-            Some(unsafe { reference(env, buffer) }?),
-            (!shared).then(|| Arc::new(AtomicBool::new(false))),
-        ),
+        CaptureMode::Task => {
+            // SAFETY: caller's contract; buffer is live.
+            let keep = unsafe { reference(env, buffer) }?;
+            (
+                Some(keep),
+                (!shared).then(|| Arc::new(AtomicBool::new(false))),
+            )
+        }
         CaptureMode::Sync => (None, None),
     };
-    // SAFETY: ptr..ptr+byte_len is the view's range inside `buffer`, owned by
+    // Ptr..ptr+byte_len is the view's range inside `buffer`, owned by
     // this env; for Task captures `keep` references the buffer until the task
     // is done, and non-shared buffers get a detach-watch flag; for Sync
     // captures the region is used only during this napi call.
+    // SAFETY: sound for the reasons just given.
     let region = unsafe { Region::new(ptr, byte_len, Arc::clone(owner), watch.clone()) };
     Ok(Capture {
         input: Input::Borrowed(region),
@@ -339,9 +344,10 @@ pub unsafe fn capture_out(
     } else {
         info.byte_len
     };
-    // SAFETY: the range is the view's, inside a SharedArrayBuffer of this env,
+    // The range is the view's, inside a SharedArrayBuffer of this env,
     // referenced by `keep` until the task is done; a zero length is never
     // dereferenced.
+    // SAFETY: sound for the reasons just given.
     let out = unsafe { OutRegion::new(ptr, len, Arc::clone(owner)) };
     Ok((out, keep))
 }
