@@ -122,6 +122,34 @@ test('a non-shared ArrayBuffer detached while a task reads it: ERR_NODEPERF_DETA
   assert.equal(moved.byteLength, 256 << 20)
 })
 
+test('a non-shared buffer transferred and freed while a task reads it: the read faults, the task rejects, the process lives', () => {
+  // Deterministic: the main thread stays busy until the receiving worker has
+  // exited and freed the memory, while a 512 MiB hash still reads it. Without
+  // the fault guard (src/shared/fault.rs) this child dies of SIGSEGV.
+  const r = spawnSync(process.execPath, [stress, 'freed-under-read', '2'], { encoding: 'utf8', timeout: 120_000 })
+  assert.equal(r.signal, null, `killed by ${r.signal}; stderr: ${r.stderr}`)
+  assert.equal(r.status, 0, `exit ${r.status}; stderr: ${r.stderr}`)
+  const out = JSON.parse(r.stdout.trim())
+  assert.deepEqual(out.outcomes, { ERR_NODEPERF_DETACHED: 2 })
+  assert.ok(out.faultsCaught >= 1, `the guard caught the fault: ${out.faultsCaught}`)
+})
+
+for (const mode of ['transfer-broken', 'json-transfer-broken']) {
+  test(`contract broken (${mode}, 20 rounds in a child process): an error or a value, never a crash`, () => {
+    const r = spawnSync(process.execPath, [stress, mode, '20'], { encoding: 'utf8', timeout: 120_000 })
+    assert.equal(r.signal, null, `killed by ${r.signal}; stderr: ${r.stderr}`)
+    assert.equal(r.status, 0, `exit ${r.status}; stderr: ${r.stderr}`)
+    const out = JSON.parse(r.stdout.trim())
+    const total = Object.values(out.outcomes).reduce((a, b) => a + b, 0)
+    assert.equal(total, 20, `every task settled: ${JSON.stringify(out.outcomes)}`)
+    // A hash ends with a digest or ERR_NODEPERF_DETACHED; a parse may also
+    // fail on the bytes it read (any error is within the contract).
+    if (mode === 'transfer-broken') {
+      for (const k of Object.keys(out.outcomes)) assert.ok(['digest', 'ERR_NODEPERF_DETACHED'].includes(k), `outcome ${k}`)
+    }
+  })
+}
+
 for (const mode of ['owner-exit', 'transfer-exit', 'worker-1000', 'quarters']) {
   test(`memory safety under teardown (${mode}, 20 rounds in a child process): no crash`, () => {
     const r = spawnSync(process.execPath, [stress, mode, '20'], { encoding: 'utf8', timeout: 120_000 })

@@ -718,8 +718,11 @@ impl JsonJob {
             return Err(too_long(bytes.len()).into_napi(env));
         }
         let owner: Arc<ThreadShared> = Arc::clone(&ThreadState::get(env).or_throw(env)?.shared);
+        // Without the fault guard (not a unix), a buffer whose caller broke
+        // the contract could crash the scanner: such platforms scan a copy.
+        let copy = (!crate::shared::install_fault_guard()).then(|| bytes.to_vec());
         let raw = RawBytes {
-            ptr: bytes.as_ptr(),
+            ptr: copy.as_ref().map_or(bytes.as_ptr(), |c| c.as_ptr()),
             len: bytes.len(),
         };
         let shared = Arc::new(Shared::new(make_notify(on_ready)?, None));
@@ -728,6 +731,7 @@ impl JsonJob {
         spawn(validate_only, move || {
             let shared = for_thread;
             let raw = raw;
+            let _copy = copy;
             let ran = owner.while_alive(|| {
                 let bytes: &[u8] = if raw.len == 0 {
                     &[]
@@ -739,10 +743,24 @@ impl JsonJob {
                     // SAFETY: sound for the reasons just given.
                     unsafe { std::slice::from_raw_parts(raw.ptr, raw.len) }
                 };
-                let input = Whole::new(bytes, &shared.cancel);
-                run_scan(&shared, input, Some(bytes), slice, validate_only, |fault| {
-                    describe(bytes, fault).into_error()
-                });
+                let scan = |bytes: &[u8]| {
+                    let input = Whole::new(bytes, &shared.cancel);
+                    run_scan(&shared, input, Some(bytes), slice, validate_only, |fault| {
+                        describe(bytes, fault).into_error()
+                    });
+                };
+                // A caller who breaks the contract (transfers the buffer and
+                // lets the receiver free it) makes a load from `bytes`
+                // fault; the guard ends the scan there instead of the
+                // process. Abandoning it is sound: input bytes are loaded
+                // only by the scanner and the decoder, never while a lock
+                // is held or inside the allocator, so nothing is left half
+                // done; what the skipped frames own (the plan's vectors, a
+                // reference to `shared`) is leaked, not freed twice.
+                // SAFETY: sound for the reasons just given.
+                if unsafe { crate::shared::fault_guarded(bytes, scan) }.is_err() {
+                    shared.finish(Status::Failed, Some(Error::Detached));
+                }
             });
             if ran.is_none() {
                 let ended = Error::ThreadEnded {

@@ -44,17 +44,26 @@
 //!    For the others, the submitting thread checks every pending task's
 //!    ArrayBuffer for detachment on every loop turn and when results arrive;
 //!    a detached one flags the task, which stops at its next piece and
-//!    rejects with `ERR_NODEPERF_DETACHED`. The window between a detach and
-//!    that check is the one case Node-API gives no way to close (it cannot
-//!    pin a backing store): a caller who transfers a buffer in use and then
-//!    keeps its own thread busy while the receiver frees it can make a piece
-//!    read freed memory. SharedArrayBuffers have no such window; use them
-//!    for memory that moves between threads.
+//!    rejects with `ERR_NODEPERF_DETACHED`. Node-API cannot pin a backing
+//!    store, so between a detach and that check the receiver may free the
+//!    memory while a piece is being read: every piece of a non-shared buffer
+//!    (and the whole scan of a JSON byte input) is therefore read under the
+//!    fault guard (`fault.rs`): a load from memory that was unmapped ends the
+//!    read, and the task rejects with `ERR_NODEPERF_DETACHED`, instead of the
+//!    process dying of `SIGSEGV`. Memory freed but still mapped (reused by
+//!    the allocator) is read as whatever it now holds: a wrong digest or
+//!    value, which the contract allows. Where the guard cannot be installed
+//!    (not a unix), non-shared inputs are copied at submission instead.
+//!    SharedArrayBuffers need none of this; use them for memory that moves
+//!    between threads.
 //! 5. **Writes** go only to SharedArrayBuffer-backed `out` views, byte by
 //!    byte as relaxed atomics, inside the same alive guard, so a concurrent
 //!    JS reader sees each byte either old or new.
 
+mod fault;
 mod view;
+
+pub use fault::{install as install_fault_guard, read as fault_guarded};
 
 pub use view::{capture, capture_out, is_detached, CaptureMode, DataKind};
 
@@ -123,23 +132,49 @@ impl Region {
     /// Panics if `range` is outside the region (a bug, caught at the task
     /// boundary). Keep `range` at most [`PIECE`] long: teardown of the owner
     /// waits for `f`.
-    pub fn read<R>(&self, range: Range<usize>, f: impl FnOnce(&[u8]) -> R) -> Result<R, Gone> {
+    ///
+    /// # Safety
+    /// `f` must be a plain computation over the bytes (no locks, no
+    /// allocation, nothing owned with a destructor): on a non-shared buffer
+    /// whose caller broke the contract, a fault abandons it mid-way
+    /// (`fault.rs`).
+    pub unsafe fn read<R>(
+        &self,
+        range: Range<usize>,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Gone> {
         assert!(range.start <= range.end && range.end <= self.len);
         let _alive = self.owner.alive().ok_or(Gone::Ended)?;
-        if let Some(flag) = &self.detached {
-            if flag.load(Ordering::Acquire) {
-                return Err(Gone::Detached);
-            }
-        }
-        // The range is inside the region (asserted), the owner env is
-        // alive for as long as `_alive` is held, it keeps the backing store
-        // referenced, and the store was not detached (checked above; the
-        // remaining window is described in the module doc, case 4).
-        // SAFETY: sound for the reasons just given.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(self.ptr.as_ptr().add(range.start), range.end - range.start)
+        let Some(flag) = &self.detached else {
+            // Shared memory: the owner env is alive for as long as `_alive`
+            // is held, it keeps the backing store referenced, and a
+            // SharedArrayBuffer cannot detach or shrink; the range is
+            // inside the region (asserted).
+            // SAFETY: sound for the reasons just given.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    self.ptr.as_ptr().add(range.start),
+                    range.end - range.start,
+                )
+            };
+            return Ok(f(bytes));
         };
-        Ok(f(bytes))
+        if flag.load(Ordering::Acquire) {
+            return Err(Gone::Detached);
+        }
+        // As above, and the store was not detached when checked. If the
+        // caller detaches it now (contract broken, module doc case 4) and
+        // the receiver frees it, the guarded read below faults and stops
+        // instead of crashing; `f` is a plain computation (our caller's
+        // promise), so abandoning it is sound.
+        // SAFETY: sound for the reasons just given.
+        unsafe {
+            let bytes = std::slice::from_raw_parts(
+                self.ptr.as_ptr().add(range.start),
+                range.end - range.start,
+            );
+            fault::read(bytes, f).map_err(|_| Gone::Detached)
+        }
     }
 }
 
@@ -186,9 +221,17 @@ impl Input {
     }
 
     /// Runs `f` over `range` of the input (see [`Region::read`]).
-    pub fn read<R>(&self, range: Range<usize>, f: impl FnOnce(&[u8]) -> R) -> Result<R, Gone> {
+    ///
+    /// # Safety
+    /// As [`Region::read`]: `f` is a plain computation over the bytes.
+    pub unsafe fn read<R>(
+        &self,
+        range: Range<usize>,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Gone> {
         match self {
-            Self::Borrowed(r) => r.read(range, f),
+            // SAFETY: our caller's promise is the one Region::read needs.
+            Self::Borrowed(r) => unsafe { r.read(range, f) },
             owned => Ok(f(&owned.owned().expect("owned")[range])),
         }
     }
@@ -196,7 +239,10 @@ impl Input {
     /// Feeds `range` to `f` in pieces of at most [`PIECE`] bytes, calling
     /// `keep_going` before each piece; stops early (with `Ok(false)`) when it
     /// says no.
-    pub fn for_each_piece(
+    ///
+    /// # Safety
+    /// As [`Region::read`]: `f` is a plain computation over the bytes.
+    pub unsafe fn for_each_piece(
         &self,
         range: Range<usize>,
         mut keep_going: impl FnMut() -> bool,
@@ -208,7 +254,8 @@ impl Input {
                 return Ok(false);
             }
             let end = range.end.min(at.saturating_add(PIECE));
-            self.read(at..end, &mut f)?;
+            // SAFETY: our caller's promise is the one `read` needs.
+            unsafe { self.read(at..end, &mut f)? };
             at = end;
             if at >= range.end {
                 return Ok(true);

@@ -282,6 +282,17 @@ pub unsafe fn capture(
         });
     }
     let shared = shared()?;
+    if mode == CaptureMode::Task && !shared && !super::fault::install() {
+        // No fault guard on this platform: a non-shared buffer whose caller
+        // broke the contract could crash a pool thread, so it is copied.
+        // SAFETY: as for the small copy above.
+        let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), byte_len) };
+        return Ok(Capture {
+            input: Input::copy(bytes),
+            keep: None,
+            watch: None,
+        });
+    }
     let (keep, watch) = match mode {
         CaptureMode::Task => {
             // SAFETY: caller's contract; buffer is live.
