@@ -122,6 +122,18 @@ test('a non-shared ArrayBuffer detached while a task reads it: ERR_NODEPERF_DETA
   assert.equal(moved.byteLength, 256 << 20)
 })
 
+test('JSON bytes detached mid-parse: ERR_NODEPERF_DETACHED, not a value built from whatever the memory holds', async () => {
+  const text = Buffer.from(JSON.stringify(Array.from({ length: 400_000 }, (_, i) => ({ i, s: `v${i}` }))))
+  const ab = new ArrayBuffer(text.length)
+  const bytes = new Uint8Array(ab)
+  bytes.set(text)
+  const p = pool.parseJson(bytes)
+  await new Promise((resolve) => setImmediate(resolve)) // the parse is under way
+  const moved = structuredClone(ab, { transfer: [ab] })
+  await assert.rejects(p, { code: 'ERR_NODEPERF_DETACHED' })
+  assert.equal(moved.byteLength, text.length)
+})
+
 test('a non-shared buffer transferred and freed while a task reads it: the read faults, the task rejects, the process lives', () => {
   // Deterministic: the main thread stays busy until the receiving worker has
   // exited and freed the memory, while a 512 MiB hash still reads it. Without

@@ -12,6 +12,7 @@
 // them. src/json/README.md explains the choice and the numbers.
 
 const binding = require('../binding.js')
+const { nodeperfError } = require('./errors.js')
 
 const jsonParse = JSON.parse
 const { defineProperty, getOwnPropertyNames, keys: objectKeys } = Object
@@ -218,6 +219,8 @@ class Task {
     this.text = input.text
     this.view = input.view
     this.buf = input.buf
+    // A detached input (the zero-copy contract broken) reads as length 0.
+    this.viewLength = input.view ? input.view.byteLength : 0
     this.validateOnly = validateOnly
     this.signal = signal
     this.resolve = resolve
@@ -281,6 +284,12 @@ class Task {
   /** Works until `deadline`; returns true if it has more to do now. */
   step(deadline) {
     if (this.finished) return false
+    if (this.view !== null && this.view.byteLength !== this.viewLength) {
+      // The caller transferred or detached the bytes mid-parse: say so,
+      // rather than build a value from whatever the memory holds now.
+      this.fail(nodeperfError('ERR_NODEPERF_DETACHED'))
+      return false
+    }
     const job = this.job
     try {
       for (;;) {
