@@ -394,6 +394,15 @@ class Pool {
   }
 
   /**
+   * For `@nodeperf/native/prom` (`collectMetrics({ pools })`): this pool's
+   * counters and task-time histograms, packed as the default pool's are.
+   * @internal
+   */
+  [Symbol.for('@nodeperf/native.poolMetrics')](bounds) {
+    return this.#n().metrics(bounds)
+  }
+
+  /**
    * `{ threads, queued, active, completed, failed, rejected, waitTime,
    * runTime }`; the times as `{ p50, p99, max, mean }` in milliseconds.
    */

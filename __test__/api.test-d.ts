@@ -70,6 +70,9 @@ void [registered, firstName]
 collectMetrics({ threads: 'every' })
 // @ts-expect-error buckets are numbers
 collectMetrics({ buckets: ['0.1'] })
+collectMetrics({ pools: { images: createPool({ threads: 2 }) } })
+// @ts-expect-error pools maps names to pools
+collectMetrics({ pools: [createPool()] })
 
 const isOver: boolean = overloaded({ maxLagMs: 50, windowMs: 5000 })
 const mw = underPressure({ retryAfterS: 5 })

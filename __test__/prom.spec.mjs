@@ -239,3 +239,52 @@ test('pool metrics: threads, queue, tasks by op and outcome, wait/run histograms
   const runSum = value(after, 'nodeperf_pool_task_run_seconds_sum', { op: 'hash' }) - value(before, 'nodeperf_pool_task_run_seconds_sum', { op: 'hash' })
   assert.ok(runSum > 0.01, `run time sum ${runSum}`)
 })
+
+test('options.pools: createPool() pools are exported with a pool label, apart from the default pool', async () => {
+  const { createPool, pool } = await import('@nodeperf/native')
+  const register = new client.Registry()
+  const images = createPool({ threads: 2, maxQueue: 10 })
+  collectMetrics({ register, pools: { images } })
+  const series = (p, name, labels) => (p[name] || []).filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+  const one = (p, name, labels) => {
+    const found = series(p, name, labels)
+    assert.equal(found.length, 1, `${name} ${JSON.stringify(labels)}: ${JSON.stringify(found)}`)
+    return found[0].value
+  }
+  const before = parse(await register.metrics())
+  const defaultOk = (p) => one(p, 'nodeperf_pool_tasks_total', { pool: undefined, op: 'hash', outcome: 'ok' })
+  const imagesOk = (p) => one(p, 'nodeperf_pool_tasks_total', { pool: 'images', op: 'hash', outcome: 'ok' })
+  await Promise.all(Array.from({ length: 7 }, (_, i) => images.hash('md5', `img ${i}`)))
+  await pool.hash('md5', 'default')
+  // A full queue: rejected on this pool only.
+  const big = new Uint8Array(32 << 20)
+  const burst = Array.from({ length: 20 }, () => images.hash('sha256', big).catch((e) => e.code))
+  const codes = await Promise.all(burst)
+  const rejected = codes.filter((c) => c === 'ERR_NODEPERF_QUEUE_FULL').length
+  assert.ok(rejected > 0, 'the burst overflowed maxQueue')
+  const after = parse(await register.metrics())
+  assert.equal(one(after, 'nodeperf_pool_threads', { pool: 'images' }), 2)
+  assert.equal(imagesOk(after) - (series(before, 'nodeperf_pool_tasks_total', { pool: 'images', op: 'hash', outcome: 'ok' })[0]?.value ?? 0), 7 + 20 - rejected)
+  assert.equal(defaultOk(after) - defaultOk(before), 1)
+  assert.equal(one(after, 'nodeperf_pool_tasks_total', { pool: 'images', op: 'hash', outcome: 'rejected' }), rejected)
+  assert.equal(one(after, 'nodeperf_pool_task_run_seconds_count', { pool: 'images', op: 'hash' }), 7 + 20 - rejected)
+  await images.close()
+
+  const bad = new client.Registry()
+  assert.throws(() => collectMetrics({ register: bad, pools: [images] }), { code: 'ERR_INVALID_ARG_TYPE', message: /options\.pools/ })
+  assert.throws(() => collectMetrics({ register: bad, pools: { x: {} } }), { code: 'ERR_INVALID_ARG_TYPE', message: /options\.pools\.x/ })
+  assert.throws(() => collectMetrics({ register: bad, pools: { main: pool } }), { code: 'ERR_INVALID_ARG_VALUE', message: /default pool/ })
+  assert.throws(() => collectMetrics({ register: bad, pools: { '': images } }), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => collectMetrics({ register: bad, pools: { images }, labels: { pool: 'x' } }), { code: 'ERR_INVALID_ARG_VALUE', message: /'pool' label/ })
+})
+
+test('promtool accepts the exposition with createPool() pools', { skip: !hasPromtool() && 'promtool not installed (CI installs it)' }, async () => {
+  const { createPool } = await import('@nodeperf/native')
+  const register = new client.Registry()
+  const a = createPool({ threads: 1 })
+  collectMetrics({ register, pools: { a } })
+  await a.hash('sha1', 'x')
+  const check = spawnSync('promtool', ['check', 'metrics'], { input: await register.metrics(), encoding: 'utf8' })
+  assert.equal(check.status, 0, `${check.stdout}${check.stderr}`)
+  await a.close()
+})

@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client'
+import type { Pool } from '../index.js'
 
 /** Options of {@link collectMetrics}. */
 export interface CollectMetricsOptions {
@@ -12,6 +13,12 @@ export interface CollectMetricsOptions {
   buckets?: number[]
   /** Pool task wait/run histogram bounds in seconds, increasing. @default 10 µs … 10 s (13) */
   poolBuckets?: number[]
+  /**
+   * Pools made by `createPool()` to export next to the default pool, by name:
+   * their series carry the label `pool="<name>"` (the default pool's have no
+   * `pool` label). Not the default `pool` itself.
+   */
+  pools?: Record<string, Pool>
   /** Every loop in `monitors()`, or only the calling thread's. @default 'all' */
   threads?: 'all' | 'self'
   /** Also fill prom-client's `nodejs_eventloop_lag_*_seconds` gauges with our values. @default false */

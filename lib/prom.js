@@ -12,7 +12,7 @@
 const v8 = require('node:v8')
 const native = require('../index.js')
 const binding = require('../binding.js')
-const { invalidArgType, outOfRange } = require('./errors.js')
+const { invalidArgType, invalidArgValue, outOfRange } = require('./errors.js')
 
 function loadPromClient() {
   try {
@@ -131,7 +131,29 @@ function checkOptions(options) {
   checkBuckets('options.poolBuckets', poolBuckets)
   const heapStatistics = options.heapStatistics === undefined ? v8.getHeapStatistics : options.heapStatistics
   if (typeof heapStatistics !== 'function') throw invalidArgType('options.heapStatistics', 'of type function', heapStatistics)
-  return { register: prom, prefix, labels, buckets: [...buckets], poolBuckets: [...poolBuckets], threads, compat, windowMs, heapStatistics }
+  const pools = checkPools(options.pools, labels)
+  return { register: prom, prefix, labels, buckets: [...buckets], poolBuckets: [...poolBuckets], threads, compat, windowMs, heapStatistics, pools }
+}
+
+/** `options.pools`: `{ name: pool }` of createPool() pools, exported with label pool="name". */
+function checkPools(pools, labels) {
+  if (pools === undefined) return []
+  if (pools === null || typeof pools !== 'object' || Array.isArray(pools)) throw invalidArgType('options.pools', 'of type object', pools)
+  const out = []
+  for (const [name, p] of Object.entries(pools)) {
+    if (name === '' || name.length > 128) {
+      throw invalidArgValue('options.pools', `must name each pool with 1 to 128 characters; got ${JSON.stringify(name)}`)
+    }
+    if (!(p instanceof native.Pool)) throw invalidArgType(`options.pools.${name}`, 'a pool made by createPool()', p)
+    if (p === native.pool) {
+      throw invalidArgValue(`options.pools.${name}`, 'is the default pool, which is always exported (without a pool label)')
+    }
+    out.push({ name, pool: p })
+  }
+  if (out.length > 0 && Object.hasOwn(labels, 'pool')) {
+    throw invalidArgValue('options.labels', "must not have a 'pool' label when options.pools is given (the pools' series carry it)")
+  }
+  return out
 }
 
 function checkBuckets(name, buckets) {
@@ -195,6 +217,7 @@ function scrapeCache(read) {
  * @param {'all'|'self'} [options.threads] every loop in the process (default) or only the calling thread's
  * @param {boolean} [options.compat] also fill prom-client's nodejs_eventloop_lag_* gauges
  * @param {number} [options.windowMs] the sliding window of the gauges, default 60000
+ * @param {Record<string, import('../index.js').Pool>} [options.pools] createPool() pools to export too, labelled pool="<key>"
  * @param {() => { used_heap_size: number, heap_size_limit: number } | null} [options.heapStatistics]
  *   where the heap gauge reads from (default v8.getHeapStatistics of the collecting thread)
  * @returns {string[]} the names registered
@@ -254,10 +277,10 @@ function collectMetrics(options) {
     }),
   ]
 
-  // The process-wide default pool (shared by every thread).
+  // The process-wide default pool (shared by every thread), without a pool
+  // label, and the createPool() pools of options.pools, labelled pool="name".
   const nb = o.poolBuckets.length
-  const readPool = scrapeCache(() => {
-    const a = binding.defaultPoolMetrics(o.poolBuckets)
+  const unpackPool = (a) => {
     if (a === null) return null
     const ops = []
     let i = 3
@@ -272,37 +295,42 @@ function collectMetrics(options) {
       if (op !== 'test') ops.push({ op, outcomes, wait, run })
     }
     return { threads: a[0], queued: a[1], active: a[2], ops }
-  })
+  }
+  const kPoolMetrics = Symbol.for('@nodeperf/native.poolMetrics')
+  const readPools = scrapeCache(() => [
+    { extra: {}, p: unpackPool(binding.defaultPoolMetrics(o.poolBuckets)) },
+    ...o.pools.map(({ name, pool }) => ({ extra: { pool: name }, p: unpackPool(pool[kPoolMetrics](o.poolBuckets)) })),
+  ])
   const poolHistogram = (name, field) => () => {
-    const p = readPool()
-    if (p === null) return []
     const values = []
-    for (const x of p.ops) {
-      const h = x[field]
-      for (let i = 0; i < nb; i++) {
-        values.push({ labels: { ...labels, op: x.op, le: o.poolBuckets[i] }, value: h[i], metricName: `${name}_bucket` })
+    for (const { extra, p } of readPools()) {
+      if (p === null) continue
+      for (const x of p.ops) {
+        const h = x[field]
+        const l = { ...labels, ...extra, op: x.op }
+        for (let i = 0; i < nb; i++) {
+          values.push({ labels: { ...l, le: o.poolBuckets[i] }, value: h[i], metricName: `${name}_bucket` })
+        }
+        values.push({ labels: { ...l, le: '+Inf' }, value: h[nb], metricName: `${name}_bucket` })
+        values.push({ labels: l, value: h[nb + 1], metricName: `${name}_sum` })
+        values.push({ labels: l, value: h[nb], metricName: `${name}_count` })
       }
-      values.push({ labels: { ...labels, op: x.op, le: '+Inf' }, value: h[nb], metricName: `${name}_bucket` })
-      values.push({ labels: { ...labels, op: x.op }, value: h[nb + 1], metricName: `${name}_sum` })
-      values.push({ labels: { ...labels, op: x.op }, value: h[nb], metricName: `${name}_count` })
     }
     return values
   }
-  const poolGauge = (field) => () => {
-    const p = readPool()
-    return [{ labels: { ...labels }, value: p === null ? 0 : p[field] }]
-  }
+  const poolGauge = (field) => () =>
+    readPools().map(({ extra, p }) => ({ labels: { ...labels, ...extra }, value: p === null ? 0 : p[field] }))
   collectors.push(
-    collector(n(NAMES.poolThreads), 'Threads of the default pool (0 until it is first used)', 'gauge', 'sum', poolGauge('threads')),
-    collector(n(NAMES.poolQueue), 'Tasks waiting in the default pool', 'gauge', 'sum', poolGauge('queued')),
-    collector(n(NAMES.poolActive), 'Tasks running on the default pool', 'gauge', 'sum', poolGauge('active')),
-    collector(n(NAMES.poolTasks), 'Tasks of the default pool by op and outcome', 'counter', 'sum', () => {
-      const p = readPool()
-      if (p === null) return []
-      return p.ops.flatMap((x) => OUTCOMES.map((outcome, i) => ({ labels: { ...labels, op: x.op, outcome }, value: x.outcomes[i] })))
-    }),
-    collector(n(NAMES.poolWait), 'Time tasks waited in the default pool before a thread took them', 'histogram', 'sum', poolHistogram(n(NAMES.poolWait), 'wait')),
-    collector(n(NAMES.poolRun), 'Time tasks ran on a default pool thread', 'histogram', 'sum', poolHistogram(n(NAMES.poolRun), 'run')),
+    collector(n(NAMES.poolThreads), 'Threads of the default pool (0 until it is first used); pools from createPool() carry a pool label', 'gauge', 'sum', poolGauge('threads')),
+    collector(n(NAMES.poolQueue), 'Tasks waiting in the pool', 'gauge', 'sum', poolGauge('queued')),
+    collector(n(NAMES.poolActive), 'Tasks running on the pool', 'gauge', 'sum', poolGauge('active')),
+    collector(n(NAMES.poolTasks), 'Tasks of the pool by op and outcome', 'counter', 'sum', () =>
+      readPools().flatMap(({ extra, p }) =>
+        p === null ? [] : p.ops.flatMap((x) => OUTCOMES.map((outcome, i) => ({ labels: { ...labels, ...extra, op: x.op, outcome }, value: x.outcomes[i] }))),
+      ),
+    ),
+    collector(n(NAMES.poolWait), 'Time tasks waited in the pool before a thread took them', 'histogram', 'sum', poolHistogram(n(NAMES.poolWait), 'wait')),
+    collector(n(NAMES.poolRun), 'Time tasks ran on a pool thread', 'histogram', 'sum', poolHistogram(n(NAMES.poolRun), 'run')),
   )
 
   if (o.compat) {

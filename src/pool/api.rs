@@ -447,6 +447,13 @@ impl NativePool {
         self.handle.core.snapshot().into()
     }
 
+    /// This pool's metrics, packed as `defaultPoolMetrics` packs the
+    /// default pool's.
+    #[napi]
+    pub fn metrics(&self, bounds: Vec<f64>) -> Float64Array {
+        packed_metrics(&self.handle.core, &bounds)
+    }
+
     #[napi(getter)]
     pub fn threads(&self) -> u32 {
         self.handle.core.threads() as u32
@@ -554,9 +561,14 @@ fn run_json_job(validate_only: bool, body: crate::json::JobBody) -> Result<(), E
 /// has not been created. `bounds` are histogram bounds in seconds.
 #[napi]
 pub fn default_pool_metrics(bounds: Vec<f64>) -> Option<Float64Array> {
-    let core = DEFAULT.get()?;
+    Some(packed_metrics(DEFAULT.get()?, &bounds))
+}
+
+/// A pool's metrics packed for `@nodeperf/native/prom`, with histogram
+/// bounds given in seconds.
+fn packed_metrics(core: &PoolCore, bounds: &[f64]) -> Float64Array {
     let bounds_ns: Vec<u64> = bounds.iter().map(|b| (b * 1e9) as u64).collect();
-    Some(Float64Array::new(core.metrics(&bounds_ns)))
+    Float64Array::new(core.metrics(&bounds_ns))
 }
 
 /// The `op` label values, in the order `defaultPoolMetrics` packs them.
