@@ -126,12 +126,24 @@ export declare function overloaded(options?: PressureOptions): boolean
  * Middleware for `http`, Express and Connect: answers 503 with `Retry-After`
  * while {@link overloaded}, else calls `next()`.
  */
-export declare function underPressure(
-  options?: PressureOptions & {
-    /** The Retry-After header, seconds. @default windowMs / 1000 */
-    retryAfterS?: number
-  },
-): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: () => void) => void
+export declare const underPressure: {
+  (
+    options?: UnderPressureOptions,
+  ): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: () => void) => void
+  /**
+   * The Fastify plugin form: `app.register(underPressure.fastify, { maxLagMs: 50 })`
+   * adds an `onRequest` hook to the whole app that answers 503 with
+   * `Retry-After` while {@link overloaded}. Typed structurally, so Fastify
+   * is not a dependency of these types.
+   */
+  fastify: (instance: { addHook(name: 'onRequest', hook: (...args: any[]) => void): unknown }, options: UnderPressureOptions, done: (err?: Error) => void) => void
+}
+
+/** Options of {@link underPressure}: {@link PressureOptions} and the Retry-After header. */
+export interface UnderPressureOptions extends PressureOptions {
+  /** The Retry-After header, seconds. @default windowMs / 1000 */
+  retryAfterS?: number
+}
 
 /**
  * Calls `fn(item, index)` for every item in batches of about `budgetMs`,

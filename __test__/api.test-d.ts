@@ -77,6 +77,10 @@ collectMetrics({ pools: [createPool()] })
 const isOver: boolean = overloaded({ maxLagMs: 50, windowMs: 5000 })
 const mw = underPressure({ retryAfterS: 5 })
 void [isOver, mw]
+import Fastify from 'fastify'
+void Fastify().register(underPressure.fastify, { maxLagMs: 50, retryAfterS: 2 })
+// @ts-expect-error maxLagMs is a number
+void Fastify().register(underPressure.fastify, { maxLagMs: '50' })
 const processed: Promise<number> = yieldEvery([1, 2, 3], (n: number, i: number) => void (n + i), { budgetMs: 5 })
 void processed
 const side: Promise<Sidecar> = startSidecar({ port: 0, stallThresholdMs: 500 })

@@ -5,6 +5,9 @@ import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { spawnSync } from 'node:child_process'
 import { lag, monitors } from '@nodeperf/native'
+import { fileURLToPath } from 'node:url'
+
+const indexPath = fileURLToPath(new URL('../index.js', import.meta.url))
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const busyWait = (ms) => {
@@ -252,4 +255,35 @@ test('logStalls writes to stderr from a native thread during the stall', () => {
   // Reported at 1x, 2x, 4x the threshold while blocked: 100, 200, 400 ms.
   assert.ok(during.length >= 2 && during.length <= 3, lines.join('\n'))
   assert.ok(Number(during[0].match(/(\d+) ms/)[1]) >= 100)
+})
+
+test('a busy period is never shown and then lost: startup time before the first poll is neither folded in nor recorded', () => {
+  // A fresh process: load the module, block 300 ms before the loop's first
+  // poll, then block 300 ms again inside a timer.
+  const code = `
+    const { lag } = require(${JSON.stringify(indexPath)})
+    const busy = (ms) => { const end = Date.now() + ms; while (Date.now() < end); }
+    const out = {}
+    busy(300)
+    out.startupMaxDuring = lag.max()
+    out.startupStalledFor = lag.stalledFor()
+    setTimeout(() => {
+      out.startupMaxAfter = lag.max()
+      busy(300)
+      out.laterMaxDuring = lag.max()
+      setTimeout(() => {
+        out.laterMaxAfter = lag.max()
+        console.log(JSON.stringify(out))
+      }, 20)
+    }, 20)`
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  const o = JSON.parse(r.stdout)
+  // The watchdog knows the loop is stuck, even before its first poll ...
+  assert.ok(o.startupStalledFor >= 250, JSON.stringify(o))
+  // ... but startup is not lag, and no read shows it (during or after).
+  assert.ok(o.startupMaxDuring < 250 && o.startupMaxAfter < 250, JSON.stringify(o))
+  // A later stall is seen while it lasts and kept after it ends.
+  assert.ok(o.laterMaxDuring >= 250, JSON.stringify(o))
+  assert.ok(o.laterMaxAfter >= o.laterMaxDuring, JSON.stringify(o))
 })

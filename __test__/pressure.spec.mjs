@@ -73,6 +73,38 @@ test('underPressure(): a real http server sheds with 503 + Retry-After under loa
   }
 })
 
+test('underPressure.fastify: the plugin form sheds on every route of a Fastify app, recovers after', async () => {
+  const { default: Fastify } = await import('fastify')
+  const app = Fastify()
+  // Registered in an encapsulated child context, it still covers the root's routes.
+  await app.register(underPressure.fastify, { maxLagMs: 10, windowMs: 1000, retryAfterS: 3 })
+  app.get('/a', async () => ({ ok: 'a' }))
+  app.register(async (child) => child.get('/b', async () => ({ ok: 'b' })))
+  await app.ready()
+  try {
+    await sleep(1100)
+    assert.equal((await app.inject('/a')).statusCode, 200)
+    for (let i = 0; i < 8; i++) {
+      busyWait(25)
+      await sleep(10)
+    }
+    await sleep(60)
+    for (const path of ['/a', '/b']) {
+      const r = await app.inject(path)
+      assert.equal(r.statusCode, 503, path)
+      assert.equal(r.headers['retry-after'], '3')
+      assert.equal(r.json().status, 'overloaded')
+    }
+    await sleep(1300)
+    assert.equal((await app.inject('/b')).statusCode, 200)
+  } finally {
+    await app.close()
+  }
+  const bad = Fastify()
+  bad.register(underPressure.fastify, { maxLagMs: -1 })
+  await assert.rejects(bad.ready(), { code: 'ERR_OUT_OF_RANGE', message: /maxLagMs/ })
+})
+
 test('yieldEvery() processes everything in order, in batches that let the loop run', async () => {
   const items = Array.from({ length: 200_000 }, (_, i) => i)
   const seen = []

@@ -78,19 +78,14 @@ function evaluate(o) {
  * @returns {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: () => void) => void}
  */
 function underPressure(options) {
-  const o = pressureOptions(options)
-  // Start the window now, so it holds real history by the first request.
-  windowRead(o.windowMs)
-  const retryAfter = String(
-    checkNumber('options.retryAfterS', options && options.retryAfterS, Math.ceil(o.windowMs / 1000), 1, 86_400, '>= 1 and <= 86400'),
-  )
+  const { o, retryAfter } = sheddingOptions(options)
   return function underPressureMiddleware(req, res, next) {
     const r = evaluate(o)
     if (!r.overloaded) {
       next()
       return
     }
-    const body = JSON.stringify({ status: 'overloaded', lagP99Ms: r.lagP99Ms, utilization: r.utilization })
+    const body = JSON.stringify(overloadBody(r))
     res.statusCode = 503
     res.setHeader('Retry-After', retryAfter)
     res.setHeader('Content-Type', 'application/json')
@@ -98,6 +93,50 @@ function underPressure(options) {
     res.end(body)
   }
 }
+
+/** The options of underPressure and its Fastify form; starts the window. */
+function sheddingOptions(options) {
+  const o = pressureOptions(options)
+  // Start the window now, so it holds real history by the first request.
+  windowRead(o.windowMs)
+  const retryAfter = String(
+    checkNumber('options.retryAfterS', options && options.retryAfterS, Math.ceil(o.windowMs / 1000), 1, 86_400, '>= 1 and <= 86400'),
+  )
+  return { o, retryAfter }
+}
+
+const overloadBody = (r) => ({ status: 'overloaded', lagP99Ms: r.lagP99Ms, utilization: r.utilization })
+
+/**
+ * The Fastify plugin form of underPressure: `app.register(underPressure.fastify,
+ * { maxLagMs: 50 })` adds an `onRequest` hook to the whole app (not only the
+ * plugin's encapsulation context) that answers 503 with Retry-After while
+ * overloaded. Options as underPressure's.
+ */
+function underPressureFastify(fastify, options, done) {
+  let shed
+  try {
+    shed = sheddingOptions(options)
+  } catch (err) {
+    done(err)
+    return
+  }
+  const { o, retryAfter } = shed
+  fastify.addHook('onRequest', function underPressureHook(request, reply, next) {
+    const r = evaluate(o)
+    if (!r.overloaded) {
+      next()
+      return
+    }
+    reply.code(503).header('Retry-After', retryAfter).send(overloadBody(r))
+  })
+  done()
+}
+// As fastify-plugin marks a plugin: register on the parent context, so the
+// hook covers every route, and name it in Fastify's plugin tree.
+underPressureFastify[Symbol.for('skip-override')] = true
+underPressureFastify[Symbol.for('fastify.display-name')] = '@nodeperf/native underPressure'
+underPressure.fastify = underPressureFastify
 
 /**
  * Calls `fn(item, index)` for every item, in batches that each run for at

@@ -166,6 +166,12 @@ pub struct Monitor {
     heartbeat: Heartbeat,
     hists: Mutex<Hists>,
     running: AtomicBool,
+    /// A poll-to-poll cycle has begun since `start()`: the busy period in
+    /// progress will be recorded when it ends. Before the first poll after
+    /// a start (module load, startup code) it will not be (src/lag/README.md,
+    /// "Known limits"), so reads do not fold it in either: a value must not
+    /// show a busy period and then lose it.
+    cycling: AtomicBool,
     stall_threshold_ns: AtomicU64,
     stalls: AtomicU64,
     stalled_ns: AtomicU64,
@@ -200,6 +206,7 @@ impl Monitor {
                 export: None,
             }),
             running: AtomicBool::new(false),
+            cycling: AtomicBool::new(false),
             stall_threshold_ns: AtomicU64::new(DEFAULT_STALL_THRESHOLD_NS),
             stalls: AtomicU64::new(0),
             stalled_ns: AtomicU64::new(0),
@@ -222,6 +229,7 @@ impl Monitor {
     /// The loop is about to poll: remember when, for `stalled_for`.
     pub fn beat(&self, poll_entry_ns: u64, idle_ns: u64) {
         self.heartbeat.store(poll_entry_ns, idle_ns);
+        self.cycling.store(true, Ordering::Relaxed);
     }
 
     /// Tries to record cycles `(at, idle, busy)`; keeps them in `cycles` if
@@ -255,6 +263,7 @@ impl Monitor {
     }
 
     pub fn set_running(&self, running: bool) {
+        self.cycling.store(false, Ordering::Relaxed);
         self.running.store(running, Ordering::Relaxed);
     }
 
@@ -291,7 +300,7 @@ impl Monitor {
 
     /// The cycle in progress: `(idle, busy)` since the last poll entry.
     pub fn ongoing_cycle(&self) -> (u64, u64) {
-        if !self.running() {
+        if !self.running() || !self.cycling.load(Ordering::Relaxed) {
             return (0, 0);
         }
         let Some(_alive) = self.thread.alive() else {
@@ -334,6 +343,9 @@ impl Monitor {
 
     /// The busy period in progress, counted from the last reset at most.
     fn ongoing_since_reset(&self) -> u64 {
+        if !self.cycling.load(Ordering::Relaxed) {
+            return 0;
+        }
         let since = uv::hrtime().saturating_sub(self.reset_at.load(Ordering::Relaxed));
         self.stalled_for_ns().min(since)
     }
