@@ -20,8 +20,10 @@ struct guard {
 };
 
 /* The innermost guarded call of this thread, or NULL. Written only by this
- * thread; read by its own signal handler. */
-static __thread struct guard *volatile current;
+ * thread; read by its own signal handler. initial-exec: a plain %fs-relative
+ * load, so the handler never calls __tls_get_addr (which may allocate the
+ * TLS block of a dlopen'd module on first use: not async-signal-safe). */
+static __thread struct guard *volatile current __attribute__((tls_model("initial-exec")));
 
 static struct sigaction previous_segv, previous_bus;
 

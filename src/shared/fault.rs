@@ -149,14 +149,15 @@ mod tests {
         // SAFETY: the slice is mapped; `sum` is a plain computation.
         assert_eq!(unsafe { read(bytes, sum) }.ok(), Some(0));
         // The second page goes away, as a freed backing store would.
+        let second = (p as usize + page) as *mut libc::c_void;
         // SAFETY: unmaps the second page of our own mapping.
-        assert_eq!(
-            unsafe { libc::munmap(p.cast::<u8>().add(page).cast(), page) },
-            0
-        );
+        let unmapped = unsafe { libc::munmap(second, page) };
+        assert_eq!(unmapped, 0);
+        let caught = faults_caught();
         // SAFETY: the slice was valid when the read started (the unmap
         // stands for a concurrent free); `sum` is a plain computation.
         assert!(unsafe { read(bytes, sum) }.is_err());
+        assert_eq!(faults_caught(), caught + 1.0);
         // The first page still reads.
         // SAFETY: still mapped.
         assert_eq!(unsafe { read(&bytes[..page], sum) }.ok(), Some(0));
