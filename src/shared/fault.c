@@ -20,10 +20,17 @@ struct guard {
 };
 
 /* The innermost guarded call of this thread, or NULL. Written only by this
- * thread; read by its own signal handler. initial-exec: a plain %fs-relative
- * load, so the handler never calls __tls_get_addr (which may allocate the
- * TLS block of a dlopen'd module on first use: not async-signal-safe). */
-static __thread struct guard *volatile current __attribute__((tls_model("initial-exec")));
+ * thread; read by its own signal handler. On glibc, initial-exec: a plain
+ * %fs-relative load, so the handler never calls __tls_get_addr (which may
+ * allocate the TLS block of a dlopen'd module on first use: not
+ * async-signal-safe). musl allocates every module's TLS at dlopen, and
+ * other platforms choose their own model. */
+#if defined(__GLIBC__)
+#define NODEPERF_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define NODEPERF_TLS_MODEL
+#endif
+static __thread struct guard *volatile current NODEPERF_TLS_MODEL;
 
 static struct sigaction previous_segv, previous_bus;
 
