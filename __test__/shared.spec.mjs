@@ -146,6 +146,18 @@ test('a non-shared buffer transferred and freed while a task reads it: the read 
   assert.ok(out.faultsCaught >= 1, `the guard caught the fault: ${out.faultsCaught}`)
 })
 
+test("WebAssembly out-of-bounds traps still reach V8 with the fault guard installed", () => {
+  const fixture = fileURLToPath(new URL('./fixtures/wasm-trap.cjs', import.meta.url))
+  const r = spawnSync(process.execPath, [fixture], { encoding: 'utf8', timeout: 60_000 })
+  assert.equal(r.signal, null, `killed by ${r.signal}; stderr: ${r.stderr}`)
+  assert.equal(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout.trim())
+  assert.equal(out.inBounds, 0)
+  assert.equal(out.guardInstalled, true)
+  assert.deepEqual(out.traps, ['RuntimeError: memory access out of bounds', 'RuntimeError: memory access out of bounds'])
+  assert.equal(out.faultsCaught, 0)
+})
+
 for (const mode of ['transfer-broken', 'json-transfer-broken']) {
   test(`contract broken (${mode}, 20 rounds in a child process): an error or a value, never a crash`, () => {
     const r = spawnSync(process.execPath, [stress, mode, '20'], { encoding: 'utf8', timeout: 120_000 })

@@ -44,6 +44,12 @@ static INSTALLED: OnceLock<bool> = OnceLock::new();
 /// Reads ended by a fault since the process started.
 static CAUGHT: AtomicU64 = AtomicU64::new(0);
 
+/// Whether the handler is installed in this process (for the specs).
+#[napi(js_name = "__faultGuardInstalled")]
+pub fn guard_installed() -> bool {
+    INSTALLED.get() == Some(&true)
+}
+
 /// How many reads a fault ended (a diagnostic for the stress fixtures).
 #[napi(js_name = "__faultsCaught")]
 pub fn faults_caught() -> f64 {
@@ -130,6 +136,7 @@ mod tests {
     #[test]
     fn a_read_of_unmapped_memory_faults_and_the_thread_goes_on() {
         assert!(install());
+        assert!(guard_installed());
         let page = 4096;
         // SAFETY: a fresh anonymous mapping of two pages, ours alone.
         let p = unsafe {
