@@ -158,6 +158,18 @@ test("WebAssembly out-of-bounds traps still reach V8 with the fault guard instal
   assert.equal(out.faultsCaught, 0)
 })
 
+test('a SIGSEGV that is not a pool read still ends the process (the guard hides no real crash)', () => {
+  const index = fileURLToPath(new URL('../index.js', import.meta.url))
+  const code = `const native = require(${JSON.stringify(index)})
+    native.pool.hash('sha256', new ArrayBuffer(1 << 20)).then(() => {
+      process.kill(process.pid, 'SIGSEGV')
+      setTimeout(() => console.log('survived'), 500)
+    })`
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 60_000 })
+  assert.equal(r.signal, 'SIGSEGV', `status ${r.status}, stdout ${r.stdout}`)
+  assert.doesNotMatch(r.stdout, /survived/)
+})
+
 for (const mode of ['transfer-broken', 'json-transfer-broken']) {
   test(`contract broken (${mode}, 20 rounds in a child process): an error or a value, never a crash`, () => {
     const r = spawnSync(process.execPath, [stress, mode, '20'], { encoding: 'utf8', timeout: 120_000 })
