@@ -61,9 +61,9 @@ pub fn install() -> bool {
     *INSTALLED.get_or_init(|| {
         #[cfg(unix)]
         {
-            // SAFETY: installs a process-wide handler once (OnceLock); it
-            // keeps the previous one and hands it every fault it does not
-            // own.
+            // Installs a process-wide handler once (OnceLock); it keeps the
+            // previous one and hands it every fault it does not own.
+            // SAFETY: sound for the reasons just given.
             unsafe { nodeperf_fault_install() == 0 }
         }
         #[cfg(not(unix))]
@@ -81,8 +81,9 @@ struct Call<'a, F, R> {
 
 #[cfg(unix)]
 unsafe extern "C" fn trampoline<F: FnOnce(&[u8]) -> R, R>(ctx: *mut c_void) {
-    // SAFETY: `ctx` is the `Call` that `read` passed, alive on its stack
-    // for the whole C call, and used by nothing else meanwhile.
+    // `ctx` is the `Call` that `read` passed, alive on its stack for the
+    // whole C call, and used by nothing else meanwhile.
+    // SAFETY: sound for the reasons just given.
     let call = unsafe { &mut *ctx.cast::<Call<'_, F, R>>() };
     let (f, bytes) = (call.f.take(), call.bytes);
     // A panic must not unwind through the C frame: catch it here and
@@ -161,8 +162,9 @@ mod tests {
         let unmapped = unsafe { libc::munmap(second, page) };
         assert_eq!(unmapped, 0);
         let caught = faults_caught();
-        // SAFETY: the slice was valid when the read started (the unmap
-        // stands for a concurrent free); `sum` is a plain computation.
+        // The slice was valid when the read started (the unmap stands for
+        // a concurrent free); `sum` is a plain computation.
+        // SAFETY: sound for the reasons just given.
         assert!(unsafe { read(bytes, sum) }.is_err());
         assert_eq!(faults_caught(), caught + 1.0);
         // The first page still reads.
