@@ -214,19 +214,53 @@ class Frame {
   }
 }
 
-class Task {
-  constructor(input, slice, validateOnly, signal, resolve, reject) {
-    this.text = input.text
-    this.view = input.view
-    this.buf = input.buf
-    // A detached input (the zero-copy contract broken) reads as length 0.
-    this.viewLength = input.view ? input.view.byteLength : 0
+/**
+ * One parse's promise and AbortSignal: settles once (`done` or `fail`),
+ * then lets the subclass release what it holds (`release`).
+ */
+class Settling {
+  constructor(validateOnly, signal, resolve, reject) {
     this.validateOnly = validateOnly
     this.signal = signal
     this.resolve = resolve
     this.reject = reject
     this.queued = false
     this.finished = false
+    if (signal) {
+      this.onAbort = () => this.fail(new AbortError(undefined, { cause: signal.reason }))
+      signal.addEventListener('abort', this.onAbort, { once: true })
+    }
+  }
+
+  done(value) {
+    if (this.finished) return
+    this.finish()
+    this.resolve(value)
+  }
+
+  fail(error) {
+    if (this.finished) return
+    this.finish()
+    this.reject(error)
+  }
+
+  finish() {
+    this.finished = true
+    if (this.signal) this.signal.removeEventListener('abort', this.onAbort)
+    this.release()
+  }
+
+  release() {}
+}
+
+class Task extends Settling {
+  constructor(input, slice, validateOnly, signal, resolve, reject) {
+    super(validateOnly, signal, resolve, reject)
+    this.text = input.text
+    this.view = input.view
+    this.buf = input.buf
+    // A detached input (the zero-copy contract broken) reads as length 0.
+    this.viewLength = input.view ? input.view.byteLength : 0
     this.job = null
     this.fed = 0
     this.allFed = false
@@ -241,38 +275,20 @@ class Task {
     this.safeArrays = !hasIndexKey(this.protoKeys) && !hasIndexKey(getOwnPropertyNames(Array.prototype))
     const onReady = () => schedule(this)
     const validate = validateOnly === true
-    this.job =
-      this.text !== null
-        ? binding.JsonJob.forString(this.text.length, slice, validate, onReady)
-        : binding.JsonJob.forBytes(this.view, slice, validate, onReady)
-    if (signal) {
-      this.onAbort = () => this.abort()
-      signal.addEventListener('abort', this.onAbort, { once: true })
+    try {
+      this.job =
+        this.text !== null
+          ? binding.JsonJob.forString(this.text.length, slice, validate, onReady)
+          : binding.JsonJob.forBytes(this.view, slice, validate, onReady)
+    } catch (error) {
+      this.finish() // no job: drop the abort listener; the caller rejects
+      throw error
     }
   }
 
-  abort() {
-    if (this.finished) return
-    this.fail(new AbortError(undefined, { cause: this.signal.reason }))
-  }
-
-  done(value) {
-    if (this.finished) return
-    this.cleanup()
-    this.resolve(value)
-  }
-
-  fail(error) {
-    if (this.finished) return
-    this.cleanup()
-    this.reject(error)
-  }
-
-  cleanup() {
-    this.finished = true
-    if (this.signal) this.signal.removeEventListener('abort', this.onAbort)
+  release() {
     // Free the native side's copy of a string now, not at GC.
-    this.job.close()
+    if (this.job !== null) this.job.close()
     this.stack = null
     this.ops = null
     this.batchText = null
@@ -504,36 +520,19 @@ function start(data, options, validateOnly) {
 }
 
 /** A small document: JSON.parse in one turn, no native thread. */
-class SmallTask {
+class SmallTask extends Settling {
   constructor(input, validateOnly, signal, resolve, reject) {
+    super(validateOnly, signal, resolve, reject)
     this.input = input
-    this.validateOnly = validateOnly
-    this.signal = signal
-    this.resolve = resolve
-    this.reject = reject
-    this.queued = false
-    this.finished = false
-    if (signal) {
-      this.onAbort = () => this.settle(null, new AbortError(undefined, { cause: signal.reason }))
-      signal.addEventListener('abort', this.onAbort, { once: true })
-    }
-  }
-
-  settle(value, error) {
-    if (this.finished) return
-    this.finished = true
-    if (this.signal) this.signal.removeEventListener('abort', this.onAbort)
-    if (error) this.reject(error)
-    else this.resolve(value)
   }
 
   step() {
     if (this.finished) return false
     try {
       const value = parseInput(this.input)
-      this.settle(this.validateOnly ? true : value, null)
+      this.done(this.validateOnly ? true : value)
     } catch (error) {
-      this.settle(null, error)
+      this.fail(error)
     }
     return false
   }
