@@ -211,6 +211,17 @@ function attachSettler() {
   }
 }
 
+/**
+ * `submitRaw` returns `~id` (negative) when the native side holds small
+ * tasks until a flush: queue it as a microtask, so they reach the pool
+ * before this thread returns to its loop (see src/pool/js.rs).
+ */
+function submitted(r) {
+  if (r >= 0) return r
+  queueMicrotask(binding.__flushSubmitted)
+  return ~r
+}
+
 let newResolve
 function capture(resolve) {
   newResolve = resolve
@@ -361,9 +372,9 @@ class Pool {
     // One packed number (see raw_submit in src/pool/api.rs): one argument
     // conversion instead of five.
     const code = (this.#index << 8) | (kind << 6) | (alg << 3) | (enc << 1)
-    if (signal === undefined) return promiseFor(submitRaw(code, value))
+    if (signal === undefined) return promiseFor(submitted(submitRaw(code, value)))
     if (signal.aborted) throw abortError(signal)
-    return watch(n, submitRaw(code | 1, value), signal)
+    return watch(n, submitted(submitRaw(code | 1, value)), signal)
   }
 
   #chunks(task, signal) {

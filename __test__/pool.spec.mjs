@@ -131,6 +131,76 @@ test('a full queue rejects at once with ERR_NODEPERF_QUEUE_FULL, and recovers', 
   await p.close()
 })
 
+test('small tasks held for one flush still meet maxQueue exactly, synchronously', async () => {
+  const p = createPool({ threads: 1, maxQueue: 5 })
+  const running = p[testTask]('sleep', 200)
+  while (p.stats().active === 0) await new Promise((r) => setTimeout(r, 1))
+  // No stats() read in between: all ten are submitted in one synchronous run.
+  const settled = Promise.allSettled(Array.from({ length: 10 }, (_, i) => p.hash('xxh3', `t${i}`)))
+  const outcomes = await settled
+  assert.deepEqual(
+    outcomes.map((o) => o.status),
+    [...Array(5).fill('fulfilled'), ...Array(5).fill('rejected')],
+  )
+  for (const o of outcomes.slice(5)) assert.equal(o.reason.code, 'ERR_NODEPERF_QUEUE_FULL')
+  assert.equal(p.stats().rejected, 5)
+  await running
+  await p.close()
+})
+
+test('two threads filling the shared default pool at once: exactly maxQueue accepted', async () => {
+  const n = 70000
+  const sleepMs = 4000
+  const w = new Worker(
+    `const { parentPort } = require('node:worker_threads')
+     const { pool } = require(${JSON.stringify(indexPath)})
+     parentPort.once('message', async () => {
+       const ps = []
+       for (let i = 0; i < ${n}; i++) ps.push(pool.hash('xxh3', 'w' + i))
+       const submittedAt = performance.timeOrigin + performance.now()
+       const r = await Promise.allSettled(ps)
+       parentPort.postMessage({
+         submittedAt,
+         ok: r.filter((x) => x.status === 'fulfilled').length,
+         full: r.filter((x) => x.reason?.code === 'ERR_NODEPERF_QUEUE_FULL').length,
+       })
+     })
+     parentPort.postMessage('ready')`,
+    { eval: true },
+  )
+  await new Promise((resolve, reject) => w.once('message', resolve).once('error', reject))
+  const rejectedBefore = pool.stats().rejected
+  let sleptAt = 0
+  const sleeps = Array.from({ length: pool.threads }, () => pool[testTask]('sleep', sleepMs))
+  const slept = Promise.all(sleeps).then(() => (sleptAt = performance.timeOrigin + performance.now()))
+  while (pool.stats().active < pool.threads) await new Promise((r) => setTimeout(r, 1))
+  const fromWorker = new Promise((resolve, reject) => w.once('message', resolve).once('error', reject))
+  w.postMessage('go')
+  const ps = []
+  for (let i = 0; i < n; i++) ps.push(pool.hash('xxh3', 'm' + i))
+  const submittedAt = performance.timeOrigin + performance.now()
+  const [mine, theirs] = await Promise.all([Promise.allSettled(ps), fromWorker, slept])
+  assert.ok(Math.max(submittedAt, theirs.submittedAt) < sleptAt, 'both threads submitted while the pool was blocked')
+  const ok = mine.filter((x) => x.status === 'fulfilled').length + theirs.ok
+  const full = mine.filter((x) => x.reason?.code === 'ERR_NODEPERF_QUEUE_FULL').length + theirs.full
+  assert.equal(ok, pool.maxQueue)
+  assert.equal(full, 2 * n - pool.maxQueue)
+  assert.equal(pool.stats().rejected - rejectedBefore, full)
+  await w.terminate()
+})
+
+test('a worker that exits with small tasks not yet handed over: nothing leaks, the pool goes on', async () => {
+  const w = new Worker(
+    `const { pool } = require(${JSON.stringify(indexPath)})
+     for (let i = 0; i < 500; i++) pool.hash('xxh3', 'x' + i)
+     process.exit(0)`,
+    { eval: true },
+  )
+  assert.equal(await new Promise((resolve) => w.once('exit', resolve)), 0)
+  assert.equal(await pool.hash('xxh3', 'after'), hashSync('xxh3', 'after'))
+  assert.equal(pool.stats().queued, 0)
+})
+
 test('abort before start: AbortError at once, and the task never runs', async () => {
   const p = createPool({ threads: 1 })
   const blocker = p[testTask]('sleep', 150)

@@ -26,6 +26,6 @@ pub use lag::{
     lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
 };
 pub use pool::{
-    create_pool, default_pool, default_pool_metrics, hash_sync, pool_ops, raw_submit_fn,
-    set_settler, NativePool, PoolStats, TimeSummary,
+    create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, pool_ops,
+    raw_submit_fn, set_settler, NativePool, PoolStats, TimeSummary,
 };

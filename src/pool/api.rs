@@ -227,7 +227,9 @@ fn hash_task(
 
 /// The hot path, as a raw Node-API callback (napi-rs's argument handling
 /// measured ~200 ns for six arguments, more than everything else):
-/// `submit(code, data) -> id`, where the façade packs
+/// `submit(code, data) -> id`, or `~id` when the façade must queue a
+/// microtask that calls `__flushSubmitted()` (see `JsSide::enqueue_small`);
+/// the façade packs
 /// `code = poolIndex << 8 | kind << 6 | algorithm << 3 | encoding << 1 | cancellable`.
 ///
 /// # Safety
@@ -238,7 +240,7 @@ unsafe extern "C" fn raw_submit(
 ) -> sys::napi_value {
     let mut argc = 2usize;
     let mut argv = [ptr::null_mut(); 2];
-    let mut run = || -> Result<u32, Error> {
+    let mut run = || -> Result<(u32, bool), Error> {
         // SAFETY: argv has room for argc values; env/info come from Node.
         let st = unsafe {
             sys::napi_get_cb_info(
@@ -269,18 +271,27 @@ unsafe extern "C" fn raw_submit(
         let (alg, enc, cancellable) = ((code >> 3) & 7, (code >> 1) & 3, code & 1 != 0);
         let js = JsSide::current().ok_or(Error::NotAttached)?;
         let handle = js.pool(index).ok_or(Error::PoolClosed)?;
-        accept(
-            &js,
-            &handle,
-            |js| hash_task(env, js, kind_code, argv[1], alg, enc),
-            cancellable,
-        )
+        if handle.closed.get() {
+            return Err(Error::PoolClosed);
+        }
+        let (task, keep, watch) = hash_task(env, &js, kind_code, argv[1], alg, enc)?;
+        if keep == [ptr::null_mut(); 2] && watch.is_none() {
+            return js.enqueue_small(&handle, task, cancellable);
+        }
+        if let Err(e) = handle.core.reserve(task.op()) {
+            js.release(keep);
+            return Err(e);
+        }
+        Ok((js.enqueue(&handle, task, keep, watch, cancellable), false))
     };
     let mut out = ptr::null_mut();
     match run() {
+        // Ids are slab keys, far below 2^31: `!id` (negative) tells the
+        // façade to queue a flush.
         // SAFETY: env is live; out is a local.
-        Ok(id) => unsafe {
-            sys::napi_create_uint32(env, id, &mut out);
+        Ok((id, flush)) => unsafe {
+            let id = id as i32;
+            sys::napi_create_int32(env, if flush { !id } else { id }, &mut out);
         },
         Err(e) => {
             let env_ = Env::from_raw(env);
@@ -318,6 +329,13 @@ pub fn raw_submit_fn(env: &Env) -> napi::Result<Unknown<'_>> {
         .into_napi(env));
     }
     Ok(unknown(env, f))
+}
+
+/// Hands this thread's held small tasks to their pools (the façade calls
+/// it from a microtask when `submit` asks).
+#[napi(js_name = "__flushSubmitted")]
+pub fn flush_submitted() {
+    JsSide::with_current(JsSide::flush_all);
 }
 
 /// Hands the native side the façade's batch settler (see `js.rs`).
@@ -444,6 +462,8 @@ impl NativePool {
 
     #[napi]
     pub fn stats(&self) -> PoolStats {
+        // Small tasks this thread holds count as queued once handed over.
+        JsSide::with_current(|js| js.flush(&self.handle));
         self.handle.core.snapshot().into()
     }
 
@@ -471,6 +491,7 @@ impl NativePool {
 
     #[napi(getter)]
     pub fn queue_size(&self) -> u32 {
+        JsSide::with_current(|js| js.flush(&self.handle));
         self.handle.core.snapshot_queued() as u32
     }
 
@@ -549,6 +570,8 @@ pub fn hash_sync<'e>(
 /// Runs a JSON job's body on the default pool (see `src/json/job.rs`).
 fn run_json_job(validate_only: bool, body: crate::json::JobBody) -> Result<(), Error> {
     let core = DEFAULT.get().ok_or(Error::PoolClosed)?;
+    // After the small tasks this thread submitted before it.
+    JsSide::with_current(JsSide::flush_all);
     let op = if validate_only {
         Op::JsonValidate
     } else {

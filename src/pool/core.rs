@@ -9,6 +9,7 @@
 use super::completion::{Done, EnvLink};
 use super::tasks::{CancelState, Op, Stop, Task, TaskCtx};
 use crate::error::Error;
+use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 use parking_lot::{Mutex, RwLock};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -17,13 +18,29 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// A task on its way to a pool thread.
-pub struct Job {
+pub struct Item {
     /// The key of its Promise in the submitting thread's slab.
     pub id: u32,
-    pub env: Arc<EnvLink>,
     pub task: Task,
-    pub submitted: Instant,
     pub cancel: Option<Arc<CancelState>>,
+}
+
+/// Tasks of one JS thread handed to the pool in one go (one rayon job and
+/// one clone of the env link for all of them): a single large task, or the
+/// small tasks a thread submitted since its last flush (see `js.rs`).
+pub struct Batch {
+    pub env: Arc<EnvLink>,
+    /// When the first of them was submitted (their wait time starts there).
+    pub submitted: Instant,
+    pub items: Vec<Item>,
+}
+
+/// A batch being run: every pool thread that takes part pulls the next
+/// task from it, so a batch of large tasks spreads over the pool.
+struct Running {
+    env: Arc<EnvLink>,
+    submitted: Instant,
+    items: Mutex<std::vec::IntoIter<Item>>,
 }
 
 /// Wait and run time of finished tasks, in nanoseconds: for `stats()` (3
@@ -100,8 +117,10 @@ pub struct Snapshot {
 pub struct PoolCore {
     threads: usize,
     max_queue: usize,
-    workers: RwLock<Option<rayon::ThreadPool>>,
-    queued: AtomicUsize,
+    /// Read-locked by submitting JS threads only: padded away from the
+    /// counters the pool threads write.
+    workers: CachePadded<RwLock<Option<rayon::ThreadPool>>>,
+    queued: CachePadded<AtomicUsize>,
     active: AtomicUsize,
     completed: AtomicU64,
     failed: AtomicU64,
@@ -128,8 +147,8 @@ impl PoolCore {
         Ok(Arc::new(Self {
             threads,
             max_queue,
-            workers: RwLock::new(Some(workers)),
-            queued: AtomicUsize::new(0),
+            workers: CachePadded::new(RwLock::new(Some(workers))),
+            queued: CachePadded::new(AtomicUsize::new(0)),
             active: AtomicUsize::new(0),
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -152,13 +171,29 @@ impl PoolCore {
         let before = self.queued.fetch_add(1, Ordering::Relaxed);
         if before >= self.max_queue {
             self.queued.fetch_sub(1, Ordering::Relaxed);
-            self.rejected.fetch_add(1, Ordering::Relaxed);
-            self.count(op, REJECTED);
-            return Err(Error::QueueFull {
-                max_queue: self.max_queue,
-            });
+            return Err(self.reject(op, 1));
         }
         Ok(())
+    }
+
+    /// Takes places for `n` tasks at once; returns how many it got (the
+    /// rest are over `maxQueue`).
+    fn reserve_many(&self, n: usize) -> usize {
+        let before = self.queued.fetch_add(n, Ordering::Relaxed);
+        let got = self.max_queue.saturating_sub(before).min(n);
+        if got < n {
+            self.queued.fetch_sub(n - got, Ordering::Relaxed);
+        }
+        got
+    }
+
+    /// Counts `n` rejected tasks; the error to settle them with.
+    pub fn reject(&self, op: Op, n: usize) -> Error {
+        self.rejected.fetch_add(n as u64, Ordering::Relaxed);
+        self.outcomes[op as usize][REJECTED].fetch_add(n as u64, Ordering::Relaxed);
+        Error::QueueFull {
+            max_queue: self.max_queue,
+        }
     }
 
     /// Counts a task that settled without running (aborted while queued).
@@ -171,45 +206,93 @@ impl PoolCore {
         self.outcomes[op as usize][outcome].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Hands a reserved job to the pool threads.
-    pub fn spawn(self: &Arc<Self>, job: Job) {
-        let workers = self.workers.read();
-        match workers.as_ref() {
-            Some(w) => {
-                let core = Arc::clone(self);
-                w.spawn(move || core.execute(job));
-            }
-            None => {
-                // Shut down under us: settle it rather than lose it.
-                drop(workers);
-                self.queued.fetch_sub(1, Ordering::Relaxed);
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                self.count(job.task.op(), ERROR);
-                job.env.complete(Done {
-                    id: job.id,
-                    result: Err(Error::PoolClosed),
-                });
-            }
+    /// Hands reserved tasks to the pool threads.
+    pub fn spawn(self: &Arc<Self>, batch: Batch) {
+        self.spawn_items(batch);
+    }
+
+    /// Reserves places for a batch of tasks and hands it to the pool; the
+    /// tasks over `maxQueue` (possible only when several JS threads submit
+    /// at once) are settled with `ERR_NODEPERF_QUEUE_FULL`.
+    pub fn spawn_unreserved(self: &Arc<Self>, mut batch: Batch) {
+        let got = self.reserve_many(batch.items.len());
+        for item in batch.items.drain(got..) {
+            batch.env.complete(Done {
+                id: item.id,
+                result: Err(self.reject(item.task.op(), 1)),
+            });
+        }
+        if got > 0 {
+            self.spawn_items(batch);
         }
     }
 
-    fn execute(&self, job: Job) {
+    fn spawn_items(self: &Arc<Self>, mut batch: Batch) {
+        let workers = self.workers.read();
+        let Some(w) = workers.as_ref() else {
+            // Shut down under us: settle them rather than lose them.
+            drop(workers);
+            for item in batch.items.drain(..) {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                self.count(item.task.op(), ERROR);
+                batch.env.complete(Done {
+                    id: item.id,
+                    result: Err(Error::PoolClosed),
+                });
+            }
+            return;
+        };
+        let core = Arc::clone(self);
+        if batch.items.len() == 1 {
+            let item = batch.items.pop().expect("one item");
+            let (env, submitted) = (batch.env, batch.submitted);
+            w.spawn(move || core.execute(&env, submitted, item));
+            return;
+        }
+        let running = Arc::new(Running {
+            env: batch.env,
+            submitted: batch.submitted,
+            items: Mutex::new(batch.items.into_iter()),
+        });
+        w.spawn(move || core.run_batch(running, true));
+    }
+
+    /// Runs a batch's tasks one by one; the first thread to take the batch
+    /// first asks up to `threads - 1` more to help (they are spawned from a
+    /// pool thread, so the submitting JS thread pays for one job only).
+    fn run_batch(self: Arc<Self>, running: Arc<Running>, first: bool) {
+        if first && self.threads > 1 {
+            let left = running.items.lock().len();
+            for _ in 1..self.threads.min(left) {
+                let (core, running) = (Arc::clone(&self), Arc::clone(&running));
+                rayon::spawn(move || core.run_batch(running, false));
+            }
+        }
+        loop {
+            let next = running.items.lock().next();
+            let Some(item) = next else { break };
+            self.execute(&running.env, running.submitted, item);
+        }
+    }
+
+    fn execute(&self, env: &EnvLink, submitted: Instant, item: Item) {
         let started = Instant::now();
-        let op = job.task.op();
+        let op = item.task.op();
         self.queued.fetch_sub(1, Ordering::Relaxed);
-        if let Some(c) = &job.cancel {
+        if let Some(c) = &item.cancel {
             if !c.start() {
                 return; // aborted while queued: already settled and released
             }
         }
-        if !job.env.thread.is_alive() {
+        if !env.thread.is_alive() {
             return; // its thread ended: nobody to settle, memory gone
         }
         self.active.fetch_add(1, Ordering::Relaxed);
         let ctx = TaskCtx {
-            cancel: job.cancel.as_deref(),
+            cancel: item.cancel.as_deref(),
         };
-        let result = match catch_unwind(AssertUnwindSafe(|| job.task.run(&ctx))) {
+        let result = match catch_unwind(AssertUnwindSafe(|| item.task.run(&ctx))) {
             Ok(Ok(out)) => Ok(out),
             Ok(Err(Stop::Ended)) => {
                 self.active.fetch_sub(1, Ordering::Relaxed);
@@ -232,20 +315,11 @@ impl PoolCore {
                 self.count(op, if *e == Error::Aborted { ABORTED } else { ERROR });
             }
         }
-        if let Some(times) = rayon::current_thread_index().and_then(|i| self.times.get(i)) {
-            let mut t = times.lock();
-            let ns = |d: std::time::Duration| d.as_nanos().min(u64::MAX as u128) as u64;
-            let (wait, run) = (
-                ns(started - job.submitted).max(1),
-                ns(finished - started).max(1),
-            );
-            let _ = t.wait.record(wait);
-            let _ = t.run.record(run);
-            let (w, r) = &mut t.by_op[op as usize];
-            let _ = w.record(wait);
-            let _ = r.record(run);
-        }
-        job.env.complete(Done { id: job.id, result });
+        self.record_times(op, started - submitted, finished - started);
+        env.complete(Done {
+            id: item.id,
+            result,
+        });
     }
 
     pub fn snapshot_queued(&self) -> usize {

@@ -6,7 +6,7 @@
 //! threads reach it only through the [`EnvLink`].
 
 use super::completion::{Done, EnvLink};
-use super::core::{Job, PoolCore};
+use super::core::{Batch, Item, PoolCore};
 use super::tasks::{CancelState, Op, Output, Task};
 use crate::error::Error;
 use crate::shared;
@@ -23,6 +23,10 @@ use std::time::Instant;
 
 /// Most results handed to the settler in one call (its argument count).
 const MAX_ARGS: usize = 1024;
+
+/// Most small tasks a handle holds before it hands them to the pool without
+/// waiting for the façade's flush.
+const BATCH: usize = 64;
 
 thread_local! {
     /// This thread's env side. Node runs one env per thread (main or
@@ -48,6 +52,14 @@ pub struct HandleState {
     pub closed: Cell<bool>,
     pending: Cell<usize>,
     close_waiters: RefCell<Vec<sys::napi_deferred>>,
+    /// Small tasks submitted since the last flush (see [`JsSide::enqueue_small`]).
+    batch: RefCell<Vec<Item>>,
+    /// When the first of them was submitted.
+    batch_since: Cell<Option<Instant>>,
+    /// The pool's waiting count when the batch began (for `maxQueue`).
+    batch_base: Cell<usize>,
+    /// In the env's list of handles to flush.
+    listed: Cell<bool>,
 }
 
 impl HandleState {
@@ -58,6 +70,10 @@ impl HandleState {
             closed: Cell::new(false),
             pending: Cell::new(0),
             close_waiters: RefCell::new(Vec::new()),
+            batch: RefCell::new(Vec::new()),
+            batch_since: Cell::new(None),
+            batch_base: Cell::new(0),
+            listed: Cell::new(false),
         })
     }
 }
@@ -115,6 +131,10 @@ pub struct JsSide {
     argv: RefCell<Vec<sys::napi_value>>,
     /// Handles drained during a batch; their close() resolves after it.
     drained: RefCell<Vec<Rc<HandleState>>>,
+    /// Handles holding small tasks not yet handed to their pool.
+    batched: RefCell<Vec<Rc<HandleState>>>,
+    /// The façade was asked to flush them from a microtask, not yet done.
+    flush_asked: Cell<bool>,
 }
 
 impl JsSide {
@@ -209,6 +229,8 @@ impl JsSide {
             settler: Cell::new([ptr::null_mut(); 2]),
             argv: RefCell::new(Vec::with_capacity(MAX_ARGS + 1)),
             drained: RefCell::new(Vec::new()),
+            batched: RefCell::new(Vec::new()),
+            flush_asked: Cell::new(false),
         });
         JS.with(|j| *j.borrow_mut() = Some(Rc::clone(&js)));
         state.on_teardown(Box::new(|| {
@@ -240,7 +262,7 @@ impl JsSide {
         }
     }
 
-    /// Accepts a captured, reserved task and hands the job to the pool.
+    /// Accepts a captured, reserved task and hands it to the pool.
     /// Returns its id; the façade makes the Promise and keeps its resolvers
     /// under that id until [`Self::drain`] hands it the result.
     pub fn enqueue(
@@ -251,29 +273,107 @@ impl JsSide {
         watch: Option<Arc<AtomicBool>>,
         cancellable: bool,
     ) -> u32 {
-        let cancel = cancellable.then(|| Arc::new(CancelState::default()));
+        // Tasks reach the pool in the order they were submitted.
+        self.flush(handle);
         let watched = watch.is_some();
+        let (id, cancel) = self.add_pending(handle, task.op(), keep, watch, cancellable);
+        if watched {
+            self.watch(id);
+        }
+        handle.core.spawn(Batch {
+            env: Arc::clone(&self.link),
+            submitted: Instant::now(),
+            items: vec![Item { id, task, cancel }],
+        });
+        id
+    }
+
+    /// Accepts a small task (its input copied, nothing referenced) into the
+    /// handle's batch, unreserved: batches go to the pool whole, when the
+    /// façade's flush runs (a microtask it queues when asked, so before the
+    /// thread returns to its loop), when a batch is full, or when the pool's
+    /// `close()` or `stats()` is called. One rayon job, one clock read and
+    /// one reservation per batch instead of per task: the cost that bounds
+    /// how many tasks a second one JS thread can feed. Such a task takes
+    /// microseconds, so holding it until the current JS run ends costs
+    /// little overlap. Returns its id, and whether the façade must queue a
+    /// flush.
+    pub fn enqueue_small(
+        self: &Rc<Self>,
+        handle: &Rc<HandleState>,
+        task: Task,
+        cancellable: bool,
+    ) -> Result<(u32, bool), Error> {
+        let op = task.op();
+        let held = handle.batch.borrow().len();
+        if held == 0 {
+            handle.batch_base.set(handle.core.snapshot_queued());
+            handle.batch_since.set(Some(Instant::now()));
+        }
+        if handle.batch_base.get().saturating_add(held) >= handle.core.max_queue() {
+            return Err(handle.core.reject(op, 1));
+        }
+        let none = [ptr::null_mut(); 2];
+        let (id, cancel) = self.add_pending(handle, op, none, None, cancellable);
+        let mut batch = handle.batch.borrow_mut();
+        if held == 0 {
+            batch.reserve(BATCH);
+        }
+        batch.push(Item { id, task, cancel });
+        drop(batch);
+        if !handle.listed.replace(true) {
+            self.batched.borrow_mut().push(Rc::clone(handle));
+        }
+        if held + 1 >= BATCH {
+            self.flush(handle);
+        }
+        Ok((id, !self.flush_asked.replace(true)))
+    }
+
+    fn add_pending(
+        &self,
+        handle: &Rc<HandleState>,
+        op: Op,
+        keep: [sys::napi_ref; 2],
+        watch: Option<Arc<AtomicBool>>,
+        cancellable: bool,
+    ) -> (u32, Option<Arc<CancelState>>) {
+        let cancel = cancellable.then(|| Arc::new(CancelState::default()));
         let id = self.slab.borrow_mut().insert(Pending {
             settled: false,
             handle: Rc::clone(handle),
             keep,
             cancel: cancel.clone(),
             watch,
-            op: task.op(),
+            op,
         }) as u32;
         handle.pending.set(handle.pending.get() + 1);
         self.add_unsettled(1);
-        if watched {
-            self.watch(id);
+        (id, cancel)
+    }
+
+    /// Hands a handle's held small tasks to its pool.
+    pub fn flush(&self, handle: &HandleState) {
+        let items = std::mem::take(&mut *handle.batch.borrow_mut());
+        if items.is_empty() {
+            return;
         }
-        handle.core.spawn(Job {
-            id,
+        let submitted = handle.batch_since.take().unwrap_or_else(Instant::now);
+        handle.core.spawn_unreserved(Batch {
             env: Arc::clone(&self.link),
-            task,
-            submitted: Instant::now(),
-            cancel,
+            submitted,
+            items,
         });
-        id
+    }
+
+    /// The façade's flush: every handle's held small tasks to its pool.
+    pub fn flush_all(&self) {
+        self.flush_asked.set(false);
+        let handles = std::mem::take(&mut *self.batched.borrow_mut());
+        for h in handles {
+            h.listed.set(false);
+            self.flush(&h);
+        }
     }
 
     /// Registers a pool handle for the raw submit path.
@@ -382,6 +482,7 @@ impl JsSide {
     /// its tasks are done.
     pub fn close(&self, handle: &Rc<HandleState>) -> Result<sys::napi_value, Error> {
         handle.closed.set(true);
+        self.flush(handle);
         let mut deferred = ptr::null_mut();
         let mut promise = ptr::null_mut();
         // SAFETY: on the env's thread inside a napi call; out-pointers are locals.

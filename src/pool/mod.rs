@@ -9,6 +9,6 @@ mod js;
 pub mod tasks;
 
 pub use api::{
-    create_pool, default_pool, default_pool_metrics, hash_sync, pool_ops, raw_submit_fn,
-    set_settler, NativePool, PoolStats, TimeSummary,
+    create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, pool_ops,
+    raw_submit_fn, set_settler, NativePool, PoolStats, TimeSummary,
 };
