@@ -56,8 +56,10 @@ pub struct HandleState {
     batch: RefCell<Vec<Item>>,
     /// When the first of them was submitted.
     batch_since: Cell<Option<Instant>>,
-    /// The pool's waiting count when the batch began (for `maxQueue`).
+    /// The pool's waiting count when the batch began, and its `maxQueue`
+    /// (a copy: the pool's own lies near counters its threads write).
     batch_base: Cell<usize>,
+    max_queue: usize,
     /// In the env's list of handles to flush.
     listed: Cell<bool>,
 }
@@ -65,7 +67,6 @@ pub struct HandleState {
 impl HandleState {
     pub fn new(core: Arc<PoolCore>, owned: bool) -> Rc<Self> {
         Rc::new(Self {
-            core,
             owned,
             closed: Cell::new(false),
             pending: Cell::new(0),
@@ -73,7 +74,9 @@ impl HandleState {
             batch: RefCell::new(Vec::new()),
             batch_since: Cell::new(None),
             batch_base: Cell::new(0),
+            max_queue: core.max_queue(),
             listed: Cell::new(false),
+            core,
         })
     }
 }
@@ -310,7 +313,7 @@ impl JsSide {
             handle.batch_base.set(handle.core.snapshot_queued());
             handle.batch_since.set(Some(Instant::now()));
         }
-        if handle.batch_base.get().saturating_add(held) >= handle.core.max_queue() {
+        if handle.batch_base.get().saturating_add(held) >= handle.max_queue {
             return Err(handle.core.reject(op, 1));
         }
         let none = [ptr::null_mut(); 2];
