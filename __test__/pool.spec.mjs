@@ -37,6 +37,14 @@ function inputs() {
     ['SharedArrayBuffer', sab, large],
     ['view over a SharedArrayBuffer', new Int32Array(sab, 8, 1000), large.subarray(8, 4008)],
     ['DataView over a SharedArrayBuffer', new DataView(sab, 1, 70000), large.subarray(1, 70001)],
+    // Node 24+: two bytes an element (an element size guessed from an
+    // unknown kind once read four times its length).
+    ...(typeof Float16Array === 'function'
+      ? [
+          ['Float16Array at an offset', new Float16Array(ab.slice(0, 4096), 6, 1000), Buffer.from(ab, 6, 2000)],
+          ['large Float16Array', new Float16Array(large.buffer, large.byteOffset & ~1, 600000), Buffer.from(large.buffer, large.byteOffset & ~1, 1200000)],
+        ]
+      : []),
   ]
 }
 

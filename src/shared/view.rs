@@ -95,41 +95,50 @@ unsafe fn is_shared(env: sys::napi_env, buffer: sys::napi_value) -> Result<bool,
 /// # Safety
 /// `env` is the calling thread's env, inside a napi call; `value` is a live
 /// napi value of it.
+/// `napi_float16_array` (Node 24+: `Float16Array`), which napi-rs's
+/// bindings do not name.
+const NAPI_FLOAT16_ARRAY: sys::napi_typedarray_type = 11;
+
 unsafe fn view_info(env: sys::napi_env, value: sys::napi_value) -> Result<Option<ViewInfo>, Error> {
-    let mut is_ta = false;
-    // SAFETY: valid env and value (caller), out-pointer to a local.
-    ok("napi_is_typedarray", unsafe {
-        sys::napi_is_typedarray(env, value, &mut is_ta)
-    })?;
     let mut data = ptr::null_mut();
     let mut buffer = ptr::null_mut();
-    let byte_len = if is_ta {
-        let mut ty = 0;
-        let mut len = 0usize;
-        let mut offset = 0usize;
-        // SAFETY: value is a TypedArray (checked); all out-pointers are locals.
-        ok("napi_get_typedarray_info", unsafe {
-            sys::napi_get_typedarray_info(
-                env,
-                value,
-                &mut ty,
-                &mut len,
-                &mut data,
-                &mut buffer,
-                &mut offset,
-            )
-        })?;
+    let (mut ty, mut len, mut offset) = (0, 0usize, 0usize);
+    // Asked first, without a separate `napi_is_typedarray` (the hot path
+    // is a TypedArray): it checks the value itself and returns
+    // `napi_invalid_arg`, writing nothing, for anything else.
+    // SAFETY: valid env and value (caller); all out-pointers are locals.
+    let st = unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            value,
+            &mut ty,
+            &mut len,
+            &mut data,
+            &mut buffer,
+            &mut offset,
+        )
+    };
+    let byte_len = if st == sys::Status::napi_ok {
+        // Never guessed: a kind this table does not know (a newer Node's)
+        // is refused rather than read past its end or short of it.
         let elem = match ty {
             sys::TypedarrayType::int8_array
             | sys::TypedarrayType::uint8_array
             | sys::TypedarrayType::uint8_clamped_array => 1,
-            sys::TypedarrayType::int16_array | sys::TypedarrayType::uint16_array => 2,
+            sys::TypedarrayType::int16_array
+            | sys::TypedarrayType::uint16_array
+            | NAPI_FLOAT16_ARRAY => 2,
             sys::TypedarrayType::int32_array
             | sys::TypedarrayType::uint32_array
             | sys::TypedarrayType::float32_array => 4,
-            _ => 8, // float64, bigint64, biguint64
+            sys::TypedarrayType::float64_array
+            | sys::TypedarrayType::bigint64_array
+            | sys::TypedarrayType::biguint64_array => 8,
+            _ => return Ok(None), // reported as a value of the wrong type
         };
         len * elem
+    } else if st != sys::Status::napi_invalid_arg {
+        return Err(napi_err("napi_get_typedarray_info", st));
     } else {
         let mut is_dv = false;
         // SAFETY: as above.
