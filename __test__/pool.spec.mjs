@@ -231,6 +231,26 @@ test('abort before start: AbortError at once, and the task never runs', async ()
   await p.close()
 })
 
+test('small tasks aborted before they reach the pool: AbortError, and their ids serve later tasks', async () => {
+  const p = createPool({ threads: 1 })
+  const acs = Array.from({ length: 10 }, () => new AbortController())
+  const first = acs.map((ac, i) => p.hash('xxh3', `first ${i}`, 'hex', { signal: ac.signal }))
+  // Aborted in the same synchronous run: still held, not yet handed over.
+  for (let i = 0; i < 10; i += 2) acs[i].abort()
+  const second = Array.from({ length: 10 }, (_, i) => p.hash('xxh3', `second ${i}`))
+  const outcomes = await Promise.allSettled(first)
+  outcomes.forEach((o, i) => {
+    if (i % 2 === 0) assert.equal(o.reason?.name, 'AbortError', `first ${i}`)
+    else assert.equal(o.value, hashSync('xxh3', `first ${i}`), `first ${i}`)
+  })
+  assert.deepEqual(await Promise.all(second), second.map((_, i) => hashSync('xxh3', `second ${i}`)))
+  const s = p.stats()
+  assert.equal(s.completed, 15)
+  assert.equal(s.failed, 5, 'the aborted ones count as failed (aborted), once')
+  assert.equal(s.queued, 0)
+  await p.close()
+})
+
 test('abort while running: rejects promptly and a long hash stops at its next piece', async () => {
   const p = createPool({ threads: 1 })
   const ac = new AbortController()

@@ -217,6 +217,9 @@ impl PoolCore {
     pub fn spawn_unreserved(self: &Arc<Self>, mut batch: Batch) {
         let got = self.reserve_many(batch.items.len());
         for item in batch.items.drain(got..) {
+            if !Self::claim(&item) {
+                continue;
+            }
             batch.env.complete(Done {
                 id: item.id,
                 result: Err(self.reject(item.task.op(), 1)),
@@ -234,6 +237,9 @@ impl PoolCore {
             drop(workers);
             for item in batch.items.drain(..) {
                 self.queued.fetch_sub(1, Ordering::Relaxed);
+                if !Self::claim(&item) {
+                    continue;
+                }
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 self.count(item.task.op(), ERROR);
                 batch.env.complete(Done {
@@ -276,14 +282,18 @@ impl PoolCore {
         }
     }
 
+    /// Claims a task before it runs or is settled here: false if an abort
+    /// won (it was settled and released then, and its id may be reused).
+    fn claim(item: &Item) -> bool {
+        item.cancel.as_ref().is_none_or(|c| c.start())
+    }
+
     fn execute(&self, env: &EnvLink, submitted: Instant, item: Item) {
         let started = Instant::now();
         let op = item.task.op();
         self.queued.fetch_sub(1, Ordering::Relaxed);
-        if let Some(c) = &item.cancel {
-            if !c.start() {
-                return; // aborted while queued: already settled and released
-            }
+        if !Self::claim(&item) {
+            return; // aborted while queued: already settled and released
         }
         if !env.thread.is_alive() {
             return; // its thread ended: nobody to settle, memory gone

@@ -357,7 +357,10 @@ impl JsSide {
 
     /// Hands a handle's held small tasks to its pool.
     pub fn flush(&self, handle: &HandleState) {
-        let items = std::mem::take(&mut *handle.batch.borrow_mut());
+        let mut items = std::mem::take(&mut *handle.batch.borrow_mut());
+        // Aborted while held: already settled and released, and their ids
+        // may be another task's by now. They never reach the pool.
+        items.retain(|i| !i.cancel.as_ref().is_some_and(|c| c.is_cancelled()));
         if items.is_empty() {
             return;
         }

@@ -115,6 +115,12 @@ impl CancelState {
             .is_ok()
     }
 
+    /// JS thread: whether an abort already settled it (it must never run,
+    /// nor be settled again).
+    pub fn is_cancelled(&self) -> bool {
+        self.state.load(Ordering::Acquire) == CANCELLED
+    }
+
     /// JS thread: true if the task will now never run; otherwise asks the
     /// running task to stop and returns false.
     pub fn cancel(&self) -> bool {
