@@ -206,11 +206,6 @@ impl PoolCore {
         self.outcomes[op as usize][outcome].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Hands reserved tasks to the pool threads.
-    pub fn spawn(self: &Arc<Self>, batch: Batch) {
-        self.spawn_items(batch);
-    }
-
     /// Reserves places for a batch of tasks and hands it to the pool; the
     /// tasks over `maxQueue` (possible only when several JS threads submit
     /// at once) are settled with `ERR_NODEPERF_QUEUE_FULL`.
@@ -226,11 +221,12 @@ impl PoolCore {
             });
         }
         if got > 0 {
-            self.spawn_items(batch);
+            self.spawn(batch);
         }
     }
 
-    fn spawn_items(self: &Arc<Self>, mut batch: Batch) {
+    /// Hands reserved tasks to the pool threads.
+    pub fn spawn(self: &Arc<Self>, mut batch: Batch) {
         let workers = self.workers.read();
         let Some(w) = workers.as_ref() else {
             // Shut down under us: settle them rather than lose them.
