@@ -13,6 +13,7 @@
 //! flag and sends a wakeup: no result waits for a wakeup that never comes.
 //! Extra wakeups drain an empty queue, which is harmless.
 
+use super::core::Item;
 use super::tasks::Output;
 use crate::error::Error;
 use crate::thread::ThreadShared;
@@ -27,6 +28,11 @@ pub struct Done {
     pub result: Result<Output, Error>,
 }
 
+/// Emptied batch buffers kept for reuse, at most this many per env.
+const SPARE_BATCHES: usize = 8;
+/// Smaller buffers (a lone task's) are not worth keeping.
+const SPARE_MIN: usize = 16;
+
 pub struct EnvLink {
     /// The submitting thread; its alive guard protects `wake` (and the
     /// memory of the tasks, see `shared`).
@@ -34,6 +40,10 @@ pub struct EnvLink {
     queue: Mutex<Vec<Done>>,
     scheduled: AtomicBool,
     wake: WakeHandle,
+    /// Emptied batch buffers, handed back by pool threads: the JS thread
+    /// fills them again instead of allocating (with mimalloc purging freed
+    /// pages at once, a fresh buffer costs page faults every batch).
+    spare: Mutex<Vec<Vec<Item>>>,
 }
 
 impl EnvLink {
@@ -45,6 +55,7 @@ impl EnvLink {
             queue: Mutex::new(Vec::new()),
             scheduled: AtomicBool::new(false),
             wake,
+            spare: Mutex::new(Vec::new()),
         }
     }
 
@@ -60,6 +71,25 @@ impl EnvLink {
                 unsafe { self.wake.wake() };
             }
         }
+    }
+
+    /// Pool threads: keeps an emptied batch buffer for reuse.
+    pub fn recycle(&self, buffer: Vec<Item>) {
+        debug_assert!(buffer.is_empty());
+        if buffer.capacity() < SPARE_MIN {
+            return; // a single task's
+        }
+        let mut spare = self.spare.lock();
+        if spare.len() < SPARE_BATCHES {
+            spare.push(buffer);
+        }
+    }
+
+    /// JS thread: an empty batch buffer with room for `n` tasks.
+    pub fn batch_buffer(&self, n: usize) -> Vec<Item> {
+        let mut buffer = self.spare.lock().pop().unwrap_or_default();
+        buffer.reserve(n);
+        buffer
     }
 
     /// JS thread: swaps everything finished since the last drain into

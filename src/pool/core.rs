@@ -40,7 +40,7 @@ pub struct Batch {
 struct Running {
     env: Arc<EnvLink>,
     submitted: Instant,
-    items: Mutex<std::vec::IntoIter<Item>>,
+    items: Mutex<std::collections::VecDeque<Item>>,
 }
 
 /// Wait and run time of finished tasks, in nanoseconds: for `stats()` (3
@@ -248,6 +248,7 @@ impl PoolCore {
         let core = Arc::clone(self);
         if batch.items.len() == 1 {
             let item = batch.items.pop().expect("one item");
+            batch.env.recycle(batch.items);
             let (env, submitted) = (batch.env, batch.submitted);
             w.spawn(move || core.execute(&env, submitted, item));
             return;
@@ -255,7 +256,7 @@ impl PoolCore {
         let running = Arc::new(Running {
             env: batch.env,
             submitted: batch.submitted,
-            items: Mutex::new(batch.items.into_iter()),
+            items: Mutex::new(batch.items.into()),
         });
         w.spawn(move || core.run_batch(running, true));
     }
@@ -272,7 +273,16 @@ impl PoolCore {
             }
         }
         loop {
-            let next = running.items.lock().next();
+            let next = {
+                let mut items = running.items.lock();
+                let next = items.pop_front();
+                if items.is_empty() && items.capacity() > 0 {
+                    // The last task taken: its buffer goes back to the
+                    // submitting thread for a later batch.
+                    running.env.recycle(std::mem::take(&mut *items).into());
+                }
+                next
+            };
             let Some(item) = next else { break };
             self.execute(&running.env, running.submitted, item);
         }

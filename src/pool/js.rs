@@ -319,8 +319,8 @@ impl JsSide {
         let none = [ptr::null_mut(); 2];
         let (id, cancel) = self.add_pending(handle, op, none, None, cancellable);
         let mut batch = handle.batch.borrow_mut();
-        if held == 0 {
-            batch.reserve(BATCH);
+        if held == 0 && batch.capacity() == 0 {
+            *batch = self.link.batch_buffer(BATCH);
         }
         batch.push(Item { id, task, cancel });
         drop(batch);
