@@ -211,6 +211,12 @@ function attachSettler() {
   }
 }
 
+// The flush is queued through a promise reaction taken at load, not the
+// global queueMicrotask: test frameworks' fake timers replace that one, and
+// held tasks must never wait for a fake clock.
+const promiseThen = Promise.prototype.then
+const resolvedPromise = Promise.resolve()
+
 /**
  * `submitRaw` returns `~id` (negative) when the native side holds small
  * tasks until a flush: queue it as a microtask, so they reach the pool
@@ -218,7 +224,7 @@ function attachSettler() {
  */
 function submitted(r) {
   if (r >= 0) return r
-  queueMicrotask(binding.__flushSubmitted)
+  promiseThen.call(resolvedPromise, binding.__flushSubmitted)
   return ~r
 }
 

@@ -197,6 +197,30 @@ test('two threads filling the shared default pool at once: exactly maxQueue acce
   await w.terminate()
 })
 
+test('tasks and parses settle while fake timers hold the global queueMicrotask, setImmediate and setTimeout', () => {
+  // In a child process: a regression would leave work pending forever.
+  const r = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `const { pool, hashSync } = require(${JSON.stringify(indexPath)})
+       const assert = require('node:assert/strict')
+       // What a fake clock does until it is ticked.
+       for (const n of ['queueMicrotask', 'setImmediate', 'setTimeout']) globalThis[n] = () => {}
+       ;(async () => {
+         assert.deepEqual(await Promise.all([pool.hash('xxh3', 'a'), pool.hash('crc32', 'b')]), [hashSync('xxh3', 'a'), hashSync('crc32', 'b')])
+         // Over a slice: built in turns of the loop, yielded with setImmediate.
+         const text = JSON.stringify(Array.from({ length: 20000 }, (_, i) => ({ i, s: 'v' + i })))
+         assert.deepEqual(await pool.parseJson(text), JSON.parse(text))
+         console.log('settled')
+       })()`,
+    ],
+    { encoding: 'utf8', timeout: 20_000 },
+  )
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /settled/)
+})
+
 test('a worker that exits with small tasks not yet handed over: nothing leaks, the pool goes on', async () => {
   const w = new Worker(
     `const { pool } = require(${JSON.stringify(indexPath)})

@@ -13,6 +13,9 @@
 
 const binding = require('../binding.js')
 const { nodeperfError } = require('./errors.js')
+// Node's own, not the global: test frameworks' fake timers replace the
+// global one, and a parse must not wait for a fake clock.
+const { setImmediate } = require('node:timers')
 
 const jsonParse = JSON.parse
 const { defineProperty, getOwnPropertyNames, keys: objectKeys } = Object

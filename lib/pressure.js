@@ -4,6 +4,8 @@
 
 const binding = require('../binding.js')
 const { invalidArgType, outOfRange, abortError } = require('./errors.js')
+// Node's own, not the global one that fake timers replace.
+const { setImmediate } = require('node:timers')
 const { lag } = require('../index.js')
 
 

@@ -13,6 +13,10 @@ const v8 = require('node:v8')
 const native = require('../index.js')
 const binding = require('../binding.js')
 const { invalidArgType, invalidArgValue, outOfRange } = require('./errors.js')
+// Node's own, not the globals that fake timers replace: a cached scrape
+// must not outlive its tick because a test froze the clock.
+const { setImmediate } = require('node:timers')
+const resolvedPromise = Promise.resolve()
 
 function loadPromClient() {
   try {
@@ -196,7 +200,7 @@ function scrapeCache(read) {
     if (cached === null) {
       cached = read()
       // All collectors of one scrape run in the same tick (Promise.all).
-      queueMicrotask(() => setImmediate(() => (cached = null)))
+      resolvedPromise.then(() => setImmediate(() => (cached = null)))
     }
     return cached
   }
