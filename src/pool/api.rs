@@ -286,13 +286,13 @@ unsafe extern "C" fn raw_submit(
     };
     let mut out = ptr::null_mut();
     match run() {
-        // Ids are slab keys, far below 2^31: `!id` (negative) tells the
-        // façade to queue a flush.
-        // SAFETY: env is live; out is a local.
-        Ok((id, flush)) => unsafe {
+        Ok((id, flush)) => {
+            // Ids are slab keys, far below 2^31: `!id` (negative) tells
+            // the façade to queue a flush.
             let id = id as i32;
-            sys::napi_create_int32(env, if flush { !id } else { id }, &mut out);
-        },
+            // SAFETY: env is live; out is a local.
+            unsafe { sys::napi_create_int32(env, if flush { !id } else { id }, &mut out) };
+        }
         Err(e) => {
             let env_ = Env::from_raw(env);
             let error = e.to_js(&env_).raw();

@@ -294,8 +294,9 @@ impl JsSide {
     /// Accepts a small task (its input copied, nothing referenced) into the
     /// handle's batch, unreserved: batches go to the pool whole, when the
     /// façade's flush runs (a microtask it queues when asked, so before the
-    /// thread returns to its loop), when a batch is full, or when the pool's
-    /// `close()` or `stats()` is called. One rayon job, one clock read and
+    /// thread returns to its loop), when a batch is full, when the pool's
+    /// `close()`, `stats()` or `queueSize` is called, or before a large task
+    /// or a JSON job of this thread (so tasks start in submission order). One rayon job, one clock read and
     /// one reservation per batch instead of per task: the cost that bounds
     /// how many tasks a second one JS thread can feed. Such a task takes
     /// microseconds, so holding it until the current JS run ends costs
