@@ -168,12 +168,11 @@ impl PoolCore {
 
     /// Takes a place in the queue, or fails with `ERR_NODEPERF_QUEUE_FULL`.
     pub fn reserve(&self, op: Op) -> Result<(), Error> {
-        let before = self.queued.fetch_add(1, Ordering::Relaxed);
-        if before >= self.max_queue {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-            return Err(self.reject(op, 1));
+        if self.reserve_many(1) == 1 {
+            Ok(())
+        } else {
+            Err(self.reject(op, 1))
         }
-        Ok(())
     }
 
     /// Takes places for `n` tasks at once; returns how many it got (the
