@@ -206,9 +206,100 @@ function settle(n) {
 
 function attachSettler() {
   if (submitRaw === null) {
-    binding.__setSettler(settle, tags)
+    binding.__setSettler(settle, tags, stageBytes, stageCodes)
     submitRaw = binding.__rawSubmit()
   }
+}
+
+// ---------------------------------------------------------------------------
+// The stage. A task whose input is a Uint8Array (or Buffer) of 1 to 64
+// bytes, with no signal, costs no Node-API call of its own: its bytes are
+// copied into a slot of `stageBytes` and its packed code and length into
+// `stageCodes`, and one `__stageFlush(n)` hands all of them over, writing
+// each one's id over its code (src/pool/js.rs, STAGE_SLOTS). The stage is
+// flushed by a microtask queued with its first task (so before this thread
+// returns to its loop), when full, when its room under `maxQueue` is used
+// up, and before anything else reaches a pool from this thread (another
+// task, a JSON job, `stats()`, `queueSize`, `close()`), so tasks reach the
+// pool in the order they were submitted.
+const STAGE_SLOTS = 64
+const STAGE_SLOT = 64
+const stageBytes = new Uint8Array(STAGE_SLOTS * STAGE_SLOT)
+const stageCodes = new Int32Array(2 * STAGE_SLOTS)
+const stagedResolvers = new Array(STAGE_SLOTS).fill(undefined)
+let staged = 0
+// Tasks the stage may take before asking for room again, and for which pool.
+let stageRoom = 0
+let stagePool = -1
+let stageFlushQueued = false
+// TypedArray intrinsics, so that neither a subclass nor a patched global
+// can make the copy differ from the bytes: the kind, and the length.
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
+const uncurry = (get) => Function.prototype.call.bind(get)
+const typedArrayTag = uncurry(Object.getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag).get)
+const byteLengthOf = uncurry(Object.getOwnPropertyDescriptor(TypedArrayPrototype, 'byteLength').get)
+
+function stageMicrotask() {
+  stageFlushQueued = false
+  flushStage()
+  binding.__flushSubmitted()
+}
+
+/** Hands every staged task to its pool (see above). */
+function flushStage() {
+  const n = staged
+  if (n === 0) return
+  staged = 0
+  stageRoom = 0
+  let refused
+  try {
+    refused = binding.__stageFlush(n)
+  } catch (err) {
+    // The stage could not be read at all: none of them was accepted.
+    for (let k = 0; k < n; k++) {
+      const resolve = stagedResolvers[k]
+      stagedResolvers[k] = undefined
+      resolve(Promise.reject(err))
+    }
+    return
+  }
+  let r = 0
+  for (let k = 0; k < n; k++) {
+    const id = stageCodes[2 * k]
+    const resolve = stagedResolvers[k]
+    stagedResolvers[k] = undefined
+    if (id >= 0) resolvers[id] = resolve
+    else resolve(Promise.reject(refused[r++]))
+  }
+}
+
+/**
+ * Stages a task for pool `index` (`code` as for submitRaw) if it can take
+ * one; returns its Promise, or undefined when the caller must submit it
+ * the usual way (no room: that way says why).
+ */
+function stageTask(index, code, view, len) {
+  if (staged === stageRoom || index !== stagePool) {
+    flushStage()
+    stagePool = index
+    stageRoom = binding.__stageRoom(index)
+    if (stageRoom <= 0) {
+      stageRoom = 0
+      return undefined
+    }
+  }
+  const k = staged
+  stageBytes.set(view, k * STAGE_SLOT)
+  stageCodes[2 * k] = code
+  stageCodes[2 * k + 1] = len
+  const promise = new Promise(capture)
+  stagedResolvers[k] = newResolve
+  staged = k + 1
+  if (!stageFlushQueued) {
+    stageFlushQueued = true
+    promiseThen.call(resolvedPromise, stageMicrotask)
+  }
+  return promise
 }
 
 // The flush is queued through a promise reaction taken at load, not the
@@ -276,6 +367,12 @@ class Pool {
   /** @internal */
   constructor(make) {
     this.#make = make
+  }
+
+  /** The native handle, once this thread's staged tasks reached their pools. */
+  #sync() {
+    flushStage()
+    return this.#n()
   }
 
   #n() {
@@ -348,6 +445,7 @@ class Pool {
 
   /** JSON jobs run on the default pool's threads: make sure it is started. */
   #jsonPool() {
+    flushStage()
     if (this.#closed()) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
     pool.#n()
   }
@@ -378,7 +476,18 @@ class Pool {
     // One packed number (see raw_submit in src/pool/api.rs): one argument
     // conversion instead of five.
     const code = (this.#index << 8) | (kind << 6) | (alg << 3) | (enc << 1)
-    if (signal === undefined) return promiseFor(submitted(submitRaw(code, value)))
+    if (signal === undefined) {
+      if (typedArrayTag(value) === 'Uint8Array') {
+        const len = byteLengthOf(value)
+        if (len !== 0 && len <= STAGE_SLOT) {
+          const promise = stageTask(this.#index, code, value, len)
+          if (promise !== undefined) return promise
+        }
+      }
+      flushStage()
+      return promiseFor(submitted(submitRaw(code, value)))
+    }
+    flushStage()
     if (signal.aborted) throw abortError(signal)
     return watch(n, submitted(submitRaw(code | 1, value)), signal)
   }
@@ -404,7 +513,7 @@ class Pool {
     const kind = dataKind(task.data, 'task.data')
     const value = dataValue
     dataValue = undefined
-    const n = this.#n()
+    const n = this.#sync()
     if (signal === undefined) return promiseFor(n.submitChunks(kind, value, alg, chunkSize, out, false))
     if (signal.aborted) throw abortError(signal)
     return watch(n, n.submitChunks(kind, value, alg, chunkSize, out, true), signal)
@@ -416,7 +525,7 @@ class Pool {
    * @internal
    */
   [Symbol.for('@nodeperf/native.poolMetrics')](bounds) {
-    return this.#n().metrics(bounds)
+    return this.#sync().metrics(bounds)
   }
 
   /**
@@ -424,7 +533,7 @@ class Pool {
    * runTime }`; the times as `{ p50, p99, max, mean }` in milliseconds.
    */
   stats() {
-    return this.#n().stats()
+    return this.#sync().stats()
   }
 
   /** Number of native threads. */
@@ -434,7 +543,7 @@ class Pool {
 
   /** Tasks accepted and waiting for a thread. */
   get queueSize() {
-    return this.#n().queueSize
+    return this.#sync().queueSize
   }
 
   /** Most tasks that may wait; `run` rejects with ERR_NODEPERF_QUEUE_FULL past it. */
@@ -449,7 +558,7 @@ class Pool {
    * @returns {Promise<void>}
    */
   close() {
-    return this.#n().close()
+    return this.#sync().close()
   }
 
   /** @internal For the specs: a task that sleeps `ms` (checking cancel) or panics. */
@@ -457,7 +566,7 @@ class Pool {
     try {
       const signal = options === undefined ? undefined : checkSignal(options)
       if (signal !== undefined && signal.aborted) throw abortError(signal)
-      const n = this.#n()
+      const n = this.#sync()
       const id = n.__submitTest(kind === 'panic', ms, signal !== undefined)
       return signal === undefined ? promiseFor(id) : watch(n, id, signal)
     } catch (err) {

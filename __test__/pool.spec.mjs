@@ -156,6 +156,118 @@ test('small tasks held for one flush still meet maxQueue exactly, synchronously'
   await p.close()
 })
 
+test('tiny Buffer inputs staged in JS: maxQueue exact and synchronous across stage boundaries', async () => {
+  for (const [maxQueue, n] of [[5, 10], [100, 150], [64, 64], [129, 200]]) {
+    const p = createPool({ threads: 1, maxQueue })
+    const running = p[testTask]('sleep', 200)
+    while (p.stats().active === 0) await new Promise((r) => setTimeout(r, 1))
+    const data = Array.from({ length: n }, (_, i) => Buffer.from(`b${i}`))
+    const outcomes = await Promise.allSettled(data.map((d) => p.hash('xxh3', d)))
+    const accepted = Math.min(n, maxQueue)
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      [...Array(accepted).fill('fulfilled'), ...Array(n - accepted).fill('rejected')],
+      `maxQueue ${maxQueue}, ${n} tasks`,
+    )
+    outcomes.slice(0, accepted).forEach((o, i) => assert.equal(o.value, hashSync('xxh3', data[i])))
+    for (const o of outcomes.slice(accepted)) assert.equal(o.reason.code, 'ERR_NODEPERF_QUEUE_FULL')
+    assert.equal(p.stats().rejected, n - accepted)
+    await running
+    await p.close()
+  }
+})
+
+test('staged and unstaged tasks reach the pool in the order they were submitted', async () => {
+  const p = createPool({ threads: 1 })
+  const other = createPool({ threads: 1 })
+  // Hold the thread so that everything below waits in one queue.
+  const running = p[testTask]('sleep', 50)
+  const data = [
+    Buffer.from('staged'), 'a string', new Float64Array([1, 2]), Buffer.alloc(64, 1), Buffer.alloc(65, 2),
+    new Uint8Array(crypto.randomBytes(4096)), Buffer.from('x'), new Uint8Array(new SharedArrayBuffer(8)),
+  ]
+  const order = []
+  const ps = []
+  let others = 0
+  for (let round = 0; round < 40; round++) {
+    for (const d of data) {
+      const i = ps.length
+      ps.push(p.hash('sha1', d).then((digest) => order.push(i) && digest))
+      // Another pool's tasks in between: the stage changes pool.
+      if (i % 7 === 0) {
+        ps.push(other.hash('md5', d))
+        others++
+      }
+    }
+  }
+  const digests = await Promise.all(ps)
+  await running
+  let j = 0
+  for (let round = 0; round < 40; round++) {
+    for (const d of data) {
+      const i = j
+      assert.equal(digests[j++], hashSync('sha1', d))
+      if (i % 7 === 0) assert.equal(digests[j++], hashSync('md5', d))
+    }
+  }
+  assert.equal(order.length, 40 * data.length)
+  assert.deepEqual(order, [...order].sort((a, b) => a - b), 'one thread ran them first-in, first-out')
+  assert.equal(other.stats().completed, others)
+  await Promise.all([p.close(), other.close()])
+})
+
+test('a staged copy is of the bytes, whatever a subclass or a patched global says', async () => {
+  class Liar extends Uint8Array {
+    get byteLength() {
+      return 3
+    }
+    get length() {
+      return 3
+    }
+  }
+  const liar = new Liar(crypto.randomBytes(40))
+  const real = Buffer.from(liar.buffer)
+  assert.equal(await pool.hash('sha256', liar), crypto.hash('sha256', real))
+  const hasInstance = Object.getOwnPropertyDescriptor(Function.prototype, Symbol.hasInstance)
+  Object.defineProperty(Uint8Array, Symbol.hasInstance, { value: () => true, configurable: true })
+  try {
+    const f64 = new Float64Array([Math.PI])
+    assert.equal(await pool.hash('sha256', f64), crypto.hash('sha256', Buffer.from(f64.buffer)))
+  } finally {
+    delete Uint8Array[Symbol.hasInstance]
+  }
+  assert.deepEqual(Object.getOwnPropertyDescriptor(Function.prototype, Symbol.hasInstance), hasInstance)
+  // Detached: refused, as when not staged.
+  const gone = new Uint8Array(8)
+  structuredClone(gone.buffer, { transfer: [gone.buffer] })
+  await assert.rejects(pool.hash('md5', gone), { code: 'ERR_INVALID_ARG_VALUE' })
+})
+
+test('close() right after staged tasks: they are accepted and settle first', async () => {
+  const p = createPool({ threads: 1 })
+  const data = Array.from({ length: 100 }, (_, i) => Buffer.from(`c${i}`))
+  const order = []
+  const ps = data.map((d, i) => p.hash('crc32', d).then((h) => order.push(i) && h))
+  const closed = p.close().then(() => order.push('closed'))
+  await assert.rejects(p.hash('crc32', data[0]), { code: 'ERR_NODEPERF_POOL_CLOSED' })
+  assert.deepEqual(await Promise.all(ps), data.map((d) => hashSync('crc32', d)))
+  await closed
+  assert.equal(order.at(-1), 'closed')
+  assert.equal(p.stats().completed, 100)
+})
+
+test('the settler and stage are checked when set; a stage flush of a bad count is refused', () => {
+  const binding = require('../binding.js')
+  const settle = () => {}
+  const bytes = new Uint8Array(64 * 64)
+  const codes = new Int32Array(128)
+  assert.throws(() => binding.__setSettler({}, new Int32Array(4), bytes, codes), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => binding.__setSettler(settle, new Uint8Array(4096), bytes, codes), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => binding.__setSettler(settle, new Int32Array(4), new Uint8Array(64), codes), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => binding.__setSettler(settle, new Int32Array(4), bytes, new Float64Array(128)), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => binding.__stageFlush(65), { code: 'ERR_OUT_OF_RANGE' })
+})
+
 test('two threads filling the shared default pool at once: exactly maxQueue accepted', async () => {
   const n = 70000
   const sleepMs = 4000
@@ -185,7 +297,8 @@ test('two threads filling the shared default pool at once: exactly maxQueue acce
   const fromWorker = new Promise((resolve, reject) => w.once('message', resolve).once('error', reject))
   w.postMessage('go')
   const ps = []
-  for (let i = 0; i < n; i++) ps.push(pool.hash('xxh3', 'm' + i))
+  // Buffers here (staged in JS, see index.js), strings in the worker.
+  for (let i = 0; i < n; i++) ps.push(pool.hash('xxh3', Buffer.from('m' + i)))
   const submittedAt = performance.timeOrigin + performance.now()
   const [mine, theirs] = await Promise.all([Promise.allSettled(ps), fromWorker, slept])
   assert.ok(Math.max(submittedAt, theirs.submittedAt) < sleptAt, 'both threads submitted while the pool was blocked')

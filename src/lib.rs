@@ -27,5 +27,5 @@ pub use lag::{
 };
 pub use pool::{
     create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, pool_ops,
-    raw_submit_fn, set_settler, NativePool, PoolStats, TimeSummary,
+    raw_submit_fn, set_settler, stage_flush, stage_room, NativePool, PoolStats, TimeSummary,
 };

@@ -3,7 +3,7 @@
 //! depends on.
 
 use super::core::{PoolCore, Snapshot, Summary};
-use super::js::{HandleState, JsSide};
+use super::js::{HandleState, JsSide, STAGE_SLOT, STAGE_SLOTS};
 use super::tasks::hash::{self, Algorithm, Encoding};
 use super::tasks::{Op, Output, Task, TaskCtx};
 use crate::error::{Error, OrThrow};
@@ -338,17 +338,201 @@ pub fn flush_submitted() {
     JsSide::with_current(JsSide::flush_all);
 }
 
-/// Hands the native side the façade's batch settler (see `js.rs`).
+/// Checks that `v` is a TypedArray of type `ty` with at least `min`
+/// elements; returns its data pointer and length.
+///
+/// # Safety
+/// On `env`'s thread inside a napi call; `v` is a live value of it.
+unsafe fn typed_array(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    ty: sys::napi_typedarray_type,
+    min: usize,
+    what: &str,
+) -> Result<(*mut std::ffi::c_void, usize), Error> {
+    let (mut t, mut len, mut data, mut ab, mut off) =
+        (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0);
+    // SAFETY: caller's contract; out-pointers are locals. For anything but
+    // a TypedArray it returns an error and writes nothing.
+    let st = unsafe {
+        sys::napi_get_typedarray_info(env, v, &mut t, &mut len, &mut data, &mut ab, &mut off)
+    };
+    if st != sys::Status::napi_ok || t != ty || len < min || data.is_null() {
+        return Err(Error::InvalidArgValue {
+            name: what.into(),
+            reason: format!("must be the façade's own typed array (of {min} elements or more)"),
+        });
+    }
+    Ok((data, len))
+}
+
+/// Hands the native side the façade's batch settler, its tags and its
+/// stage (see `js.rs`). Their types and sizes are checked here, once:
+/// the drain and the stage flush write into them.
 #[napi(js_name = "__setSettler")]
-pub fn set_settler(env: Env, settler: Unknown<'_>, tags: Unknown<'_>) -> napi::Result<()> {
+pub fn set_settler(
+    env: Env,
+    settler: Unknown<'_>,
+    tags: Unknown<'_>,
+    stage: Unknown<'_>,
+    codes: Unknown<'_>,
+) -> napi::Result<()> {
     let js = JsSide::get(&env).or_throw(&env)?;
-    let mut refs = [ptr::null_mut(); 2];
-    for (r, v) in refs.iter_mut().zip([settler.raw(), tags.raw()]) {
+    let raw = env.raw();
+    let check = || -> Result<(), Error> {
+        let mut t = 0;
+        // SAFETY: on this env's thread inside a napi call; live arguments.
+        unsafe {
+            sys::napi_typeof(raw, settler.raw(), &mut t);
+            if t != sys::ValueType::napi_function {
+                return Err(Error::invalid_arg_type(
+                    "settler",
+                    "of type function",
+                    "another value",
+                ));
+            }
+            typed_array(raw, tags.raw(), sys::TypedarrayType::int32_array, 1, "tags")?;
+            typed_array(
+                raw,
+                stage.raw(),
+                sys::TypedarrayType::uint8_array,
+                STAGE_SLOTS * STAGE_SLOT,
+                "stage",
+            )?;
+            typed_array(
+                raw,
+                codes.raw(),
+                sys::TypedarrayType::int32_array,
+                2 * STAGE_SLOTS,
+                "codes",
+            )?;
+        }
+        Ok(())
+    };
+    check().or_throw(&env)?;
+    let mut refs = [ptr::null_mut(); 4];
+    for (r, v) in refs
+        .iter_mut()
+        .zip([settler.raw(), tags.raw(), stage.raw(), codes.raw()])
+    {
         // SAFETY: on this env's thread inside a napi call; v is a live argument.
-        unsafe { sys::napi_create_reference(env.raw(), v, 1, r) };
+        unsafe { sys::napi_create_reference(raw, v, 1, r) };
     }
     js.set_settler(refs);
     Ok(())
+}
+
+/// How many tasks the façade may stage for pool `index` now (see
+/// `JsSide::stage_room`); -1 when that pool takes none (closed, or not
+/// this thread's): the façade then submits the task the usual way, which
+/// says why.
+#[napi(js_name = "__stageRoom")]
+pub fn stage_room(index: u32) -> i32 {
+    let Some(js) = JsSide::current() else {
+        return -1;
+    };
+    match js.pool(index) {
+        Some(h) if !h.closed.get() => js.stage_room(&h) as i32,
+        _ => -1,
+    }
+}
+
+/// Accepts the `count` tasks the façade staged (see `STAGE_SLOTS` in
+/// `js.rs`): each one's id is written over its code, or -1 for a task
+/// refused; returns the refusals' errors in order (undefined if none).
+#[napi(js_name = "__stageFlush")]
+pub fn stage_flush(env: &Env, count: u32) -> napi::Result<Unknown<'_>> {
+    let js = JsSide::get(env).or_throw(env)?;
+    let count = count as usize;
+    if count > STAGE_SLOTS {
+        return Err(Error::out_of_range("count", "an integer <= 64", count as f64).into_napi(env));
+    }
+    let raw = env.raw();
+    let [stage_ref, codes_ref] = js.stage_refs();
+    let (mut stage, mut codes) = (ptr::null_mut(), ptr::null_mut());
+    // SAFETY: on this env's thread inside a napi call; the references are
+    // live (null ones give an error, checked below), out-pointers are locals.
+    let arrays = unsafe {
+        sys::napi_get_reference_value(raw, stage_ref, &mut stage);
+        sys::napi_get_reference_value(raw, codes_ref, &mut codes);
+        typed_array(
+            raw,
+            stage,
+            sys::TypedarrayType::uint8_array,
+            STAGE_SLOTS * STAGE_SLOT,
+            "stage",
+        )
+        .and_then(|s| {
+            typed_array(
+                raw,
+                codes,
+                sys::TypedarrayType::int32_array,
+                2 * STAGE_SLOTS,
+                "codes",
+            )
+            .map(|c| (s.0.cast::<u8>(), c.0.cast::<i32>()))
+        })
+    };
+    let (stage, codes) = arrays.or_throw(env)?;
+    let mut refused = Vec::new();
+    let mut current: Option<(u32, Rc<HandleState>)> = None;
+    for k in 0..count {
+        // Slot k's code and length: k < STAGE_SLOTS and `codes` holds
+        // 2 × STAGE_SLOTS aligned i32s (checked above); it is this thread's
+        // memory, and no JS runs during this call.
+        // SAFETY: sound for the reasons just given.
+        let (code, len) = unsafe { (codes.add(2 * k).read() as u32, codes.add(2 * k + 1).read()) };
+        let index = code >> 8;
+        let handle = match &current {
+            Some((i, h)) if *i == index => Some(Rc::clone(h)),
+            _ => js.pool(index),
+        };
+        let accepted = (|| {
+            let handle = handle.ok_or(Error::PoolClosed)?;
+            current = Some((index, Rc::clone(&handle)));
+            if handle.closed.get() {
+                return Err(Error::PoolClosed);
+            }
+            let len = usize::try_from(len)
+                .ok()
+                .filter(|&n| n <= STAGE_SLOT)
+                .ok_or_else(|| {
+                    Error::out_of_range("stage length", "an integer >= 0 and <= 64", len as f64)
+                })?;
+            // Slot k's first `len` bytes lie inside the stage (k <
+            // STAGE_SLOTS, len <= STAGE_SLOT, size checked above); this
+            // thread's memory, unchanged during this call.
+            // SAFETY: sound for the reasons just given.
+            let bytes = unsafe { std::slice::from_raw_parts(stage.add(k * STAGE_SLOT), len) };
+            let task = Task::Hash {
+                algorithm: algorithm((code >> 3) & 7)?,
+                input: shared::Input::copy(bytes),
+                encoding: encoding((code >> 1) & 3)?,
+            };
+            js.enqueue_small(&handle, task, false)
+                .map(|(id, _)| id as i32)
+        })();
+        let id = accepted.unwrap_or_else(|e| {
+            refused.push(e);
+            -1
+        });
+        // SAFETY: as for the read above.
+        unsafe { codes.add(2 * k).write(id) };
+    }
+    let mut out = ptr::null_mut();
+    if refused.is_empty() {
+        // SAFETY: env is live; out is a local.
+        unsafe { sys::napi_get_undefined(raw, &mut out) };
+    } else {
+        // SAFETY: as above; each error value is set into the new array.
+        unsafe {
+            sys::napi_create_array_with_length(raw, refused.len(), &mut out);
+            for (i, e) in refused.into_iter().enumerate() {
+                sys::napi_set_element(raw, out, i as u32, e.to_js(env).raw());
+            }
+        }
+    }
+    Ok(unknown(env, out))
 }
 
 #[napi]

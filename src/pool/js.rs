@@ -28,6 +28,16 @@ const MAX_ARGS: usize = 1024;
 /// waiting for the façade's flush.
 const BATCH: usize = 64;
 
+/// The façade's stage: tasks with a tiny `Uint8Array` input are not
+/// submitted one Node-API call each; the façade copies each input into a
+/// slot of one `Uint8Array` (`STAGE_SLOTS` × `STAGE_SLOT` bytes) and its
+/// packed code and length into an `Int32Array` (2 × `STAGE_SLOTS`), and
+/// hands them all over in one call (`__stageFlush`, see `api.rs`), which
+/// writes each task's id over its code. Both arrays are the façade's own,
+/// never given out.
+pub const STAGE_SLOTS: usize = 64;
+pub const STAGE_SLOT: usize = 64;
+
 thread_local! {
     /// This thread's env side. Node runs one env per thread (main or
     /// worker), so a thread-local is per-env; it is emptied in the env's
@@ -127,9 +137,11 @@ pub struct JsSide {
     /// Pool handles by index, for the raw submit path.
     pools: RefCell<Slab<Rc<HandleState>>>,
     /// The façade's batch settler `(count, ...values) => void` and the
-    /// Int32Array it reads `id << 1 | isError` tags from. Values travel as
-    /// call arguments: one napi call per batch instead of one per result.
-    settler: Cell<[sys::napi_ref; 2]>,
+    /// Int32Array it reads `id << 1 | isError` tags from (values travel as
+    /// call arguments: one napi call per batch instead of one per result),
+    /// then its stage's bytes and codes (see `STAGE_SLOTS`). Their types and
+    /// sizes were checked when they were set.
+    settler: Cell<[sys::napi_ref; 4]>,
     /// Argument buffer for the settler call (reused).
     argv: RefCell<Vec<sys::napi_value>>,
     /// Handles drained during a batch; their close() resolves after it.
@@ -229,7 +241,7 @@ impl JsSide {
             loop_ptr,
             owned: RefCell::new(Vec::new()),
             pools: RefCell::new(Slab::new()),
-            settler: Cell::new([ptr::null_mut(); 2]),
+            settler: Cell::new([ptr::null_mut(); 4]),
             argv: RefCell::new(Vec::with_capacity(MAX_ARGS + 1)),
             drained: RefCell::new(Vec::new()),
             batched: RefCell::new(Vec::new()),
@@ -311,8 +323,7 @@ impl JsSide {
         let op = task.op();
         let held = handle.batch.borrow().len();
         if held == 0 {
-            handle.batch_base.set(handle.core.snapshot_queued());
-            handle.batch_since.set(Some(Instant::now()));
+            self.start_batch(handle);
         }
         if handle.batch_base.get().saturating_add(held) >= handle.max_queue {
             return Err(handle.core.reject(op, 1));
@@ -332,6 +343,41 @@ impl JsSide {
             self.flush(handle);
         }
         Ok((id, !self.flush_asked.replace(true)))
+    }
+
+    /// A new batch: its room is counted from the pool's waiting count now,
+    /// its wait time from its first task (staged tasks started the clock
+    /// in [`Self::stage_room`], before they reach us).
+    fn start_batch(&self, handle: &HandleState) {
+        handle.batch_base.set(handle.core.snapshot_queued());
+        if handle.batch_since.get().is_none() {
+            handle.batch_since.set(Some(Instant::now()));
+        }
+    }
+
+    /// How many tasks the façade may stage for `handle` before it asks
+    /// again (at most a stage): its room under `maxQueue`, counted as
+    /// [`Self::enqueue_small`] counts, so a staged task is refused at the
+    /// flush only if another thread filled the pool in between.
+    /// The façade asks only when it has a task to stage, so a batch with
+    /// room starts now.
+    pub fn stage_room(&self, handle: &HandleState) -> usize {
+        let held = handle.batch.borrow().len();
+        if held == 0 {
+            handle.batch_base.set(handle.core.snapshot_queued());
+        }
+        let used = handle.batch_base.get().saturating_add(held);
+        let room = handle.max_queue.saturating_sub(used).min(STAGE_SLOTS);
+        if room > 0 && handle.batch_since.get().is_none() {
+            handle.batch_since.set(Some(Instant::now()));
+        }
+        room
+    }
+
+    /// The stage's arrays (bytes, codes), as set by the façade.
+    pub fn stage_refs(&self) -> [sys::napi_ref; 2] {
+        let [_, _, bytes, codes] = self.settler.get();
+        [bytes, codes]
     }
 
     fn add_pending(
@@ -362,10 +408,12 @@ impl JsSide {
         // Aborted while held: already settled and released, and their ids
         // may be another task's by now. They never reach the pool.
         items.retain(|i| !i.cancel.as_ref().is_some_and(|c| c.is_cancelled()));
+        // Taken even when nothing is left: a clock must not outlive its batch.
+        let since = handle.batch_since.take();
         if items.is_empty() {
             return;
         }
-        let submitted = handle.batch_since.take().unwrap_or_else(Instant::now);
+        let submitted = since.unwrap_or_else(Instant::now);
         handle.core.spawn_unreserved(Batch {
             env: Arc::clone(&self.link),
             submitted,
@@ -397,7 +445,7 @@ impl JsSide {
     }
 
     /// The façade's settler (see the `settler` field).
-    pub fn set_settler(&self, refs: [sys::napi_ref; 2]) {
+    pub fn set_settler(&self, refs: [sys::napi_ref; 4]) {
         let old = self.settler.replace(refs);
         for r in old {
             if !r.is_null() {
@@ -563,7 +611,7 @@ impl JsSide {
             sys::napi_get_reference_value(env, self.resource, &mut resource);
             sys::napi_open_callback_scope(env, resource, self.async_ctx, &mut scope);
         }
-        let [settler, tags] = self.settler.get();
+        let [settler, tags, ..] = self.settler.get();
         let mut argv = std::mem::take(&mut *self.argv.borrow_mut());
         let mut results = batch.drain(..).peekable();
         while results.peek().is_some() {
