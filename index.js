@@ -226,7 +226,9 @@ const STAGE_SLOTS = 64
 const STAGE_SLOT = 64
 const stageBytes = new Uint8Array(STAGE_SLOTS * STAGE_SLOT)
 const stageCodes = new Int32Array(2 * STAGE_SLOTS)
-const stagedResolvers = new Array(STAGE_SLOTS).fill(undefined)
+// A new array per stage: young, so storing a new resolver into it costs no
+// remembered-set entry (a long-lived array's write barrier does).
+let stagedResolvers = []
 let staged = 0
 // Tasks the stage may take before asking for room again, and for which pool.
 let stageRoom = 0
@@ -249,6 +251,8 @@ function stageMicrotask() {
 function flushStage() {
   const n = staged
   if (n === 0) return
+  const stagedNow = stagedResolvers
+  stagedResolvers = []
   staged = 0
   stageRoom = 0
   let refused
@@ -257,17 +261,14 @@ function flushStage() {
   } catch (err) {
     // The stage could not be read at all: none of them was accepted.
     for (let k = 0; k < n; k++) {
-      const resolve = stagedResolvers[k]
-      stagedResolvers[k] = undefined
-      resolve(Promise.reject(err))
+      stagedNow[k](Promise.reject(err))
     }
     return
   }
   let r = 0
   for (let k = 0; k < n; k++) {
     const id = stageCodes[2 * k]
-    const resolve = stagedResolvers[k]
-    stagedResolvers[k] = undefined
+    const resolve = stagedNow[k]
     if (id >= 0) resolvers[id] = resolve
     else resolve(Promise.reject(refused[r++]))
   }
@@ -293,7 +294,7 @@ function stageTask(index, code, view, len) {
   stageCodes[2 * k] = code
   stageCodes[2 * k + 1] = len
   const promise = new Promise(capture)
-  stagedResolvers[k] = newResolve
+  stagedResolvers.push(newResolve)
   staged = k + 1
   if (!stageFlushQueued) {
     stageFlushQueued = true

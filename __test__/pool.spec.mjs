@@ -65,6 +65,18 @@ test('digests equal node:crypto for every data kind, algorithm and encoding', as
   }
 })
 
+test('strings around the inline size, with multi-byte characters and lone surrogates at the edge', async () => {
+  const tails = ['', 'é', '✓', '😀', '\ud800', 'a\udc00']
+  const strings = []
+  for (let n = 52; n <= 68; n++) for (const t of tails) strings.push('a'.repeat(n) + t, t + 'b'.repeat(n))
+  const digests = await Promise.all(strings.map((s) => pool.hash('sha1', s)))
+  strings.forEach((s, i) => {
+    const want = crypto.hash('sha1', Buffer.from(s))
+    assert.equal(digests[i], want, `${JSON.stringify(s.slice(-3))} after ${s.length} units`)
+    assert.equal(hashSync('sha1', s), want)
+  })
+})
+
 test('blake3, xxh3 and crc32 match published vectors', async () => {
   // BLAKE3 test_vectors.json: input i is (i % 251) bytes.
   const vec = (n) => Uint8Array.from({ length: n }, (_, i) => i % 251)

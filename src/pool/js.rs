@@ -24,6 +24,9 @@ use std::time::Instant;
 /// Most results handed to the settler in one call (its argument count).
 const MAX_ARGS: usize = 1024;
 
+/// Most finished tasks the completion queue's spare buffer keeps room for.
+const SPARE_DONE_MAX: usize = 8192;
+
 /// Most small tasks a handle holds before it hands them to the pool without
 /// waiting for the façade's flush.
 const BATCH: usize = 64;
@@ -700,8 +703,11 @@ impl JsSide {
         *self.argv.borrow_mut() = argv;
         self.resolve_drained();
         // Give the buffer back before microtasks run (they may submit); a
-        // huge batch does not pin its memory.
-        batch.shrink_to(8192);
+        // huge batch does not pin its memory. Replaced, not shrunk: a
+        // shrinking realloc copies the kept capacity (~1 MB), empty or not.
+        if batch.capacity() > SPARE_DONE_MAX {
+            batch = Vec::with_capacity(SPARE_DONE_MAX);
+        }
         *self.spare.borrow_mut() = batch;
         // Closes the scopes opened above; closing the callback scope
         // runs nextTicks and microtasks.

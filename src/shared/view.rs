@@ -1,7 +1,7 @@
 //! Capturing JS values as [`Input`]s / [`OutRegion`]s on the submitting
 //! thread: the only place that turns napi views into raw pointers.
 
-use super::{Input, OutRegion, Region};
+use super::{Input, OutRegion, Region, INLINE_MAX};
 use crate::error::Error;
 use crate::thread::ThreadShared;
 use napi::sys;
@@ -219,6 +219,30 @@ pub unsafe fn capture(
     };
     let (data, byte_len, buffer, is_view) = match kind {
         DataKind::String => {
+            // Short strings (most keys and ids) in one call, straight into
+            // an inline input. A write stops before a character that does
+            // not fit, so one that leaves 4 bytes or more unused (more than
+            // any character takes) holds the whole string.
+            let mut small = [0u8; INLINE_MAX + 1];
+            let mut written = 0usize;
+            // SAFETY: `small` has room for its length, NUL included.
+            ok("napi_get_value_string_utf8", unsafe {
+                sys::napi_get_value_string_utf8(
+                    env,
+                    value,
+                    small.as_mut_ptr().cast(),
+                    small.len(),
+                    &mut written,
+                )
+            })
+            .map_err(|_| wrong_type())?;
+            if written + 4 <= INLINE_MAX {
+                return Ok(Capture {
+                    input: Input::copy(&small[..written]),
+                    keep: None,
+                    watch: None,
+                });
+            }
             let mut len = 0usize;
             // SAFETY: a null buffer asks only for the UTF-8 length.
             ok("napi_get_value_string_utf8", unsafe {
