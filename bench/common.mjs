@@ -1,5 +1,6 @@
 // Helpers shared by the bench scripts.
 import { performance } from 'node:perf_hooks'
+import fs from 'node:fs'
 import os from 'node:os'
 import { spawn } from 'node:child_process'
 
@@ -60,12 +61,33 @@ export async function allAtOnce(n, make) {
   return performance.now() - t0
 }
 
-/** Event-loop busy ms while `fn` runs (ELU active time). */
+/**
+ * The calling thread's time on a CPU and waiting in the run queue for one,
+ * in ms (Linux: /proc/thread-self/schedstat); null elsewhere.
+ */
+function schedstat() {
+  try {
+    const [cpu, wait] = fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number)
+    return { cpu: cpu / 1e6, wait: wait / 1e6 }
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Event-loop busy ms while `fn` runs (ELU active time), and of it the
+ * thread's own CPU time and its wait for a CPU (where the OS tells): on a
+ * machine with fewer cores than busy threads, ELU counts the second as busy.
+ */
 export async function busy(fn) {
+  const s0 = schedstat()
   const e0 = performance.eventLoopUtilization()
   const result = await fn()
   const e = performance.eventLoopUtilization(e0)
-  return { result, busyMs: e.active }
+  const s1 = schedstat()
+  const cpuMs = s0 && s1 ? s1.cpu - s0.cpu : null
+  const runQueueMs = s0 && s1 ? s1.wait - s0.wait : null
+  return { result, busyMs: e.active, cpuMs, runQueueMs }
 }
 
 export const fmt = (x, d = 2) => (typeof x === 'number' ? x.toFixed(d) : String(x))
