@@ -24,9 +24,6 @@ use std::time::Instant;
 /// Most results handed to the settler in one call (its argument count).
 const MAX_ARGS: usize = 1024;
 
-/// Most finished tasks the completion queue's spare buffer keeps room for.
-const SPARE_DONE_MAX: usize = 8192;
-
 /// Most small tasks a handle holds before it hands them to the pool without
 /// waiting for the façade's flush.
 const BATCH: usize = 64;
@@ -131,8 +128,8 @@ pub struct JsSide {
     async_ctx: sys::napi_async_context,
     /// Slab keys of in-place non-shared inputs, checked for detachment.
     watched: RefCell<Vec<u32>>,
-    /// The other half of the completion queue's double buffer.
-    spare: RefCell<Vec<Done>>,
+    /// The list the completion queue's chunks are taken into (reused).
+    spare: RefCell<Vec<Vec<Done>>>,
     watch_hooks: RefCell<Option<[LoopHook; 2]>>,
     loop_ptr: *mut crate::uv::UvLoop,
     /// `createPool` pools of this env, shut down with it.
@@ -239,7 +236,7 @@ impl JsSide {
             resource,
             async_ctx,
             watched: RefCell::new(Vec::new()),
-            spare: RefCell::new(Vec::with_capacity(1024)),
+            spare: RefCell::new(Vec::new()),
             watch_hooks: RefCell::new(None),
             loop_ptr,
             owned: RefCell::new(Vec::new()),
@@ -595,10 +592,10 @@ impl JsSide {
 
     /// The wakeup: settles every finished task in one callback scope.
     fn drain(&self) {
-        let mut batch = std::mem::take(&mut *self.spare.borrow_mut());
-        self.link.take(&mut batch);
-        if batch.is_empty() {
-            *self.spare.borrow_mut() = batch;
+        let mut chunks = std::mem::take(&mut *self.spare.borrow_mut());
+        self.link.take(&mut chunks);
+        if chunks.is_empty() {
+            *self.spare.borrow_mut() = chunks;
             return;
         }
         let env = self.env;
@@ -616,7 +613,7 @@ impl JsSide {
         }
         let [settler, tags, ..] = self.settler.get();
         let mut argv = std::mem::take(&mut *self.argv.borrow_mut());
-        let mut results = batch.drain(..).peekable();
+        let mut results = chunks.iter_mut().flat_map(|c| c.drain(..)).peekable();
         while results.peek().is_some() {
             let mut inner = ptr::null_mut();
             let mut f = ptr::null_mut();
@@ -702,13 +699,9 @@ impl JsSide {
         argv.clear();
         *self.argv.borrow_mut() = argv;
         self.resolve_drained();
-        // Give the buffer back before microtasks run (they may submit); a
-        // huge batch does not pin its memory. Replaced, not shrunk: a
-        // shrinking realloc copies the kept capacity (~1 MB), empty or not.
-        if batch.capacity() > SPARE_DONE_MAX {
-            batch = Vec::with_capacity(SPARE_DONE_MAX);
-        }
-        *self.spare.borrow_mut() = batch;
+        // Give the chunks back before microtasks run (they may submit).
+        self.link.recycle_chunks(&mut chunks);
+        *self.spare.borrow_mut() = chunks;
         // Closes the scopes opened above; closing the callback scope
         // runs nextTicks and microtasks.
         // SAFETY: sound for the reasons just given.
