@@ -143,6 +143,7 @@ const COPY_MAX = 1024
 // read a bare one on Node 20); a resizable non-shared buffer is copied
 // (shrinking it could unmap memory a task is reading).
 let dataValue
+const KIND_VIEW = 1
 function dataKind(data, name) {
   dataValue = data
   if (typeof data === 'string') return 0
@@ -470,6 +471,18 @@ class Pool {
   #hash(algorithm, data, encoding, signal) {
     const alg = algorithmCode(algorithm)
     const enc = encodingCode(encoding)
+    // The stage first: for a Uint8Array, the intrinsics are all the checking
+    // it needs (a detached or out-of-bounds view has length 0 and goes the
+    // usual way, which says why).
+    if (signal === undefined && typedArrayTag(data) === 'Uint8Array') {
+      const len = byteLengthOf(data)
+      if (len !== 0 && len <= STAGE_SLOT) {
+        if (this.#native === null) this.#n()
+        const code = (this.#index << 8) | (KIND_VIEW << 6) | (alg << 3) | (enc << 1)
+        const promise = stageTask(this.#index, code, data, len)
+        if (promise !== undefined) return promise
+      }
+    }
     const kind = dataKind(data, 'task.data')
     const value = dataValue
     dataValue = undefined
@@ -478,13 +491,6 @@ class Pool {
     // conversion instead of five.
     const code = (this.#index << 8) | (kind << 6) | (alg << 3) | (enc << 1)
     if (signal === undefined) {
-      if (typedArrayTag(value) === 'Uint8Array') {
-        const len = byteLengthOf(value)
-        if (len !== 0 && len <= STAGE_SLOT) {
-          const promise = stageTask(this.#index, code, value, len)
-          if (promise !== undefined) return promise
-        }
-      }
       flushStage()
       return promiseFor(submitted(submitRaw(code, value)))
     }
