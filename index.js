@@ -201,7 +201,9 @@ function settle(n) {
     const id = tag >> 1
     const resolve = resolvers[id]
     resolvers[id] = undefined
-    resolve((tag & 1) === 0 ? arguments[i + 1] : Promise.reject(arguments[i + 1]))
+    // Always set, unless the private binding was driven by hand (a task
+    // nobody holds a Promise for): its result is dropped, not thrown.
+    if (resolve !== undefined) resolve((tag & 1) === 0 ? arguments[i + 1] : Promise.reject(arguments[i + 1]))
   }
 }
 

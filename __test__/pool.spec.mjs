@@ -278,6 +278,29 @@ test('the settler and stage are checked when set; a stage flush of a bad count i
   assert.throws(() => binding.__setSettler(settle, new Int32Array(4), new Uint8Array(64), codes), { code: 'ERR_INVALID_ARG_VALUE' })
   assert.throws(() => binding.__setSettler(settle, new Int32Array(4), bytes, new Float64Array(128)), { code: 'ERR_INVALID_ARG_VALUE' })
   assert.throws(() => binding.__stageFlush(65), { code: 'ERR_OUT_OF_RANGE' })
+  // Driving the private binding by hand (a stale slot handed over again)
+  // makes a task nobody holds a Promise for: its result is dropped, the
+  // process goes on. In a child process: a regression is a fatal exception.
+  const r = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `const { pool, hashSync } = require(${JSON.stringify(indexPath)})
+       const binding = require(${JSON.stringify(require.resolve('../binding.js'))})
+       ;(async () => {
+         await pool.hash('md5', Buffer.from('a'))
+         binding.__stageFlush(1)
+         binding.__flushSubmitted()
+         await new Promise((r) => setTimeout(r, 100))
+         const h = await pool.hash('md5', Buffer.from('b'))
+         if (h !== hashSync('md5', Buffer.from('b'))) throw new Error('wrong digest')
+         console.log('alive')
+       })()`,
+    ],
+    { encoding: 'utf8', timeout: 20_000 },
+  )
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /alive/)
 })
 
 test('two threads filling the shared default pool at once: exactly maxQueue accepted', async () => {
