@@ -200,6 +200,31 @@ fn detached_error(name: &str) -> Error {
     }
 }
 
+/// Writes `value`'s UTF-8 into `buf` (whole characters, then a NUL);
+/// returns the bytes written, NUL not counted.
+///
+/// # Safety
+/// `env` is the calling thread's env inside a napi call; `value` is a live
+/// napi value of it.
+unsafe fn write_utf8(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    buf: &mut [u8],
+) -> Result<usize, Error> {
+    let mut written = 0usize;
+    // SAFETY: caller's contract; `buf` has room for its length, NUL included.
+    ok("napi_get_value_string_utf8", unsafe {
+        sys::napi_get_value_string_utf8(
+            env,
+            value,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut written,
+        )
+    })?;
+    Ok(written)
+}
+
 /// Captures `value` (of the façade's `kind`) as a task input.
 ///
 /// # Safety
@@ -217,6 +242,11 @@ pub unsafe fn capture(
         keep: None,
         watch: None,
     };
+    let copied = |bytes: &[u8]| Capture {
+        input: Input::copy(bytes),
+        keep: None,
+        watch: None,
+    };
     let (data, byte_len, buffer, is_view) = match kind {
         DataKind::String => {
             // Short strings (most keys and ids) in one call, straight into
@@ -224,24 +254,11 @@ pub unsafe fn capture(
             // not fit, so one that leaves 4 bytes or more unused (more than
             // any character takes) holds the whole string.
             let mut small = [0u8; INLINE_MAX + 1];
-            let mut written = 0usize;
-            // SAFETY: `small` has room for its length, NUL included.
-            ok("napi_get_value_string_utf8", unsafe {
-                sys::napi_get_value_string_utf8(
-                    env,
-                    value,
-                    small.as_mut_ptr().cast(),
-                    small.len(),
-                    &mut written,
-                )
-            })
-            .map_err(|_| wrong_type())?;
+            // SAFETY: caller's contract.
+            let written =
+                unsafe { write_utf8(env, value, &mut small) }.map_err(|_| wrong_type())?;
             if written + 4 <= INLINE_MAX {
-                return Ok(Capture {
-                    input: Input::copy(&small[..written]),
-                    keep: None,
-                    watch: None,
-                });
+                return Ok(copied(&small[..written]));
             }
             let mut len = 0usize;
             // SAFETY: a null buffer asks only for the UTF-8 length.
@@ -250,17 +267,8 @@ pub unsafe fn capture(
             })
             .map_err(|_| wrong_type())?;
             let mut buf = vec![0u8; len + 1];
-            let mut written = 0usize;
-            // SAFETY: buf has room for len bytes plus the NUL napi writes.
-            ok("napi_get_value_string_utf8", unsafe {
-                sys::napi_get_value_string_utf8(
-                    env,
-                    value,
-                    buf.as_mut_ptr().cast(),
-                    len + 1,
-                    &mut written,
-                )
-            })?;
+            // SAFETY: caller's contract.
+            let written = unsafe { write_utf8(env, value, &mut buf) }?;
             buf.truncate(written);
             return Ok(owned(buf));
         }
@@ -308,11 +316,7 @@ pub unsafe fn capture(
         // this call (we are on the owner thread, inside a napi call).
         // SAFETY: sound for the reasons just given.
         let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), byte_len) };
-        return Ok(Capture {
-            input: Input::copy(bytes),
-            keep: None,
-            watch: None,
-        });
+        return Ok(copied(bytes));
     }
     let shared = shared()?;
     if mode == CaptureMode::Task && !shared && !super::fault::install() {
@@ -320,11 +324,7 @@ pub unsafe fn capture(
         // broke the contract could crash a pool thread, so it is copied.
         // SAFETY: as for the small copy above.
         let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), byte_len) };
-        return Ok(Capture {
-            input: Input::copy(bytes),
-            keep: None,
-            watch: None,
-        });
+        return Ok(copied(bytes));
     }
     let (keep, watch) = match mode {
         CaptureMode::Task => {
