@@ -281,23 +281,18 @@ test('the settler and stage are checked when set; a stage flush of a bad count i
   // Driving the private binding by hand (a stale slot handed over again)
   // makes a task nobody holds a Promise for: its result is dropped, the
   // process goes on. In a child process: a regression is a fatal exception.
-  const r = spawnSync(
-    process.execPath,
-    [
-      '-e',
-      `const { pool, hashSync } = require(${JSON.stringify(indexPath)})
-       const binding = require(${JSON.stringify(require.resolve('../binding.js'))})
-       ;(async () => {
-         await pool.hash('md5', Buffer.from('a'))
-         binding.__stageFlush(1)
-         binding.__flushSubmitted()
-         await new Promise((r) => setTimeout(r, 100))
-         const h = await pool.hash('md5', Buffer.from('b'))
-         if (h !== hashSync('md5', Buffer.from('b'))) throw new Error('wrong digest')
-         console.log('alive')
-       })()`,
-    ],
-    { encoding: 'utf8', timeout: 20_000 },
+  const r = child(
+    `const { pool, hashSync } = require(${JSON.stringify(indexPath)})
+     const binding = require(${JSON.stringify(require.resolve('../binding.js'))})
+     ;(async () => {
+       await pool.hash('md5', Buffer.from('a'))
+       binding.__stageFlush(1)
+       binding.__flushSubmitted()
+       await new Promise((r) => setTimeout(r, 100))
+       const h = await pool.hash('md5', Buffer.from('b'))
+       if (h !== hashSync('md5', Buffer.from('b'))) throw new Error('wrong digest')
+       console.log('alive')
+     })()`,
   )
   assert.equal(r.status, 0, r.stderr)
   assert.match(r.stdout, /alive/)
@@ -347,23 +342,18 @@ test('two threads filling the shared default pool at once: exactly maxQueue acce
 
 test('tasks and parses settle while fake timers hold the global queueMicrotask, setImmediate and setTimeout', () => {
   // In a child process: a regression would leave work pending forever.
-  const r = spawnSync(
-    process.execPath,
-    [
-      '-e',
-      `const { pool, hashSync } = require(${JSON.stringify(indexPath)})
-       const assert = require('node:assert/strict')
-       // What a fake clock does until it is ticked.
-       for (const n of ['queueMicrotask', 'setImmediate', 'setTimeout']) globalThis[n] = () => {}
-       ;(async () => {
-         assert.deepEqual(await Promise.all([pool.hash('xxh3', 'a'), pool.hash('crc32', 'b')]), [hashSync('xxh3', 'a'), hashSync('crc32', 'b')])
-         // Over a slice: built in turns of the loop, yielded with setImmediate.
-         const text = JSON.stringify(Array.from({ length: 20000 }, (_, i) => ({ i, s: 'v' + i })))
-         assert.deepEqual(await pool.parseJson(text), JSON.parse(text))
-         console.log('settled')
-       })()`,
-    ],
-    { encoding: 'utf8', timeout: 20_000 },
+  const r = child(
+    `const { pool, hashSync } = require(${JSON.stringify(indexPath)})
+     const assert = require('node:assert/strict')
+     // What a fake clock does until it is ticked.
+     for (const n of ['queueMicrotask', 'setImmediate', 'setTimeout']) globalThis[n] = () => {}
+     ;(async () => {
+       assert.deepEqual(await Promise.all([pool.hash('xxh3', 'a'), pool.hash('crc32', 'b')]), [hashSync('xxh3', 'a'), hashSync('crc32', 'b')])
+       // Over a slice: built in turns of the loop, yielded with setImmediate.
+       const text = JSON.stringify(Array.from({ length: 20000 }, (_, i) => ({ i, s: 'v' + i })))
+       assert.deepEqual(await pool.parseJson(text), JSON.parse(text))
+       console.log('settled')
+     })()`,
   )
   assert.equal(r.status, 0, r.stderr)
   assert.match(r.stdout, /settled/)

@@ -352,8 +352,8 @@ unsafe fn typed_array(
 ) -> Result<(*mut std::ffi::c_void, usize), Error> {
     let (mut t, mut len, mut data, mut ab, mut off) =
         (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0);
-    // SAFETY: caller's contract; out-pointers are locals. For anything but
-    // a TypedArray it returns an error and writes nothing.
+    // For anything but a TypedArray it returns an error and writes nothing.
+    // SAFETY: caller's contract; out-pointers are locals.
     let st = unsafe {
         sys::napi_get_typedarray_info(env, v, &mut t, &mut len, &mut data, &mut ab, &mut off)
     };
@@ -415,7 +415,7 @@ pub fn set_settler(
         .iter_mut()
         .zip([settler.raw(), tags.raw(), stage.raw(), codes.raw()])
     {
-        // SAFETY: on this env's thread inside a napi call; v is a live argument.
+        // SAFETY: on this env's thread inside a napi call; v is a live argument (checked above).
         unsafe { sys::napi_create_reference(raw, v, 1, r) };
     }
     js.set_settler(refs);
@@ -450,8 +450,8 @@ pub fn stage_flush(env: &Env, count: u32) -> napi::Result<Unknown<'_>> {
     let raw = env.raw();
     let [stage_ref, codes_ref] = js.stage_refs();
     let (mut stage, mut codes) = (ptr::null_mut(), ptr::null_mut());
-    // SAFETY: on this env's thread inside a napi call; the references are
-    // live (null ones give an error, checked below), out-pointers are locals.
+    // A null reference (no stage set) gives an error, checked below.
+    // SAFETY: on this env's thread inside a napi call; live references; local out-pointers.
     let arrays = unsafe {
         sys::napi_get_reference_value(raw, stage_ref, &mut stage);
         sys::napi_get_reference_value(raw, codes_ref, &mut codes);

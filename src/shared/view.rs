@@ -255,8 +255,8 @@ pub unsafe fn capture(
             // any character takes) holds the whole string.
             let mut small = [0u8; INLINE_MAX + 1];
             // SAFETY: caller's contract.
-            let written =
-                unsafe { write_utf8(env, value, &mut small) }.map_err(|_| wrong_type())?;
+            let written = unsafe { write_utf8(env, value, &mut small) };
+            let written = written.map_err(|_| wrong_type())?;
             if written + 4 <= INLINE_MAX {
                 return Ok(copied(&small[..written]));
             }
