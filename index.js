@@ -157,7 +157,7 @@ function dataKind(data, name) {
     if (n > COPY_MAX && data.buffer.resizable === true) {
       dataValue = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + n))
     }
-    return 1
+    return KIND_VIEW
   }
   if (data instanceof ArrayBuffer) {
     if (data.resizable === true) dataValue = data.slice(0)
@@ -165,7 +165,7 @@ function dataKind(data, name) {
   }
   if (data instanceof SharedArrayBuffer) {
     dataValue = new Uint8Array(data)
-    return 1
+    return KIND_VIEW
   }
   throw invalidArgType(name, DATA_TYPES, data)
 }
@@ -492,11 +492,8 @@ class Pool {
     // One packed number (see raw_submit in src/pool/api.rs): one argument
     // conversion instead of five.
     const code = (this.#index << 8) | (kind << 6) | (alg << 3) | (enc << 1)
-    if (signal === undefined) {
-      flushStage()
-      return promiseFor(submitted(submitRaw(code, value)))
-    }
     flushStage()
+    if (signal === undefined) return promiseFor(submitted(submitRaw(code, value)))
     if (signal.aborted) throw abortError(signal)
     return watch(n, submitted(submitRaw(code | 1, value)), signal)
   }
