@@ -1,13 +1,13 @@
 'use strict'
-// The hand-written face of @nodeperf/native. The generated loader
-// (binding.js) finds the native addon for this platform; this file attaches
+// The hand-written face of @nodeperf/native. The loader
+// (lib/binding.js) finds the native addon for this platform; this file attaches
 // it to the calling thread's event loop and gives the public API its
 // JS-friendly shapes and argument checks.
 
 const { isMainThread, threadId } = require('node:worker_threads')
 const { availableParallelism } = require('node:os')
 const { inspect } = require('node:util')
-const binding = require('./binding.js')
+const binding = require('./lib/binding.js')
 const { parseJson, parseJsonSync, validateJson } = require('./lib/json.js')
 
 // One native state per thread (main or worker): hooks on this thread's loop,

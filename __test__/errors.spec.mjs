@@ -4,7 +4,7 @@ import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 require('@nodeperf/native') // attaches the binding to this thread
-const binding = require('../binding.js')
+const binding = require('../lib/binding.js')
 
 // Every error kind of src/error.rs, as JS receives it.
 const kinds = [

@@ -269,7 +269,7 @@ test('close() right after staged tasks: they are accepted and settle first', asy
 })
 
 test('the settler and stage are checked when set; a stage flush of a bad count is refused', () => {
-  const binding = require('../binding.js')
+  const binding = require('../lib/binding.js')
   const settle = () => {}
   const bytes = new Uint8Array(64 * 64)
   const codes = new Int32Array(128)
@@ -283,7 +283,7 @@ test('the settler and stage are checked when set; a stage flush of a bad count i
   // process goes on. In a child process: a regression is a fatal exception.
   const r = child(
     `const { pool, hashSync } = require(${JSON.stringify(indexPath)})
-     const binding = require(${JSON.stringify(require.resolve('../binding.js'))})
+     const binding = require(${JSON.stringify(require.resolve('../lib/binding.js'))})
      ;(async () => {
        await pool.hash('md5', Buffer.from('a'))
        binding.__stageFlush(1)

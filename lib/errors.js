@@ -4,7 +4,7 @@
 // same whether a check is made here or in Rust: Node's own codes for
 // argument errors and aborts, ERR_NODEPERF_* for the package's own.
 
-const binding = require('../binding.js')
+const binding = require('./binding.js')
 
 const makeError = binding.__error
 

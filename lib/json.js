@@ -11,7 +11,7 @@
 // so numbers, strings and objects come out exactly as JSON.parse makes
 // them. src/json/README.md explains the choice and the numbers.
 
-const binding = require('../binding.js')
+const binding = require('./binding.js')
 const { nodeperfError } = require('./errors.js')
 // Node's own, not the global: test frameworks' fake timers replace the
 // global one, and a parse must not wait for a fake clock.

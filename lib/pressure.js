@@ -2,7 +2,7 @@
 // Load shedding on measured lag, and a helper to break long loops into
 // time-budgeted batches.
 
-const binding = require('../binding.js')
+const binding = require('./binding.js')
 const { invalidArgType, outOfRange, abortError } = require('./errors.js')
 // Node's own, not the global one that fake timers replace.
 const { setImmediate } = require('node:timers')

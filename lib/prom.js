@@ -11,7 +11,7 @@
 
 const v8 = require('node:v8')
 const native = require('../index.js')
-const binding = require('../binding.js')
+const binding = require('./binding.js')
 const { invalidArgType, invalidArgValue, outOfRange } = require('./errors.js')
 // Node's own, not the globals that fake timers replace: a cached scrape
 // must not outlive its tick because a test froze the clock.

@@ -11,7 +11,7 @@ if (!watched) throw new Error(`@nodeperf/native sidecar: no monitor for thread $
 
 // The watched loop's sliding window, read from this thread.
 const bounds = []
-require('../binding.js').enableExport(windowMs)
+require('./binding.js').enableExport(windowMs)
 function watchedWindow() {
   const a = watched.exportRead(bounds, windowMs)
   return a ? { p99Ms: a[6] * 1e3, maxMs: a[8] * 1e3, utilization: a[12] } : { p99Ms: 0, maxMs: 0, utilization: 0 }

