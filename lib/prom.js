@@ -359,6 +359,7 @@ function collectMetrics(options) {
 }
 
 module.exports = {
+  loadPromClient,
   collectMetrics,
   metricNames,
   compatMetricNames,

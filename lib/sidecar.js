@@ -19,6 +19,34 @@ function num(options, name, dflt, lo, hi, range) {
 }
 
 /**
+ * The worker's script. From the installed package: lib/sidecar-worker.js.
+ * When an app has bundled this package (its code is then not in this file,
+ * and its other files are not on disk), the self-contained copy made at pack
+ * time (scripts/bundle-sidecar.js), which carries its own prom-client.
+ * @param {boolean} metrics
+ * @returns {[string, { eval?: boolean }]}
+ */
+function workerScript(metrics) {
+  if (path.basename(__filename) === 'sidecar.js') {
+    // Fail here, with the install hint, rather than inside the worker.
+    if (metrics) require('./prom.js').loadPromClient()
+    return [path.join(__dirname, 'sidecar-worker.js'), {}]
+  }
+  let code
+  try {
+    code = require('./sidecar-worker.bundled.js')
+  } catch (e) {
+    const err = new Error(
+      "startSidecar() in a bundled app runs lib/sidecar-worker.bundled.js, which this copy of @nodeperf/native does not have (it is made by 'npm run pack:all'): bundle the published package, or mark @nodeperf/native external (esbuild --external:@nodeperf/native)",
+      { cause: e },
+    )
+    err.code = 'ERR_NODEPERF_SIDECAR'
+    throw err
+  }
+  return [code, { eval: true }]
+}
+
+/**
  * Starts an HTTP server on a worker thread that watches the calling thread's
  * loop: `GET /health/live` (503 once the loop has been busy longer than
  * `stallThresholdMs`), `GET /health/ready` (503 while stalled or
@@ -54,21 +82,15 @@ async function startSidecar(options) {
     maxUtilization: num(options, 'maxUtilization', 0.95, 0, 1, '>= 0 and <= 1'),
     windowMs: num(options, 'windowMs', 10_000, 1000, 86_400_000, '>= 1000 and <= 86400000'),
   }
-  if (metrics) {
-    // Fail here, with the install hint, rather than inside the worker.
-    require('./prom.js').metricNames // eslint-disable-line no-unused-expressions
-    try {
-      require.resolve('prom-client')
-    } catch {
-      const err = new Error(
-        "startSidecar({ metrics: true }) needs prom-client (>= 14): run 'npm install prom-client', or pass metrics: false",
-      )
-      err.code = 'ERR_NODEPERF_PEER_MISSING'
-      throw err
-    }
-  }
-
-  const worker = new Worker(path.join(__dirname, 'sidecar-worker.js'), { workerData, name: 'nodeperf-sidecar' })
+  const [script, mode] = workerScript(metrics)
+  const worker = new Worker(script, {
+    ...mode,
+    workerData,
+    name: 'nodeperf-sidecar',
+    // The worker loads the very addon file this thread loaded: every loop's
+    // monitor lives in that file's process-wide state.
+    env: binding.__file ? { ...process.env, NODEPERF_NATIVE_PATH: binding.__file } : process.env,
+  })
   const listening = await new Promise((resolve, reject) => {
     const onError = (e) => reject(e)
     worker.once('error', onError)

@@ -4,7 +4,8 @@
 //   - @nodeperf/native-linux-x64-gnu: the prebuilt binary (scripts/build.js --dist,
 //     glibc 2.17), one .node file, the LICENSE and its README;
 //   - @nodeperf/native: the JS, types, docs and the Rust sources (for a build
-//     from source where no prebuilt package fits), with every prebuilt package
+//     from source where no prebuilt package fits), the sidecar's worker in one
+//     script for bundled apps (scripts/bundle-sidecar.js), with every prebuilt package
 //     listed in optionalDependencies at this exact version, and no .node file.
 // Each package is staged in a folder of its own first, so a binary built from
 // source in this checkout never ends up in a tarball.
@@ -74,7 +75,12 @@ for (const name of PREBUILT) {
   tarballs.push(pack(stage))
 }
 
-// The main package: the files npm would pack from this checkout, less any .node.
+// The main package: the files npm would pack from this checkout, less any
+// .node, with the sidecar's worker made self-contained for bundled apps.
+{
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'bundle-sidecar.js')], { cwd: root, stdio: 'inherit' })
+  if (r.status !== 0) process.exit(r.status ?? 1)
+}
 const listed = JSON.parse(run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts']))[0].files.map((f) => f.path)
 const stage = path.join(stageRoot, 'main')
 for (const file of listed) {

@@ -74,7 +74,7 @@ function exportTargets(value, into = []) {
   else if (value && typeof value === 'object') for (const v of Object.values(value)) exportTargets(v, into)
   return into
 }
-const wanted = new Set(['LICENSE', 'README.md', 'package.json', 'scripts/build.js', 'Cargo.toml', 'Cargo.lock', 'build.rs', 'src/lib.rs'])
+const wanted = new Set(['LICENSE', 'README.md', 'package.json', 'scripts/build.js', 'Cargo.toml', 'Cargo.lock', 'build.rs', 'src/lib.rs', 'lib/sidecar-worker.bundled.js'])
 for (const target of [mainManifest.main, mainManifest.types, ...exportTargets(mainManifest.exports)]) {
   wanted.add(path.posix.normalize(target))
 }

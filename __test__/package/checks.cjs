@@ -9,10 +9,9 @@ const crypto = require('node:crypto')
  * @param {any} api.native   require('@nodeperf/native') or its ESM namespace
  * @param {any} api.prom     @nodeperf/native/prom
  * @param {any} api.client   prom-client
- * @param {Record<string, any>} api.moduleCache  require.cache, to say which .node was loaded
  * @param {string} api.via
  */
-async function check({ native, prom, client, moduleCache, via }) {
+async function check({ native, prom, client, via }) {
   const { lag, pool, startSidecar } = native
   // A little work for the monitor to see.
   await new Promise((resolve) => setTimeout(resolve, 20))
@@ -45,7 +44,9 @@ async function check({ native, prom, client, moduleCache, via }) {
   } finally {
     await sidecar.close()
   }
-  const binaries = Object.keys(moduleCache).filter((f) => f.endsWith('.node'))
+  // Which addon files the process has mapped (one, shared by the sidecar's thread).
+  const maps = require('node:fs').readFileSync('/proc/self/maps', 'utf8')
+  const binaries = [...new Set(maps.split('\n').map((l) => l.split(/\s+/).slice(5).join(' ')).filter((f) => f.endsWith('.node')))]
   assert.equal(binaries.length, 1, `expected one native addon loaded, got ${JSON.stringify(binaries)}`)
   console.log(JSON.stringify({ ok: true, via, node: process.version, binary: binaries[0], p99 }))
 }

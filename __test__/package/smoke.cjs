@@ -6,7 +6,6 @@ check({
   native: require('@nodeperf/native'),
   prom: require('@nodeperf/native/prom'),
   client: require('prom-client'),
-  moduleCache: require.cache,
   via: process.env.SMOKE_VIA || 'cjs',
 }).catch((e) => {
   console.error(e)
