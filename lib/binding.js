@@ -79,17 +79,45 @@ function loadError(code, message, cause) {
   return err
 }
 
+// ELF e_machine values of the architectures Node runs on.
+const ELF_MACHINES = { 3: 'ia32', 40: 'arm', 62: 'x64', 183: 'arm64', 243: 'riscv64', 258: 'loong64', 21: 'ppc64', 22: 's390x' }
+
+/**
+ * What is wrong with a file dlopen refused, where the file itself tells:
+ * glibc reports a binary for another machine as "No such file or directory".
+ */
+function diagnose(file) {
+  let head
+  try {
+    const fd = fs.openSync(file, 'r')
+    try {
+      head = Buffer.alloc(20)
+      head = head.subarray(0, fs.readSync(fd, head, 0, 20, 0))
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch (e) {
+    return e.code === 'ENOENT' ? 'no such file' : `cannot read it (${e.code || e.message})`
+  }
+  if (process.platform !== 'linux') return null
+  if (head.length < 20 || head.readUInt32BE(0) !== 0x7f454c46) return 'it is not a shared library (no ELF header)'
+  const machine = head[5] === 2 ? head.readUInt16BE(18) : head.readUInt16LE(18)
+  const arch = ELF_MACHINES[machine] || `ELF machine ${machine}`
+  if (arch !== process.arch) return `it is built for ${arch}, and this process runs on ${process.arch}`
+  return null
+}
+
 /** Loads one .node file by path; the error names the file and why. */
 function dlopenFile(file) {
   const mod = { exports: {} }
   try {
     process.dlopen(mod, file)
   } catch (e) {
-    let why = e && e.message ? e.message : String(e)
-    if (!fs.existsSync(file)) why = 'no such file'
+    const reason = diagnose(file)
+    const said = e && e.message ? e.message : String(e)
     throw loadError(
       'ERR_NODEPERF_NATIVE_LOAD',
-      `@nodeperf/native could not load the native addon ${file}: ${why}`,
+      `@nodeperf/native could not load the native addon ${file}: ${reason ? `${reason} (${said})` : said}`,
       e,
     )
   }
