@@ -129,6 +129,14 @@ expect(
   tooNew.join('\n') || 'no GLIBC_ symbol versions found',
 )
 
+const needed = [...mustRun('readelf', ['-d', shipped]).matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1])
+const system = /^(libc|libm|libdl|libpthread|librt|libgcc_s)\.so\.\d+$|^ld-linux-x86-64\.so\.2$/
+expect(
+  needed.length > 0 && needed.every((l) => system.test(l)),
+  `shipped .node links only glibc's own libraries (${needed.join(', ')})`,
+  needed.join(', '),
+)
+
 // ---- 3. install with no Rust on the PATH -------------------------------------
 
 const hasRust = (dir) => ['cargo', 'rustc', 'rustup'].some((t) => fs.existsSync(path.join(dir, t)))
@@ -163,6 +171,20 @@ function smoke(major, entry, what, expectBinaryUnder, extraEnv = {}) {
 for (const major of majors) {
   smoke(major, 'smoke.cjs', 'the installed package from CJS', platformDir)
   smoke(major, 'smoke.mjs', 'the installed package from ESM', platformDir)
+}
+
+// The README's quick start, as pasted: the first js block under "## Quick start".
+const quick = readme.slice(readme.indexOf('## Quick start')).match(/```js\n([\s\S]*?)```/)
+if (expect(quick !== null, "the README has a quick start to run")) {
+  fs.writeFileSync(path.join(app, 'quickstart.js'), quick[1])
+  for (const major of majors) {
+    const r = run(nodes[major], ['quickstart.js'], { cwd: app, env, timeout: 60_000 })
+    expect(
+      r.status === 0 && /300000 items, sha256 [0-9a-f]{16}/.test(r.stdout) && /lag p99 \d+\.\d ms/.test(r.stdout) && r.stderr === '',
+      `Node ${major}: the README's quick start runs as pasted`,
+      `${r.stdout}\n${r.stderr}`,
+    )
+  }
 }
 
 // ---- 4. bundled apps ----------------------------------------------------------
