@@ -244,10 +244,10 @@ try {
 
   // The one command the error names, run in the installed package (needs cargo).
   if (!opt('--skip-source-build')) {
-    const command = out => out.match(/node "([^"]+build\.js)"/)
-    const said = command(run(nodes[majors[0]], ['missing.cjs'], { cwd: app, env }).stdout)
+    const said = JSON.parse(run(nodes[majors[0]], ['missing.cjs'], { cwd: app, env }).stdout.trim().split('\n').pop()).message.match(/node "([^"]+build\.js)"/)
+    expect(said !== null, 'the error names a build command', 'no `node "…build.js"` in the message')
     const built = said && run(process.execPath, [said[1]], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' })
-    expect(built && built.status === 0, 'the build-from-source command in the error builds the addon in the installed package', built && built.stderr.slice(-2000))
+    expect(built && built.status === 0, 'the build-from-source command in the error builds the addon in the installed package (cargo on the PATH)', built ? built.stderr.slice(-2000) : 'not run')
     smoke(majors[0], 'smoke.cjs', 'the installed package built from source', path.join(app, 'node_modules', '@nodeperf', 'native', 'nodeperf-native.linux-x64-gnu.node'))
     const leftover = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('nodeperf-build-'))
     expect(!fs.existsSync(path.join(app, 'node_modules', '@nodeperf', 'native', 'target')) && leftover.length === 0, 'the build from source left no target folder behind', leftover.join(', '))
