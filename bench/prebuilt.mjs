@@ -4,8 +4,10 @@
 //   node bench/prebuilt.mjs [rounds=6] [fromSource.node] [shipped.node]
 // Defaults: ./nodeperf-native.linux-x64-gnu.node (npm ci / npm run build) and
 // npm/linux-x64-gnu/nodeperf-native.linux-x64-gnu.node (npm run build:dist).
-// Each round runs one fresh process per binary, in alternating order, each
-// measuring the same workloads; prints every round and the median ratios.
+// Each round runs one fresh process per binary, in rotating order, each
+// measuring the same workloads, plus a control: a second process on a copy
+// of the from-source binary (A'), whose ratio to A is this machine's noise
+// floor in the same run. Prints every round and the median ratios.
 import { spawnSync } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
@@ -73,31 +75,44 @@ function child(binary) {
   return JSON.parse(r.stdout.trim().split('\n').pop())
 }
 
-console.log(`# bench/prebuilt — ${machine()}; ${rounds} rounds, one process per binary per round, alternating order`)
-console.log(`# A from source: ${path.relative(root, fromSource)} (${(fs.statSync(fromSource).size / 1024).toFixed(0)} KiB)`)
-console.log(`# B shipped:     ${path.relative(root, shipped)} (${(fs.statSync(shipped).size / 1024).toFixed(0)} KiB)`)
-const ratios = Object.fromEntries(WORKLOADS.map(([name]) => [name, []]))
-const values = { a: Object.fromEntries(WORKLOADS.map(([n]) => [n, []])), b: Object.fromEntries(WORKLOADS.map(([n]) => [n, []])) }
-for (let r = 0; r < rounds; r++) {
-  const order = r % 2 === 0 ? ['a', 'b'] : ['b', 'a']
-  const got = {}
-  for (const which of order) got[which] = child(which === 'a' ? fromSource : shipped)
-  for (const [name, , higher] of WORKLOADS) {
-    values.a[name].push(got.a[name])
-    values.b[name].push(got.b[name])
-    // > 1 means the shipped binary is faster (or cheaper) in that round.
-    ratios[name].push(higher ? got.b[name] / got.a[name] : got.a[name] / got.b[name])
-  }
-  console.log(`round ${r + 1} (${order.join(' then ')}): ${WORKLOADS.map(([n]) => `${n.split(',')[0]} ${fmt(ratios[n][r], 3)}`).join('; ')}`)
-}
+const control = path.join(fs.mkdtempSync(path.join(root, 'target', 'bench-prebuilt-')), 'control.node')
+fs.copyFileSync(fromSource, control)
+const binaries = { a: fromSource, b: shipped, c: control }
 
-console.log('\n| workload | from source (A) | shipped (B) | B vs A, median of rounds (range) | bar |')
-console.log('| --- | ---: | ---: | ---: | --- |')
-for (const [name, unit] of WORKLOADS) {
-  const q = ratios[name]
-  const m = median(q)
+console.log(`# bench/prebuilt — ${machine()}; ${rounds} rounds, one process per binary per round, rotating order`)
+console.log(`# A  from source: ${path.relative(root, fromSource)} (${(fs.statSync(fromSource).size / 1024).toFixed(0)} KiB)`)
+console.log(`# B  shipped:     ${path.relative(root, shipped)} (${(fs.statSync(shipped).size / 1024).toFixed(0)} KiB)`)
+console.log("# A' control:     a copy of A (A' vs A is the noise floor)")
+const ratio = (name, higher, x, y) => (higher ? x[name] / y[name] : y[name] / x[name])
+const empty = () => Object.fromEntries(WORKLOADS.map(([n]) => [n, []]))
+const ratios = { b: empty(), c: empty() }
+const values = { a: empty(), b: empty(), c: empty() }
+const orders = [['a', 'b', 'c'], ['b', 'c', 'a'], ['c', 'a', 'b'], ['a', 'c', 'b'], ['c', 'b', 'a'], ['b', 'a', 'c']]
+for (let r = 0; r < rounds; r++) {
+  const order = orders[r % orders.length]
+  const got = {}
+  for (const which of order) got[which] = child(binaries[which])
+  for (const [name, , higher] of WORKLOADS) {
+    for (const w of ['a', 'b', 'c']) values[w][name].push(got[w][name])
+    // > 1 means faster (or cheaper) than A in that round.
+    ratios.b[name].push(ratio(name, higher, got.b, got.a))
+    ratios.c[name].push(ratio(name, higher, got.c, got.a))
+  }
   console.log(
-    `| ${name} | ${fmt(median(values.a[name]), unit === 'µs' ? 3 : 0)} ${unit} | ${fmt(median(values.b[name]), unit === 'µs' ? 3 : 0)} ${unit} | ` +
-      `${fmt(m, 3)} (${fmt(Math.min(...q), 3)}–${fmt(Math.max(...q), 3)}) | ${m >= 0.95 ? 'met' : 'not met'} (>= 0.95) |`,
+    `round ${r + 1} (${order.join(' ').replace('c', "a'")}): ` +
+      WORKLOADS.map(([n]) => `${n.split(',')[0]} B ${fmt(ratios.b[n][r], 3)} A' ${fmt(ratios.c[n][r], 3)}`).join('; '),
+  )
+}
+fs.rmSync(path.dirname(control), { recursive: true, force: true })
+
+const range = (q) => `${fmt(median(q), 3)} (${fmt(Math.min(...q), 3)}–${fmt(Math.max(...q), 3)})`
+console.log("\n| workload | A from source | B shipped | B vs A, median (range) | control A' vs A, median (range) | bar >= 0.95 |")
+console.log('| --- | ---: | ---: | ---: | ---: | --- |')
+for (const [name, unit] of WORKLOADS) {
+  const d = unit === 'µs' ? 3 : 0
+  const m = median(ratios.b[name])
+  console.log(
+    `| ${name} | ${fmt(median(values.a[name]), d)} ${unit} | ${fmt(median(values.b[name]), d)} ${unit} | ` +
+      `${range(ratios.b[name])} | ${range(ratios.c[name])} | ${m >= 0.95 ? 'met' : 'not met'} |`,
   )
 }
