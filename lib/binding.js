@@ -28,47 +28,29 @@ class Failed {
   }
 }
 
-// One literal require per platform, each directly inside its own try: a
+// One pair of literal requires per platform, directly inside a try: a
 // bundler follows them (and copies the binary, with a .node loader), and
 // leaves the ones it cannot resolve to fail here at run time.
-/** The build from source in the package's folder. */
-function requireLocal(name) {
+/**
+ * The build from source in the package's folder (`local`), or the prebuilt
+ * platform package; undefined for a platform this package does not know.
+ */
+function requireBinary(name, local) {
   switch (name) {
     case 'linux-x64-gnu':
-      try { return require('../nodeperf-native.linux-x64-gnu.node') } catch (error) { return new Failed(error) }
+      try { return local ? require('../nodeperf-native.linux-x64-gnu.node') : require('@nodeperf/native-linux-x64-gnu') } catch (error) { return new Failed(error) }
     case 'linux-x64-musl':
-      try { return require('../nodeperf-native.linux-x64-musl.node') } catch (error) { return new Failed(error) }
+      try { return local ? require('../nodeperf-native.linux-x64-musl.node') : require('@nodeperf/native-linux-x64-musl') } catch (error) { return new Failed(error) }
     case 'linux-arm64-gnu':
-      try { return require('../nodeperf-native.linux-arm64-gnu.node') } catch (error) { return new Failed(error) }
+      try { return local ? require('../nodeperf-native.linux-arm64-gnu.node') : require('@nodeperf/native-linux-arm64-gnu') } catch (error) { return new Failed(error) }
     case 'linux-arm64-musl':
-      try { return require('../nodeperf-native.linux-arm64-musl.node') } catch (error) { return new Failed(error) }
+      try { return local ? require('../nodeperf-native.linux-arm64-musl.node') : require('@nodeperf/native-linux-arm64-musl') } catch (error) { return new Failed(error) }
     case 'darwin-x64':
-      try { return require('../nodeperf-native.darwin-x64.node') } catch (error) { return new Failed(error) }
+      try { return local ? require('../nodeperf-native.darwin-x64.node') : require('@nodeperf/native-darwin-x64') } catch (error) { return new Failed(error) }
     case 'darwin-arm64':
-      try { return require('../nodeperf-native.darwin-arm64.node') } catch (error) { return new Failed(error) }
+      try { return local ? require('../nodeperf-native.darwin-arm64.node') : require('@nodeperf/native-darwin-arm64') } catch (error) { return new Failed(error) }
     case 'win32-x64-msvc':
-      try { return require('../nodeperf-native.win32-x64-msvc.node') } catch (error) { return new Failed(error) }
-  }
-  return undefined
-}
-
-/** The prebuilt platform package. */
-function requirePackage(name) {
-  switch (name) {
-    case 'linux-x64-gnu':
-      try { return require('@nodeperf/native-linux-x64-gnu') } catch (error) { return new Failed(error) }
-    case 'linux-x64-musl':
-      try { return require('@nodeperf/native-linux-x64-musl') } catch (error) { return new Failed(error) }
-    case 'linux-arm64-gnu':
-      try { return require('@nodeperf/native-linux-arm64-gnu') } catch (error) { return new Failed(error) }
-    case 'linux-arm64-musl':
-      try { return require('@nodeperf/native-linux-arm64-musl') } catch (error) { return new Failed(error) }
-    case 'darwin-x64':
-      try { return require('@nodeperf/native-darwin-x64') } catch (error) { return new Failed(error) }
-    case 'darwin-arm64':
-      try { return require('@nodeperf/native-darwin-arm64') } catch (error) { return new Failed(error) }
-    case 'win32-x64-msvc':
-      try { return require('@nodeperf/native-win32-x64-msvc') } catch (error) { return new Failed(error) }
+      try { return local ? require('../nodeperf-native.win32-x64-msvc.node') : require('@nodeperf/native-win32-x64-msvc') } catch (error) { return new Failed(error) }
   }
   return undefined
 }
@@ -159,11 +141,11 @@ function load() {
   const name = platformName()
   const tried = []
   const attempts = [
-    [`../nodeperf-native.${name}.node`, `${path.join(root, `nodeperf-native.${name}.node`)} (built from source)`, requireLocal],
-    [`@nodeperf/native-${name}`, `@nodeperf/native-${name} (prebuilt package)`, requirePackage],
+    [true, `../nodeperf-native.${name}.node`, `${path.join(root, `nodeperf-native.${name}.node`)} (built from source)`],
+    [false, `@nodeperf/native-${name}`, `@nodeperf/native-${name} (prebuilt package)`],
   ]
-  for (const [request, what, attempt] of attempts) {
-    const loaded = attempt(name)
+  for (const [local, request, what] of attempts) {
+    const loaded = requireBinary(name, local)
     if (loaded === undefined) break // a platform this package does not know
     if (loaded instanceof Failed) {
       const e = loaded.error

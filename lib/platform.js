@@ -22,18 +22,7 @@ function platformName() {
   return `${platform}-${arch}`
 }
 
-/** The platforms with a folder under npm/ (a prebuilt package each, once built). */
-const PLATFORMS = Object.freeze([
-  'linux-x64-gnu',
-  'linux-x64-musl',
-  'linux-arm64-gnu',
-  'linux-arm64-musl',
-  'darwin-x64',
-  'darwin-arm64',
-  'win32-x64-msvc',
-])
-
 /** The platforms whose prebuilt package is built and shipped. */
 const PREBUILT = Object.freeze(['linux-x64-gnu'])
 
-module.exports = { platformName, PLATFORMS, PREBUILT }
+module.exports = { platformName, PREBUILT }
