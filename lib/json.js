@@ -11,8 +11,9 @@
 // so numbers, strings and objects come out exactly as JSON.parse makes
 // them. src/json/README.md explains the choice and the numbers.
 
-const binding = require('./binding.js')
-const { nodeperfError } = require('./errors.js')
+const binding = require('./native.js')
+const { AbortError, invalidArgType, nodeperfError } = require('./errors.js')
+const { DATA_TYPES, validateOptions, validateSignal, integerOption } = require('./validate.js')
 // Node's own, not the global: test frameworks' fake timers replace the
 // global one, and a parse must not wait for a fake clock.
 const { setImmediate } = require('node:timers')
@@ -74,47 +75,12 @@ binding.jsonSetDialect(
   messageOf('{"a":1,"b"x').startsWith('Unexpected token'),
 )
 
-class AbortError extends Error {
-  constructor(message = 'The operation was aborted', options = undefined) {
-    super(message, options)
-    this.code = 'ABORT_ERR'
-    this.name = 'AbortError'
-  }
-}
-
-function describeReceived(value) {
-  if (value === null || value === undefined) return ` Received ${value}`
-  if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`
-  if (typeof value === 'object') {
-    const name = value.constructor && value.constructor.name
-    return name ? ` Received an instance of ${name}` : ' Received an object'
-  }
-  let shown = String(value)
-  if (shown.length > 28) shown = shown.slice(0, 25) + '...'
-  if (typeof value === 'string') shown = `'${shown}'`
-  return ` Received type ${typeof value} (${shown})`
-}
-
-function invalidArgType(name, expected, value) {
-  const what = name.includes('.') ? 'property' : 'argument'
-  const err = new TypeError(`The "${name}" ${what} must be ${expected}.${describeReceived(value)}`)
-  err.code = 'ERR_INVALID_ARG_TYPE'
-  return err
-}
-
-function outOfRange(name, range, value) {
-  const err = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${value}`)
-  err.code = 'ERR_OUT_OF_RANGE'
-  return err
-}
-
-const BINARY = 'of type string or an instance of Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer'
 
 /**
  * The input as the native side reads it: a string, or a Uint8Array over the
  * caller's memory (no copy) plus a Buffer over the same memory for decoding.
  */
-function normalize(data) {
+function normalize(data, name) {
   if (typeof data === 'string') return { text: data, view: null, buf: null }
   let view
   if (ArrayBuffer.isView(data)) {
@@ -125,7 +91,7 @@ function normalize(data) {
   } else if (data instanceof ArrayBuffer || isSharedArrayBuffer(data)) {
     view = new Uint8Array(data)
   } else {
-    throw invalidArgType('data', BINARY, data)
+    throw invalidArgType(name, DATA_TYPES, data)
   }
   const buf = data instanceof Buffer ? data : Buffer.from(view.buffer, view.byteOffset, view.byteLength)
   return { text: null, view, buf }
@@ -136,23 +102,11 @@ function isSharedArrayBuffer(value) {
 }
 
 function checkOptions(options) {
-  if (options === undefined || options === null) return { signal: undefined, slice: DEFAULT_SLICE }
-  if (typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
-  const { signal, sliceSize } = options
-  if (signal !== undefined && signal !== null) {
-    if (typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
-      throw invalidArgType('options.signal', 'an instance of AbortSignal', signal)
-    }
-  }
-  let slice = DEFAULT_SLICE
-  if (sliceSize !== undefined) {
-    if (typeof sliceSize !== 'number') throw invalidArgType('options.sliceSize', 'of type number', sliceSize)
-    if (!Number.isInteger(sliceSize) || sliceSize < 1 || sliceSize > 0x7fffffff) {
-      throw outOfRange('options.sliceSize', 'an integer >= 1 and <= 2147483647', sliceSize)
-    }
-    slice = sliceSize
-  }
-  return { signal: signal ?? undefined, slice }
+  validateOptions(options)
+  if (options === undefined) return { signal: undefined, slice: DEFAULT_SLICE }
+  const signal = validateSignal(options.signal, 'options.signal')
+  const slice = integerOption(options.sliceSize, 'options.sliceSize', DEFAULT_SLICE, 1, 0x7fffffff)
+  return { signal, slice }
 }
 
 // Keys an ordinary assignment would not simply create as an own data
@@ -257,7 +211,7 @@ class Settling {
 }
 
 class Task extends Settling {
-  constructor(input, slice, validateOnly, signal, resolve, reject) {
+  constructor(pool, input, slice, validateOnly, signal, resolve, reject) {
     super(validateOnly, signal, resolve, reject)
     this.text = input.text
     this.view = input.view
@@ -281,8 +235,8 @@ class Task extends Settling {
     try {
       this.job =
         this.text !== null
-          ? binding.JsonJob.forString(this.text.length, slice, validate, onReady)
-          : binding.JsonJob.forBytes(this.view, slice, validate, onReady)
+          ? binding.JsonJob.forString(pool, this.text.length, slice, validate, onReady)
+          : binding.JsonJob.forBytes(pool, this.view, slice, validate, onReady)
     } catch (error) {
       this.finish() // no job: drop the abort listener; the caller rejects
       throw error
@@ -481,27 +435,15 @@ class Task extends Settling {
 }
 
 /**
- * Parses JSON off the main thread. Resolves to what `JSON.parse` returns.
- * @param {string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer} data
- * @param {{ signal?: AbortSignal, sliceSize?: number }} [options]
- * @returns {Promise<unknown>}
+ * Parses (or, with `validateOnly`, validates) JSON on `pool`'s threads (a
+ * native pool handle): resolves to what `JSON.parse` returns (or `true`),
+ * or rejects with the `SyntaxError` `JSON.parse` would throw (with
+ * `position`). `dataName` is the argument's name in errors.
  */
-function parseJson(data, options) {
-  return start(data, options, false)
-}
-
-/**
- * Validates JSON off the main thread. Resolves to `true`, or rejects with
- * the `SyntaxError` `JSON.parse` would throw (with `position`).
- */
-function validateJson(data, options) {
-  return start(data, options, true)
-}
-
-function start(data, options, validateOnly) {
+function start(pool, data, options, validateOnly, dataName) {
   let input, opts
   try {
-    input = normalize(data)
+    input = normalize(data, dataName)
     opts = checkOptions(options)
   } catch (error) {
     return Promise.reject(error)
@@ -514,7 +456,7 @@ function start(data, options, validateOnly) {
       const task =
         length <= Math.min(slice, SMALL)
           ? new SmallTask(input, validateOnly, signal, resolve, reject)
-          : new Task(input, slice, validateOnly, signal, resolve, reject)
+          : new Task(pool, input, slice, validateOnly, signal, resolve, reject)
       schedule(task)
     } catch (error) {
       reject(error)
@@ -547,7 +489,7 @@ class SmallTask extends Settling {
  * `position`).
  */
 function parseJsonSync(data) {
-  return parseInput(normalize(data))
+  return parseInput(normalize(data, 'data'))
 }
 
 function parseInput(input) {
@@ -562,4 +504,4 @@ function parseInput(input) {
   }
 }
 
-module.exports = { parseJson, parseJsonSync, validateJson, AbortError }
+module.exports = { start, parseJsonSync }

@@ -2,42 +2,20 @@
 // Load shedding on measured lag, and a helper to break long loops into
 // time-budgeted batches.
 
-const binding = require('./binding.js')
-const { invalidArgType, outOfRange, abortError } = require('./errors.js')
+const { abortError, invalidArgType } = require('./errors.js')
+const { numberOption, validateFunction, validateOptions, signalOption } = require('./validate.js')
 // Node's own, not the global one that fake timers replace.
 const { setImmediate } = require('node:timers')
-const { lag } = require('../index.js')
-
-
-
-function checkNumber(name, value, dflt, lo, hi, range) {
-  if (value === undefined) return dflt
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
-  if (!(value >= lo && value <= hi)) throw outOfRange(name, range, value)
-  return value
-}
+const { lag, windowRead } = require('./lag.js')
 
 function pressureOptions(options) {
-  if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+  validateOptions(options)
+  const o = options ?? {}
   return {
-    maxLagMs: checkNumber('options.maxLagMs', options.maxLagMs, 100, 0.001, 3_600_000, '>= 0.001 and <= 3600000'),
-    maxUtilization: checkNumber('options.maxUtilization', options.maxUtilization, 0.95, 0, 1, '>= 0 and <= 1'),
-    windowMs: checkNumber('options.windowMs', options.windowMs, 10_000, 1000, 86_400_000, '>= 1000 and <= 86400000'),
+    maxLagMs: numberOption(o.maxLagMs, 'options.maxLagMs', 100, 0.001, 3_600_000, '>= 0.001 and <= 3600000'),
+    maxUtilization: numberOption(o.maxUtilization, 'options.maxUtilization', 0.95, 0, 1, '>= 0 and <= 1'),
+    windowMs: numberOption(o.windowMs, 'options.windowMs', 10_000, 1000, 86_400_000, '>= 1000 and <= 86400000'),
   }
-}
-
-const enabledWindows = new Set()
-/** Reads this thread's loop over a window: { p99Ms, maxMs, utilization }. */
-function windowRead(windowMs) {
-  if (!enabledWindows.has(windowMs)) {
-    binding.enableExport(windowMs)
-    enabledWindows.add(windowMs)
-  }
-  const a = lag.exportRead([], windowMs)
-  // Layout: see LoopMonitor#exportRead (no bounds: [count, sum, stalls,
-  // stallSeconds, p50, p90, p99, p999, max, min, mean, stddev, utilization]).
-  return { p99Ms: a[6] * 1e3, maxMs: a[8] * 1e3, utilization: a[12] }
 }
 
 const cache = new Map()
@@ -61,7 +39,7 @@ function evaluate(o) {
   const now = performance.now()
   const hit = cache.get(key)
   if (hit && now - hit.at < Math.min(50, o.windowMs / 100)) return hit
-  const w = windowRead(o.windowMs)
+  const w = windowRead(lag, o.windowMs)
   const result = {
     at: now,
     overloaded: w.p99Ms > o.maxLagMs || w.utilization > o.maxUtilization,
@@ -100,9 +78,9 @@ function underPressure(options) {
 function sheddingOptions(options) {
   const o = pressureOptions(options)
   // Start the window now, so it holds real history by the first request.
-  windowRead(o.windowMs)
+  windowRead(lag, o.windowMs)
   const retryAfter = String(
-    checkNumber('options.retryAfterS', options && options.retryAfterS, Math.ceil(o.windowMs / 1000), 1, 86_400, '>= 1 and <= 86400'),
+    numberOption(options?.retryAfterS, 'options.retryAfterS', Math.ceil(o.windowMs / 1000), 1, 86_400, '>= 1 and <= 86400'),
   )
   return { o, retryAfter }
 }
@@ -155,11 +133,9 @@ function yieldEvery(items, fn, options) {
   if (items === null || items === undefined || (typeof items[Symbol.iterator] !== 'function' && typeof items.length !== 'number')) {
     throw invalidArgType('items', 'an iterable or array-like', items)
   }
-  if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn)
-  if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidArgType('options', 'of type object', options)
-  const budgetMs = checkNumber('options.budgetMs', options && options.budgetMs, 5, 0.01, 60_000, '>= 0.01 and <= 60000')
-  const signal = options && options.signal
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgType('options.signal', 'an instance of AbortSignal', signal)
+  validateFunction(fn, 'fn')
+  const signal = signalOption(options)
+  const budgetMs = numberOption(options?.budgetMs, 'options.budgetMs', 5, 0.01, 60_000, '>= 0.01 and <= 60000')
 
   const iterator = typeof items[Symbol.iterator] === 'function' ? items[Symbol.iterator]() : Array.prototype.values.call(items)
   return new Promise((resolve, reject) => {
@@ -190,4 +166,4 @@ function yieldEvery(items, fn, options) {
   })
 }
 
-module.exports = { overloaded, underPressure, yieldEvery, windowRead }
+module.exports = { overloaded, underPressure, yieldEvery }

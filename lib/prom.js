@@ -10,9 +10,9 @@
 // same numbers and two scrapers never split the data between them.
 
 const v8 = require('node:v8')
-const native = require('../index.js')
-const binding = require('./binding.js')
-const { invalidArgType, invalidArgValue, outOfRange } = require('./errors.js')
+const { lag, monitors, enableExport } = require('./lag.js')
+const { Pool, pool: defaultPool, poolMetrics, defaultPoolMetrics, OPS: POOL_OPS } = require('./pool.js')
+const { invalidArgType, invalidArgValue, outOfRange, peerMissing } = require('./errors.js')
 // Node's own, not the globals that fake timers replace: a cached scrape
 // must not outlive its tick because a test froze the clock.
 const { setImmediate } = require('node:timers')
@@ -23,12 +23,7 @@ function loadPromClient() {
     return require('prom-client')
   } catch (e) {
     if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes("'prom-client'")) {
-      const err = new Error(
-        "@nodeperf/native/prom needs prom-client (>= 14), a peer dependency that is not installed: run 'npm install prom-client'",
-      )
-      err.code = 'ERR_NODEPERF_PEER_MISSING'
-      err.cause = e
-      throw err
+      throw peerMissing('@nodeperf/native/prom', 'prom-client', '>= 14', e)
     }
     throw e
   }
@@ -61,8 +56,6 @@ const DEFAULT_POOL_BUCKETS = Object.freeze([
   0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10,
 ])
 const OUTCOMES = ['ok', 'error', 'aborted', 'rejected']
-/** The ops the pool reports, in the order defaultPoolMetrics packs them. */
-const POOL_OPS = binding.poolOps()
 
 /** Every metric name collectMetrics registers (before `prefix`). */
 const metricNames = Object.freeze(Object.values(NAMES))
@@ -79,25 +72,6 @@ const QUANTILES = [
   ['0.999', 'windowP999'],
 ]
 
-/** Unpacks LoopMonitor#exportRead's Float64Array (see src/lag/js.rs). */
-function unpack(a, nBounds) {
-  let i = nBounds + 1
-  return {
-    buckets: a.subarray(0, i),
-    sum: a[i++],
-    stallsTotal: a[i++],
-    stallSecondsTotal: a[i++],
-    windowP50: a[i++],
-    windowP90: a[i++],
-    windowP99: a[i++],
-    windowP999: a[i++],
-    windowMax: a[i++],
-    windowMin: a[i++],
-    windowMean: a[i++],
-    windowStddev: a[i++],
-    windowUtilization: a[i++],
-  }
-}
 
 
 function checkOptions(options) {
@@ -148,8 +122,8 @@ function checkPools(pools, labels) {
     if (name === '' || name.length > 128) {
       throw invalidArgValue('options.pools', `must name each pool with 1 to 128 characters; got ${JSON.stringify(name)}`)
     }
-    if (!(p instanceof native.Pool)) throw invalidArgType(`options.pools.${name}`, 'a pool made by createPool()', p)
-    if (p === native.pool) {
+    if (!(p instanceof Pool)) throw invalidArgType(`options.pools.${name}`, 'a pool made by createPool()', p)
+    if (p === defaultPool) {
       throw invalidArgValue(`options.pools.${name}`, 'is the default pool, which is always exported (without a pool label)')
     }
     out.push({ name, pool: p })
@@ -234,13 +208,12 @@ function collectMetrics(options) {
 
   if (register.getSingleMetric(n(NAMES.lag))) return names
 
-  binding.enableExport(o.windowMs)
-  const loops = o.threads === 'all' ? () => native.monitors() : () => [native.lag]
+  enableExport(o.windowMs)
+  const loops = o.threads === 'all' ? monitors : () => [lag]
   const read = scrapeCache(() =>
     loops()
-      .map((m) => ({ thread: m.thread, raw: m.exportRead(o.buckets, o.windowMs) }))
-      .filter((r) => r.raw !== null)
-      .map(({ thread, raw }) => ({ thread, x: unpack(raw, o.buckets.length) })),
+      .map((m) => ({ thread: m.thread, x: m.exportRead(o.buckets, o.windowMs) }))
+      .filter((r) => r.x !== null),
   )
   const lbl = (thread, extra) => ({ ...labels, thread, ...extra })
 
@@ -295,15 +268,13 @@ function collectMetrics(options) {
       i += nb + 2
       const run = a.subarray(i, i + nb + 2)
       i += nb + 2
-      // The specs' internal test op is not a user op.
-      if (op !== 'test') ops.push({ op, outcomes, wait, run })
+      ops.push({ op, outcomes, wait, run })
     }
     return { threads: a[0], queued: a[1], active: a[2], ops }
   }
-  const kPoolMetrics = Symbol.for('@nodeperf/native.poolMetrics')
   const readPools = scrapeCache(() => [
-    { extra: {}, p: unpackPool(binding.defaultPoolMetrics(o.poolBuckets)) },
-    ...o.pools.map(({ name, pool }) => ({ extra: { pool: name }, p: unpackPool(pool[kPoolMetrics](o.poolBuckets)) })),
+    { extra: {}, p: unpackPool(defaultPoolMetrics(o.poolBuckets)) },
+    ...o.pools.map(({ name, pool }) => ({ extra: { pool: name }, p: unpackPool(poolMetrics(pool, o.poolBuckets)) })),
   ])
   const poolHistogram = (name, field) => () => {
     const values = []
@@ -347,7 +318,7 @@ function collectMetrics(options) {
       collectors.push(
         collector(name, `The ${stat} of event-loop lag over the last ${o.windowMs / 1000} s (@nodeperf/native)`, 'gauge', stat === 'min' ? 'min' : 'max', () => {
           // One series, as prom-client's: the calling thread's loop.
-          const self = read().find((r) => r.thread === native.lag.thread) || read()[0]
+          const self = read().find((r) => r.thread === lag.thread) || read()[0]
           return self ? [{ labels: { ...labels }, value: self.x[field] }] : []
         }),
       )

@@ -3,19 +3,16 @@
 // answers while the loop it watches is stuck. See lib/sidecar.js.
 const http = require('node:http')
 const { parentPort, workerData } = require('node:worker_threads')
-const { monitors } = require('../index.js')
+const { monitors, windowRead } = require('./lag.js')
+const { sidecarError } = require('./errors.js')
 
 const { port, host, stallThresholdMs, metrics, target, maxLagMs, maxUtilization, windowMs } = workerData
 const watched = monitors().find((m) => m.thread === target)
-if (!watched) throw new Error(`@nodeperf/native sidecar: no monitor for thread ${target}`)
+if (!watched) throw sidecarError(`no monitor for thread ${target}`)
 
 // The watched loop's sliding window, read from this thread.
-const bounds = []
-require('./binding.js').enableExport(windowMs)
-function watchedWindow() {
-  const a = watched.exportRead(bounds, windowMs)
-  return a ? { p99Ms: a[6] * 1e3, maxMs: a[8] * 1e3, utilization: a[12] } : { p99Ms: 0, maxMs: 0, utilization: 0 }
-}
+const watchedWindow = () => windowRead(watched, windowMs)
+watchedWindow()
 
 let heap = null
 parentPort.on('message', (m) => {

@@ -5,18 +5,10 @@
 const v8 = require('node:v8')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
-const binding = require('./binding.js')
-const { invalidArgType, outOfRange } = require('./errors.js')
-const { lag } = require('../index.js')
-
-
-function num(options, name, dflt, lo, hi, range) {
-  const v = options[name]
-  if (v === undefined) return dflt
-  if (typeof v !== 'number') throw invalidArgType(`options.${name}`, 'of type number', v)
-  if (!(v >= lo && v <= hi)) throw outOfRange(`options.${name}`, range, v)
-  return v
-}
+const binding = require('./native.js')
+const { invalidArgType, sidecarError } = require('./errors.js')
+const { integerOption, numberOption, validateOptions } = require('./validate.js')
+const { lag } = require('./lag.js')
 
 /**
  * The worker's script. From the installed package: lib/sidecar-worker.js.
@@ -36,12 +28,10 @@ function workerScript(metrics) {
   try {
     code = require('./sidecar-worker.bundled.js')
   } catch (e) {
-    const err = new Error(
-      "startSidecar() in a bundled app runs lib/sidecar-worker.bundled.js, which this copy of @nodeperf/native does not have (it is made by 'npm run pack:all'): bundle the published package, or mark @nodeperf/native external (esbuild --external:@nodeperf/native)",
-      { cause: e },
+    throw sidecarError(
+      "in a bundled app it runs lib/sidecar-worker.bundled.js, which this copy of @nodeperf/native does not have (it is made by 'npm run pack:all'): bundle the published package, or mark @nodeperf/native external (esbuild --external:@nodeperf/native)",
+      e,
     )
-    err.code = 'ERR_NODEPERF_SIDECAR'
-    throw err
   }
   return [code, { eval: true }]
 }
@@ -64,10 +54,9 @@ function workerScript(metrics) {
  * @returns {Promise<{ port: number, close(): Promise<void> }>}
  */
 async function startSidecar(options) {
+  validateOptions(options)
   if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
-  const port = num(options, 'port', 0, 0, 65535, '>= 0 and <= 65535')
-  if (!Number.isInteger(port)) throw outOfRange('options.port', 'an integer', port)
+  const port = integerOption(options.port, 'options.port', 0, 0, 65535, false, '>= 0 and <= 65535')
   const host = options.host === undefined ? '127.0.0.1' : options.host
   if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host)
   const metrics = options.metrics === undefined ? true : options.metrics
@@ -77,10 +66,10 @@ async function startSidecar(options) {
     host,
     metrics,
     target: lag.thread,
-    stallThresholdMs: num(options, 'stallThresholdMs', 1000, 1, 3_600_000, '>= 1 and <= 3600000'),
-    maxLagMs: num(options, 'maxLagMs', 100, 0.001, 3_600_000, '>= 0.001 and <= 3600000'),
-    maxUtilization: num(options, 'maxUtilization', 0.95, 0, 1, '>= 0 and <= 1'),
-    windowMs: num(options, 'windowMs', 10_000, 1000, 86_400_000, '>= 1000 and <= 86400000'),
+    stallThresholdMs: numberOption(options.stallThresholdMs, 'options.stallThresholdMs', 1000, 1, 3_600_000, '>= 1 and <= 3600000'),
+    maxLagMs: numberOption(options.maxLagMs, 'options.maxLagMs', 100, 0.001, 3_600_000, '>= 0.001 and <= 3600000'),
+    maxUtilization: numberOption(options.maxUtilization, 'options.maxUtilization', 0.95, 0, 1, '>= 0 and <= 1'),
+    windowMs: numberOption(options.windowMs, 'options.windowMs', 10_000, 1000, 86_400_000, '>= 1000 and <= 86400000'),
   }
   const [script, mode] = workerScript(metrics)
   const worker = new Worker(script, {
@@ -100,13 +89,14 @@ async function startSidecar(options) {
         worker.off('error', onError)
         resolve(m.listening)
       } else if (m && m.error) {
-        const err = new Error(`sidecar could not listen on ${host}:${port}: ${m.error.message}`)
-        err.code = m.error.code || 'ERR_NODEPERF_SIDECAR'
+        const err = sidecarError(`it could not listen on ${host}:${port}: ${m.error.message}`)
+        // The system's own code (EADDRINUSE, EACCES) is what callers match on.
+        if (m.error.code) err.code = m.error.code
         worker.terminate()
         reject(err)
       }
     })
-    worker.once('exit', (code) => reject(new Error(`sidecar worker exited (${code}) before listening`)))
+    worker.once('exit', (code) => reject(sidecarError(`its worker exited (${code}) before listening`)))
   })
   worker.unref()
   worker.on('error', () => {})

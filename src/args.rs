@@ -24,21 +24,75 @@ pub fn describe(value: &Unknown) -> String {
             Some(name) if !name.is_empty() => format!("function {name}"),
             _ => "function ".into(),
         },
-        ValueType::String => {
-            let s = to_string(value).unwrap_or_default();
-            let shown: String = if s.chars().count() > 25 {
-                format!("{}...", s.chars().take(25).collect::<String>())
-            } else {
-                s
-            };
-            format!("type string ('{shown}')")
-        }
+        ValueType::String => truncated(&format!(
+            "type string ({})",
+            inspect_string(&to_string(value).unwrap_or_default())
+        )),
         ValueType::Number => format!("type number ({})", to_string(value).unwrap_or_default()),
         ValueType::Boolean => format!("type boolean ({})", to_string(value).unwrap_or_default()),
         ValueType::BigInt => format!("type bigint ({}n)", to_string(value).unwrap_or_default()),
         ValueType::Symbol => "type symbol".into(),
         _ => "an unknown value".into(),
     }
+}
+
+/// `util.inspect(string)`: single quotes, or double quotes when the text
+/// has single quotes and no double ones, or backticks when it has both;
+/// backslashes, the chosen quote and control characters escaped.
+fn inspect_string(s: &str) -> String {
+    let quote = if !s.contains('\'') {
+        '\''
+    } else if !s.contains('"') {
+        '"'
+    } else if !s.contains('`') && !s.contains("${") {
+        '`'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02X}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Node shortens a described value past 28 UTF-16 units: `type string
+/// ('…')` keeps the inner description's first 25 units and adds `...`.
+fn truncated(described: &str) -> String {
+    let (head, inner) = match described.find('(') {
+        Some(i) if described.ends_with(')') => (&described[..=i], &described[i + 1..described.len() - 1]),
+        _ => return described.to_string(),
+    };
+    if inner.encode_utf16().count() <= 28 {
+        return described.to_string();
+    }
+    let mut units = 0;
+    let cut: String = inner
+        .chars()
+        .take_while(|c| {
+            units += c.len_utf16();
+            units <= 25
+        })
+        .collect();
+    format!("{head}{cut}...)")
 }
 
 fn to_string(value: &Unknown) -> Option<String> {
@@ -116,38 +170,24 @@ pub fn describe_number(n: f64) -> String {
 
 /// Builds a JS error through the one error model, for the façade's own
 /// checks (`lib/errors.js`), so codes, classes and wording are the same
-/// whether a check is made in JS or in Rust. `code` is the error code,
-/// `name` the argument, `text` the expected type / the range / the reason,
-/// and `value` the value received (described here, in Node's wording; a
-/// string is taken as an already written description for range errors).
+/// whether a check is made in JS or in Rust. `code` picks the variant; `a`,
+/// `b` and `c` are its fields in order: for argument errors the name, the
+/// expected type / range / reason, and the value received as Node describes
+/// it (`lib/validate.js` describes it with `util.inspect`, as Node does).
 #[napi(js_name = "__error")]
-pub fn make_error<'e>(
-    env: &'e Env,
-    code: String,
-    name: String,
-    text: String,
-    value: Unknown,
-) -> Unknown<'e> {
+pub fn make_error(env: &Env, code: String, a: String, b: String, c: String) -> Unknown<'_> {
     let e = match code.as_str() {
-        "ERR_INVALID_ARG_TYPE" => Error::invalid_arg_type(&name, &text, describe(&value)),
-        "ERR_INVALID_ARG_VALUE" => Error::InvalidArgValue { name, reason: text },
-        "ERR_OUT_OF_RANGE" => {
-            let received = match value.get_type().ok() {
-                Some(ValueType::Number) => number(&value, &name)
-                    .map(describe_number)
-                    .unwrap_or_default(),
-                Some(ValueType::String) => value
-                    .coerce_to_string()
-                    .ok()
-                    .and_then(|s| s.into_utf8().ok()?.into_owned().ok())
-                    .unwrap_or_default(),
-                _ => describe(&value),
-            };
-            Error::out_of_range(&name, &text, received)
-        }
-        "ABORT_ERR" => Error::Aborted,
+        "ERR_INVALID_ARG_TYPE" => Error::invalid_arg_type(&a, &b, c),
+        "ERR_INVALID_ARG_VALUE" => Error::InvalidArgValue { name: a, reason: b },
+        "ERR_OUT_OF_RANGE" => Error::out_of_range(&a, &b, c),
         "ERR_NODEPERF_POOL_CLOSED" => Error::PoolClosed,
         "ERR_NODEPERF_DETACHED" => Error::Detached,
+        "ERR_NODEPERF_PEER_MISSING" => Error::PeerMissing {
+            feature: a,
+            package: b,
+            range: c,
+        },
+        "ERR_NODEPERF_SIDECAR" => Error::Sidecar { reason: a },
         _ => Error::InvalidArgValue {
             name: "code".into(),
             reason: format!("is not a code the façade may build: {code}"),
@@ -159,6 +199,19 @@ pub fn make_error<'e>(
 #[cfg(test)]
 mod tests {
     use super::describe_number;
+
+
+    #[test]
+    fn strings_are_described_as_util_inspect_does() {
+        use super::{inspect_string, truncated};
+        assert_eq!(inspect_string("x"), "'x'");
+        assert_eq!(inspect_string("it's"), "\"it's\"");
+        assert_eq!(inspect_string("a\nb\\"), "'a\\nb\\\\'");
+        let long = format!("type string ({})", inspect_string(&"a".repeat(40)));
+        assert_eq!(truncated(&long), format!("type string ('{}...)", "a".repeat(24)));
+        let short = format!("type string ({})", inspect_string(&"a".repeat(26)));
+        assert_eq!(truncated(&short), short);
+    }
 
     #[test]
     fn numbers_print_as_js_does() {

@@ -65,6 +65,14 @@ pub enum Error {
     Detached,
     /// A Node-API call failed with this `napi_status`.
     Napi { call: &'static str, status: i32 },
+    /// An optional peer dependency a feature needs is not installed.
+    PeerMissing {
+        feature: String,
+        package: String,
+        range: String,
+    },
+    /// The sidecar's worker could not start or listen; `reason` says why.
+    Sidecar { reason: String },
 }
 
 impl Error {
@@ -100,6 +108,8 @@ impl Error {
             Self::Uv { .. } => "ERR_NODEPERF_UV",
             Self::Detached => "ERR_NODEPERF_DETACHED",
             Self::Napi { .. } => "ERR_NODEPERF_NAPI",
+            Self::PeerMissing { .. } => "ERR_NODEPERF_PEER_MISSING",
+            Self::Sidecar { .. } => "ERR_NODEPERF_SIDECAR",
         }
     }
 
@@ -162,10 +172,11 @@ impl fmt::Display for Error {
                 actual,
             } => write!(
                 f,
-                "The \"{name}\" argument must be {expected}. Received {actual}"
+                "The \"{name}\" {} must be {expected}. Received {actual}",
+                noun(name)
             ),
             Self::InvalidArgValue { name, reason } => {
-                write!(f, "The argument '{name}' {reason}")
+                write!(f, "The {} '{name}' {reason}", noun(name))
             }
             Self::OutOfRange {
                 name,
@@ -198,7 +209,26 @@ impl fmt::Display for Error {
             Self::Napi { call, status } => {
                 write!(f, "Node-API call {call} failed with status {status}")
             }
+            Self::PeerMissing {
+                feature,
+                package,
+                range,
+            } => write!(
+                f,
+                "{feature} needs {package} ({range}), a peer dependency that is not installed: run 'npm install {package}'"
+            ),
+            Self::Sidecar { reason } => write!(f, "The sidecar could not start: {reason}"),
         }
+    }
+}
+
+/// Node's word for a name: a dotted name (`options.signal`) is a property,
+/// anything else an argument (as `ERR_INVALID_ARG_TYPE` words it).
+fn noun(name: &str) -> &'static str {
+    if name.contains('.') {
+        "property"
+    } else {
+        "argument"
     }
 }
 
@@ -264,6 +294,16 @@ mod tests {
             e.to_string(),
             "The value of \"q\" is out of range. It must be > 0 and <= 100. Received 100.5"
         );
+        let e = Error::invalid_arg_type("options.signal", "an instance of AbortSignal", "1");
+        assert_eq!(
+            e.to_string(),
+            "The \"options.signal\" property must be an instance of AbortSignal. Received 1"
+        );
+        let e = Error::InvalidArgValue {
+            name: "options.x".into(),
+            reason: "is invalid".into(),
+        };
+        assert_eq!(e.to_string(), "The property 'options.x' is invalid");
     }
 
     #[test]
@@ -286,6 +326,14 @@ mod tests {
             Error::Napi {
                 call: "napi_create_promise",
                 status: 9,
+            },
+            Error::PeerMissing {
+                feature: "@nodeperf/native/prom".into(),
+                package: "prom-client".into(),
+                range: ">= 14".into(),
+            },
+            Error::Sidecar {
+                reason: "listen EADDRINUSE".into(),
             },
         ];
         for e in own {

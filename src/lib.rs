@@ -29,3 +29,4 @@ pub use pool::{
     create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, pool_ops,
     raw_submit_fn, set_settler, stage_flush, stage_room, NativePool, PoolStats, TimeSummary,
 };
+pub use pool::{pool_tables, PoolTables};

@@ -411,7 +411,7 @@ impl PoolCore {
     }
 
     /// What metrics exporters read, packed: `[threads, queued, active]`, then
-    /// per op (in [`Op::ALL`] order) `[ok, error, aborted, rejected]`, the
+    /// per public op (in [`Op::PUBLIC`] order) `[ok, error, aborted, rejected]`, the
     /// wait histogram (cumulative counts per bound, total, sum in seconds)
     /// and the run histogram (the same).
     pub fn metrics(&self, bounds_ns: &[u64]) -> Vec<f64> {
@@ -420,7 +420,7 @@ impl PoolCore {
             self.queued.load(Ordering::Relaxed) as f64,
             self.active.load(Ordering::Relaxed) as f64,
         ];
-        for op in Op::ALL {
+        for op in Op::PUBLIC {
             let i = op as usize;
             out.extend(
                 self.outcomes[i]

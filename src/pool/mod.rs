@@ -6,7 +6,10 @@ mod api;
 mod completion;
 mod core;
 mod js;
+mod tables;
 pub mod tasks;
+
+pub use tables::{pool_tables, PoolTables};
 
 pub use api::{
     create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, pool_ops,

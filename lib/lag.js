@@ -1,0 +1,107 @@
+'use strict'
+// Event-loop lag: this thread's monitor (`lag`), every loop's (`monitors`),
+// stall listeners, and what exporters read. The measuring is native
+// (src/lag/); this file adds the own-thread controls and stall dispatch.
+
+const binding = require('./native.js')
+const { validateFunction, validatePositive } = require('./validate.js')
+
+/** @type {Set<{ thresholdMs: number, callback: Function }>} */
+const stallListeners = new Set()
+
+// Called natively with [durationMs, startedAt] after each long busy period.
+function dispatchStall([durationMs, startedAt]) {
+  for (const listener of [...stallListeners]) {
+    if (durationMs >= listener.thresholdMs && stallListeners.has(listener)) {
+      listener.callback({ durationMs, startedAt })
+    }
+  }
+}
+
+function syncStallListeners() {
+  if (stallListeners.size === 0) {
+    binding.lagSetStallListener(null, 0)
+    return
+  }
+  let min = Infinity
+  for (const l of stallListeners) min = Math.min(min, l.thresholdMs)
+  binding.lagSetStallListener(dispatchStall, min)
+}
+
+/**
+ * The monitor of this thread's loop, with the controls that only its own
+ * thread may use. The read methods come from the native `LoopMonitor`.
+ */
+const lag = binding.lagMonitor()
+
+Object.defineProperties(lag, {
+  start: {
+    value: function start(options) {
+      if (options !== undefined) binding.lagConfigure(options)
+      binding.lagStart()
+    },
+  },
+  stop: {
+    value: function stop() {
+      binding.lagStop()
+    },
+  },
+  configure: {
+    value: function configure(options) {
+      binding.lagConfigure(options)
+      return binding.lagConfig()
+    },
+  },
+  onStall: {
+    value: function onStall(thresholdMs, callback) {
+      validatePositive(thresholdMs, 'thresholdMs', 3_600_000)
+      validateFunction(callback, 'callback')
+      const listener = { thresholdMs, callback }
+      stallListeners.add(listener)
+      syncStallListeners()
+      return function unsubscribe() {
+        if (stallListeners.delete(listener)) syncStallListeners()
+      }
+    },
+  },
+})
+
+/**
+ * Every live loop monitor in the process: the main thread's and each worker
+ * thread's that loaded this module.
+ */
+function monitors() {
+  return binding.monitors()
+}
+
+/**
+ * What this thread's event loop is, seen from the addon.
+ * @returns {{ libuv: string, napi: number, thread: string, iterations: number }}
+ */
+function loopInfo() {
+  return binding.loopInfo()
+}
+
+const exportWindows = new Set()
+/**
+ * Makes every monitor keep what exporters read over a sliding window of
+ * `windowMs` (several windows may coexist; asking twice costs nothing).
+ */
+function enableExport(windowMs) {
+  if (exportWindows.has(windowMs)) return
+  binding.enableExport(windowMs)
+  exportWindows.add(windowMs)
+}
+
+/**
+ * A monitor's window over `windowMs` (enabled on first use), in ms:
+ * `{ p99Ms, maxMs, utilization }`, or null while it has none.
+ */
+function windowRead(monitor, windowMs) {
+  enableExport(windowMs)
+  const r = monitor.exportRead([], windowMs)
+  if (r === null) return null
+  return { p99Ms: r.windowP99 * 1e3, maxMs: r.windowMax * 1e3, utilization: r.windowUtilization }
+}
+
+module.exports = { lag, monitors, loopInfo, enableExport, windowRead }

@@ -1,0 +1,320 @@
+'use strict'
+// The native thread pool: `pool` (the process-wide default), `createPool`,
+// `hashSync`. Tasks are checked and packed here, then handed over through
+// lib/stage.js; the pool itself is native (src/pool/).
+
+const { availableParallelism } = require('node:os')
+const binding = require('./native.js')
+const { abortError, invalidArgType, invalidArgValue, outOfRange, outOfRangeAs, nodeperfError } = require('./errors.js')
+const { DATA_TYPES, signalOption, validateOptions, validateKeys, integerOption, oneOf } = require('./validate.js')
+const { STAGE_SLOT, attachSettler, flushStage, promiseFor, stageTask, submitted, watch } = require('./stage.js')
+const json = require('./json.js')
+
+// Names in code order, from Rust (src/pool/tables.rs).
+const { ops: OPS, algorithms: ALGORITHMS, encodings: ENCODINGS } = binding.poolTables()
+
+const algorithmCode = (a, name) => oneOf(a, name, ALGORITHMS)
+const encodingCode = (e, name) => (e === undefined ? 0 : oneOf(e, name, ENCODINGS))
+
+// Inputs up to this size are copied natively; larger ones are read in place.
+const COPY_MAX = 1024
+
+// The data kind codes of src/shared/view.rs, and the value to pass for them.
+// A bare SharedArrayBuffer goes as a Uint8Array over it (Node-API cannot
+// read a bare one on Node 20); a resizable non-shared buffer is copied
+// (shrinking it could unmap memory a task is reading).
+let dataValue
+const KIND_VIEW = 1
+function dataKind(data, name) {
+  dataValue = data
+  if (typeof data === 'string') return 0
+  if (ArrayBuffer.isView(data)) {
+    let n
+    try {
+      n = data.byteLength
+    } catch {
+      throw outOfRangeAs(`${name}.byteLength`, 'a view that lies inside its buffer', 'a view outside its (shrunk) buffer')
+    }
+    if (n > COPY_MAX && data.buffer.resizable === true) {
+      dataValue = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + n))
+    }
+    return KIND_VIEW
+  }
+  if (data instanceof ArrayBuffer) {
+    if (data.resizable === true) dataValue = data.slice(0)
+    return 2
+  }
+  if (data instanceof SharedArrayBuffer) {
+    dataValue = new Uint8Array(data)
+    return KIND_VIEW
+  }
+  throw invalidArgType(name, DATA_TYPES, data)
+}
+
+const HASH_FIELDS = ['op', 'algorithm', 'data', 'encoding', 'chunkSize', 'out']
+const JSON_FIELDS = ['op', 'data']
+
+// TypedArray intrinsics, so that neither a subclass nor a patched global
+// can make the stage's copy differ from the bytes: the kind, and the length.
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
+const uncurry = (get) => Function.prototype.call.bind(get)
+const typedArrayTag = uncurry(Object.getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag).get)
+const byteLengthOf = uncurry(Object.getOwnPropertyDescriptor(TypedArrayPrototype, 'byteLength').get)
+
+let submitRaw = null
+/** For lib/prom.js (set in Pool's static block). */
+let poolMetrics
+
+const DEFAULT_MAX_QUEUE = 131072
+const MAX_THREADS = 256
+const defaultThreads = () => Math.max(1, availableParallelism() - 1)
+
+/**
+ * A pool of native threads that run CPU-bound tasks and settle Promises on
+ * the thread that submitted them. Get one as `pool` (the process-wide
+ * default) or from `createPool()`.
+ */
+class Pool {
+  #native = null
+  #index = 0
+  #make
+  /** JSON parses in flight on this pool: `close()` waits for them too. */
+  #json = new Set()
+
+  /** @internal */
+  constructor(make) {
+    this.#make = make
+  }
+
+  /** The native handle, once this thread's staged tasks reached their pools. */
+  #sync() {
+    flushStage()
+    return this.#n()
+  }
+
+  #n() {
+    if (this.#native === null) {
+      submitRaw = attachSettler()
+      this.#native = this.#make()
+      this.#index = this.#native.index
+    }
+    return this.#native
+  }
+
+  /**
+   * Runs a task; resolves with its result.
+   * @param {object} task `{ op: 'hash', algorithm, data, encoding }`,
+   *   `{ op: 'hash', algorithm, data, chunkSize, out }`,
+   *   `{ op: 'json.parse', data }` or `{ op: 'json.validate', data }`
+   * @param {{ signal?: AbortSignal }} [options]
+   * @returns {Promise<any>}
+   */
+  run(task, options) {
+    try {
+      if (typeof task !== 'object' || task === null) throw invalidArgType('task', 'of type object', task)
+      const signal = signalOption(options)
+      switch (task.op) {
+        case 'hash':
+          validateKeys(task, 'task', HASH_FIELDS, `a hash task takes ${HASH_FIELDS.join(', ')}`)
+          if (task.chunkSize !== undefined || task.out !== undefined) return this.#chunks(task, signal)
+          return this.#hash(task.algorithm, task.data, task.encoding, signal, 'task.')
+        case 'json.parse':
+        case 'json.validate':
+          validateKeys(task, 'task', JSON_FIELDS, `a ${task.op} task takes ${JSON_FIELDS.join(', ')}`)
+          return this.#jsonJob(task.data, options, task.op === 'json.validate', 'task.data')
+        default:
+          if (typeof task.op !== 'string') throw invalidArgType('task.op', 'of type string', task.op)
+          throw invalidArgValue('task.op', task.op, `must be one of ${OPS.map((o) => `'${o}'`).join(', ')}`)
+      }
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * `run({ op: 'json.parse', data })`: exactly what `JSON.parse` gives, with
+   * the main thread building the value in short slices (lib/json.js).
+   * @param {string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer} data
+   * @param {{ signal?: AbortSignal, sliceSize?: number }} [options]
+   * @returns {Promise<unknown>}
+   */
+  parseJson(data, options) {
+    try {
+      return this.#jsonJob(data, options, false, 'data')
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** A JSON job on this pool's threads, awaited by its `close()`. */
+  #jsonJob(data, options, validateOnly, dataName) {
+    const n = this.#sync()
+    if (n.closed) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
+    const job = json.start(n, data, options, validateOnly, dataName)
+    const jobs = this.#json
+    jobs.add(job)
+    const done = () => jobs.delete(job)
+    job.then(done, done)
+    return job
+  }
+
+  /**
+   * `run({ op: 'hash', algorithm, data, encoding })`.
+   * @returns {Promise<string | Buffer>}
+   */
+  hash(algorithm, data, encoding, options) {
+    try {
+      return this.#hash(algorithm, data, encoding, signalOption(options), '')
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  #hash(algorithm, data, encoding, signal, prefix) {
+    const alg = algorithmCode(algorithm, `${prefix}algorithm`)
+    const enc = encodingCode(encoding, `${prefix}encoding`)
+    // The stage first: for a Uint8Array, the intrinsics are all the checking
+    // it needs (a detached or out-of-bounds view has length 0 and goes the
+    // usual way, which says why).
+    if (signal === undefined && typedArrayTag(data) === 'Uint8Array') {
+      const len = byteLengthOf(data)
+      if (len !== 0 && len <= STAGE_SLOT) {
+        if (this.#native === null) this.#n()
+        const code = (this.#index << 8) | (KIND_VIEW << 6) | (alg << 3) | (enc << 1)
+        const promise = stageTask(this.#index, code, data, len)
+        if (promise !== undefined) return promise
+      }
+    }
+    const kind = dataKind(data, `${prefix}data`)
+    const value = dataValue
+    dataValue = undefined
+    const n = this.#native ?? this.#n()
+    // One packed number (see raw_submit in src/pool/api.rs): one argument
+    // conversion instead of five.
+    const code = (this.#index << 8) | (kind << 6) | (alg << 3) | (enc << 1)
+    flushStage()
+    if (signal === undefined) return promiseFor(submitted(submitRaw(code, value)))
+    if (signal.aborted) throw abortError(signal)
+    return watch(n, submitted(submitRaw(code | 1, value)), signal)
+  }
+
+  #chunks(task, signal) {
+    const alg = algorithmCode(task.algorithm, 'task.algorithm')
+    if (task.encoding !== undefined) {
+      throw invalidArgValue('task.encoding', task.encoding, 'is not used with chunkSize/out: digests are written as bytes into out')
+    }
+    const { chunkSize, out } = task
+    integerOption(chunkSize, 'task.chunkSize', undefined, 1, 2 ** 32, false, 'an integer >= 1 and <= 4294967296 (4 GiB)')
+    if (chunkSize === undefined) throw invalidArgType('task.chunkSize', 'of type number', chunkSize)
+    if (!ArrayBuffer.isView(out)) {
+      throw invalidArgType('task.out', 'a TypedArray, Buffer or DataView over a SharedArrayBuffer', out)
+    }
+    try {
+      void out.byteLength
+    } catch {
+      throw outOfRangeAs('task.out.byteLength', 'a view that lies inside its buffer', 'a view outside its buffer')
+    }
+    const kind = dataKind(task.data, 'task.data')
+    const value = dataValue
+    dataValue = undefined
+    const n = this.#sync()
+    if (signal === undefined) return promiseFor(n.submitChunks(kind, value, alg, chunkSize, out, false))
+    if (signal.aborted) throw abortError(signal)
+    return watch(n, n.submitChunks(kind, value, alg, chunkSize, out, true), signal)
+  }
+
+  /**
+   * `{ threads, queued, active, completed, failed, rejected, waitTime,
+   * runTime }`; the times as `{ p50, p99, max, mean }` in milliseconds.
+   */
+  stats() {
+    return this.#sync().stats()
+  }
+
+  /** Number of native threads. */
+  get threads() {
+    return this.#n().threads
+  }
+
+  /** Tasks accepted and waiting for a thread. */
+  get queueSize() {
+    return this.#sync().queueSize
+  }
+
+  /** Most tasks that may wait; `run` rejects with ERR_NODEPERF_QUEUE_FULL past it. */
+  get maxQueue() {
+    return this.#n().maxQueue
+  }
+
+  /**
+   * Stops accepting tasks; resolves once every task already accepted
+   * (JSON parses included) has settled. Idempotent. On the shared default
+   * `pool` this closes the calling thread's use of it; other threads keep
+   * theirs.
+   * @returns {Promise<void>}
+   */
+  close() {
+    const closed = this.#sync().close()
+    if (this.#json.size === 0) return closed
+    const settled = [...this.#json].map((p) => p.then(noop, noop))
+    return Promise.all([closed, ...settled]).then(noop)
+  }
+
+  static {
+    // For lib/prom.js: a pool's metrics, packed (see `PoolCore::metrics`).
+    poolMetrics = (p, bounds) => p.#sync().metrics(bounds)
+    // For the specs, not the typings: a task that sleeps `ms` (checking
+    // cancel) or panics, reached as `pool[Symbol.for('nodeperf.testTask')]`.
+    Object.defineProperty(Pool.prototype, Symbol.for('nodeperf.testTask'), {
+      value: function testTask(kind, ms = 0, options = undefined) {
+        try {
+          const signal = signalOption(options)
+          if (signal !== undefined && signal.aborted) throw abortError(signal)
+          const n = this.#sync()
+          const id = n.__submitTest(kind === 'panic', ms, signal !== undefined)
+          return signal === undefined ? promiseFor(id) : watch(n, id, signal)
+        } catch (err) {
+          return Promise.reject(err)
+        }
+      },
+    })
+  }
+}
+
+function noop() {}
+
+/**
+ * Creates a pool of its own (the default `pool` is shared by every thread).
+ * @param {{ threads?: number, maxQueue?: number }} [options]
+ * @returns {Pool}
+ */
+function createPool(options = {}) {
+  validateOptions(options)
+  validateKeys(options, 'options', ['threads', 'maxQueue'], 'createPool takes threads and maxQueue')
+  const threads = integerOption(options.threads, 'options.threads', defaultThreads(), 1, MAX_THREADS)
+  const maxQueue = integerOption(options.maxQueue, 'options.maxQueue', DEFAULT_MAX_QUEUE, 1, Number.MAX_SAFE_INTEGER, true)
+  const native = binding.createPool(threads, maxQueue)
+  return new Pool(() => native)
+}
+
+/** The process-wide default pool (this thread's handle on it). */
+const pool = new Pool(() => binding.defaultPool(defaultThreads()))
+
+/**
+ * Hashes on the calling thread (same algorithms, data and encodings as
+ * `pool.hash`).
+ * @returns {string | Buffer}
+ */
+function hashSync(algorithm, data, encoding) {
+  const alg = algorithmCode(algorithm, 'algorithm')
+  const enc = encodingCode(encoding, 'encoding')
+  const kind = dataKind(data, 'data')
+  const value = dataValue
+  dataValue = undefined
+  return binding.hashSync(kind, value, alg, enc)
+}
+
+/** For lib/prom.js: the default pool's packed metrics, or null before it started. */
+const defaultPoolMetrics = (bounds) => binding.defaultPoolMetrics(bounds)
+
+module.exports = { Pool, pool, createPool, hashSync, poolMetrics, defaultPoolMetrics, OPS }

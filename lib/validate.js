@@ -1,0 +1,105 @@
+'use strict'
+// The JS-side argument checks, one of each kind, worded as Node's own
+// (lib/internal/validators.js and lib/internal/errors.js): the same
+// checks, names and messages whichever entry point a value reaches. The
+// error objects themselves are built by the native error model
+// (lib/errors.js).
+
+const { invalidArgType, invalidArgValue, outOfRange } = require('./errors.js')
+
+/** What binary-or-text inputs (hashing, JSON) may be. */
+const DATA_TYPES =
+  'of type string or an instance of Buffer, TypedArray, DataView, ArrayBuffer, or SharedArrayBuffer'
+
+/** Node's `validateObject`: a non-null, non-array object. */
+function validateObject(value, name) {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidArgType(name, 'of type object', value)
+  }
+}
+
+/** An optional options object: `undefined`, or an object. */
+function validateOptions(options, name = 'options') {
+  if (options !== undefined) validateObject(options, name)
+}
+
+/** Node's `validateAbortSignal`; returns the signal (or undefined). */
+function validateSignal(signal, name) {
+  if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
+    throw invalidArgType(name, 'an instance of AbortSignal', signal)
+  }
+  return signal
+}
+
+/** `options.signal`, checked, for an optional options object. */
+function signalOption(options) {
+  validateOptions(options)
+  return options === undefined ? undefined : validateSignal(options.signal, 'options.signal')
+}
+
+function validateFunction(value, name) {
+  if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value)
+}
+
+/**
+ * A number in `[min, max]` (`range` words it), or `fallback` when
+ * `undefined`.
+ */
+function numberOption(value, name, fallback, min, max, range) {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
+  if (!(value >= min && value <= max)) throw outOfRange(name, range, value)
+  return value
+}
+
+/** A number `> 0 and <= max` (required). */
+function validatePositive(value, name, max) {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
+  if (!(value > 0 && value <= max)) throw outOfRange(name, `> 0 and <= ${max}`, value)
+  return value
+}
+
+/**
+ * An integer in `[min, max]` (or `Infinity` when `allowInfinity`), or
+ * `fallback` when `undefined`.
+ */
+function integerOption(value, name, fallback, min, max, allowInfinity = false, range = undefined) {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
+  if (allowInfinity && value === Infinity) return value
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw outOfRange(name, range ?? `an integer >= ${min} and <= ${max}${allowInfinity ? ', or Infinity' : ''}`, value)
+  }
+  return value
+}
+
+/** Rejects own enumerable fields not in `allowed` (`what` lists them). */
+function validateKeys(object, name, allowed, what) {
+  for (const key in object) {
+    if (!allowed.includes(key)) {
+      throw invalidArgValue(name, object, `has an unknown field '${key}'; ${what}`)
+    }
+  }
+}
+
+/** One of `names` (a table from Rust): its index. */
+function oneOf(value, name, names) {
+  const i = typeof value === 'string' ? names.indexOf(value) : -1
+  if (i >= 0) return i
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value)
+  throw invalidArgValue(name, value, `must be one of ${names.map((n) => `'${n}'`).join(', ')}`)
+}
+
+module.exports = {
+  DATA_TYPES,
+  validateObject,
+  validateOptions,
+  validateSignal,
+  signalOption,
+  validateFunction,
+  numberOption,
+  validatePositive,
+  integerOption,
+  validateKeys,
+  oneOf,
+}
