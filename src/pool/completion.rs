@@ -13,7 +13,6 @@
 //! flag and sends a wakeup: no result waits for a wakeup that never comes.
 //! Extra wakeups drain an empty queue, which is harmless.
 
-use super::core::Item;
 use super::tasks::Output;
 use crate::error::Error;
 use crate::thread::ThreadShared;
@@ -43,11 +42,6 @@ struct Queue {
     spare: Vec<Vec<Done>>,
 }
 
-/// Emptied batch buffers kept for reuse, at most this many per env.
-const SPARE_BATCHES: usize = 8;
-/// Smaller buffers (a lone task's) are not worth keeping.
-const SPARE_MIN: usize = 16;
-
 pub struct EnvLink {
     /// The submitting thread; its alive guard protects `wake` (and the
     /// memory of the tasks, see `shared`).
@@ -55,10 +49,6 @@ pub struct EnvLink {
     queue: Mutex<Queue>,
     scheduled: AtomicBool,
     wake: WakeHandle,
-    /// Emptied batch buffers, handed back by pool threads: the JS thread
-    /// fills them again instead of allocating (with mimalloc purging freed
-    /// pages at once, a fresh buffer costs page faults every batch).
-    spare: Mutex<Vec<Vec<Item>>>,
 }
 
 impl EnvLink {
@@ -70,7 +60,6 @@ impl EnvLink {
             queue: Mutex::new(Queue::default()),
             scheduled: AtomicBool::new(false),
             wake,
-            spare: Mutex::new(Vec::new()),
         }
     }
 
@@ -96,25 +85,6 @@ impl EnvLink {
                 unsafe { self.wake.wake() };
             }
         }
-    }
-
-    /// Pool threads: keeps an emptied batch buffer for reuse.
-    pub fn recycle(&self, buffer: Vec<Item>) {
-        debug_assert!(buffer.is_empty());
-        if buffer.capacity() < SPARE_MIN {
-            return; // a single task's
-        }
-        let mut spare = self.spare.lock();
-        if spare.len() < SPARE_BATCHES {
-            spare.push(buffer);
-        }
-    }
-
-    /// JS thread: an empty batch buffer with room for `n` tasks.
-    pub fn batch_buffer(&self, n: usize) -> Vec<Item> {
-        let mut buffer = self.spare.lock().pop().unwrap_or_default();
-        buffer.reserve(n);
-        buffer
     }
 
     /// JS thread: swaps everything finished since the last drain (in

@@ -25,11 +25,46 @@ pub struct Item {
     pub cancel: Option<Arc<CancelState>>,
 }
 
+/// Emptied batch buffers kept for reuse, at most this many per env.
+const SPARE_BATCHES: usize = 8;
+/// Smaller buffers (a lone task's) are not worth keeping.
+const SPARE_MIN: usize = 16;
+
+/// One env's emptied batch buffers, handed back by pool threads: the JS
+/// thread fills them again instead of allocating (with mimalloc purging
+/// freed pages at once, a fresh buffer costs page faults every batch). The
+/// JS side holds one per env; every [`Batch`] carries it back.
+#[derive(Default)]
+pub struct BatchBuffers(Mutex<Vec<Vec<Item>>>);
+
+impl BatchBuffers {
+    /// Pool threads: keeps an emptied batch buffer for reuse.
+    pub fn recycle(&self, buffer: Vec<Item>) {
+        debug_assert!(buffer.is_empty());
+        if buffer.capacity() < SPARE_MIN {
+            return; // a single task's
+        }
+        let mut spare = self.0.lock();
+        if spare.len() < SPARE_BATCHES {
+            spare.push(buffer);
+        }
+    }
+
+    /// JS thread: an empty batch buffer with room for `n` tasks.
+    pub fn take(&self, n: usize) -> Vec<Item> {
+        let mut buffer = self.0.lock().pop().unwrap_or_default();
+        buffer.reserve(n);
+        buffer
+    }
+}
+
 /// Tasks of one JS thread handed to the pool in one go (one rayon job and
 /// one clone of the env link for all of them): a single large task, or the
 /// small tasks a thread submitted since its last flush (see `js.rs`).
 pub struct Batch {
     pub env: Arc<EnvLink>,
+    /// Where the emptied `items` buffer goes back to.
+    pub buffers: Arc<BatchBuffers>,
     /// When the first of them was submitted (their wait time starts there).
     pub submitted: Instant,
     pub items: Vec<Item>,
@@ -39,6 +74,7 @@ pub struct Batch {
 /// task from it, so a batch of large tasks spreads over the pool.
 struct Running {
     env: Arc<EnvLink>,
+    buffers: Arc<BatchBuffers>,
     submitted: Instant,
     items: Mutex<std::collections::VecDeque<Item>>,
 }
@@ -247,13 +283,14 @@ impl PoolCore {
         let core = Arc::clone(self);
         if batch.items.len() == 1 {
             let item = batch.items.pop().expect("one item");
-            batch.env.recycle(batch.items);
+            batch.buffers.recycle(batch.items);
             let (env, submitted) = (batch.env, batch.submitted);
             w.spawn(move || core.execute(&env, submitted, item));
             return;
         }
         let running = Arc::new(Running {
             env: batch.env,
+            buffers: batch.buffers,
             submitted: batch.submitted,
             items: Mutex::new(batch.items.into()),
         });
@@ -278,7 +315,7 @@ impl PoolCore {
                 if items.is_empty() && items.capacity() > 0 {
                     // The last task taken: its buffer goes back to the
                     // submitting thread for a later batch.
-                    running.env.recycle(std::mem::take(&mut *items).into());
+                    running.buffers.recycle(std::mem::take(&mut *items).into());
                 }
                 next
             };
