@@ -12,6 +12,7 @@
 //! reader retries until it sees the same even `seq` before and after
 //! (Acquire). Counters are independent Relaxed atomics. The histogram is
 //! behind a mutex the loop thread only ever `try_lock`s.
+#![forbid(unsafe_code)]
 
 use super::histogram::LagHistogram;
 use super::window::Window;
@@ -191,8 +192,9 @@ pub struct Monitor {
 
 impl Monitor {
     pub fn new(label: String, thread: Arc<ThreadShared>, loop_ref: LoopRef) -> Self {
-        // SAFETY: called on the loop's own thread while it runs (attach).
-        let idle = unsafe { loop_ref.idle_time() };
+        // Created at attach, on the loop's own thread: it is alive (0 only
+        // if a broken caller created it after teardown).
+        let idle = thread.alive().map_or(0, |open| loop_ref.idle_time(&open));
         let now = uv::hrtime();
         let heartbeat = Heartbeat::default();
         heartbeat.store(now, idle);
@@ -303,12 +305,11 @@ impl Monitor {
         if !self.running() || !self.cycling.load(Ordering::Relaxed) {
             return (0, 0);
         }
-        let Some(_alive) = self.thread.alive() else {
+        let Some(alive) = self.thread.alive() else {
             return (0, 0);
         };
         let (entry, idle_then) = self.heartbeat.load();
-        // SAFETY: the alive guard keeps the loop open for this call.
-        let idle_now = unsafe { self.loop_ref.idle_time() };
+        let idle_now = self.loop_ref.idle_time(&alive);
         let now = uv::hrtime();
         let idle = idle_now.saturating_sub(idle_then);
         (idle, now.saturating_sub(entry).saturating_sub(idle))
@@ -320,12 +321,11 @@ impl Monitor {
         if !self.running() {
             return 0;
         }
-        let Some(_alive) = self.thread.alive() else {
+        let Some(alive) = self.thread.alive() else {
             return 0;
         };
         let (entry, idle_then) = self.heartbeat.load();
-        // SAFETY: the alive guard keeps the loop open for this call.
-        let idle_now = unsafe { self.loop_ref.idle_time() };
+        let idle_now = self.loop_ref.idle_time(&alive);
         let now = uv::hrtime();
         // Since the last poll entry the loop was idle for (idle_now -
         // idle_then), and busy for the rest. If it is polling right now, the
@@ -355,12 +355,11 @@ impl Monitor {
         if let Some(frozen) = *self.final_utilization.lock() {
             return frozen;
         }
-        let Some(_alive) = self.thread.alive() else {
+        let Some(alive) = self.thread.alive() else {
             return self.final_utilization.lock().unwrap_or(0.0);
         };
         let (start, idle_start) = *self.window.lock();
-        // SAFETY: the alive guard keeps the loop open for this call.
-        let idle = unsafe { self.loop_ref.idle_time() };
+        let idle = self.loop_ref.idle_time(&alive);
         let elapsed = uv::hrtime().saturating_sub(start);
         if elapsed == 0 {
             return 0.0;
@@ -430,9 +429,8 @@ impl Monitor {
         self.stalls.store(0, Ordering::Relaxed);
         self.stalled_ns.store(0, Ordering::Relaxed);
         *self.since_ms.lock() = epoch_ms();
-        if let Some(_alive) = self.thread.alive() {
-            // SAFETY: the alive guard keeps the loop open for this call.
-            let idle = unsafe { self.loop_ref.idle_time() };
+        if let Some(alive) = self.thread.alive() {
+            let idle = self.loop_ref.idle_time(&alive);
             *self.window.lock() = (uv::hrtime(), idle);
         }
     }

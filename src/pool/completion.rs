@@ -12,6 +12,7 @@
 //! lands in a batch being taken right now, or its producer sees the cleared
 //! flag and sends a wakeup: no result waits for a wakeup that never comes.
 //! Extra wakeups drain an empty queue, which is harmless.
+#![forbid(unsafe_code)]
 
 use super::tasks::Output;
 use crate::error::Error;
@@ -43,8 +44,8 @@ struct Queue {
 }
 
 pub struct EnvLink {
-    /// The submitting thread; its alive guard protects `wake` (and the
-    /// memory of the tasks, see `shared`).
+    /// The submitting thread; its alive guard protects the memory of the
+    /// tasks (see `shared`).
     pub thread: Arc<ThreadShared>,
     queue: Mutex<Queue>,
     scheduled: AtomicBool,
@@ -52,8 +53,8 @@ pub struct EnvLink {
 }
 
 impl EnvLink {
-    /// `wake` must belong to an `AsyncWaker` on `thread`'s loop that is
-    /// closed only after `thread` is marked dead.
+    /// `wake` is the `AsyncWaker` on `thread`'s loop that drains the queue
+    /// (once closed, its wakes do nothing: see `uv.rs`).
     pub fn new(thread: Arc<ThreadShared>, wake: WakeHandle) -> Self {
         Self {
             thread,
@@ -77,13 +78,8 @@ impl EnvLink {
             }
         }
         if !self.scheduled.swap(true, Ordering::SeqCst) {
-            if let Some(_alive) = self.thread.alive() {
-                // The waker is closed only in the env's teardown,
-                // after the alive lock was taken for writing; we hold it for
-                // reading, so the handle is open.
-                // SAFETY: sound for the reasons just given.
-                unsafe { self.wake.wake() };
-            }
+            // Nothing is sent once the env's waker is closed (teardown).
+            self.wake.wake();
         }
     }
 

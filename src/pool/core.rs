@@ -5,6 +5,7 @@
 //! Every task runs inside `catch_unwind`; a panic becomes a rejection with
 //! `ERR_NODEPERF_TASK_PANICKED` and the thread goes on to the next task. The
 //! rayon panic handler is only a backstop (it logs; it never aborts).
+#![forbid(unsafe_code)]
 
 use super::completion::{Done, EnvLink};
 use super::tasks::{CancelState, Op, Stop, Task, TaskCtx};
