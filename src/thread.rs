@@ -58,6 +58,17 @@ impl ThreadShared {
         let _alive = self.alive()?;
         Some(f())
     }
+
+    /// A live thread that is no env's, for unit tests of code that only
+    /// checks or holds the alive lock.
+    #[cfg(test)]
+    pub fn for_test(label: &str) -> Arc<Self> {
+        Arc::new(Self {
+            label: label.to_string(),
+            iterations: AtomicU64::new(0),
+            alive: Arc::new(LoopLife::new()),
+        })
+    }
 }
 
 /// Owned by the env's instance data; only touched on the env's own thread.

@@ -106,3 +106,143 @@ impl EnvLink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    fn link() -> EnvLink {
+        EnvLink::new(
+            ThreadShared::for_test("test"),
+            WakeHandle::closed_for_test(),
+        )
+    }
+
+    fn done(id: u32) -> Done {
+        Done {
+            id,
+            result: Err(Error::PoolClosed),
+        }
+    }
+
+    fn ids(chunks: &[Vec<Done>]) -> Vec<u32> {
+        chunks.iter().flatten().map(|d| d.id).collect()
+    }
+
+    /// What the JS thread's drain does: takes every result out of every chunk.
+    fn drain(chunks: &mut [Vec<Done>]) -> Vec<u32> {
+        chunks
+            .iter_mut()
+            .flat_map(|c| c.drain(..))
+            .map(|d| d.id)
+            .collect()
+    }
+
+    #[test]
+    fn results_come_out_in_order_across_chunks() {
+        let link = link();
+        let n = 2 * CHUNK + 88;
+        for id in 0..n as u32 {
+            link.complete(done(id));
+        }
+        let mut chunks = Vec::new();
+        link.take(&mut chunks);
+        let lens: Vec<usize> = chunks.iter().map(Vec::len).collect();
+        assert_eq!(lens, [CHUNK, CHUNK, 88]);
+        assert_eq!(ids(&chunks), (0..n as u32).collect::<Vec<_>>());
+        // The queue is empty after a take; the next results start a new list.
+        let mut again = Vec::new();
+        link.take(&mut again);
+        assert!(again.is_empty());
+        link.complete(done(7));
+        link.take(&mut again);
+        assert_eq!(ids(&again), [7]);
+    }
+
+    #[test]
+    fn emptied_chunks_are_reused_up_to_the_limit() {
+        let link = link();
+        let n = CHUNK * (SPARE_CHUNKS + 4);
+        for id in 0..n as u32 {
+            link.complete(done(id));
+        }
+        let mut chunks = Vec::new();
+        link.take(&mut chunks);
+        assert_eq!(chunks.len(), SPARE_CHUNKS + 4);
+        assert_eq!(drain(&mut chunks), (0..n as u32).collect::<Vec<_>>());
+        let addrs: Vec<*const Done> = chunks.iter().map(|c| c.as_ptr()).collect();
+        link.recycle_chunks(&mut chunks);
+        assert!(chunks.is_empty());
+        let spare: Vec<*const Done> = link.queue.lock().spare.iter().map(|c| c.as_ptr()).collect();
+        assert_eq!(spare.len(), SPARE_CHUNKS);
+        assert!(spare.iter().all(|p| addrs.contains(p)));
+        // The next results fill a kept chunk (the last one kept), not a new one.
+        link.complete(done(1));
+        link.take(&mut chunks);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].as_ptr(), spare[SPARE_CHUNKS - 1]);
+        assert_eq!(link.queue.lock().spare.len(), SPARE_CHUNKS - 1);
+        assert_eq!(ids(&chunks), [1]);
+    }
+
+    #[test]
+    fn a_chunk_with_results_left_is_never_reused() {
+        let link = link();
+        for id in 0..(CHUNK + 3) as u32 {
+            link.complete(done(id));
+        }
+        let mut chunks = Vec::new();
+        link.take(&mut chunks);
+        assert_eq!(chunks.len(), 2);
+        chunks[0].clear(); // drained
+        let (emptied, left) = (chunks[0].as_ptr(), chunks[1].as_ptr());
+        // Results left in the second chunk: a debug build asserts, a
+        // release build drops the chunk; neither may keep it.
+        let r = catch_unwind(AssertUnwindSafe(|| link.recycle_chunks(&mut chunks)));
+        assert_eq!(r.is_err(), cfg!(debug_assertions));
+        let spare: Vec<*const Done> = link.queue.lock().spare.iter().map(|c| c.as_ptr()).collect();
+        assert_eq!(spare, [emptied]);
+        assert!(!spare.contains(&left));
+        // Later results come out once, alone: none of the left ones again.
+        for id in 1000..(1000 + CHUNK + 1) as u32 {
+            link.complete(done(id));
+        }
+        let mut next = Vec::new();
+        link.take(&mut next);
+        assert_eq!(
+            ids(&next),
+            (1000..(1000 + CHUNK + 1) as u32).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn only_the_first_push_after_a_take_wakes_the_loop() {
+        let link = link();
+        assert_eq!(link.wake.calls_for_test(), 0);
+        link.complete(done(0));
+        assert_eq!(link.wake.calls_for_test(), 1);
+        link.complete(done(1));
+        link.complete(done(2));
+        assert_eq!(link.wake.calls_for_test(), 1);
+        let mut chunks = Vec::new();
+        link.take(&mut chunks);
+        assert_eq!(ids(&chunks), [0, 1, 2]);
+        assert_eq!(link.wake.calls_for_test(), 1);
+        link.complete(done(3));
+        assert_eq!(link.wake.calls_for_test(), 2);
+        link.complete(done(4));
+        assert_eq!(link.wake.calls_for_test(), 2);
+        // A take that finds nothing new still re-arms the wakeup.
+        drain(&mut chunks);
+        link.recycle_chunks(&mut chunks);
+        link.take(&mut chunks);
+        assert_eq!(ids(&chunks), [3, 4]);
+        drain(&mut chunks);
+        link.recycle_chunks(&mut chunks);
+        link.take(&mut chunks);
+        assert!(chunks.is_empty());
+        link.complete(done(5));
+        assert_eq!(link.wake.calls_for_test(), 3);
+    }
+}
