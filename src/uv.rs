@@ -156,7 +156,8 @@ pub struct LoopRef {
 // thread per idle_time_on_loop_thread's contract).
 unsafe impl Send for LoopRef {}
 // SAFETY: every method takes &self and mutates nothing of ours; the one libuv
-// call it makes (uv_metrics_idle_time) is thread-safe, see the Send impl.
+// call it makes, uv_metrics_idle_time, locks the loop's metrics mutex, so
+// concurrent calls from several threads are fine.
 unsafe impl Sync for LoopRef {}
 
 impl LoopRef {
