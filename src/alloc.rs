@@ -6,6 +6,9 @@
 //! measured as the largest single cost of a tiny task on the JS thread;
 //! mimalloc frees across threads without a lock.
 
+// Not under AddressSanitizer (`scripts/asan.sh` sets `--cfg nodeperf_asan`):
+// it only sees the system allocator's blocks (redzones, quarantine).
+#[cfg(not(nodeperf_asan))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -16,9 +16,8 @@
 
 use crate::error::Error;
 use crate::lag::LocalLag;
-use crate::uv::{self, HookKind, LoopHook};
+use crate::uv::{self, HookKind, LoopHook, LoopLife, LoopOpen};
 use napi::Env;
-use parking_lot::{RwLock, RwLockReadGuard};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,19 +30,25 @@ pub struct ThreadShared {
     pub label: String,
     /// Loop iterations seen by the check hook since the module was loaded.
     pub iterations: AtomicU64,
-    alive: RwLock<bool>,
+    /// The "alive" lock: ends in teardown, before the loop's handles close.
+    alive: Arc<LoopLife>,
 }
 
 impl ThreadShared {
     /// Holds the env alive while the guard lives, or `None` if it has ended.
     /// Teardown waits for every guard to be dropped: keep them short.
-    pub fn alive(&self) -> Option<RwLockReadGuard<'_, bool>> {
-        let guard = self.alive.read();
-        guard.then_some(guard)
+    /// The guard is also the proof a [`uv::LoopRef`] of this loop asks for.
+    pub fn alive(&self) -> Option<LoopOpen<'_>> {
+        self.alive.hold()
     }
 
     pub fn is_alive(&self) -> bool {
-        *self.alive.read()
+        self.alive.is_open()
+    }
+
+    /// The alive lock itself, for a [`uv::LoopRef`] of this thread's loop.
+    pub fn life(&self) -> Arc<LoopLife> {
+        Arc::clone(&self.alive)
     }
 
     /// Runs `f` while this thread's env is alive: teardown waits for `f` to
@@ -52,6 +57,17 @@ impl ThreadShared {
     pub fn while_alive<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
         let _alive = self.alive()?;
         Some(f())
+    }
+
+    /// A live thread that is no env's, for unit tests of code that only
+    /// checks or holds the alive lock.
+    #[cfg(test)]
+    pub fn for_test(label: &str) -> Arc<Self> {
+        Arc::new(Self {
+            label: label.to_string(),
+            iterations: AtomicU64::new(0),
+            alive: Arc::new(LoopLife::new()),
+        })
     }
 }
 
@@ -90,7 +106,7 @@ impl ThreadState {
         let shared = Arc::new(ThreadShared {
             label,
             iterations: AtomicU64::new(0),
-            alive: RwLock::new(true),
+            alive: Arc::new(LoopLife::new()),
         });
         let counter = Arc::clone(&shared);
         // Loop_ptr is this thread's live loop; the hook is closed in
@@ -151,7 +167,7 @@ impl ThreadState {
         // The monitor freezes its last values while the loop is still alive,
         // leaves the registry and closes its hook.
         drop(self.lag.borrow_mut().take());
-        *self.shared.alive.write() = false;
+        self.shared.alive.end();
         let later = std::mem::take(&mut *self.on_teardown.borrow_mut());
         for f in later {
             f();

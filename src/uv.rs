@@ -14,9 +14,11 @@
 //! in libuv: the memory (handle and callback) is freed in the close callback,
 //! never before.
 
+use parking_lot::{RwLock, RwLockReadGuard};
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 /// libuv's `uv_loop_t`, opaque to us (napi-rs hands it out as `uv_loop_s`).
 pub type UvLoop = napi::sys::uv_loop_s;
@@ -62,6 +64,18 @@ extern "C" {
     fn uv_strerror(err: c_int) -> *const c_char;
 }
 
+/// Unit tests run outside Node, whose executable exports libuv, so they
+/// link against this stand-in for the one libuv call the tested code (the
+/// completion queue's wake) refers to; their handles are never open, so it
+/// is never called.
+#[cfg(test)]
+mod test_link {
+    #[no_mangle]
+    extern "C" fn uv_async_send(_handle: *mut super::UvHandle) -> super::c_int {
+        unreachable!("unit tests have no loop to wake")
+    }
+}
+
 /// The version of the libuv inside this process, e.g. `"1.46.0"`.
 pub fn version() -> String {
     // Uv_version_string returns a pointer to a static, NUL-terminated
@@ -79,37 +93,107 @@ pub fn hrtime() -> u64 {
     unsafe { uv_hrtime() }
 }
 
+/// Whether a loop is still open, as other threads see it. The loop's thread
+/// calls [`LoopLife::end`] before its loop, and the handles it owns on it,
+/// are closed (the env cleanup hook, see `thread.rs`); a [`LoopOpen`] guard
+/// from [`LoopLife::hold`] delays that `end` until it is dropped. So the
+/// guard is proof, checked by the compiler, that the loop is open.
+pub struct LoopLife(RwLock<bool>);
+
+/// Proof that a [`LoopLife`] has not ended: a read guard of its lock.
+/// Teardown waits for every guard to be dropped: keep them short.
+pub struct LoopOpen<'a> {
+    life: &'a LoopLife,
+    _guard: RwLockReadGuard<'a, bool>,
+}
+
+impl Default for LoopLife {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LoopLife {
+    /// A life that has not ended.
+    pub fn new() -> Self {
+        Self(RwLock::new(true))
+    }
+
+    /// Holds the loop open while the guard lives, or `None` if it ended.
+    pub fn hold(&self) -> Option<LoopOpen<'_>> {
+        let guard = self.0.read();
+        (*guard).then_some(LoopOpen {
+            life: self,
+            _guard: guard,
+        })
+    }
+
+    pub fn is_open(&self) -> bool {
+        *self.0.read()
+    }
+
+    /// Ends the life: waits for every [`LoopOpen`] to be dropped; later
+    /// [`Self::hold`]s get `None`. Call before the loop's handles close.
+    pub fn end(&self) {
+        *self.0.write() = false;
+    }
+}
+
 /// A loop pointer that may be handed to other threads, for the one libuv
 /// call that is safe from any thread while the loop is alive:
 /// `uv_metrics_idle_time` (it reads the metrics under their own mutex, and
 /// adds the idle period in progress, if any).
-#[derive(Clone, Copy, Debug)]
-pub struct LoopRef(*mut UvLoop);
+#[derive(Clone)]
+pub struct LoopRef {
+    lp: *mut UvLoop,
+    /// Ends before the loop closes (the contract of [`LoopRef::new`]).
+    life: Arc<LoopLife>,
+}
 
-// SAFETY: LoopRef only exposes idle_time(), whose safety contract requires
-// the caller to prove the loop is alive; the pointer itself is plain data.
+// SAFETY: the pointer is plain data here; it is only ever passed to
+// uv_metrics_idle_time, which locks the loop's metrics mutex itself, and only
+// while the loop is open (under a LoopOpen of `life`, or on the loop's own
+// thread per idle_time_on_loop_thread's contract).
 unsafe impl Send for LoopRef {}
-// SAFETY: as above; idle_time() takes &self and libuv locks internally.
+// SAFETY: every method takes &self and mutates nothing of ours; the one libuv
+// call it makes, uv_metrics_idle_time, locks the loop's metrics mutex, so
+// concurrent calls from several threads are fine.
 unsafe impl Sync for LoopRef {}
 
 impl LoopRef {
     /// # Safety
-    /// `lp` must be a live libuv loop.
-    pub unsafe fn new(lp: *mut UvLoop) -> Self {
-        Self(lp)
+    /// `lp` must be a live libuv loop that is not closed before
+    /// `life.end()` has returned.
+    pub unsafe fn new(lp: *mut UvLoop, life: Arc<LoopLife>) -> Self {
+        Self { lp, life }
     }
 
     /// Nanoseconds the loop has spent blocked in its I/O poll since it
-    /// started, including a poll in progress right now.
+    /// started, including a poll in progress right now. `open` is the proof
+    /// that the loop is open: a guard of this loop's own [`LoopLife`].
+    ///
+    /// # Panics
+    /// If `open` belongs to another loop's life.
+    pub fn idle_time(&self, open: &LoopOpen<'_>) -> u64 {
+        assert!(
+            std::ptr::eq(open.life, &*self.life),
+            "LoopRef::idle_time: the guard is not this loop's"
+        );
+        // SAFETY: `open` holds this loop's life open, and LoopRef::new's
+        // contract says the loop is not closed before that life ends; the
+        // function locks the loop's metrics mutex, so any thread may call it.
+        unsafe { uv_metrics_idle_time(self.lp) }
+    }
+
+    /// [`Self::idle_time`] without the guard, for the loop's own thread.
     ///
     /// # Safety
-    /// The loop must still be alive (not closed) for the whole call: hold
-    /// its thread's alive guard (`thread.rs`).
-    pub unsafe fn idle_time(&self) -> u64 {
-        // The loop is alive (caller's contract); the function locks
-        // the loop's metrics mutex, so any thread may call it.
-        // SAFETY: sound for the reasons just given.
-        unsafe { uv_metrics_idle_time(self.0) }
+    /// Call it on the loop's own thread while the loop runs (from one of
+    /// its callbacks), so it cannot be closed during the call.
+    pub unsafe fn idle_time_on_loop_thread(&self) -> u64 {
+        // SAFETY: the caller runs on the loop's thread inside the running
+        // loop, which therefore cannot be closed during this call.
+        unsafe { uv_metrics_idle_time(self.lp) }
     }
 }
 
@@ -306,38 +390,78 @@ impl Drop for LoopHook {
     }
 }
 
-/// An unref'd `uv_async` handle: any thread may [`AsyncWaker::wake`] it, and
-/// the closure then runs on the loop's thread. Wakeups coalesce: several
+/// An unref'd `uv_async` handle: any thread may [`WakeHandle::wake`] it,
+/// and the closure then runs on the loop's thread. Wakeups coalesce: several
 /// sends before the loop gets to it run the closure once.
 ///
 /// The handle itself is owned by the loop's thread (closed on drop, there);
-/// other threads hold a [`WakeHandle`], which must not be used after the
-/// waker is dropped. `thread.rs` guarantees that with the env's alive lock.
+/// other threads hold a [`WakeHandle`]. Both share a gate: the handle while
+/// it is open, `None` from the moment the waker starts to drop, so a wake
+/// can never reach a closed handle.
 pub struct AsyncWaker {
     handle: NonNull<UvHandle>,
+    gate: Arc<Gate>,
 }
 
-/// The part of an [`AsyncWaker`] other threads may use.
-#[derive(Clone, Copy)]
-pub struct WakeHandle(NonNull<UvHandle>);
+/// The open handle of an [`AsyncWaker`], as its [`WakeHandle`]s see it.
+struct Gate {
+    open: RwLock<Option<OpenAsync>>,
+    /// Calls of [`WakeHandle::wake`], for the completion queue's tests.
+    #[cfg(test)]
+    calls: std::sync::atomic::AtomicUsize,
+}
 
-// SAFETY: uv_async_send is documented as the one libuv call that is safe from
-// any thread; WakeHandle exposes nothing else.
-unsafe impl Send for WakeHandle {}
-// SAFETY: as above; sending is thread-safe and takes no &mut.
-unsafe impl Sync for WakeHandle {}
+/// An open `uv_async` handle's address.
+#[derive(Clone, Copy)]
+struct OpenAsync(NonNull<UvHandle>);
+
+// SAFETY: the address is only ever passed to uv_async_send, the one libuv
+// call documented as safe from any thread, and only while the gate holding
+// it is read-locked with the handle open (see AsyncWaker's Drop).
+unsafe impl Send for OpenAsync {}
+// SAFETY: shared references only copy the address out (under the gate's
+// read lock) for uv_async_send; nothing is mutated through it.
+unsafe impl Sync for OpenAsync {}
+
+/// The part of an [`AsyncWaker`] other threads may use, for as long as
+/// they like: once the waker is dropped, [`WakeHandle::wake`] does nothing.
+#[derive(Clone)]
+pub struct WakeHandle(Arc<Gate>);
 
 impl WakeHandle {
-    /// Schedules the waker's closure on its loop.
-    ///
-    /// # Safety
-    /// The [`AsyncWaker`] this came from must not have been dropped yet, and
-    /// must not be dropped concurrently (hold the env's alive lock).
-    pub unsafe fn wake(&self) {
-        // The handle is open (caller's contract); uv_async_send is
-        // thread-safe.
-        // SAFETY: sound for the reasons just given.
-        unsafe { uv_async_send(self.0.as_ptr()) };
+    /// Schedules the waker's closure on its loop; false (and nothing sent)
+    /// if the waker was dropped. Waits, briefly, if it is being dropped.
+    pub fn wake(&self) -> bool {
+        #[cfg(test)]
+        self.0
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let open = self.0.open.read();
+        let Some(handle) = *open else {
+            return false;
+        };
+        // SAFETY: the gate still holds the handle, and AsyncWaker::drop
+        // empties the gate under its write lock before it calls uv_close, so
+        // the handle stays open while we hold this read guard; uv_async_send
+        // is the one libuv call that is safe from any thread.
+        unsafe { uv_async_send(handle.0.as_ptr()) };
+        true
+    }
+
+    /// A handle whose waker is already gone (wakes are only counted): for
+    /// tests of code that wakes a loop.
+    #[cfg(test)]
+    pub fn closed_for_test() -> Self {
+        Self(Arc::new(Gate {
+            open: RwLock::new(None),
+            calls: Default::default(),
+        }))
+    }
+
+    /// How many times [`Self::wake`] was called on this handle's waker.
+    #[cfg(test)]
+    pub fn calls_for_test(&self) -> usize {
+        self.0.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -363,11 +487,16 @@ impl AsyncWaker {
             uv_handle_set_data(raw, Box::into_raw(Box::new(cb)).cast());
             uv_unref(raw);
         }
-        Ok(Self { handle })
+        let gate = Arc::new(Gate {
+            open: RwLock::new(Some(OpenAsync(handle))),
+            #[cfg(test)]
+            calls: Default::default(),
+        });
+        Ok(Self { handle, gate })
     }
 
     pub fn wake_handle(&self) -> WakeHandle {
-        WakeHandle(self.handle)
+        WakeHandle(Arc::clone(&self.gate))
     }
 
     /// Whether the handle keeps the loop alive (`uv_ref`) or not
@@ -388,7 +517,13 @@ impl AsyncWaker {
 
 impl Drop for AsyncWaker {
     fn drop(&mut self) {
-        // SAFETY: as for LoopHook::drop.
+        // First shut the gate: waits for a wake in progress, and no later
+        // wake can reach the handle.
+        *self.gate.open.write() = None;
+        // SAFETY: we own the open handle, we are on its loop's thread (the
+        // type is !Send), no WakeHandle can send to it any more (the gate is
+        // shut), and on_close frees the block and the callback once libuv is
+        // done with them.
         unsafe { uv_close(self.handle.as_ptr(), Some(on_close)) };
     }
 }

@@ -43,8 +43,9 @@ struct Accounting {
 impl Accounting {
     fn on_prepare(&mut self) {
         let now = uv::hrtime();
-        // SAFETY: we run inside the loop's own prepare callback: it is alive.
-        let idle = unsafe { self.loop_ref.idle_time() };
+        // SAFETY: we run inside the loop's own prepare callback, on its
+        // thread, so the loop is running and cannot close during the call.
+        let idle = unsafe { self.loop_ref.idle_time_on_loop_thread() };
         if let Some((then, idle_then)) = self.last {
             let idle_ns = idle.saturating_sub(idle_then);
             let busy_ns = now.saturating_sub(then).saturating_sub(idle_ns);
@@ -89,11 +90,12 @@ impl LocalLag {
         label: String,
         thread: Arc<crate::thread::ThreadShared>,
     ) -> Result<Self, Error> {
-        // Lp is live (caller's contract); LoopRef only reads idle
-        // time, under the thread's alive guard when off this thread.
-        // SAFETY: sound for the reasons just given.
-        let loop_ref = unsafe { LoopRef::new(lp) };
-        let monitor = Arc::new(Monitor::new(label, thread, loop_ref));
+        let life = thread.life();
+        // SAFETY: lp is this thread's live loop (caller's contract), and the
+        // thread's life ends in the env cleanup hook, before Node closes the
+        // loop (thread.rs, "Teardown").
+        let loop_ref = unsafe { LoopRef::new(lp, life) };
+        let monitor = Arc::new(Monitor::new(label, thread, loop_ref.clone()));
         let acct = Rc::new(RefCell::new(Accounting {
             monitor: Arc::clone(&monitor),
             loop_ref,

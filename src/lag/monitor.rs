@@ -12,6 +12,7 @@
 //! reader retries until it sees the same even `seq` before and after
 //! (Acquire). Counters are independent Relaxed atomics. The histogram is
 //! behind a mutex the loop thread only ever `try_lock`s.
+#![forbid(unsafe_code)]
 
 use super::histogram::LagHistogram;
 use super::window::Window;
@@ -191,8 +192,9 @@ pub struct Monitor {
 
 impl Monitor {
     pub fn new(label: String, thread: Arc<ThreadShared>, loop_ref: LoopRef) -> Self {
-        // SAFETY: called on the loop's own thread while it runs (attach).
-        let idle = unsafe { loop_ref.idle_time() };
+        // Created at attach, on the loop's own thread: it is alive (0 only
+        // if a broken caller created it after teardown).
+        let idle = thread.alive().map_or(0, |open| loop_ref.idle_time(&open));
         let now = uv::hrtime();
         let heartbeat = Heartbeat::default();
         heartbeat.store(now, idle);
@@ -303,12 +305,11 @@ impl Monitor {
         if !self.running() || !self.cycling.load(Ordering::Relaxed) {
             return (0, 0);
         }
-        let Some(_alive) = self.thread.alive() else {
+        let Some(alive) = self.thread.alive() else {
             return (0, 0);
         };
         let (entry, idle_then) = self.heartbeat.load();
-        // SAFETY: the alive guard keeps the loop open for this call.
-        let idle_now = unsafe { self.loop_ref.idle_time() };
+        let idle_now = self.loop_ref.idle_time(&alive);
         let now = uv::hrtime();
         let idle = idle_now.saturating_sub(idle_then);
         (idle, now.saturating_sub(entry).saturating_sub(idle))
@@ -320,12 +321,11 @@ impl Monitor {
         if !self.running() {
             return 0;
         }
-        let Some(_alive) = self.thread.alive() else {
+        let Some(alive) = self.thread.alive() else {
             return 0;
         };
         let (entry, idle_then) = self.heartbeat.load();
-        // SAFETY: the alive guard keeps the loop open for this call.
-        let idle_now = unsafe { self.loop_ref.idle_time() };
+        let idle_now = self.loop_ref.idle_time(&alive);
         let now = uv::hrtime();
         // Since the last poll entry the loop was idle for (idle_now -
         // idle_then), and busy for the rest. If it is polling right now, the
@@ -355,12 +355,11 @@ impl Monitor {
         if let Some(frozen) = *self.final_utilization.lock() {
             return frozen;
         }
-        let Some(_alive) = self.thread.alive() else {
+        let Some(alive) = self.thread.alive() else {
             return self.final_utilization.lock().unwrap_or(0.0);
         };
         let (start, idle_start) = *self.window.lock();
-        // SAFETY: the alive guard keeps the loop open for this call.
-        let idle = unsafe { self.loop_ref.idle_time() };
+        let idle = self.loop_ref.idle_time(&alive);
         let elapsed = uv::hrtime().saturating_sub(start);
         if elapsed == 0 {
             return 0.0;
@@ -430,9 +429,8 @@ impl Monitor {
         self.stalls.store(0, Ordering::Relaxed);
         self.stalled_ns.store(0, Ordering::Relaxed);
         *self.since_ms.lock() = epoch_ms();
-        if let Some(_alive) = self.thread.alive() {
-            // SAFETY: the alive guard keeps the loop open for this call.
-            let idle = unsafe { self.loop_ref.idle_time() };
+        if let Some(alive) = self.thread.alive() {
+            let idle = self.loop_ref.idle_time(&alive);
             *self.window.lock() = (uv::hrtime(), idle);
         }
     }
@@ -487,5 +485,85 @@ impl Monitor {
             stalled_ns_total: self.stalled_ns_total.load(Ordering::Relaxed),
             window,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hists(export: bool) -> Hists {
+        Hists {
+            current: LagHistogram::new(),
+            export: export.then(|| Export {
+                lifetime: LagHistogram::with_digits(2),
+                windows: Vec::new(),
+            }),
+        }
+    }
+
+    const MS: u64 = 1_000_000;
+
+    // One cycle: idle from 5 ms to 12 ms, busy from 12 ms to 15 ms.
+    const AT: u64 = 15 * MS;
+    const IDLE: u64 = 7 * MS;
+    const BUSY: u64 = 3 * MS;
+
+    #[test]
+    fn a_cycle_after_the_reset_is_recorded_whole() {
+        let mut h = hists(false);
+        h.record(AT, IDLE, BUSY, 4 * MS);
+        assert_eq!(h.current.observed_ns(), IDLE + BUSY);
+        assert_eq!(h.current.periods(), 1);
+        assert_eq!(h.current.max_ns(), BUSY);
+    }
+
+    #[test]
+    fn a_reset_in_the_idle_part_keeps_the_idle_after_it_and_the_busy_period() {
+        let mut h = hists(true);
+        h.record(AT, IDLE, BUSY, 10 * MS);
+        // 2 ms of idle (10..12 ms) and the whole busy period.
+        assert_eq!(h.current.observed_ns(), 2 * MS + BUSY);
+        assert_eq!(h.current.periods(), 1);
+        assert_eq!(h.current.max_ns(), BUSY);
+        assert!((h.current.utilization() - 0.6).abs() < 1e-9);
+        // The never-reset histogram gets the whole cycle.
+        let lifetime = &h.export.as_ref().expect("export on").lifetime;
+        assert_eq!(lifetime.observed_ns(), IDLE + BUSY);
+    }
+
+    #[test]
+    fn a_reset_in_the_busy_part_keeps_only_the_busy_time_after_it() {
+        let mut h = hists(true);
+        h.record(AT, IDLE, BUSY, 14 * MS);
+        // 1 ms of the busy period (14..15 ms): arrivals then waited 0..1 ms.
+        assert_eq!(h.current.observed_ns(), MS);
+        assert_eq!(h.current.periods(), 1);
+        assert_eq!(h.current.max_ns(), MS);
+        assert_eq!(h.current.utilization(), 1.0);
+        let lifetime = &h.export.as_ref().expect("export on").lifetime;
+        assert_eq!(lifetime.observed_ns(), IDLE + BUSY);
+        assert_eq!(lifetime.max_ns(), BUSY);
+    }
+
+    #[test]
+    fn a_cycle_before_the_reset_is_not_counted() {
+        let mut h = hists(true);
+        h.record(AT, IDLE, BUSY, 20 * MS);
+        assert_eq!(h.current.observed_ns(), 0);
+        assert_eq!(h.current.periods(), 0);
+        let lifetime = &h.export.as_ref().expect("export on").lifetime;
+        assert_eq!(lifetime.periods(), 1);
+    }
+
+    #[test]
+    fn a_reset_exactly_at_the_cycle_start_or_end() {
+        let mut h = hists(false);
+        h.record(AT, IDLE, BUSY, 5 * MS);
+        assert_eq!(h.current.observed_ns(), IDLE + BUSY);
+        let mut h = hists(false);
+        h.record(AT, IDLE, BUSY, AT);
+        assert_eq!(h.current.observed_ns(), 0);
+        assert_eq!(h.current.periods(), 0);
     }
 }

@@ -12,8 +12,8 @@
 //! lands in a batch being taken right now, or its producer sees the cleared
 //! flag and sends a wakeup: no result waits for a wakeup that never comes.
 //! Extra wakeups drain an empty queue, which is harmless.
+#![forbid(unsafe_code)]
 
-use super::core::Item;
 use super::tasks::Output;
 use crate::error::Error;
 use crate::thread::ThreadShared;
@@ -43,34 +43,24 @@ struct Queue {
     spare: Vec<Vec<Done>>,
 }
 
-/// Emptied batch buffers kept for reuse, at most this many per env.
-const SPARE_BATCHES: usize = 8;
-/// Smaller buffers (a lone task's) are not worth keeping.
-const SPARE_MIN: usize = 16;
-
 pub struct EnvLink {
-    /// The submitting thread; its alive guard protects `wake` (and the
-    /// memory of the tasks, see `shared`).
+    /// The submitting thread; its alive guard protects the memory of the
+    /// tasks (see `shared`).
     pub thread: Arc<ThreadShared>,
     queue: Mutex<Queue>,
     scheduled: AtomicBool,
     wake: WakeHandle,
-    /// Emptied batch buffers, handed back by pool threads: the JS thread
-    /// fills them again instead of allocating (with mimalloc purging freed
-    /// pages at once, a fresh buffer costs page faults every batch).
-    spare: Mutex<Vec<Vec<Item>>>,
 }
 
 impl EnvLink {
-    /// `wake` must belong to an `AsyncWaker` on `thread`'s loop that is
-    /// closed only after `thread` is marked dead.
+    /// `wake` is the `AsyncWaker` on `thread`'s loop that drains the queue
+    /// (once closed, its wakes do nothing: see `uv.rs`).
     pub fn new(thread: Arc<ThreadShared>, wake: WakeHandle) -> Self {
         Self {
             thread,
             queue: Mutex::new(Queue::default()),
             scheduled: AtomicBool::new(false),
             wake,
-            spare: Mutex::new(Vec::new()),
         }
     }
 
@@ -88,33 +78,9 @@ impl EnvLink {
             }
         }
         if !self.scheduled.swap(true, Ordering::SeqCst) {
-            if let Some(_alive) = self.thread.alive() {
-                // The waker is closed only in the env's teardown,
-                // after the alive lock was taken for writing; we hold it for
-                // reading, so the handle is open.
-                // SAFETY: sound for the reasons just given.
-                unsafe { self.wake.wake() };
-            }
+            // Nothing is sent once the env's waker is closed (teardown).
+            self.wake.wake();
         }
-    }
-
-    /// Pool threads: keeps an emptied batch buffer for reuse.
-    pub fn recycle(&self, buffer: Vec<Item>) {
-        debug_assert!(buffer.is_empty());
-        if buffer.capacity() < SPARE_MIN {
-            return; // a single task's
-        }
-        let mut spare = self.spare.lock();
-        if spare.len() < SPARE_BATCHES {
-            spare.push(buffer);
-        }
-    }
-
-    /// JS thread: an empty batch buffer with room for `n` tasks.
-    pub fn batch_buffer(&self, n: usize) -> Vec<Item> {
-        let mut buffer = self.spare.lock().pop().unwrap_or_default();
-        buffer.reserve(n);
-        buffer
     }
 
     /// JS thread: swaps everything finished since the last drain (in
@@ -138,5 +104,145 @@ impl EnvLink {
                 q.spare.push(chunk);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    fn link() -> EnvLink {
+        EnvLink::new(
+            ThreadShared::for_test("test"),
+            WakeHandle::closed_for_test(),
+        )
+    }
+
+    fn done(id: u32) -> Done {
+        Done {
+            id,
+            result: Err(Error::PoolClosed),
+        }
+    }
+
+    fn ids(chunks: &[Vec<Done>]) -> Vec<u32> {
+        chunks.iter().flatten().map(|d| d.id).collect()
+    }
+
+    /// What the JS thread's drain does: takes every result out of every chunk.
+    fn drain(chunks: &mut [Vec<Done>]) -> Vec<u32> {
+        chunks
+            .iter_mut()
+            .flat_map(|c| c.drain(..))
+            .map(|d| d.id)
+            .collect()
+    }
+
+    #[test]
+    fn results_come_out_in_order_across_chunks() {
+        let link = link();
+        let n = 2 * CHUNK + 88;
+        for id in 0..n as u32 {
+            link.complete(done(id));
+        }
+        let mut chunks = Vec::new();
+        link.take(&mut chunks);
+        let lens: Vec<usize> = chunks.iter().map(Vec::len).collect();
+        assert_eq!(lens, [CHUNK, CHUNK, 88]);
+        assert_eq!(ids(&chunks), (0..n as u32).collect::<Vec<_>>());
+        // The queue is empty after a take; the next results start a new list.
+        let mut again = Vec::new();
+        link.take(&mut again);
+        assert!(again.is_empty());
+        link.complete(done(7));
+        link.take(&mut again);
+        assert_eq!(ids(&again), [7]);
+    }
+
+    #[test]
+    fn emptied_chunks_are_reused_up_to_the_limit() {
+        let link = link();
+        let n = CHUNK * (SPARE_CHUNKS + 4);
+        for id in 0..n as u32 {
+            link.complete(done(id));
+        }
+        let mut chunks = Vec::new();
+        link.take(&mut chunks);
+        assert_eq!(chunks.len(), SPARE_CHUNKS + 4);
+        assert_eq!(drain(&mut chunks), (0..n as u32).collect::<Vec<_>>());
+        let addrs: Vec<*const Done> = chunks.iter().map(|c| c.as_ptr()).collect();
+        link.recycle_chunks(&mut chunks);
+        assert!(chunks.is_empty());
+        let spare: Vec<*const Done> = link.queue.lock().spare.iter().map(|c| c.as_ptr()).collect();
+        assert_eq!(spare.len(), SPARE_CHUNKS);
+        assert!(spare.iter().all(|p| addrs.contains(p)));
+        // The next results fill a kept chunk (the last one kept), not a new one.
+        link.complete(done(1));
+        link.take(&mut chunks);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].as_ptr(), spare[SPARE_CHUNKS - 1]);
+        assert_eq!(link.queue.lock().spare.len(), SPARE_CHUNKS - 1);
+        assert_eq!(ids(&chunks), [1]);
+    }
+
+    #[test]
+    fn a_chunk_with_results_left_is_never_reused() {
+        let link = link();
+        for id in 0..(CHUNK + 3) as u32 {
+            link.complete(done(id));
+        }
+        let mut chunks = Vec::new();
+        link.take(&mut chunks);
+        assert_eq!(chunks.len(), 2);
+        chunks[0].clear(); // drained
+        let (emptied, left) = (chunks[0].as_ptr(), chunks[1].as_ptr());
+        // Results left in the second chunk: a debug build asserts, a
+        // release build drops the chunk; neither may keep it.
+        let r = catch_unwind(AssertUnwindSafe(|| link.recycle_chunks(&mut chunks)));
+        assert_eq!(r.is_err(), cfg!(debug_assertions));
+        let spare: Vec<*const Done> = link.queue.lock().spare.iter().map(|c| c.as_ptr()).collect();
+        assert_eq!(spare, [emptied]);
+        assert!(!spare.contains(&left));
+        // Later results come out once, alone: none of the left ones again.
+        for id in 1000..(1000 + CHUNK + 1) as u32 {
+            link.complete(done(id));
+        }
+        let mut next = Vec::new();
+        link.take(&mut next);
+        assert_eq!(
+            ids(&next),
+            (1000..(1000 + CHUNK + 1) as u32).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn only_the_first_push_after_a_take_wakes_the_loop() {
+        let link = link();
+        assert_eq!(link.wake.calls_for_test(), 0);
+        link.complete(done(0));
+        assert_eq!(link.wake.calls_for_test(), 1);
+        link.complete(done(1));
+        link.complete(done(2));
+        assert_eq!(link.wake.calls_for_test(), 1);
+        let mut chunks = Vec::new();
+        link.take(&mut chunks);
+        assert_eq!(ids(&chunks), [0, 1, 2]);
+        assert_eq!(link.wake.calls_for_test(), 1);
+        link.complete(done(3));
+        assert_eq!(link.wake.calls_for_test(), 2);
+        link.complete(done(4));
+        assert_eq!(link.wake.calls_for_test(), 2);
+        // A take that finds nothing new still re-arms the wakeup.
+        drain(&mut chunks);
+        link.recycle_chunks(&mut chunks);
+        link.take(&mut chunks);
+        assert_eq!(ids(&chunks), [3, 4]);
+        drain(&mut chunks);
+        link.recycle_chunks(&mut chunks);
+        link.take(&mut chunks);
+        assert!(chunks.is_empty());
+        link.complete(done(5));
+        assert_eq!(link.wake.calls_for_test(), 3);
     }
 }

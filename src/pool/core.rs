@@ -5,6 +5,7 @@
 //! Every task runs inside `catch_unwind`; a panic becomes a rejection with
 //! `ERR_NODEPERF_TASK_PANICKED` and the thread goes on to the next task. The
 //! rayon panic handler is only a backstop (it logs; it never aborts).
+#![forbid(unsafe_code)]
 
 use super::completion::{Done, EnvLink};
 use super::tasks::{CancelState, Op, Stop, Task, TaskCtx};
@@ -25,11 +26,46 @@ pub struct Item {
     pub cancel: Option<Arc<CancelState>>,
 }
 
+/// Emptied batch buffers kept for reuse, at most this many per env.
+const SPARE_BATCHES: usize = 8;
+/// Smaller buffers (a lone task's) are not worth keeping.
+const SPARE_MIN: usize = 16;
+
+/// One env's emptied batch buffers, handed back by pool threads: the JS
+/// thread fills them again instead of allocating (with mimalloc purging
+/// freed pages at once, a fresh buffer costs page faults every batch). The
+/// JS side holds one per env; every [`Batch`] carries it back.
+#[derive(Default)]
+pub struct BatchBuffers(Mutex<Vec<Vec<Item>>>);
+
+impl BatchBuffers {
+    /// Pool threads: keeps an emptied batch buffer for reuse.
+    pub fn recycle(&self, buffer: Vec<Item>) {
+        debug_assert!(buffer.is_empty());
+        if buffer.capacity() < SPARE_MIN {
+            return; // a single task's
+        }
+        let mut spare = self.0.lock();
+        if spare.len() < SPARE_BATCHES {
+            spare.push(buffer);
+        }
+    }
+
+    /// JS thread: an empty batch buffer with room for `n` tasks.
+    pub fn take(&self, n: usize) -> Vec<Item> {
+        let mut buffer = self.0.lock().pop().unwrap_or_default();
+        buffer.reserve(n);
+        buffer
+    }
+}
+
 /// Tasks of one JS thread handed to the pool in one go (one rayon job and
 /// one clone of the env link for all of them): a single large task, or the
 /// small tasks a thread submitted since its last flush (see `js.rs`).
 pub struct Batch {
     pub env: Arc<EnvLink>,
+    /// Where the emptied `items` buffer goes back to.
+    pub buffers: Arc<BatchBuffers>,
     /// When the first of them was submitted (their wait time starts there).
     pub submitted: Instant,
     pub items: Vec<Item>,
@@ -39,6 +75,7 @@ pub struct Batch {
 /// task from it, so a batch of large tasks spreads over the pool.
 struct Running {
     env: Arc<EnvLink>,
+    buffers: Arc<BatchBuffers>,
     submitted: Instant,
     items: Mutex<std::collections::VecDeque<Item>>,
 }
@@ -247,13 +284,14 @@ impl PoolCore {
         let core = Arc::clone(self);
         if batch.items.len() == 1 {
             let item = batch.items.pop().expect("one item");
-            batch.env.recycle(batch.items);
+            batch.buffers.recycle(batch.items);
             let (env, submitted) = (batch.env, batch.submitted);
             w.spawn(move || core.execute(&env, submitted, item));
             return;
         }
         let running = Arc::new(Running {
             env: batch.env,
+            buffers: batch.buffers,
             submitted: batch.submitted,
             items: Mutex::new(batch.items.into()),
         });
@@ -278,7 +316,7 @@ impl PoolCore {
                 if items.is_empty() && items.capacity() > 0 {
                     // The last task taken: its buffer goes back to the
                     // submitting thread for a later batch.
-                    running.env.recycle(std::mem::take(&mut *items).into());
+                    running.buffers.recycle(std::mem::take(&mut *items).into());
                 }
                 next
             };
@@ -453,5 +491,82 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "a panic without a message".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core(max_queue: usize) -> Arc<PoolCore> {
+        PoolCore::new(1, max_queue, "nodeperf-test").expect("one thread starts")
+    }
+
+    #[test]
+    fn reserve_many_grants_all_within_room() {
+        let c = core(10);
+        assert_eq!(c.reserve_many(4), 4);
+        assert_eq!(c.snapshot_queued(), 4);
+        assert_eq!(c.reserve_many(6), 6);
+        assert_eq!(c.snapshot_queued(), 10);
+    }
+
+    #[test]
+    fn reserve_many_grants_part_at_max_queue_and_gives_the_rest_back() {
+        let c = core(10);
+        assert_eq!(c.reserve_many(7), 7);
+        assert_eq!(c.reserve_many(5), 3);
+        // Only the granted places stay counted.
+        assert_eq!(c.snapshot_queued(), 10);
+        assert_eq!(c.snapshot().rejected, 0, "reserving counts no rejection");
+    }
+
+    #[test]
+    fn reserve_many_grants_nothing_when_full() {
+        let c = core(3);
+        assert_eq!(c.reserve_many(3), 3);
+        assert_eq!(c.reserve_many(1), 0);
+        assert_eq!(c.reserve_many(5), 0);
+        assert_eq!(c.snapshot_queued(), 3);
+        let z = core(0);
+        assert_eq!(z.reserve_many(2), 0);
+        assert_eq!(z.snapshot_queued(), 0);
+        assert_eq!(z.reserve_many(0), 0);
+    }
+
+    #[test]
+    fn reserve_many_with_an_unbounded_queue() {
+        let c = core(usize::MAX);
+        assert_eq!(c.reserve_many(5), 5);
+        assert_eq!(c.reserve_many(usize::MAX - 5), usize::MAX - 5);
+        assert_eq!(c.snapshot_queued(), usize::MAX);
+        // The count wraps while the over-grant is taken back: restored.
+        assert_eq!(c.reserve_many(2), 0);
+        assert_eq!(c.snapshot_queued(), usize::MAX);
+    }
+
+    #[test]
+    fn reserve_counts_a_rejection_only_when_full() {
+        let c = core(1);
+        assert!(c.reserve(Op::Test).is_ok());
+        assert_eq!(c.reserve(Op::Test), Err(Error::QueueFull { max_queue: 1 }));
+        let s = c.snapshot();
+        assert_eq!((s.queued, s.rejected), (1, 1));
+    }
+
+    #[test]
+    fn batch_buffers_keep_large_buffers_up_to_the_limit() {
+        let b = BatchBuffers::default();
+        b.recycle(Vec::with_capacity(SPARE_MIN - 1));
+        assert_eq!(b.0.lock().len(), 0, "a lone task's buffer is not kept");
+        for _ in 0..SPARE_BATCHES + 2 {
+            b.recycle(Vec::with_capacity(SPARE_MIN));
+        }
+        assert_eq!(b.0.lock().len(), SPARE_BATCHES);
+        let kept = b.0.lock().last().map(|v| v.as_ptr());
+        let buffer = b.take(SPARE_MIN);
+        assert_eq!(Some(buffer.as_ptr()), kept);
+        assert!(buffer.is_empty() && buffer.capacity() >= SPARE_MIN);
+        assert_eq!(b.0.lock().len(), SPARE_BATCHES - 1);
     }
 }

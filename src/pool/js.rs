@@ -6,7 +6,7 @@
 //! threads reach it only through the [`EnvLink`].
 
 use super::completion::{Done, EnvLink};
-use super::core::{Batch, Item, PoolCore};
+use super::core::{Batch, BatchBuffers, Item, PoolCore};
 use super::tasks::{CancelState, Op, Output, Task};
 use crate::error::Error;
 use crate::shared;
@@ -116,6 +116,8 @@ struct Pending {
 pub struct JsSide {
     env: sys::napi_env,
     pub link: Arc<EnvLink>,
+    /// Emptied batch buffers the pool threads hand back.
+    buffers: Arc<BatchBuffers>,
     pub thread: Arc<crate::thread::ThreadShared>,
     waker: AsyncWaker,
     refed: Cell<bool>,
@@ -228,6 +230,7 @@ impl JsSide {
         let js = Rc::new(JsSide {
             env: raw,
             link,
+            buffers: Arc::default(),
             thread: Arc::clone(&state.shared),
             waker,
             refed: Cell::new(false),
@@ -297,6 +300,7 @@ impl JsSide {
         }
         handle.core.spawn(Batch {
             env: Arc::clone(&self.link),
+            buffers: Arc::clone(&self.buffers),
             submitted: Instant::now(),
             items: vec![Item { id, task, cancel }],
         });
@@ -332,7 +336,7 @@ impl JsSide {
         let (id, cancel) = self.add_pending(handle, op, none, None, cancellable);
         let mut batch = handle.batch.borrow_mut();
         if held == 0 && batch.capacity() == 0 {
-            *batch = self.link.batch_buffer(BATCH);
+            *batch = self.buffers.take(BATCH);
         }
         batch.push(Item { id, task, cancel });
         drop(batch);
@@ -416,6 +420,7 @@ impl JsSide {
         let submitted = since.unwrap_or_else(Instant::now);
         handle.core.spawn_unreserved(Batch {
             env: Arc::clone(&self.link),
+            buffers: Arc::clone(&self.buffers),
             submitted,
             items,
         });
