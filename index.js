@@ -409,8 +409,8 @@ class Pool {
               throw invalidArgValue('task', `has an unknown field ${inspect(key)}; a ${task.op} task takes op and data`)
             }
           }
-          this.#jsonPool()
-          return task.op === 'json.parse' ? parseJson(task.data, options) : validateJson(task.data, options)
+          const native = this.#jsonPool()
+          return task.op === 'json.parse' ? parseJson(task.data, options, native) : validateJson(task.data, options, native)
         default:
           if (typeof task.op !== 'string') throw invalidArgType('task.op', 'of type string', task.op)
           throw invalidArgValue('task.op', `must be one of 'hash', 'json.parse', 'json.validate'. Received ${inspect(task.op)}`)
@@ -439,19 +439,20 @@ class Pool {
    * @returns {Promise<unknown>}
    */
   parseJson(data, options) {
+    let native
     try {
-      this.#jsonPool()
+      native = this.#jsonPool()
     } catch (err) {
       return Promise.reject(err)
     }
-    return parseJson(data, options)
+    return parseJson(data, options, native)
   }
 
-  /** JSON jobs run on the default pool's threads: make sure it is started. */
+  /** JSON jobs run on this pool's threads: its native handle, started. */
   #jsonPool() {
     flushStage()
     if (this.#closed()) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
-    pool.#n()
+    return this.#n()
   }
 
   #closed() {

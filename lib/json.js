@@ -257,7 +257,7 @@ class Settling {
 }
 
 class Task extends Settling {
-  constructor(input, slice, validateOnly, signal, resolve, reject) {
+  constructor(pool, input, slice, validateOnly, signal, resolve, reject) {
     super(validateOnly, signal, resolve, reject)
     this.text = input.text
     this.view = input.view
@@ -281,8 +281,8 @@ class Task extends Settling {
     try {
       this.job =
         this.text !== null
-          ? binding.JsonJob.forString(this.text.length, slice, validate, onReady)
-          : binding.JsonJob.forBytes(this.view, slice, validate, onReady)
+          ? binding.JsonJob.forString(pool, this.text.length, slice, validate, onReady)
+          : binding.JsonJob.forBytes(pool, this.view, slice, validate, onReady)
     } catch (error) {
       this.finish() // no job: drop the abort listener; the caller rejects
       throw error
@@ -484,21 +484,22 @@ class Task extends Settling {
  * Parses JSON off the main thread. Resolves to what `JSON.parse` returns.
  * @param {string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer} data
  * @param {{ signal?: AbortSignal, sliceSize?: number }} [options]
+ * @param {object} pool the native pool handle the job runs on (`NativePool`)
  * @returns {Promise<unknown>}
  */
-function parseJson(data, options) {
-  return start(data, options, false)
+function parseJson(data, options, pool) {
+  return start(data, options, false, pool)
 }
 
 /**
  * Validates JSON off the main thread. Resolves to `true`, or rejects with
  * the `SyntaxError` `JSON.parse` would throw (with `position`).
  */
-function validateJson(data, options) {
-  return start(data, options, true)
+function validateJson(data, options, pool) {
+  return start(data, options, true, pool)
 }
 
-function start(data, options, validateOnly) {
+function start(data, options, validateOnly, pool) {
   let input, opts
   try {
     input = normalize(data)
@@ -514,7 +515,7 @@ function start(data, options, validateOnly) {
       const task =
         length <= Math.min(slice, SMALL)
           ? new SmallTask(input, validateOnly, signal, resolve, reject)
-          : new Task(input, slice, validateOnly, signal, resolve, reject)
+          : new Task(pool, input, slice, validateOnly, signal, resolve, reject)
       schedule(task)
     } catch (error) {
       reject(error)

@@ -45,14 +45,6 @@ impl ThreadShared {
     pub fn is_alive(&self) -> bool {
         *self.alive.read()
     }
-
-    /// Runs `f` while this thread's env is alive: teardown waits for `f` to
-    /// return, so memory owned by the env (a Buffer a task reads in place)
-    /// stays valid inside `f`. `None` if the env has already ended.
-    pub fn while_alive<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
-        let _alive = self.alive()?;
-        Some(f())
-    }
 }
 
 /// Owned by the env's instance data; only touched on the env's own thread.

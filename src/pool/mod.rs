@@ -6,9 +6,11 @@ mod api;
 mod completion;
 mod core;
 mod js;
+mod json;
 pub mod tasks;
 
 pub use api::{
     create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, pool_ops,
     raw_submit_fn, set_settler, stage_flush, stage_room, NativePool, PoolStats, TimeSummary,
 };
+pub use json::JsonJob;

@@ -63,8 +63,6 @@
 mod fault;
 mod view;
 
-pub use fault::{install as install_fault_guard, read as fault_guarded};
-
 pub use view::{capture, capture_out, is_detached, CaptureMode, DataKind};
 
 use crate::thread::ThreadShared;
@@ -178,6 +176,48 @@ impl Region {
     }
 }
 
+impl Region {
+    /// Runs `f` over the whole region at once while its owner is alive,
+    /// for work that cannot be cut into pieces (a JSON job's scan).
+    /// Teardown of the owner waits for `f`, as it did for the scan before.
+    /// `f` also gets the detach watch's flag of non-shared memory: it
+    /// should stop soon after the flag is set.
+    ///
+    /// # Safety
+    /// Caller must ensure `f` loads the bytes only outside locks and
+    /// outside the allocator: on a non-shared buffer whose caller broke the
+    /// contract, a fault abandons `f` at such a load (`fault.rs`), and
+    /// whatever its frames own at that moment is leaked, never dropped.
+    pub unsafe fn read_whole<R>(
+        &self,
+        f: impl FnOnce(&[u8], Option<&AtomicBool>) -> R,
+    ) -> Result<R, Gone> {
+        let _alive = self.owner.alive().ok_or(Gone::Ended)?;
+        let Some(flag) = &self.detached else {
+            // Shared memory: the owner env lives while `_alive` is held, it
+            // keeps the backing store referenced (the capture's `keep`),
+            // and a SharedArrayBuffer can neither detach nor shrink.
+            // SAFETY: `ptr..ptr + len` stays mapped and valid during `f`.
+            let bytes = unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) };
+            return Ok(f(bytes, None));
+        };
+        if flag.load(Ordering::Acquire) {
+            return Err(Gone::Detached);
+        }
+        // Non-shared memory, not detached when checked: valid unless the
+        // caller detaches it now (contract broken, module doc case 4), in
+        // which case the guarded read faults and ends instead of crashing;
+        // abandoning `f` is sound by our caller's promise (no load of the
+        // bytes inside a lock or the allocator).
+        // SAFETY: the slice was valid when the read began; `fault::read`'s
+        // contract is met by our caller's promise, as explained above.
+        unsafe {
+            let bytes = std::slice::from_raw_parts(self.ptr.as_ptr(), self.len);
+            fault::read(bytes, |b| f(b, Some(flag))).map_err(|_| Gone::Detached)
+        }
+    }
+}
+
 /// Inputs up to this many bytes live inline in the task (no allocation).
 pub const INLINE_MAX: usize = 64;
 
@@ -233,6 +273,21 @@ impl Input {
             // SAFETY: our caller's promise is the one Region::read needs.
             Self::Borrowed(r) => unsafe { r.read(range, f) },
             owned => Ok(f(&owned.owned().expect("owned")[range])),
+        }
+    }
+
+    /// Runs `f` over the whole input at once (see [`Region::read_whole`]).
+    ///
+    /// # Safety
+    /// As [`Region::read_whole`].
+    pub unsafe fn read_whole<R>(
+        &self,
+        f: impl FnOnce(&[u8], Option<&AtomicBool>) -> R,
+    ) -> Result<R, Gone> {
+        match self {
+            // SAFETY: our caller's promise is the one `Region::read_whole` needs.
+            Self::Borrowed(r) => unsafe { r.read_whole(f) },
+            owned => Ok(f(owned.owned().expect("owned"), None)),
         }
     }
 
