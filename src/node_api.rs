@@ -231,7 +231,7 @@ impl AsyncContext {
     /// # Safety
     /// The module's contract (`resource` live in the current scope).
     pub unsafe fn new(env: RawEnv, resource: Value, name: &CStr) -> Result<Self, Error> {
-        // SAFETY: the caller's contract.
+        // SAFETY: `latin1`'s contract is ours (env current, inside a scope).
         let name = unsafe { latin1(env, name.to_bytes()) }?;
         let mut raw = ptr::null_mut();
         // SAFETY: the caller's contract; `name` was made just above in the
@@ -286,7 +286,7 @@ impl Deferred {
     /// # Safety
     /// The module's contract; `env` is the env that made it.
     pub unsafe fn resolve_undefined(self, env: RawEnv) -> Result<(), Error> {
-        // SAFETY: the caller's contract.
+        // SAFETY: `undefined`'s contract is ours (env current, inside a scope).
         let undef = unsafe { undefined(env) }?;
         // SAFETY: the caller's contract; `self.raw` is unsettled (consumed
         // here, so settled once) and `undef` is live in this scope.
@@ -659,7 +659,8 @@ pub unsafe fn args<const N: usize>(env: RawEnv, info: CallbackInfo) -> Result<[V
 /// # Safety
 /// The module's contract, inside a callback from JS.
 pub unsafe fn throw(env: RawEnv, error: Value) -> Result<(), Error> {
-    // SAFETY: the caller's contract.
+    // SAFETY: the caller's contract: inside a callback from JS on `env`'s
+    // thread, with `error` live in its scope.
     check("napi_throw", unsafe { sys::napi_throw(env.raw, error) })
 }
 
@@ -671,7 +672,7 @@ pub unsafe fn throw(env: RawEnv, error: Value) -> Result<(), Error> {
 /// The module's contract, inside a callback scope (or a call from JS);
 /// every value live in the current handle scope.
 pub unsafe fn call_reporting(env: RawEnv, f: Value, argv: &[Value]) -> Result<(), Error> {
-    // SAFETY: the caller's contract.
+    // SAFETY: `undefined`'s contract is ours (env current, inside a scope).
     let undef = unsafe { undefined(env) }?;
     let mut ret = ptr::null_mut();
     // SAFETY: the caller's contract; `argv` is valid for its length, which
@@ -698,7 +699,8 @@ pub unsafe fn call_reporting(env: RawEnv, f: Value, argv: &[Value]) -> Result<()
 /// # Safety
 /// The module's contract.
 pub unsafe fn fatal_exception(env: RawEnv, error: Value) -> Result<(), Error> {
-    // SAFETY: the caller's contract.
+    // SAFETY: the caller's contract: on `env`'s thread inside a scope, with
+    // `error` live in it.
     check("napi_fatal_exception", unsafe {
         sys::napi_fatal_exception(env.raw, error)
     })

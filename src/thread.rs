@@ -85,9 +85,8 @@ impl ThreadState {
             alive: RwLock::new(true),
         });
         let counter = Arc::clone(&shared);
-        // Loop_ptr is this thread's live loop; the hook is closed in
+        // SAFETY: loop_ptr is this thread's live loop; the hook is closed in
         // the cleanup hook registered below, before the loop is closed.
-        // SAFETY: sound for the reasons just given.
         let mut check = unsafe {
             LoopHook::new(
                 loop_ptr,
@@ -99,7 +98,9 @@ impl ThreadState {
         }?;
         check.start()?;
         let label = shared.label.clone();
-        // SAFETY: as above; LocalLag is dropped in teardown().
+        // SAFETY: `LocalLag::install`'s contract holds: `loop_ptr` is this
+        // thread's live loop, and the LocalLag is dropped (its handles closed)
+        // in teardown(), run by the cleanup hook registered below.
         let lag = unsafe { LocalLag::install(loop_ptr, label, Arc::clone(&shared)) }?;
         let state = Rc::new(ThreadState {
             shared,

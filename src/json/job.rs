@@ -183,7 +183,9 @@ struct Fill {
 // `filled..`, and read only at `..filled` (see the module's memory-ordering
 // note); pre-faulting changes no contents; the raw pointer never changes.
 unsafe impl Send for Fill {}
-// SAFETY: as above; all shared state is atomics or behind the mutex.
+// SAFETY: through `&Fill` the units below `filled` are only read (never
+// written again), `feed` writes only above it on the JS thread, and the rest
+// is atomics or behind the mutex.
 unsafe impl Sync for Fill {}
 
 /// Units pre-faulted per step: 512 KiB of memory, about 0.6 ms of kernel
@@ -208,9 +210,9 @@ impl Fill {
 
     fn filled(&self) -> &[u16] {
         let n = self.filled.load(Ordering::Acquire);
-        // `..n` was written before `filled` was released as `n`, is never
-        // written again, and lies inside the allocation (`n <= len`).
-        // SAFETY: a valid, initialised, unaliased-by-writers range (above).
+        // SAFETY: a valid, initialised, unaliased-by-writers range holds: `..n`
+        // was written before `filled` was released as `n`, is never written
+        // again, and lies inside the allocation (`n <= len`).
         unsafe { std::slice::from_raw_parts(self.ptr, n) }
     }
 
@@ -244,11 +246,11 @@ impl Fill {
     fn feed(&self, env: &Env, chunk: &JsString) -> Result<usize, Error> {
         let at = self.filled.load(Ordering::Relaxed);
         let room = self.len - at;
-        // `at..=len` is inside the allocation (`len + 1` units) and no one
-        // reads it until `filled` moves past it; Node-API writes at most
-        // `room` units plus a NUL there. `feed` is called from a napi call
-        // (`JsonJob#feed`) on the env's thread, where `chunk` is live.
-        // SAFETY: `node_api::utf16_into`'s contract, as stated.
+        // SAFETY: `node_api::utf16_into`'s contract holds: `at..=len` is inside
+        // the allocation (`len + 1` units) and no one reads it until `filled`
+        // moves past it; Node-API writes at most `room` units plus a NUL there.
+        // `feed` is called from a napi call (`JsonJob#feed`) on the env's
+        // thread, where `chunk` is live.
         let written = unsafe {
             node_api::utf16_into(RawEnv::of(env), chunk.raw(), self.ptr.add(at), room + 1)
         }

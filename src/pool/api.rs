@@ -214,9 +214,8 @@ unsafe fn hash_task(
     let algorithm = algorithm(algorithm_code)?;
     let encoding = encoding(encoding_code)?;
     let kind = kind(kind_code)?;
-    // Our caller's contract, and `js.thread` is this env's ThreadShared
-    // (`js` is this thread's side).
-    // SAFETY: `shared::capture`'s contract, as stated.
+    // SAFETY: `shared::capture`'s contract holds: our caller's contract, and
+    // `js.thread` is this env's ThreadShared (`js` is this thread's side).
     let cap = unsafe { shared::capture(env, data, kind, &js.thread, CaptureMode::Task) }?;
     let keep = [cap.keep, None];
     Ok((
@@ -240,15 +239,15 @@ unsafe fn hash_task(
 /// # Safety
 /// Called by Node-API only, as a JS function on the env's thread.
 unsafe extern "C" fn raw_submit(env: node_api::EnvPtr, info: CallbackInfo) -> Value {
-    // Node-API calls us on the env's own thread, inside a call from JS.
-    // SAFETY: `RawEnv::new`'s contract, as stated.
+    // SAFETY: `RawEnv::new`'s contract holds: Node-API calls us on the env's
+    // own thread, inside a call from JS.
     let env = unsafe { RawEnv::new(env) };
     let run = || -> Result<(u32, bool), Error> {
-        // We are the callback now running for `info`; its arguments are
-        // live for the whole call.
-        // SAFETY: node_api's contract for both calls, as stated.
+        // SAFETY: node_api's contract for both calls holds: we are the callback
+        // now running for `info`; its arguments are live for the whole call.
         let [code, data] = unsafe { node_api::args::<2>(env, info) }?;
-        // SAFETY: as just above; `code` is a live argument.
+        // SAFETY: `node_api::get_uint32`'s contract holds: we are inside the
+        // callback for `info` on the env's thread, and `code` is its argument.
         let code = unsafe { node_api::get_uint32(env, code) }?;
         let (index, kind_code) = (code >> 8, (code >> 6) & 3);
         let (alg, enc, cancellable) = ((code >> 3) & 7, (code >> 1) & 3, code & 1 != 0);
@@ -257,8 +256,8 @@ unsafe extern "C" fn raw_submit(env: node_api::EnvPtr, info: CallbackInfo) -> Va
         if handle.closed.get() {
             return Err(Error::PoolClosed);
         }
-        // Inside this call on the env's thread; `data` is a live argument.
-        // SAFETY: `hash_task`'s contract, as stated.
+        // SAFETY: `hash_task`'s contract holds: inside this call on the env's
+        // thread; `data` is a live argument.
         let (task, keep, watch) = unsafe { hash_task(env, &js, kind_code, data, alg, enc) }?;
         if matches!(keep, [None, None]) && watch.is_none() {
             return js.enqueue_small(&handle, task, cancellable);
@@ -270,17 +269,17 @@ unsafe extern "C" fn raw_submit(env: node_api::EnvPtr, info: CallbackInfo) -> Va
         // Ids are slab keys, far below 2^31: `!id` (negative) tells the
         // façade to queue a flush.
         let id = id as i32;
-        // Still inside the callback: the value is returned to JS below.
-        // SAFETY: node_api's contract, as stated.
+        // SAFETY: node_api's contract holds: still inside the callback: the
+        // value is returned to JS below.
         unsafe { node_api::int32(env, if flush { !id } else { id }) }
     });
     match result {
         Ok(v) => v,
         Err(e) => {
             let error = e.to_js(&env.env()).raw();
-            // Throwing the error object just made is how a callback from
-            // JS reports failure; we return no value after it.
-            // SAFETY: node_api's contract (inside this callback), as stated.
+            // SAFETY: node_api's contract (inside this callback) holds:
+            // throwing the error object just made is how a callback from JS
+            // reports failure; we return no value after it.
             let thrown = unsafe { node_api::throw(env, error) };
             // Fails only if an exception is already pending, which then
             // reaches the caller instead: either way JS sees a throw.
@@ -293,12 +292,12 @@ unsafe extern "C" fn raw_submit(env: node_api::EnvPtr, info: CallbackInfo) -> Va
 /// Creates the raw submit function (the façade keeps it per thread).
 #[napi(js_name = "__rawSubmit")]
 pub fn raw_submit_fn(env: &Env) -> napi::Result<Unknown<'_>> {
-    // Inside this napi call on the env's thread; `raw_submit` is a Node-API
-    // callback that checks its own arguments.
-    // SAFETY: `node_api::function`'s contract, as stated.
+    // SAFETY: `node_api::function`'s contract holds: inside this napi call on
+    // the env's thread; `raw_submit` is a Node-API callback that checks its own
+    // arguments.
     let f = unsafe { node_api::function(RawEnv::of(env), c"submit", raw_submit) }.or_throw(env)?;
-    // `f` was made in this call, which returns it.
-    // SAFETY: `unknown`'s contract, as stated.
+    // SAFETY: `unknown`'s contract holds: `f` was made in this call, which
+    // returns it.
     Ok(unsafe { unknown(env, f) })
 }
 
@@ -346,9 +345,8 @@ pub fn set_settler(
     let js = JsSide::get(&env).or_throw(&env)?;
     let raw = RawEnv::of(&env);
     let check = || -> Result<[Reference; 4], Error> {
-        // Inside this napi call on the env's thread; all four values are
-        // its live arguments.
-        // SAFETY: node_api's / `typed_array`'s contract, as stated.
+        // SAFETY: node_api's / `typed_array`'s contract holds: inside this napi
+        // call on the env's thread; all four values are its live arguments.
         unsafe {
             if !node_api::is_function(raw, settler.raw())? {
                 return Err(Error::invalid_arg_type(
@@ -410,9 +408,9 @@ pub fn stage_flush(env: &Env, count: u32) -> napi::Result<Unknown<'_>> {
         return Err(Error::out_of_range("count", "an integer <= 64", count as f64).into_napi(env));
     }
     let raw = RawEnv::of(env);
-    // Inside this napi call on the env's thread: the values fetched from
-    // the stage's references live until it returns.
-    // SAFETY: `stage_arrays`' and `typed_array`'s contract, as stated.
+    // SAFETY: `stage_arrays`' and `typed_array`'s contract holds: inside this
+    // napi call on the env's thread: the values fetched from the stage's
+    // references live until it returns.
     let arrays = unsafe {
         js.stage_arrays().and_then(|(stage, codes)| {
             let s = typed_array(
@@ -480,9 +478,9 @@ pub fn stage_flush(env: &Env, count: u32) -> napi::Result<Unknown<'_>> {
         // SAFETY: an in-bounds, aligned i32 write into live memory.
         unsafe { codes.add(2 * k).write(id) };
     }
-    // Inside this napi call on the env's thread; the error values are made
-    // here and set into the array in the same call, which returns it.
-    // SAFETY: node_api's and `unknown`'s contract, as stated.
+    // SAFETY: node_api's and `unknown`'s contract holds: inside this napi call
+    // on the env's thread; the error values are made here and set into the
+    // array in the same call, which returns it.
     unsafe {
         let out = if refused.is_empty() {
             node_api::undefined(raw)
@@ -531,14 +529,14 @@ impl NativePool {
                 }
                 let chunk = chunk_size as usize;
                 let raw = RawEnv::of(env);
-                // Inside this napi call on the env's thread; `out` is its
-                // live argument and `js.thread` this env's ThreadShared.
-                // SAFETY: `shared::capture_out`'s contract, as stated.
+                // SAFETY: `shared::capture_out`'s contract holds: inside this
+                // napi call on the env's thread; `out` is its live argument and
+                // `js.thread` this env's ThreadShared.
                 let captured = unsafe { shared::capture_out(raw, out.raw(), &js.thread) };
                 let (out, out_ref) = captured?;
-                // As just above, for the argument `data`; on failure
-                // `out_ref` is deleted as it is dropped.
-                // SAFETY: `shared::capture`'s contract, as stated.
+                // SAFETY: `shared::capture`'s contract holds: as just above,
+                // for the argument `data`; on failure `out_ref` is deleted as
+                // it is dropped.
                 let cap = unsafe {
                     shared::capture(raw, data.raw(), kind, &js.thread, CaptureMode::Task)
                 }?;
@@ -598,8 +596,8 @@ impl NativePool {
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
         let js = JsSide::get(env).or_throw(env)?;
         let promise = js.close(&self.handle).or_throw(env)?;
-        // `close` made the Promise during this napi call, which returns it.
-        // SAFETY: `unknown`'s contract, as stated.
+        // SAFETY: `unknown`'s contract holds: `close` made the Promise during
+        // this napi call, which returns it.
         Ok(unsafe { unknown(env, promise) })
     }
 
@@ -658,9 +656,9 @@ pub fn hash_sync<'e>(
         let encoding = encoding(encoding_code)?;
         let kind = kind(kind_code)?;
         let state = crate::thread::ThreadState::get(env)?;
-        // Inside this napi call on the env's thread; `data` is its live
-        // argument, and a Sync capture is used only before the call returns.
-        // SAFETY: `shared::capture`'s contract, as stated.
+        // SAFETY: `shared::capture`'s contract holds: inside this napi call on
+        // the env's thread; `data` is its live argument, and a Sync capture is
+        // used only before the call returns.
         let cap = unsafe {
             shared::capture(
                 RawEnv::of(env),
@@ -678,8 +676,8 @@ pub fn hash_sync<'e>(
         Ok(out)
     };
     let out = run().or_throw(env)?;
-    // Inside this napi call on the env's thread, which returns the value.
-    // SAFETY: `output_value`'s and `unknown`'s contract, as stated.
+    // SAFETY: `output_value`'s and `unknown`'s contract holds: inside this napi
+    // call on the env's thread, which returns the value.
     unsafe {
         let value = output_value(RawEnv::of(env), out).or_throw(env)?;
         Ok(unknown(env, value))

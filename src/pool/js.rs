@@ -182,10 +182,10 @@ impl JsSide {
             call: "napi_get_uv_event_loop",
             message: e.reason.clone(),
         })?;
-        // `loop_ptr` is this thread's live loop (just asked of Node), and
-        // the waker is dropped (closed) in this env's teardown hook,
-        // registered below, before that loop closes.
-        // SAFETY: `AsyncWaker::new`'s contract, as stated.
+        // SAFETY: `AsyncWaker::new`'s contract holds: `loop_ptr` is this
+        // thread's live loop (just asked of Node), and the waker is dropped
+        // (closed) in this env's teardown hook, registered below, before that
+        // loop closes.
         let waker = unsafe {
             AsyncWaker::new(
                 loop_ptr,
@@ -197,10 +197,10 @@ impl JsSide {
             )
         }?;
         let link = Arc::new(EnvLink::new(Arc::clone(&state.shared), waker.wake_handle()));
-        // `get` runs inside a napi call on this env's thread (it was
-        // given `env` by napi-rs), so values made here live until it
-        // returns; `object` is made first and is live for the other two.
-        // SAFETY: node_api's contract for all three calls, as stated.
+        // SAFETY: node_api's contract for all three calls holds: `get` runs
+        // inside a napi call on this env's thread (it was given `env` by
+        // napi-rs), so values made here live until it returns; `object` is made
+        // first and is live for the other two.
         let (resource, async_ctx) = unsafe {
             let object = node_api::object(raw)?;
             (
@@ -497,10 +497,10 @@ impl JsSide {
         let waiters = std::mem::take(&mut *handle.close_waiters.borrow_mut());
         for d in waiters {
             self.add_unsettled(-1);
-            // Called inside a napi call (`close`, `abort`) or the drain's
-            // handle scope, on this env's thread; `d` was made by `close`
-            // on this env and is consumed here, so it is settled once.
-            // SAFETY: node_api's contract, as stated.
+            // SAFETY: node_api's contract holds: called inside a napi call
+            // (`close`, `abort`) or the drain's handle scope, on this env's
+            // thread; `d` was made by `close` on this env and is consumed here,
+            // so it is settled once.
             if let Err(e) = unsafe { d.resolve_undefined(self.env) } {
                 self.report(e);
             }
@@ -512,9 +512,9 @@ impl JsSide {
     pub fn close(&self, handle: &Rc<HandleState>) -> Result<Value, Error> {
         handle.closed.set(true);
         self.flush(handle);
-        // Called only from `NativePool::close`, a napi call on this env's
-        // thread: the Promise value lives until that call returns it.
-        // SAFETY: node_api's contract, as stated.
+        // SAFETY: node_api's contract holds: called only from
+        // `NativePool::close`, a napi call on this env's thread: the Promise
+        // value lives until that call returns it.
         let (deferred, promise) = unsafe { node_api::promise(self.env) }?;
         handle.close_waiters.borrow_mut().push(deferred);
         self.add_unsettled(1);
@@ -530,9 +530,9 @@ impl JsSide {
         debug_assert!(false, "{e}");
         let env = self.env.env();
         let error = e.to_js(&env).raw();
-        // Called on this env's thread inside a napi call or a handle scope
-        // of the drain; `error` was just made in that scope.
-        // SAFETY: node_api's contract, as stated.
+        // SAFETY: node_api's contract holds: called on this env's thread inside
+        // a napi call or a handle scope of the drain; `error` was just made in
+        // that scope.
         let reported = unsafe { node_api::fatal_exception(self.env, error) };
         // If even that fails there is no one left to tell.
         debug_assert!(reported.is_ok());
@@ -564,11 +564,11 @@ impl JsSide {
             return;
         }
         let env = self.env;
-        // A uv callback on the env's own thread, outside any JS: a handle
-        // scope, then a callback scope with our async resource (made in it),
-        // make Node-API calls valid and run microtasks when they close; the
-        // guards close them in reverse order at the end of this function.
-        // SAFETY: node_api's contract for opening scopes, as stated.
+        // SAFETY: node_api's contract for opening scopes holds: a uv callback
+        // on the env's own thread, outside any JS: a handle scope, then a
+        // callback scope with our async resource (made in it), make Node-API
+        // calls valid and run microtasks when they close; the guards close them
+        // in reverse order at the end of this function.
         let scopes = unsafe {
             HandleScope::open(env).and_then(|outer| {
                 let resource = self.resource.value()?;
@@ -591,11 +591,11 @@ impl JsSide {
         let mut argv = std::mem::take(&mut *self.argv.borrow_mut());
         let mut results = chunks.iter_mut().flat_map(|c| c.drain(..)).peekable();
         while results.peek().is_some() {
-            // Inside the drain's scopes on this env's thread; the settler's
-            // references are read afresh each round (the settler may have
-            // replaced them); `tags` was checked to be an Int32Array when it
-            // was set. The inner scope closes at the end of the round.
-            // SAFETY: node_api's contract for all four calls, as stated.
+            // SAFETY: node_api's contract for all four calls holds: inside the
+            // drain's scopes on this env's thread; the settler's references are
+            // read afresh each round (the settler may have replaced them);
+            // `tags` was checked to be an Int32Array when it was set. The inner
+            // scope closes at the end of the round.
             let round = unsafe {
                 HandleScope::open(env).and_then(|inner| {
                     let settler = self.settler.borrow();
@@ -643,10 +643,10 @@ impl JsSide {
                 }
             }
             if n > 0 {
-                // Inside the callback scope and this round's handle scope,
-                // where `f` and every value in `argv` were made; a throw from
-                // the settler becomes an uncaught exception.
-                // SAFETY: node_api's contract for both calls, as stated.
+                // SAFETY: node_api's contract for both calls holds: inside the
+                // callback scope and this round's handle scope, where `f` and
+                // every value in `argv` were made; a throw from the settler
+                // becomes an uncaught exception.
                 let called = unsafe {
                     node_api::uint32(env, n as u32).and_then(|count| {
                         argv[0] = count;
@@ -687,8 +687,8 @@ impl JsSide {
         if !own_promise {
             return None;
         }
-        // Called only by the drain, inside its handle scope.
-        // SAFETY: `settle_value`'s contract, as stated.
+        // SAFETY: `settle_value`'s contract holds: called only by the drain,
+        // inside its handle scope.
         let (is_err, value) = unsafe { self.settle_value(done.result) };
         let tag = ((done.id as i32) << 1) | i32::from(is_err);
         Some((tag, value))
@@ -699,10 +699,10 @@ impl JsSide {
         let mut hooks = self.watch_hooks.borrow_mut();
         if hooks.is_none() {
             let make = |kind| {
-                // `self.loop_ptr` is this thread's live loop; the hooks are
-                // owned by this JsSide, which the env's teardown hook drops
-                // (closing them) before the loop closes.
-                // SAFETY: `LoopHook::new`'s contract, as stated.
+                // SAFETY: `LoopHook::new`'s contract holds: `self.loop_ptr` is
+                // this thread's live loop; the hooks are owned by this JsSide,
+                // which the env's teardown hook drops (closing them) before the
+                // loop closes.
                 unsafe {
                     LoopHook::new(
                         self.loop_ptr,
@@ -745,9 +745,9 @@ impl JsSide {
     /// Loop hook: flags in-place non-shared inputs whose ArrayBuffer was
     /// detached, so their tasks stop at the next piece.
     fn check_detached(&self) {
-        // A uv hook on the env's thread, outside any JS: a handle scope
-        // makes the reads below valid; the guard closes it on return.
-        // SAFETY: node_api's contract for opening a scope, as stated.
+        // SAFETY: node_api's contract for opening a scope holds: a uv hook on
+        // the env's thread, outside any JS: a handle scope makes the reads
+        // below valid; the guard closes it on return.
         let Ok(_scope) = (unsafe { HandleScope::open(self.env) }) else {
             // Cannot fail for our live env (see `drain`); if it did, the
             // next loop turn checks again.
@@ -758,9 +758,9 @@ impl JsSide {
         for &id in self.watched.borrow().iter() {
             if let Some(p) = slab.get(id as usize) {
                 if let (Some(flag), Some(keep)) = (&p.watch, &p.keep[0]) {
-                    // Inside the scope opened above; `keep` is this env's
-                    // live reference to the task's ArrayBuffer.
-                    // SAFETY: `shared::is_detached`'s contract, as stated.
+                    // SAFETY: `shared::is_detached`'s contract holds: inside
+                    // the scope opened above; `keep` is this env's live
+                    // reference to the task's ArrayBuffer.
                     if unsafe { shared::is_detached(self.env, keep) } {
                         flag.store(true, Ordering::Release);
                     }

@@ -106,9 +106,9 @@ impl JsonJob {
         let notify = make_notify(on_ready)?;
         let make = |js: &JsSide| {
             let raw = RawEnv::of(env);
-            // We are inside this napi call on the env's thread, `bytes` is
-            // its live argument, and `js.thread` is this env's ThreadShared.
-            // SAFETY: exactly `shared::capture`'s contract.
+            // SAFETY: `shared::capture`'s contract holds: we are inside this
+            // napi call on the env's thread, `bytes` is its live argument,
+            // and `js.thread` is this env's ThreadShared.
             let cap = unsafe {
                 shared::capture(
                     raw,

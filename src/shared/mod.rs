@@ -97,7 +97,8 @@ pub struct Region {
 // module doc), which makes access from any thread sound; the bytes are plain
 // data with no thread affinity.
 unsafe impl Send for Region {}
-// SAFETY: as above; `read` only hands out shared slices.
+// SAFETY: `&Region` only hands out shared slices (`read`, `read_whole`), made
+// inside `owner.alive()` like every access, and has no interior mutability.
 unsafe impl Sync for Region {}
 
 impl Region {
@@ -144,11 +145,10 @@ impl Region {
         assert!(range.start <= range.end && range.end <= self.len);
         let _alive = self.owner.alive().ok_or(Gone::Ended)?;
         let Some(flag) = &self.detached else {
-            // Shared memory: the owner env is alive for as long as `_alive`
-            // is held, it keeps the backing store referenced, and a
-            // SharedArrayBuffer cannot detach or shrink; the range is
-            // inside the region (asserted).
-            // SAFETY: sound for the reasons just given.
+            // SAFETY: shared memory: the owner env is alive for as long as
+            // `_alive` is held, it keeps the backing store referenced, and a
+            // SharedArrayBuffer cannot detach or shrink; the range is inside
+            // the region (asserted).
             let bytes = unsafe {
                 std::slice::from_raw_parts(
                     self.ptr.as_ptr().add(range.start),
@@ -160,12 +160,12 @@ impl Region {
         if flag.load(Ordering::Acquire) {
             return Err(Gone::Detached);
         }
-        // As above, and the store was not detached when checked. If the
-        // caller detaches it now (contract broken, module doc case 4) and
-        // the receiver frees it, the guarded read below faults and stops
-        // instead of crashing; `f` is a plain computation (our caller's
-        // promise), so abandoning it is sound.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: the owner env lives while `_alive` is held and keeps the
+        // store referenced, the range is inside the region (asserted), and the
+        // store was not detached when checked. If the caller detaches it now
+        // (contract broken, module doc case 4) and the receiver frees it, the
+        // guarded read below faults and stops instead of crashing; `f` is a
+        // plain computation (our caller's promise), so abandoning it is sound.
         unsafe {
             let bytes = std::slice::from_raw_parts(
                 self.ptr.as_ptr().add(range.start),
@@ -329,7 +329,8 @@ pub struct OutRegion {
 // SAFETY: written only inside `owner.alive()`, as relaxed atomic bytes, into
 // shared memory (see the module doc, case 5).
 unsafe impl Send for OutRegion {}
-// SAFETY: as above; writes go through atomics, so concurrent writers (chunk
+// SAFETY: `&OutRegion` only writes, through relaxed `AtomicU8` stores inside
+// `owner.alive()`, so concurrent writers (chunk
 // jobs of the same task on different threads) and JS readers never race in
 // the Rust sense.
 unsafe impl Sync for OutRegion {}
@@ -352,11 +353,10 @@ impl OutRegion {
         assert!(offset <= self.len && bytes.len() <= self.len - offset);
         let _alive = self.owner.alive().ok_or(Gone::Ended)?;
         for (i, b) in bytes.iter().enumerate() {
-            // In bounds (asserted); the SharedArrayBuffer is alive
+            // SAFETY: in bounds (asserted); the SharedArrayBuffer is alive
             // while `_alive` is held and referenced by its env; AtomicU8 has
             // the size and alignment of u8, and shared memory may be accessed
             // atomically by any thread.
-            // SAFETY: sound for the reasons just given.
             let cell = unsafe { AtomicU8::from_ptr(self.ptr.as_ptr().add(offset + i)) };
             cell.store(*b, Ordering::Relaxed);
         }

@@ -126,8 +126,8 @@ pub unsafe fn is_detached(env: RawEnv, reference: &Reference) -> bool {
     // SAFETY: the caller's contract (this env's thread, inside a handle
     // scope) is the one `Reference::value` needs.
     match unsafe { reference.value() } {
-        // `v` was just fetched into the caller's handle scope.
-        // SAFETY: node_api's contract, as stated.
+        // SAFETY: node_api's contract holds: `v` was just fetched into the
+        // caller's handle scope.
         Ok(v) => unsafe { node_api::is_detached(env, v) }.unwrap_or(true),
         // A reference that no longer yields its buffer: treat it as gone.
         Err(_) => true,
@@ -249,11 +249,11 @@ pub unsafe fn capture(
         }
         CaptureMode::Sync => (None, None),
     };
-    // `ptr..ptr + byte_len` is the view's range inside `buffer`, owned by
+    // SAFETY: `Region::new`'s contract holds: `ptr..ptr + byte_len` is the
+    // view's range inside `buffer`, owned by
     // this env (`owner`); a Task capture's `keep` references the buffer
     // until the task is done and a non-shared one gets the detach-watch
     // flag; a Sync capture's region is used only during this napi call.
-    // SAFETY: exactly `Region::new`'s contract, established as listed.
     let region = unsafe { Region::new(ptr, byte_len, Arc::clone(owner), watch.clone()) };
     Ok(Capture {
         input: Input::Borrowed(region),
@@ -300,10 +300,9 @@ pub unsafe fn capture_out(
     } else {
         info.byte_len
     };
-    // The range is the view's, inside a SharedArrayBuffer of this env that
-    // `keep` references until the task is done; a zero length (null data)
-    // is never dereferenced.
-    // SAFETY: exactly `OutRegion::new`'s contract, established as listed.
+    // SAFETY: `OutRegion::new`'s contract holds: the range is the view's,
+    // inside a SharedArrayBuffer of this env that `keep` references until
+    // the task is done; a zero length (null data) is never dereferenced.
     let out = unsafe { OutRegion::new(ptr, len, Arc::clone(owner)) };
     Ok((out, keep))
 }

@@ -44,13 +44,12 @@ impl JsonTask {
         let outcome = catch_unwind(AssertUnwindSafe(|| match &self.text {
             Text::Fed => Ok(job.scan_string(slice, validate_only)),
             Text::Bytes(input) => {
-                // The scan loads input bytes only in the scanner and the
-                // UTF-8 decoder, never while it holds a lock (the op queue's
+                // SAFETY: `Input::read_whole`'s contract holds: the scan loads
+                // input bytes only in the scanner and the UTF-8 decoder, never while it holds a lock (the op queue's
                 // mutex is taken only to publish finished batches) nor
                 // inside the allocator; so a fault abandons no half-done
                 // lock or allocation, and what the skipped frames own (op
                 // vectors, an `Arc` of the job) is leaked, not freed twice.
-                // SAFETY: `Input::read_whole`'s contract, met as explained.
                 unsafe {
                     input.read_whole(|bytes, detached| {
                         job.scan_bytes(bytes, slice, validate_only, detached)
