@@ -165,10 +165,18 @@ impl Drop for CallbackScope {
     }
 }
 
+thread_local! {
+    /// The env of this thread's references. Node runs one env per thread
+    /// (the main thread's, or a worker's for the worker's whole life), as
+    /// the pool's per-thread state already assumes; so a [`Reference`]
+    /// keeps one pointer, not two: it sits in every pending task's entry.
+    static REFERENCE_ENV: std::cell::Cell<sys::napi_env> =
+        const { std::cell::Cell::new(ptr::null_mut()) };
+}
+
 /// A strong reference (count 1), deleted on drop, on the thread that made
-/// it (the type is `!Send`).
+/// it (the type is `!Send`, as `NonNull` is), with that thread's env.
 pub struct Reference {
-    env: RawEnv,
     raw: NonNull<sys::napi_ref__>,
 }
 
@@ -185,7 +193,17 @@ impl Reference {
             call: "napi_create_reference",
             status: sys::Status::napi_generic_failure,
         })?;
-        Ok(Self { env, raw })
+        REFERENCE_ENV.with(|e| e.set(env.raw));
+        Ok(Self { raw })
+    }
+
+    fn env() -> sys::napi_env {
+        // `try_with`: a reference dropped while the thread's locals are
+        // being destroyed (never ours: JsSide is emptied in the cleanup
+        // hook) gets a null env, which Node-API refuses without harm.
+        REFERENCE_ENV
+            .try_with(|e| e.get())
+            .unwrap_or(ptr::null_mut())
     }
 
     /// The referenced value (`None` if it was collected: never for our
@@ -197,7 +215,7 @@ impl Reference {
         let mut v = ptr::null_mut();
         // SAFETY: the caller's contract; `self.raw` is live until our drop.
         check("napi_get_reference_value", unsafe {
-            sys::napi_get_reference_value(self.env.raw, self.raw.as_ptr(), &mut v)
+            sys::napi_get_reference_value(Self::env(), self.raw.as_ptr(), &mut v)
         })?;
         if v.is_null() {
             return Err(Error::Napi {
@@ -211,11 +229,12 @@ impl Reference {
 
 impl Drop for Reference {
     fn drop(&mut self) {
-        // Made by `new` on this thread (the type is `!Send`), deleted once.
-        // Every owner drops it while the env is alive: on a call or uv
-        // callback of that env, or in its cleanup hook (JsSide's teardown).
-        // SAFETY: deleting the reference this guard owns, on its thread.
-        let status = unsafe { sys::napi_delete_reference(self.env.raw, self.raw.as_ptr()) };
+        // SAFETY: deleting the reference this guard owns, once, with the env
+        // that made it: `new` ran on this thread (the type is `!Send`) and
+        // recorded this thread's one env; every owner drops it while that
+        // env is alive (on a call or uv callback of it, or in its cleanup
+        // hook, where JsSide is dropped).
+        let status = unsafe { sys::napi_delete_reference(Self::env(), self.raw.as_ptr()) };
         // Fails only for a null env or reference, which `new` rules out.
         debug_assert_eq!(status, sys::Status::napi_ok, "napi_delete_reference");
     }
@@ -302,6 +321,7 @@ impl Deferred {
 
 /// # Safety
 /// The module's contract.
+#[inline]
 pub unsafe fn undefined(env: RawEnv) -> Result<Value, Error> {
     let mut v = ptr::null_mut();
     // SAFETY: the caller's contract; `v` is a local out-pointer.
@@ -326,6 +346,7 @@ pub unsafe fn object(env: RawEnv) -> Result<Value, Error> {
 ///
 /// # Safety
 /// The module's contract.
+#[inline]
 pub unsafe fn latin1(env: RawEnv, s: &[u8]) -> Result<Value, Error> {
     let mut v = ptr::null_mut();
     // SAFETY: the caller's contract; `s` is valid for its length, which
@@ -340,6 +361,7 @@ pub unsafe fn latin1(env: RawEnv, s: &[u8]) -> Result<Value, Error> {
 ///
 /// # Safety
 /// The module's contract.
+#[inline]
 pub unsafe fn buffer_copy(env: RawEnv, bytes: &[u8]) -> Result<Value, Error> {
     let (mut v, mut data) = (ptr::null_mut(), ptr::null_mut());
     // SAFETY: the caller's contract; `bytes` is valid for its length,
@@ -358,6 +380,7 @@ pub unsafe fn buffer_copy(env: RawEnv, bytes: &[u8]) -> Result<Value, Error> {
 
 /// # Safety
 /// The module's contract.
+#[inline]
 pub unsafe fn double(env: RawEnv, n: f64) -> Result<Value, Error> {
     let mut v = ptr::null_mut();
     // SAFETY: the caller's contract; `v` is a local out-pointer.
@@ -369,6 +392,7 @@ pub unsafe fn double(env: RawEnv, n: f64) -> Result<Value, Error> {
 
 /// # Safety
 /// The module's contract.
+#[inline]
 pub unsafe fn int32(env: RawEnv, n: i32) -> Result<Value, Error> {
     let mut v = ptr::null_mut();
     // SAFETY: the caller's contract; `v` is a local out-pointer.
@@ -380,6 +404,7 @@ pub unsafe fn int32(env: RawEnv, n: i32) -> Result<Value, Error> {
 
 /// # Safety
 /// The module's contract.
+#[inline]
 pub unsafe fn uint32(env: RawEnv, n: u32) -> Result<Value, Error> {
     let mut v = ptr::null_mut();
     // SAFETY: the caller's contract; `v` is a local out-pointer.
@@ -413,6 +438,7 @@ pub unsafe fn array_of(
 
 /// # Safety
 /// The module's contract.
+#[inline]
 pub unsafe fn get_uint32(env: RawEnv, v: Value) -> Result<u32, Error> {
     let mut n = 0u32;
     // SAFETY: the caller's contract; `n` is a local out-pointer.
@@ -506,6 +532,7 @@ pub struct TypedArray {
 ///
 /// # Safety
 /// The module's contract.
+#[inline]
 pub unsafe fn typed_array(env: RawEnv, v: Value) -> Result<Option<TypedArray>, Error> {
     let (mut ty, mut len, mut data, mut buffer, mut offset) =
         (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
@@ -630,6 +657,7 @@ pub unsafe fn function(env: RawEnv, name: &CStr, cb: Callback) -> Result<Value, 
 ///
 /// # Safety
 /// The module's contract; `info` is the info of the callback now running.
+#[inline]
 pub unsafe fn args<const N: usize>(env: RawEnv, info: CallbackInfo) -> Result<[Value; N], Error> {
     let mut argc = N;
     let mut argv = [ptr::null_mut(); N];
@@ -671,6 +699,7 @@ pub unsafe fn throw(env: RawEnv, error: Value) -> Result<(), Error> {
 /// # Safety
 /// The module's contract, inside a callback scope (or a call from JS);
 /// every value live in the current handle scope.
+#[inline]
 pub unsafe fn call_reporting(env: RawEnv, f: Value, argv: &[Value]) -> Result<(), Error> {
     // SAFETY: `undefined`'s contract is ours (env current, inside a scope).
     let undef = unsafe { undefined(env) }?;

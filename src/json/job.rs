@@ -742,6 +742,14 @@ impl JobState {
         self.finish(Status::Failed, Some(error));
     }
 
+    /// Ends the job with `error` if it has not ended (its scan never ran).
+    pub fn abandon(&self, error: Error) {
+        let running = self.queue.lock().status == Status::Running;
+        if running {
+            self.finish(Status::Failed, Some(error));
+        }
+    }
+
     fn outcome(&self) -> Outcome {
         let q = self.queue.lock();
         match (q.status, &q.error) {

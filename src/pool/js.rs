@@ -465,9 +465,9 @@ impl JsSide {
 
     /// The last step of every task on this thread: references released,
     /// handle and close() bookkeeping.
-    fn finish(&self, mut p: Pending) {
-        // The task no longer touches its memory: let it go.
-        p.keep = [None, None];
+    fn finish(&self, p: Pending) {
+        // The task no longer touches its memory: its references are deleted
+        // as `p` is dropped, at the end of this call or of `unwatch`.
         if p.watch.is_some() {
             self.unwatch(p);
             return;
@@ -776,6 +776,7 @@ impl JsSide {
 /// # Safety
 /// Node-API's contract (`crate::node_api`): on `env`'s thread inside a
 /// napi call or handle scope.
+#[inline]
 pub unsafe fn output_value(env: RawEnv, out: Output) -> Result<Value, Error> {
     // SAFETY: our caller's contract, the same for each call.
     unsafe {

@@ -27,6 +27,16 @@ pub struct JsonTask {
     pub validate_only: bool,
 }
 
+impl Drop for JsonTask {
+    fn drop(&mut self) {
+        // A task the pool drops without running it (shut down under it, or
+        // its thread ended) must still end its job, or the JS side would
+        // wait for it forever; after `run` the job has ended and this does
+        // nothing.
+        self.job.abandon(Error::PoolClosed);
+    }
+}
+
 impl JsonTask {
     pub fn op(&self) -> Op {
         if self.validate_only {
