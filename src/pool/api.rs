@@ -267,7 +267,10 @@ unsafe extern "C" fn raw_submit(env: node_api::EnvPtr, info: CallbackInfo) -> Va
     };
     let result = run().and_then(|(id, flush)| {
         // Ids are slab keys, far below 2^31: `!id` (negative) tells the
-        // façade to queue a flush.
+        // façade to queue a flush. Making the integer fails only for a null
+        // env or out-pointer (Node's CHECK_ENV / CHECK_ARG), never ours; if
+        // it did, the throw below would leave an accepted task the façade
+        // has no id for (its result would be dropped by the settler).
         let id = id as i32;
         // SAFETY: node_api's contract holds: still inside the callback: the
         // value is returned to JS below.
