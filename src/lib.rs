@@ -8,6 +8,7 @@ mod hdr;
 mod info;
 mod json;
 mod lag;
+mod node_api;
 mod pool;
 mod shared;
 mod thread;
@@ -18,8 +19,7 @@ pub use error::{Error, JsClass};
 pub use info::{attach, error_for_test, loop_info, LoopInfo};
 pub use json::{
     json_check_bytes_sync, json_check_string_sync, json_plan_bytes_sync, json_plan_string_sync,
-    json_set_dialect, plan_utf16, plan_utf8, set_job_runner, validate_utf16, validate_utf8,
-    JobBody, JsonJob, DEFAULT_SLICE,
+    json_set_dialect, plan_utf16, plan_utf8, validate_utf16, validate_utf8, DEFAULT_SLICE,
 };
 pub use lag::{
     enable_export, lag_config, lag_configure, lag_monitor, lag_set_stall_listener, lag_start,
@@ -27,6 +27,7 @@ pub use lag::{
 };
 pub use pool::{
     create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, pool_ops,
-    raw_submit_fn, set_settler, stage_flush, stage_room, NativePool, PoolStats, TimeSummary,
+    raw_submit_fn, set_settler, stage_flush, stage_room, JsonJob, NativePool, PoolStats,
+    TimeSummary,
 };
 pub use pool::{pool_tables, PoolTables};

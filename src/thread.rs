@@ -51,14 +51,6 @@ impl ThreadShared {
         Arc::clone(&self.alive)
     }
 
-    /// Runs `f` while this thread's env is alive: teardown waits for `f` to
-    /// return, so memory owned by the env (a Buffer a task reads in place)
-    /// stays valid inside `f`. `None` if the env has already ended.
-    pub fn while_alive<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
-        let _alive = self.alive()?;
-        Some(f())
-    }
-
     /// A live thread that is no env's, for unit tests of code that only
     /// checks or holds the alive lock.
     #[cfg(test)]
@@ -109,9 +101,8 @@ impl ThreadState {
             alive: Arc::new(LoopLife::new()),
         });
         let counter = Arc::clone(&shared);
-        // Loop_ptr is this thread's live loop; the hook is closed in
+        // SAFETY: loop_ptr is this thread's live loop; the hook is closed in
         // the cleanup hook registered below, before the loop is closed.
-        // SAFETY: sound for the reasons just given.
         let mut check = unsafe {
             LoopHook::new(
                 loop_ptr,
@@ -123,7 +114,9 @@ impl ThreadState {
         }?;
         check.start()?;
         let label = shared.label.clone();
-        // SAFETY: as above; LocalLag is dropped in teardown().
+        // SAFETY: `LocalLag::install`'s contract holds: `loop_ptr` is this
+        // thread's live loop, and the LocalLag is dropped (its handles closed)
+        // in teardown(), run by the cleanup hook registered below.
         let lag = unsafe { LocalLag::install(loop_ptr, label, Arc::clone(&shared)) }?;
         let state = Rc::new(ThreadState {
             shared,

@@ -1,18 +1,19 @@
-//! The JS-facing side of `parseJson` / `validateJson`: a [`JsonJob`] per
-//! call scans on its own native thread and streams the plan to the main
-//! thread, which builds the value from it in time-budgeted slices
-//! (lib/json.js).
+//! The state of one `parseJson` / `validateJson` call in flight
+//! ([`JobState`]): the scan streams the plan to the main thread, which
+//! builds the value from it in time-budgeted slices (lib/json.js). Also the
+//! pure [`plan_utf8`] / [`validate_utf8`] and the synchronous entry points.
 //!
-//! Each job runs on the default pool's threads (the pool installs its
-//! runner with [`set_job_runner`] when it starts), or runs the pure
-//! [`plan_utf8`] / [`validate_utf8`] as tasks. See `src/json/README.md`.
+//! Nothing here knows about pools: the pool binds a job to the pool it was
+//! called on and runs [`JobState::scan_string`] / [`JobState::scan_bytes`]
+//! on that pool's threads (`src/pool/json.rs`, `src/pool/tasks/json.rs`).
 //!
 //! # Input
-//! - Binary input is read in place. The scan holds the calling thread's
-//!   "alive" lock ([`ThreadShared::while_alive`]), so a worker thread that
-//!   ends mid-scan waits for the scan (never frees memory under it). The
-//!   zero-copy contract: don't transfer or detach the buffer, and don't
-//!   write to it, while the parse runs (the JS side keeps it referenced).
+//! - Binary input is captured by the pool as hash inputs are
+//!   (`crate::shared::capture`): copied when small, else read in place
+//!   under the submitting thread's alive lock and, for non-shared memory,
+//!   the fault guard and the detach watch ([`JobState::scan_bytes`] stops
+//!   when the watch's flag is set). The zero-copy contract: don't transfer
+//!   or detach the buffer, and don't write to it, while the parse runs.
 //! - A string's UTF-16 units are copied into a native buffer by the main
 //!   thread in chunks (`feed`), between which the loop runs; the scanner
 //!   reads behind the copy, and pre-faults the buffer's pages ahead of it
@@ -32,7 +33,7 @@ use super::plan::{self, NullSink, Sink, VecSink, OP_LEN};
 use super::scan::{Fault, Input, Scanner, Stop, Whole, MAX_UNITS};
 use super::text::Unit;
 use crate::error::{Error, OrThrow};
-use crate::thread::{ThreadShared, ThreadState};
+use crate::node_api::{self, RawEnv};
 use napi::bindgen_prelude::{Function, Uint32Array, Uint8ArraySlice, Unknown, Utf16String};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsString, JsValue};
@@ -182,7 +183,9 @@ struct Fill {
 // `filled..`, and read only at `..filled` (see the module's memory-ordering
 // note); pre-faulting changes no contents; the raw pointer never changes.
 unsafe impl Send for Fill {}
-// SAFETY: as above; all shared state is atomics or behind the mutex.
+// SAFETY: through `&Fill` the units below `filled` are only read (never
+// written again), `feed` writes only above it on the JS thread, and the rest
+// is atomics or behind the mutex.
 unsafe impl Sync for Fill {}
 
 /// Units pre-faulted per step: 512 KiB of memory, about 0.6 ms of kernel
@@ -207,9 +210,9 @@ impl Fill {
 
     fn filled(&self) -> &[u16] {
         let n = self.filled.load(Ordering::Acquire);
-        // `..n` was written before `filled` was released as `n`, is never
-        // written again, and lies inside the allocation (`n <= len`).
-        // SAFETY: a valid, initialised, unaliased-by-writers range (above).
+        // SAFETY: a valid, initialised, unaliased-by-writers range holds: `..n`
+        // was written before `filled` was released as `n`, is never written
+        // again, and lies inside the allocation (`n <= len`).
         unsafe { std::slice::from_raw_parts(self.ptr, n) }
     }
 
@@ -243,27 +246,15 @@ impl Fill {
     fn feed(&self, env: &Env, chunk: &JsString) -> Result<usize, Error> {
         let at = self.filled.load(Ordering::Relaxed);
         let room = self.len - at;
-        let mut written = 0usize;
-        // `at..=len` is inside the allocation (`len + 1` units) and no one
-        // reads it until `filled` moves past it; napi writes at most `room`
-        // units plus a NUL. `chunk` is a live string of this env.
-        // SAFETY: the write stays inside memory only we touch (above).
-        let status = unsafe {
-            napi::sys::napi_get_value_string_utf16(
-                env.raw(),
-                chunk.raw(),
-                self.ptr.add(at),
-                room + 1,
-                &mut written,
-            )
-        };
-        if status != napi::sys::Status::napi_ok {
-            return Err(Error::invalid_arg_type(
-                "chunk",
-                "of type string",
-                "another type",
-            ));
+        // SAFETY: `node_api::utf16_into`'s contract holds: `at..=len` is inside
+        // the allocation (`len + 1` units) and no one reads it until `filled`
+        // moves past it; Node-API writes at most `room` units plus a NUL there.
+        // `feed` is called from a napi call (`JsonJob#feed`) on the env's
+        // thread, where `chunk` is live.
+        let written = unsafe {
+            node_api::utf16_into(RawEnv::of(env), chunk.raw(), self.ptr.add(at), room + 1)
         }
+        .map_err(|_| Error::invalid_arg_type("chunk", "of type string", "another type"))?;
         if written == room && chunk.utf16_len().unwrap_or(0) > room {
             return Err(Error::out_of_range(
                 "chunk",
@@ -295,7 +286,7 @@ impl Drop for Fill {
 /// `shared`) each time more can be written.
 struct Growing<'a> {
     fill: &'a Fill,
-    shared: &'a Shared,
+    shared: &'a JobState,
 }
 
 impl<'a> Input<'a, u16> for Growing<'a> {
@@ -389,7 +380,8 @@ enum Status {
     Cancelled = 3,
 }
 
-type Notify = ThreadsafeFunction<(), Unknown<'static>, (), napi::Status, false>;
+/// The job's `onReady`, callable from the scanning thread.
+pub type Notify = ThreadsafeFunction<(), Unknown<'static>, (), napi::Status, false>;
 
 /// Ops published together, with the decoded UTF-16 text their `DECODED`
 /// spans point into.
@@ -409,7 +401,7 @@ struct Queue {
     notify: Option<Notify>,
 }
 
-struct Shared {
+pub struct JobState {
     cancel: AtomicBool,
     queue: Mutex<Queue>,
     /// A string job's text; taken out by `close` so the memory goes as
@@ -418,7 +410,7 @@ struct Shared {
     fill: Mutex<Option<Arc<Fill>>>,
 }
 
-impl Shared {
+impl JobState {
     fn new(notify: Notify, fill: Option<Arc<Fill>>) -> Self {
         Self {
             cancel: AtomicBool::new(false),
@@ -470,7 +462,8 @@ impl Shared {
         }
     }
 
-    fn cancel(&self) {
+    /// Stops the scan as soon as it notices; the job ends `cancelled`.
+    pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
         if let Some(fill) = self.fill() {
             fill.wake();
@@ -491,7 +484,7 @@ const BATCH_TEXT: usize = 1 << 18;
 /// the reference machine: more than parsing it costs), into the batch's
 /// text; the op then carries `DECODED` and offsets into that text.
 struct StreamSink<'a> {
-    shared: Arc<Shared>,
+    shared: Arc<JobState>,
     local: Vec<u32>,
     text: Vec<u16>,
     batch: usize,
@@ -499,7 +492,7 @@ struct StreamSink<'a> {
 }
 
 impl<'a> StreamSink<'a> {
-    fn new(shared: &Arc<Shared>, bytes: Option<&'a [u8]>) -> Self {
+    fn new(shared: &Arc<JobState>, bytes: Option<&'a [u8]>) -> Self {
         Self {
             shared: Arc::clone(shared),
             local: Vec::new(),
@@ -542,11 +535,12 @@ impl Sink for StreamSink<'_> {
 
 /// Runs one scan to the end and records how it ended.
 fn run_scan<'a, C: Unit, I: Input<'a, C>>(
-    shared: &Arc<Shared>,
+    shared: &Arc<JobState>,
     input: I,
     decode: Option<&'a [u8]>,
     slice: usize,
     validate_only: bool,
+    stopped: impl FnOnce() -> Error,
     describe_with: impl FnOnce(Fault) -> Error,
 ) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -565,7 +559,10 @@ fn run_scan<'a, C: Unit, I: Input<'a, C>>(
     };
     match outcome {
         Ok(Ok(())) => shared.finish(Status::Done, None),
-        Ok(Err(Stop::Cancelled)) => shared.finish(Status::Cancelled, Some(Error::Aborted)),
+        Ok(Err(Stop::Cancelled)) => match stopped() {
+            Error::Aborted => shared.finish(Status::Cancelled, Some(Error::Aborted)),
+            other => shared.finish(Status::Failed, Some(other)),
+        },
         Ok(Err(Stop::Syntax(fault))) => {
             match catch_unwind(AssertUnwindSafe(|| describe_with(fault))) {
                 Ok(error) => shared.finish(Status::Failed, Some(error)),
@@ -583,53 +580,16 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// Raw view of a binary input, valid while its env is alive and the JS side
-/// holds the object (see the module docs).
-#[derive(Clone, Copy)]
-struct RawBytes {
-    ptr: *const u8,
-    len: usize,
-}
-
-// SAFETY: only dereferenced inside `ThreadShared::while_alive` on the
-// scanner thread, under the zero-copy contract in the module docs.
-unsafe impl Send for RawBytes {}
-
-fn make_notify(on_ready: Function<'_, (), Unknown<'static>>) -> napi::Result<Notify> {
+/// Builds the wake-up a job calls on its JS thread (`onReady`).
+pub fn make_notify(on_ready: Function<'_, (), Unknown<'static>>) -> napi::Result<Notify> {
     on_ready
         .build_threadsafe_function::<()>()
         .callee_handled::<false>()
         .build()
 }
 
-/// A job body: runs the whole scan, publishing as it goes. Bodies of
-/// string jobs block while they wait for the main thread to feed them.
-pub type JobBody = Box<dyn FnOnce() + Send + 'static>;
-
-/// Runs a job body on the pool: `(validate_only, body)`. It must run the
-/// body exactly once, or return an error without running it.
-pub type JobRunner = fn(bool, JobBody) -> Result<(), Error>;
-
-/// Where job bodies run: the default pool's threads, set when it starts.
-static RUNNER: std::sync::OnceLock<JobRunner> = std::sync::OnceLock::new();
-
-/// Lets the thread pool run JSON jobs on its threads (called once, when
-/// the default pool starts; the façade starts it before any JSON job).
-pub fn set_job_runner(runner: JobRunner) -> bool {
-    RUNNER.set(runner).is_ok()
-}
-
-fn spawn(validate_only: bool, body: impl FnOnce() + Send + 'static) -> Result<(), Error> {
-    match RUNNER.get() {
-        Some(run) => run(validate_only, Box::new(body)),
-        None => Err(Error::InvalidArgValue {
-            name: "pool".into(),
-            reason: "is not started: JSON jobs run on the default pool (use pool.parseJson)".into(),
-        }),
-    }
-}
-
-fn slice_option(slice: u32) -> usize {
+/// `sliceSize` as the façade passes it: 0 means the default.
+pub fn slice_option(slice: u32) -> usize {
     if slice == 0 {
         DEFAULT_SLICE
     } else {
@@ -654,149 +614,170 @@ fn append_utf16(out: &mut Vec<u16>, bytes: &[u8]) {
     }
 }
 
-/// One `parseJson` / `validateJson` call in flight.
-#[napi(js_name = "JsonJob")]
-pub struct JsonJob {
-    shared: Arc<Shared>,
+/// How a job's scan ended, for the pool's counters (the job itself says
+/// the rest to its JS side).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Outcome {
+    /// Scanned to the end: valid, or invalid with its `SyntaxError` (the
+    /// pool finished the work either way).
+    Done,
+    /// Stopped by `cancel` (an abort, or the JS side gave up on it).
+    Cancelled,
+    /// Stopped because the input went away (see [`JobState::scan_bytes`]).
+    Detached,
 }
 
-#[napi]
-impl JsonJob {
-    /// A job over a string of `length` UTF-16 units, fed with `feed`.
-    /// `slice` 0 means the default. `onReady` is called (on this thread)
-    /// when ops arrive, more can be fed, or the job ends, while the JS side
-    /// waits.
-    #[napi(factory)]
-    pub fn for_string(
-        env: &Env,
-        length: f64,
-        slice: u32,
-        validate_only: bool,
-        on_ready: Function<'_, (), Unknown<'static>>,
-    ) -> napi::Result<Self> {
+/// The input of a byte job: the whole text, stopped by the job's cancel
+/// flag or by the detach watch of its (non-shared) buffer.
+struct Bytes<'a> {
+    buf: &'a [u8],
+    cancel: &'a AtomicBool,
+    detached: Option<&'a AtomicBool>,
+}
+
+impl<'a> Input<'a, u8> for Bytes<'a> {
+    fn wait(&mut self, _min: usize) -> Result<&'a [u8], Stop> {
+        if self.cancelled() {
+            return Err(Stop::Cancelled);
+        }
+        Ok(self.buf)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+            || self.detached.is_some_and(|d| d.load(Ordering::Acquire))
+    }
+}
+
+/// One `parseJson` / `validateJson` call in flight: the state the scan (on
+/// a pool thread) and the JS side share. The pool binds it to a pool
+/// (`src/pool/json.rs`); nothing here knows which.
+impl JobState {
+    /// A job over a string of `length` UTF-16 units, fed with
+    /// [`Self::feed`].
+    pub fn for_string(length: f64, notify: Notify) -> Result<Arc<Self>, Error> {
         if !(length >= 0.0 && length <= MAX_UNITS as f64 && length.fract() == 0.0) {
-            return Err(too_long(length as usize).into_napi(env));
+            return Err(too_long(length as usize));
         }
         let fill = Arc::new(Fill::new(length as usize));
-        let shared = Arc::new(Shared::new(make_notify(on_ready)?, Some(Arc::clone(&fill))));
-        let for_thread = Arc::clone(&shared);
-        let slice = slice_option(slice);
-        spawn(validate_only, move || {
-            let shared = for_thread;
-            let fill = &*fill;
-            let input = Growing {
-                fill,
-                shared: &shared,
-            };
-            run_scan(&shared, input, None, slice, validate_only, |fault| {
+        Ok(Arc::new(Self::new(notify, Some(fill))))
+    }
+
+    /// A job over `len` bytes of UTF-8, handed to [`Self::scan_bytes`].
+    pub fn for_bytes(len: usize, notify: Notify) -> Result<Arc<Self>, Error> {
+        if len > MAX_UNITS {
+            return Err(too_long(len));
+        }
+        Ok(Arc::new(Self::new(notify, None)))
+    }
+
+    /// The whole scan of a string job, on the calling (pool) thread:
+    /// blocks while it waits for the JS side to feed the text.
+    pub fn scan_string(self: &Arc<Self>, slice: usize, validate_only: bool) -> Outcome {
+        let Some(fill) = self.fill() else {
+            // Closed by the JS side before the scan began.
+            self.finish(Status::Cancelled, Some(Error::Aborted));
+            return Outcome::Cancelled;
+        };
+        let fill = &*fill;
+        let input = Growing { fill, shared: self };
+        run_scan(
+            self,
+            input,
+            None,
+            slice,
+            validate_only,
+            || Error::Aborted,
+            |fault| {
                 // The message needs the whole text: the JS side feeds all
                 // of it whatever happens.
-                let mut all = Growing {
-                    fill,
-                    shared: &shared,
-                };
+                let mut all = Growing { fill, shared: self };
                 match all.wait(fill.len) {
                     Ok(text) => describe(text, fault).into_error(),
                     Err(_) => Error::Aborted,
                 }
-            });
-        })
-        .or_throw(env)?;
-        Ok(Self { shared })
+            },
+        );
+        self.outcome()
     }
 
-    /// A job over UTF-8 bytes, read in place.
-    #[napi(factory)]
-    pub fn for_bytes(
-        env: &Env,
-        bytes: Uint8ArraySlice<'_>,
-        slice: u32,
+    /// The whole scan of a byte job over `bytes`, on the calling (pool)
+    /// thread. `detached` is the detach watch's flag of a non-shared
+    /// buffer: once set, the scan stops and the job fails with
+    /// `ERR_NODEPERF_DETACHED`.
+    pub fn scan_bytes(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        slice: usize,
         validate_only: bool,
-        on_ready: Function<'_, (), Unknown<'static>>,
-    ) -> napi::Result<Self> {
-        if bytes.len() > MAX_UNITS {
-            return Err(too_long(bytes.len()).into_napi(env));
-        }
-        let owner: Arc<ThreadShared> = Arc::clone(&ThreadState::get(env).or_throw(env)?.shared);
-        // Without the fault guard (not a unix), a buffer whose caller broke
-        // the contract could crash the scanner: such platforms scan a copy.
-        let copy = (!crate::shared::install_fault_guard()).then(|| bytes.to_vec());
-        let raw = RawBytes {
-            ptr: copy.as_ref().map_or(bytes.as_ptr(), |c| c.as_ptr()),
-            len: bytes.len(),
+        detached: Option<&AtomicBool>,
+    ) -> Outcome {
+        let input = Bytes {
+            buf: bytes,
+            cancel: &self.cancel,
+            detached,
         };
-        let shared = Arc::new(Shared::new(make_notify(on_ready)?, None));
-        let for_thread = Arc::clone(&shared);
-        let slice = slice_option(slice);
-        spawn(validate_only, move || {
-            let shared = for_thread;
-            let raw = raw;
-            let _copy = copy;
-            let ran = owner.while_alive(|| {
-                let bytes: &[u8] = if raw.len == 0 {
-                    &[]
-                } else {
-                    // The env that owns the memory is alive for the
-                    // whole closure (teardown waits for it), the JS side
-                    // keeps the view referenced until the job ends, and the
-                    // zero-copy contract forbids detaching it meanwhile.
-                    // SAFETY: sound for the reasons just given.
-                    unsafe { std::slice::from_raw_parts(raw.ptr, raw.len) }
-                };
-                let scan = |bytes: &[u8]| {
-                    let input = Whole::new(bytes, &shared.cancel);
-                    run_scan(&shared, input, Some(bytes), slice, validate_only, |fault| {
-                        describe(bytes, fault).into_error()
-                    });
-                };
-                // A caller who breaks the contract (transfers the buffer and
-                // lets the receiver free it) makes a load from `bytes`
-                // fault; the guard ends the scan there instead of the
-                // process. Abandoning it is sound: input bytes are loaded
-                // only by the scanner and the decoder, never while a lock
-                // is held or inside the allocator, so nothing is left half
-                // done; what the skipped frames own (the plan's vectors, a
-                // reference to `shared`) is leaked, not freed twice.
-                // SAFETY: sound for the reasons just given.
-                if unsafe { crate::shared::fault_guarded(bytes, scan) }.is_err() {
-                    shared.finish(Status::Failed, Some(Error::Detached));
-                }
-            });
-            if ran.is_none() {
-                let ended = Error::ThreadEnded {
-                    thread: owner.label.clone(),
-                };
-                shared.finish(Status::Failed, Some(ended));
+        let stopped = || {
+            if detached.is_some_and(|d| d.load(Ordering::Acquire)) {
+                Error::Detached
+            } else {
+                Error::Aborted
             }
-        })
-        .or_throw(env)?;
-        Ok(Self { shared })
+        };
+        run_scan(
+            self,
+            input,
+            Some(bytes),
+            slice,
+            validate_only,
+            stopped,
+            |fault| describe(bytes, fault).into_error(),
+        );
+        self.outcome()
+    }
+
+    /// Ends the job with `error` without scanning (or after a scan that
+    /// could not finish: the input went away).
+    pub fn fail(&self, error: Error) {
+        self.finish(Status::Failed, Some(error));
+    }
+
+    /// Ends the job with `error` if it has not ended (its scan never ran).
+    pub fn abandon(&self, error: Error) {
+        let running = self.queue.lock().status == Status::Running;
+        if running {
+            self.finish(Status::Failed, Some(error));
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        let q = self.queue.lock();
+        match (q.status, &q.error) {
+            (Status::Cancelled, _) => Outcome::Cancelled,
+            (Status::Failed, Some(Error::Detached)) => Outcome::Detached,
+            _ => Outcome::Done,
+        }
     }
 
     /// Copies the next piece of the string in (at most `writable` units).
-    /// Returns how many units are still to come.
-    #[napi]
-    pub fn feed(&self, env: &Env, chunk: JsString<'_>) -> napi::Result<f64> {
-        match self.shared.fill() {
-            Some(fill) => fill.feed(env, &chunk).map(|n| n as f64).or_throw(env),
+    /// Returns how many units are still to come (0 for a byte job).
+    pub fn feed(&self, env: &Env, chunk: &JsString<'_>) -> Result<f64, Error> {
+        match self.fill() {
+            Some(fill) => fill.feed(env, chunk).map(|n| n as f64),
             None => Ok(0.0),
         }
     }
 
     /// How many units `feed` may copy now without faulting fresh pages on
-    /// this thread. When 0 while the string is not all fed, `take` returns
-    /// `null` and `onReady` comes once more can be fed.
-    #[napi(getter)]
+    /// the JS thread.
     pub fn writable(&self) -> f64 {
-        self.shared.fill().map_or(0, |f| f.writable()) as f64
+        self.fill().map_or(0, |f| f.writable()) as f64
     }
 
-    /// The next batch of ops, or `null` if none is there. When it returns
-    /// `null` while the job is still running, `onReady` will be called once
-    /// more ops arrive or the job ends.
-    #[napi]
+    /// The next batch of ops, or `None`; when `None` while the job still
+    /// runs, `onReady` will be called once more ops arrive or it ends.
     pub fn take(&self) -> Option<TakenBatch> {
-        let mut q = self.shared.queue.lock();
+        let mut q = self.queue.lock();
         let Some(batch) = q.batches.pop_front() else {
             if q.status == Status::Running {
                 q.waiting = true;
@@ -811,13 +792,12 @@ impl JsonJob {
         })
     }
 
-    /// 0 running, 1 done (valid; every op taken), 2 failed, 3 cancelled.
-    /// Ops not yet taken count as running: a `take` that found nothing, then
-    /// a `status` read after the scan published its last ops and finished,
-    /// must not look finished.
-    #[napi(getter)]
+    /// 0 running, 1 done, 2 failed, 3 cancelled; ops not yet taken count
+    /// as running (a `take` that found nothing, then a `status` read after
+    /// the scan published its last ops and finished, must not look
+    /// finished).
     pub fn status(&self) -> u32 {
-        let q = self.shared.queue.lock();
+        let q = self.queue.lock();
         if q.batches.is_empty() {
             q.status as u32
         } else {
@@ -826,35 +806,14 @@ impl JsonJob {
     }
 
     /// The error a failed job ends with (a `SyntaxError` with `position`).
-    #[napi]
     pub fn error<'e>(&self, env: &'e Env) -> Option<Unknown<'e>> {
-        self.shared
-            .queue
-            .lock()
-            .error
-            .as_ref()
-            .map(|e| e.to_js(env))
-    }
-
-    /// Stops the scan as soon as it notices; the job ends `cancelled`.
-    #[napi]
-    pub fn cancel(&self) {
-        self.shared.cancel();
+        self.queue.lock().error.as_ref().map(|e| e.to_js(env))
     }
 
     /// The JS side is done with the job: cancels it if it still runs and
     /// frees a string job's copy of the text now rather than at GC.
-    #[napi]
     pub fn close(&self) {
-        self.shared.cancel();
-        self.shared.fill.lock().take();
-    }
-}
-
-impl Drop for JsonJob {
-    fn drop(&mut self) {
-        // Collected or torn down with its thread: nobody will feed or read
-        // it any more.
-        self.shared.cancel();
+        self.cancel();
+        self.fill.lock().take();
     }
 }

@@ -3,16 +3,17 @@
 //! depends on.
 
 use super::core::{PoolCore, Snapshot, Summary};
-use super::js::{HandleState, JsSide, STAGE_SLOT, STAGE_SLOTS};
+use super::js::{output_value, HandleState, JsSide, Keep, STAGE_SLOT, STAGE_SLOTS};
 use super::tasks::hash::{self, Algorithm, Encoding};
 use super::tasks::{Op, Output, Task, TaskCtx};
 use crate::error::{Error, OrThrow};
+use crate::node_api::{self, CallbackInfo, RawEnv, Reference, Value};
 use crate::shared::{self, CaptureMode, DataKind};
 use napi::bindgen_prelude::{Float64Array, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
-use std::ptr;
 use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
 /// `maxQueue` when none is given: 2^17 waiting tasks.
@@ -35,6 +36,11 @@ impl NativePool {
     fn new(js: &Rc<JsSide>, handle: Rc<HandleState>) -> Self {
         let index = js.add_pool(&handle);
         Self { handle, index }
+    }
+
+    /// The pool this handle submits to, and what its `close()` waits for.
+    pub(super) fn handle(&self) -> &Rc<HandleState> {
+        &self.handle
     }
 }
 
@@ -127,8 +133,6 @@ pub fn default_pool(env: Env, threads: u32) -> napi::Result<NativePool> {
             Arc::clone(DEFAULT.get_or_init(|| c))
         }
     };
-    // JSON jobs (pool.parseJson, json.validate) run on the default pool.
-    crate::json::set_job_runner(run_json_job);
     let js = JsSide::get(&env).or_throw(&env)?;
     Ok(NativePool::new(&js, HandleState::new(core, false)))
 }
@@ -168,20 +172,21 @@ fn kind(code: u32) -> Result<DataKind, Error> {
     })
 }
 
-/// Wraps a raw value (made in the current scope) for returning.
-fn unknown<'e>(env: &'e Env, v: sys::napi_value) -> Unknown<'e> {
-    // SAFETY: v is a live value of env, created during this napi call.
+/// Wraps a raw value for returning from the napi call that made it.
+///
+/// # Safety
+/// `v` is a live value of `env`, made during the current napi call.
+unsafe fn unknown(env: &Env, v: Value) -> Unknown<'_> {
+    // SAFETY: the caller's contract is exactly `from_raw_unchecked`'s.
     unsafe { Unknown::from_raw_unchecked(env.raw(), v) }
 }
 
-type Built = (
-    Task,
-    [sys::napi_ref; 2],
-    Option<Arc<std::sync::atomic::AtomicBool>>,
-);
+/// A task, what its pending entry keeps referenced, and its detach watch.
+pub(super) type Built = (Task, Keep, Option<Arc<AtomicBool>>);
 
-/// Checks, captures, reserves and enqueues one task; returns its id.
-fn accept(
+/// Checks, captures, reserves and enqueues one task; returns its id. On a
+/// refusal, what `build` referenced is released as it is dropped.
+pub(super) fn accept(
     js: &Rc<JsSide>,
     handle: &Rc<HandleState>,
     build: impl FnOnce(&Rc<JsSide>) -> Result<Built, Error>,
@@ -191,29 +196,28 @@ fn accept(
         return Err(Error::PoolClosed);
     }
     let (task, keep, watch) = build(js)?;
-    if let Err(e) = handle.core.reserve(task.op()) {
-        js.release(keep);
-        return Err(e);
-    }
+    handle.core.reserve(task.op())?;
     Ok(js.enqueue(handle, task, keep, watch, cancellable))
 }
 
-fn hash_task(
-    env: sys::napi_env,
+/// # Safety
+/// Caller must ensure: inside a napi call on `env`'s thread, with `data`
+/// a live argument of it.
+unsafe fn hash_task(
+    env: RawEnv,
     js: &Rc<JsSide>,
     kind_code: u32,
-    data: sys::napi_value,
+    data: Value,
     algorithm_code: u32,
     encoding_code: u32,
 ) -> Result<Built, Error> {
     let algorithm = algorithm(algorithm_code)?;
     let encoding = encoding(encoding_code)?;
     let kind = kind(kind_code)?;
-    // Called on this env's thread inside a napi call with a live
-    // argument; js.thread is this env's ThreadShared.
-    // SAFETY: sound for the reasons just given.
+    // SAFETY: `shared::capture`'s contract holds: our caller's contract, and
+    // `js.thread` is this env's ThreadShared (`js` is this thread's side).
     let cap = unsafe { shared::capture(env, data, kind, &js.thread, CaptureMode::Task) }?;
-    let keep = [cap.keep.unwrap_or(ptr::null_mut()), ptr::null_mut()];
+    let keep = [cap.keep, None];
     Ok((
         Task::Hash {
             algorithm,
@@ -234,39 +238,17 @@ fn hash_task(
 ///
 /// # Safety
 /// Called by Node-API only, as a JS function on the env's thread.
-unsafe extern "C" fn raw_submit(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    let mut argc = 2usize;
-    let mut argv = [ptr::null_mut(); 2];
-    let mut run = || -> Result<(u32, bool), Error> {
-        // SAFETY: argv has room for argc values; env/info come from Node.
-        let st = unsafe {
-            sys::napi_get_cb_info(
-                env,
-                info,
-                &mut argc,
-                argv.as_mut_ptr(),
-                ptr::null_mut(),
-                ptr::null_mut(),
-            )
-        };
-        if st != sys::Status::napi_ok || argc < 2 {
-            return Err(Error::Napi {
-                call: "napi_get_cb_info",
-                status: st,
-            });
-        }
-        let mut code = 0u32;
-        // SAFETY: argv[0] is a live argument value.
-        let st = unsafe { sys::napi_get_value_uint32(env, argv[0], &mut code) };
-        if st != sys::Status::napi_ok {
-            return Err(Error::Napi {
-                call: "napi_get_value_uint32",
-                status: st,
-            });
-        }
+unsafe extern "C" fn raw_submit(env: node_api::EnvPtr, info: CallbackInfo) -> Value {
+    // SAFETY: `RawEnv::new`'s contract holds: Node-API calls us on the env's
+    // own thread, inside a call from JS.
+    let env = unsafe { RawEnv::new(env) };
+    let run = || -> Result<(u32, bool), Error> {
+        // SAFETY: node_api's contract for both calls holds: we are the callback
+        // now running for `info`; its arguments are live for the whole call.
+        let [code, data] = unsafe { node_api::args::<2>(env, info) }?;
+        // SAFETY: `node_api::get_uint32`'s contract holds: we are inside the
+        // callback for `info` on the env's thread, and `code` is its argument.
+        let code = unsafe { node_api::get_uint32(env, code) }?;
         let (index, kind_code) = (code >> 8, (code >> 6) & 3);
         let (alg, enc, cancellable) = ((code >> 3) & 7, (code >> 1) & 3, code & 1 != 0);
         let js = JsSide::current().ok_or(Error::NotAttached)?;
@@ -274,61 +256,52 @@ unsafe extern "C" fn raw_submit(
         if handle.closed.get() {
             return Err(Error::PoolClosed);
         }
-        let (task, keep, watch) = hash_task(env, &js, kind_code, argv[1], alg, enc)?;
-        if keep == [ptr::null_mut(); 2] && watch.is_none() {
+        // SAFETY: `hash_task`'s contract holds: inside this call on the env's
+        // thread; `data` is a live argument.
+        let (task, keep, watch) = unsafe { hash_task(env, &js, kind_code, data, alg, enc) }?;
+        if matches!(keep, [None, None]) && watch.is_none() {
             return js.enqueue_small(&handle, task, cancellable);
         }
-        if let Err(e) = handle.core.reserve(task.op()) {
-            js.release(keep);
-            return Err(e);
-        }
+        handle.core.reserve(task.op())?;
         Ok((js.enqueue(&handle, task, keep, watch, cancellable), false))
     };
-    let mut out = ptr::null_mut();
-    match run() {
-        Ok((id, flush)) => {
-            // Ids are slab keys, far below 2^31: `!id` (negative) tells
-            // the façade to queue a flush.
-            let id = id as i32;
-            // SAFETY: env is live; out is a local.
-            unsafe { sys::napi_create_int32(env, if flush { !id } else { id }, &mut out) };
-        }
+    let result = run().and_then(|(id, flush)| {
+        // Ids are slab keys, far below 2^31: `!id` (negative) tells the
+        // façade to queue a flush. Making the integer fails only for a null
+        // env or out-pointer (Node's CHECK_ENV / CHECK_ARG), never ours; if
+        // it did, the throw below would leave an accepted task the façade
+        // has no id for (its result would be dropped by the settler).
+        let id = id as i32;
+        // SAFETY: node_api's contract holds: still inside the callback: the
+        // value is returned to JS below.
+        unsafe { node_api::int32(env, if flush { !id } else { id }) }
+    });
+    match result {
+        Ok(v) => v,
         Err(e) => {
-            let env_ = Env::from_raw(env);
-            let error = e.to_js(&env_).raw();
-            // Env is live and we are in its callback; throwing the
-            // error object just built is how a callback reports failure.
-            // SAFETY: sound for the reasons just given.
-            unsafe { sys::napi_throw(env, error) };
+            let error = e.to_js(&env.env()).raw();
+            // SAFETY: node_api's contract (inside this callback) holds:
+            // throwing the error object just made is how a callback from JS
+            // reports failure; we return no value after it.
+            let thrown = unsafe { node_api::throw(env, error) };
+            // Fails only if an exception is already pending, which then
+            // reaches the caller instead: either way JS sees a throw.
+            debug_assert!(thrown.is_ok());
+            std::ptr::null_mut()
         }
     }
-    out
 }
 
 /// Creates the raw submit function (the façade keeps it per thread).
 #[napi(js_name = "__rawSubmit")]
 pub fn raw_submit_fn(env: &Env) -> napi::Result<Unknown<'_>> {
-    let mut f = ptr::null_mut();
-    let name = c"submit";
-    // SAFETY: on this env's thread inside a napi call; name is NUL-terminated.
-    let st = unsafe {
-        sys::napi_create_function(
-            env.raw(),
-            name.as_ptr(),
-            6,
-            Some(raw_submit),
-            ptr::null_mut(),
-            &mut f,
-        )
-    };
-    if st != sys::Status::napi_ok {
-        return Err(Error::Napi {
-            call: "napi_create_function",
-            status: st,
-        }
-        .into_napi(env));
-    }
-    Ok(unknown(env, f))
+    // SAFETY: `node_api::function`'s contract holds: inside this napi call on
+    // the env's thread; `raw_submit` is a Node-API callback that checks its own
+    // arguments.
+    let f = unsafe { node_api::function(RawEnv::of(env), c"submit", raw_submit) }.or_throw(env)?;
+    // SAFETY: `unknown`'s contract holds: `f` was made in this call, which
+    // returns it.
+    Ok(unsafe { unknown(env, f) })
 }
 
 /// Hands this thread's held small tasks to their pools (the façade calls
@@ -342,28 +315,23 @@ pub fn flush_submitted() {
 /// elements; returns its data pointer and length.
 ///
 /// # Safety
-/// On `env`'s thread inside a napi call; `v` is a live value of it.
+/// Caller must ensure: on `env`'s thread inside a napi call or handle
+/// scope; `v` is a live value of it.
 unsafe fn typed_array(
-    env: sys::napi_env,
-    v: sys::napi_value,
-    ty: sys::napi_typedarray_type,
+    env: RawEnv,
+    v: Value,
+    ty: node_api::TypedArrayType,
     min: usize,
     what: &str,
 ) -> Result<(*mut std::ffi::c_void, usize), Error> {
-    let (mut t, mut len, mut data, mut ab, mut off) =
-        (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0);
-    // For anything but a TypedArray it returns an error and writes nothing.
-    // SAFETY: caller's contract; out-pointers are locals.
-    let st = unsafe {
-        sys::napi_get_typedarray_info(env, v, &mut t, &mut len, &mut data, &mut ab, &mut off)
-    };
-    if st != sys::Status::napi_ok || t != ty || len < min || data.is_null() {
-        return Err(Error::InvalidArgValue {
+    // SAFETY: the caller's contract is node_api's.
+    match unsafe { node_api::typed_array(env, v) } {
+        Ok(Some(t)) if t.ty == ty && t.len >= min && !t.data.is_null() => Ok((t.data, t.len)),
+        _ => Err(Error::InvalidArgValue {
             name: what.into(),
             reason: format!("must be the façade's own typed array (of {min} elements or more)"),
-        });
+        }),
     }
-    Ok((data, len))
 }
 
 /// Hands the native side the façade's batch settler, its tags and its
@@ -378,13 +346,12 @@ pub fn set_settler(
     codes: Unknown<'_>,
 ) -> napi::Result<()> {
     let js = JsSide::get(&env).or_throw(&env)?;
-    let raw = env.raw();
-    let check = || -> Result<(), Error> {
-        let mut t = 0;
-        // SAFETY: on this env's thread inside a napi call; live arguments.
+    let raw = RawEnv::of(&env);
+    let check = || -> Result<[Reference; 4], Error> {
+        // SAFETY: node_api's / `typed_array`'s contract holds: inside this napi
+        // call on the env's thread; all four values are its live arguments.
         unsafe {
-            sys::napi_typeof(raw, settler.raw(), &mut t);
-            if t != sys::ValueType::napi_function {
+            if !node_api::is_function(raw, settler.raw())? {
                 return Err(Error::invalid_arg_type(
                     "settler",
                     "of type function",
@@ -406,19 +373,15 @@ pub fn set_settler(
                 2 * STAGE_SLOTS,
                 "codes",
             )?;
+            Ok([
+                Reference::new(raw, settler.raw())?,
+                Reference::new(raw, tags.raw())?,
+                Reference::new(raw, stage.raw())?,
+                Reference::new(raw, codes.raw())?,
+            ])
         }
-        Ok(())
     };
-    check().or_throw(&env)?;
-    let mut refs = [ptr::null_mut(); 4];
-    for (r, v) in refs
-        .iter_mut()
-        .zip([settler.raw(), tags.raw(), stage.raw(), codes.raw()])
-    {
-        // SAFETY: on this env's thread inside a napi call; v is a live argument (checked above).
-        unsafe { sys::napi_create_reference(raw, v, 1, r) };
-    }
-    js.set_settler(refs);
+    js.set_settler(check().or_throw(&env)?);
     Ok(())
 }
 
@@ -447,30 +410,27 @@ pub fn stage_flush(env: &Env, count: u32) -> napi::Result<Unknown<'_>> {
     if count > STAGE_SLOTS {
         return Err(Error::out_of_range("count", "an integer <= 64", count as f64).into_napi(env));
     }
-    let raw = env.raw();
-    let [stage_ref, codes_ref] = js.stage_refs();
-    let (mut stage, mut codes) = (ptr::null_mut(), ptr::null_mut());
-    // A null reference (no stage set) gives an error, checked below.
-    // SAFETY: on this env's thread inside a napi call; live references; local out-pointers.
+    let raw = RawEnv::of(env);
+    // SAFETY: `stage_arrays`' and `typed_array`'s contract holds: inside this
+    // napi call on the env's thread: the values fetched from the stage's
+    // references live until it returns.
     let arrays = unsafe {
-        sys::napi_get_reference_value(raw, stage_ref, &mut stage);
-        sys::napi_get_reference_value(raw, codes_ref, &mut codes);
-        typed_array(
-            raw,
-            stage,
-            sys::TypedarrayType::uint8_array,
-            STAGE_SLOTS * STAGE_SLOT,
-            "stage",
-        )
-        .and_then(|s| {
-            typed_array(
+        js.stage_arrays().and_then(|(stage, codes)| {
+            let s = typed_array(
+                raw,
+                stage,
+                sys::TypedarrayType::uint8_array,
+                STAGE_SLOTS * STAGE_SLOT,
+                "stage",
+            )?;
+            let c = typed_array(
                 raw,
                 codes,
                 sys::TypedarrayType::int32_array,
                 2 * STAGE_SLOTS,
                 "codes",
-            )
-            .map(|c| (s.0.cast::<u8>(), c.0.cast::<i32>()))
+            )?;
+            Ok((s.0.cast::<u8>(), c.0.cast::<i32>()))
         })
     };
     let (stage, codes) = arrays.or_throw(env)?;
@@ -480,7 +440,7 @@ pub fn stage_flush(env: &Env, count: u32) -> napi::Result<Unknown<'_>> {
         // Slot k's code and length: k < STAGE_SLOTS and `codes` holds
         // 2 × STAGE_SLOTS aligned i32s (checked above); it is this thread's
         // memory, and no JS runs during this call.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: two in-bounds, aligned i32 reads of live memory.
         let (code, len) = unsafe { (codes.add(2 * k).read() as u32, codes.add(2 * k + 1).read()) };
         let index = code >> 8;
         let handle = match &current {
@@ -502,7 +462,7 @@ pub fn stage_flush(env: &Env, count: u32) -> napi::Result<Unknown<'_>> {
             // Slot k's first `len` bytes lie inside the stage (k <
             // STAGE_SLOTS, len <= STAGE_SLOT, size checked above); this
             // thread's memory, unchanged during this call.
-            // SAFETY: sound for the reasons just given.
+            // SAFETY: an in-bounds slice of live, initialised bytes.
             let bytes = unsafe { std::slice::from_raw_parts(stage.add(k * STAGE_SLOT), len) };
             let task = Task::Hash {
                 algorithm: algorithm((code >> 3) & 7)?,
@@ -516,23 +476,23 @@ pub fn stage_flush(env: &Env, count: u32) -> napi::Result<Unknown<'_>> {
             refused.push(e);
             -1
         });
-        // SAFETY: as for the read above.
+        // Slot k's code, the i32 read above: in bounds, aligned, this
+        // thread's own array, and no JS runs during this call.
+        // SAFETY: an in-bounds, aligned i32 write into live memory.
         unsafe { codes.add(2 * k).write(id) };
     }
-    let mut out = ptr::null_mut();
-    if refused.is_empty() {
-        // SAFETY: env is live; out is a local.
-        unsafe { sys::napi_get_undefined(raw, &mut out) };
-    } else {
-        // SAFETY: as above; each error value is set into the new array.
-        unsafe {
-            sys::napi_create_array_with_length(raw, refused.len(), &mut out);
-            for (i, e) in refused.into_iter().enumerate() {
-                sys::napi_set_element(raw, out, i as u32, e.to_js(env).raw());
-            }
-        }
+    // SAFETY: node_api's and `unknown`'s contract holds: inside this napi call
+    // on the env's thread; the error values are made here and set into the
+    // array in the same call, which returns it.
+    unsafe {
+        let out = if refused.is_empty() {
+            node_api::undefined(raw)
+        } else {
+            let errors: Vec<Value> = refused.into_iter().map(|e| e.to_js(env).raw()).collect();
+            node_api::array_of(raw, errors.into_iter())
+        };
+        Ok(unknown(env, out.or_throw(env)?))
     }
-    Ok(unknown(env, out))
 }
 
 #[napi]
@@ -571,23 +531,21 @@ impl NativePool {
                     ));
                 }
                 let chunk = chunk_size as usize;
-                // SAFETY: as in `submit`.
-                let captured = unsafe { shared::capture_out(env.raw(), out.raw(), &js.thread) };
+                let raw = RawEnv::of(env);
+                // SAFETY: `shared::capture_out`'s contract holds: inside this
+                // napi call on the env's thread; `out` is its live argument and
+                // `js.thread` this env's ThreadShared.
+                let captured = unsafe { shared::capture_out(raw, out.raw(), &js.thread) };
                 let (out, out_ref) = captured?;
-                // SAFETY: as in `submit`.
-                let cap = match unsafe {
-                    shared::capture(env.raw(), data.raw(), kind, &js.thread, CaptureMode::Task)
-                } {
-                    Ok(c) => c,
-                    Err(e) => {
-                        js.release([out_ref, ptr::null_mut()]);
-                        return Err(e);
-                    }
-                };
-                let keep = [cap.keep.unwrap_or(ptr::null_mut()), out_ref];
+                // SAFETY: `shared::capture`'s contract holds: as just above,
+                // for the argument `data`; on failure `out_ref` is deleted as
+                // it is dropped.
+                let cap = unsafe {
+                    shared::capture(raw, data.raw(), kind, &js.thread, CaptureMode::Task)
+                }?;
+                let keep = [cap.keep, Some(out_ref)];
                 let need = hash::chunk_count(cap.input.len(), chunk) * algorithm.digest_len();
                 if out.len() < need {
-                    js.release(keep);
                     return Err(Error::out_of_range(
                         "task.out.byteLength",
                         &format!(">= {need} (chunks x digest length)"),
@@ -623,7 +581,7 @@ impl NativePool {
         accept(
             &js,
             &self.handle,
-            |_| Ok((Task::Test { panic, ms }, [ptr::null_mut(); 2], None)),
+            |_| Ok((Task::Test { panic, ms }, [None, None], None)),
             cancellable,
         )
         .or_throw(&env)
@@ -641,7 +599,9 @@ impl NativePool {
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
         let js = JsSide::get(env).or_throw(env)?;
         let promise = js.close(&self.handle).or_throw(env)?;
-        Ok(unknown(env, promise))
+        // SAFETY: `unknown`'s contract holds: `close` made the Promise during
+        // this napi call, which returns it.
+        Ok(unsafe { unknown(env, promise) })
     }
 
     #[napi]
@@ -699,12 +659,12 @@ pub fn hash_sync<'e>(
         let encoding = encoding(encoding_code)?;
         let kind = kind(kind_code)?;
         let state = crate::thread::ThreadState::get(env)?;
-        // On this env's thread inside a napi call; the capture is
-        // used only before this call returns.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: `shared::capture`'s contract holds: inside this napi call on
+        // the env's thread; `data` is its live argument, and a Sync capture is
+        // used only before the call returns.
         let cap = unsafe {
             shared::capture(
-                env.raw(),
+                RawEnv::of(env),
                 data.raw(),
                 kind,
                 &state.shared,
@@ -719,49 +679,12 @@ pub fn hash_sync<'e>(
         Ok(out)
     };
     let out = run().or_throw(env)?;
-    let mut value = ptr::null_mut();
-    // SAFETY: on this env's thread inside a napi call; out-pointers are locals.
+    // SAFETY: `output_value`'s and `unknown`'s contract holds: inside this napi
+    // call on the env's thread, which returns the value.
     unsafe {
-        match out {
-            Output::Text(t) => {
-                let s = t.as_bytes();
-                sys::napi_create_string_latin1(
-                    env.raw(),
-                    s.as_ptr().cast(),
-                    s.len() as isize,
-                    &mut value,
-                );
-            }
-            Output::Bytes(d) => {
-                let b = d.as_bytes();
-                let mut p = ptr::null_mut();
-                sys::napi_create_buffer_copy(
-                    env.raw(),
-                    b.len(),
-                    b.as_ptr().cast(),
-                    &mut p,
-                    &mut value,
-                );
-            }
-            Output::Count(n) => {
-                sys::napi_create_double(env.raw(), n, &mut value);
-            }
-        }
+        let value = output_value(RawEnv::of(env), out).or_throw(env)?;
+        Ok(unknown(env, value))
     }
-    Ok(unknown(env, value))
-}
-
-/// Runs a JSON job's body on the default pool (see `src/json/job.rs`).
-fn run_json_job(validate_only: bool, body: crate::json::JobBody) -> Result<(), Error> {
-    let core = DEFAULT.get().ok_or(Error::PoolClosed)?;
-    // After the small tasks this thread submitted before it.
-    JsSide::with_current(JsSide::flush_all);
-    let op = if validate_only {
-        Op::JsonValidate
-    } else {
-        Op::JsonParse
-    };
-    core.spawn_body(op, body)
 }
 
 /// The default pool's metrics (see `PoolCore::metrics`), or null while it

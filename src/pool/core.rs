@@ -399,42 +399,6 @@ impl PoolCore {
         }
     }
 
-    /// Runs a JSON job's body on a pool thread: counted in the queue, the
-    /// active tasks and the op's metrics like any task. The body settles its
-    /// own Promise (see `src/json/job.rs`); a panic is caught and counted.
-    pub fn spawn_body(
-        self: &Arc<Self>,
-        op: Op,
-        body: Box<dyn FnOnce() + Send>,
-    ) -> Result<(), Error> {
-        self.reserve(op)?;
-        let workers = self.workers.read();
-        let Some(w) = workers.as_ref() else {
-            drop(workers);
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-            return Err(Error::PoolClosed);
-        };
-        let core = Arc::clone(self);
-        let submitted = Instant::now();
-        w.spawn(move || {
-            let started = Instant::now();
-            core.queued.fetch_sub(1, Ordering::Relaxed);
-            core.active.fetch_add(1, Ordering::Relaxed);
-            let ok = catch_unwind(AssertUnwindSafe(body)).is_ok();
-            let finished = Instant::now();
-            core.active.fetch_sub(1, Ordering::Relaxed);
-            if ok {
-                core.completed.fetch_add(1, Ordering::Relaxed);
-                core.count(op, OK);
-            } else {
-                core.failed.fetch_add(1, Ordering::Relaxed);
-                core.count(op, ERROR);
-            }
-            core.record_times(op, started - submitted, finished - started);
-        });
-        Ok(())
-    }
-
     fn record_times(&self, op: Op, wait: std::time::Duration, run: std::time::Duration) {
         if let Some(times) = rayon::current_thread_index().and_then(|i| self.times.get(i)) {
             let mut t = times.lock();

@@ -9,10 +9,13 @@ use super::completion::{Done, EnvLink};
 use super::core::{Batch, BatchBuffers, Item, PoolCore};
 use super::tasks::{CancelState, Op, Output, Task};
 use crate::error::Error;
+use crate::node_api::{
+    self, AsyncContext, CallbackScope, Deferred, HandleScope, RawEnv, Reference, Value,
+};
 use crate::shared;
 use crate::thread::ThreadState;
 use crate::uv::{AsyncWaker, HookKind, LoopHook};
-use napi::{sys, Env, JsValue};
+use napi::{Env, JsValue};
 use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::ptr;
@@ -45,14 +48,6 @@ thread_local! {
     static JS: RefCell<Option<Rc<JsSide>>> = const { RefCell::new(None) };
 }
 
-fn ok(call: &'static str, status: sys::napi_status) -> Result<(), Error> {
-    if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(Error::Napi { call, status })
-    }
-}
-
 /// One JS `Pool` object's view of a pool: what `close()` waits for.
 pub struct HandleState {
     pub core: Arc<PoolCore>,
@@ -61,7 +56,7 @@ pub struct HandleState {
     pub owned: bool,
     pub closed: Cell<bool>,
     pending: Cell<usize>,
-    close_waiters: RefCell<Vec<sys::napi_deferred>>,
+    close_waiters: RefCell<Vec<Deferred>>,
     /// Small tasks submitted since the last flush (see [`JsSide::enqueue_small`]).
     batch: RefCell<Vec<Item>>,
     /// When the first of them was submitted.
@@ -105,16 +100,23 @@ struct Pending {
     /// ended): the result is dropped.
     settled: bool,
     handle: Rc<HandleState>,
-    /// References that keep the task's memory from GC (null when unused).
-    keep: [sys::napi_ref; 2],
+    /// References that keep the task's memory from GC, deleted when the
+    /// entry is dropped (on this thread).
+    keep: Keep,
     cancel: Option<Arc<CancelState>>,
     watch: Option<Arc<AtomicBool>>,
     /// For the metrics of a task that never runs.
     op: Op,
 }
 
+/// What a pending task keeps referenced: its input's buffer, its `out`.
+pub type Keep = [Option<Reference>; 2];
+
+/// The façade's settler, its tags and its stage (see the `settler` field).
+type Settler = [Reference; 4];
+
 pub struct JsSide {
-    env: sys::napi_env,
+    env: RawEnv,
     pub link: Arc<EnvLink>,
     /// Emptied batch buffers the pool threads hand back.
     buffers: Arc<BatchBuffers>,
@@ -126,8 +128,8 @@ pub struct JsSide {
     unsettled: Cell<usize>,
     /// The async resource and context drains run in (a callback scope, so
     /// microtasks and nextTicks run right after each batch).
-    resource: sys::napi_ref,
-    async_ctx: sys::napi_async_context,
+    resource: Reference,
+    async_ctx: AsyncContext,
     /// Slab keys of in-place non-shared inputs, checked for detachment.
     watched: RefCell<Vec<u32>>,
     /// The list the completion queue's chunks are taken into (reused).
@@ -143,9 +145,9 @@ pub struct JsSide {
     /// call arguments: one napi call per batch instead of one per result),
     /// then its stage's bytes and codes (see `STAGE_SLOTS`). Their types and
     /// sizes were checked when they were set.
-    settler: Cell<[sys::napi_ref; 4]>,
+    settler: RefCell<Option<Settler>>,
     /// Argument buffer for the settler call (reused).
-    argv: RefCell<Vec<sys::napi_value>>,
+    argv: RefCell<Vec<Value>>,
     /// Handles drained during a batch; their close() resolves after it.
     drained: RefCell<Vec<Rc<HandleState>>>,
     /// Handles holding small tasks not yet handed to their pool.
@@ -177,14 +179,15 @@ impl JsSide {
             return Ok(js);
         }
         let state = ThreadState::get(env)?;
-        let raw = env.raw();
+        let raw = RawEnv::of(env);
         let loop_ptr = env.get_uv_event_loop().map_err(|e| Error::Uv {
             call: "napi_get_uv_event_loop",
             message: e.reason.clone(),
         })?;
-        // Loop_ptr is this thread's live loop; the waker is dropped
-        // (closed) in this env's teardown, registered below.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: `AsyncWaker::new`'s contract holds: `loop_ptr` is this
+        // thread's live loop (just asked of Node), and the waker is dropped
+        // (closed) in this env's teardown hook, registered below, before that
+        // loop closes.
         let waker = unsafe {
             AsyncWaker::new(
                 loop_ptr,
@@ -196,37 +199,17 @@ impl JsSide {
             )
         }?;
         let link = Arc::new(EnvLink::new(Arc::clone(&state.shared), waker.wake_handle()));
-        let mut object = ptr::null_mut();
-        let mut resource = ptr::null_mut();
-        let mut name = ptr::null_mut();
-        let mut async_ctx = ptr::null_mut();
-        let label = c"nodeperf:pool";
-        // On the env's thread inside a napi call; out-pointers are
-        // locals; the name is a NUL-terminated static string.
-        // SAFETY: sound for the reasons just given.
-        unsafe {
-            ok(
-                "napi_create_object",
-                sys::napi_create_object(raw, &mut object),
-            )?;
-            ok(
-                "napi_create_reference",
-                sys::napi_create_reference(raw, object, 1, &mut resource),
-            )?;
-            ok(
-                "napi_create_string_latin1",
-                sys::napi_create_string_latin1(
-                    raw,
-                    label.as_ptr(),
-                    label.count_bytes() as isize,
-                    &mut name,
-                ),
-            )?;
-            ok(
-                "napi_async_init",
-                sys::napi_async_init(raw, object, name, &mut async_ctx),
-            )?;
-        }
+        // SAFETY: node_api's contract for all three calls holds: `get` runs
+        // inside a napi call on this env's thread (it was given `env` by
+        // napi-rs), so values made here live until it returns; `object` is made
+        // first and is live for the other two.
+        let (resource, async_ctx) = unsafe {
+            let object = node_api::object(raw)?;
+            (
+                Reference::new(raw, object)?,
+                AsyncContext::new(raw, object, c"nodeperf:pool")?,
+            )
+        };
         let js = Rc::new(JsSide {
             env: raw,
             link,
@@ -244,7 +227,7 @@ impl JsSide {
             loop_ptr,
             owned: RefCell::new(Vec::new()),
             pools: RefCell::new(Slab::new()),
-            settler: Cell::new([ptr::null_mut(); 4]),
+            settler: RefCell::new(None),
             argv: RefCell::new(Vec::with_capacity(MAX_ARGS + 1)),
             drained: RefCell::new(Vec::new()),
             batched: RefCell::new(Vec::new()),
@@ -287,7 +270,7 @@ impl JsSide {
         self: &Rc<Self>,
         handle: &Rc<HandleState>,
         task: Task,
-        keep: [sys::napi_ref; 2],
+        keep: Keep,
         watch: Option<Arc<AtomicBool>>,
         cancellable: bool,
     ) -> u32 {
@@ -332,8 +315,7 @@ impl JsSide {
         if handle.batch_base.get().saturating_add(held) >= handle.max_queue {
             return Err(handle.core.reject(op, 1));
         }
-        let none = [ptr::null_mut(); 2];
-        let (id, cancel) = self.add_pending(handle, op, none, None, cancellable);
+        let (id, cancel) = self.add_pending(handle, op, [None, None], None, cancellable);
         let mut batch = handle.batch.borrow_mut();
         if held == 0 && batch.capacity() == 0 {
             *batch = self.buffers.take(BATCH);
@@ -379,16 +361,22 @@ impl JsSide {
     }
 
     /// The stage's arrays (bytes, codes), as set by the façade.
-    pub fn stage_refs(&self) -> [sys::napi_ref; 2] {
-        let [_, _, bytes, codes] = self.settler.get();
-        [bytes, codes]
+    ///
+    /// # Safety
+    /// Inside a napi call or handle scope of this env (the values live in
+    /// the current scope).
+    pub unsafe fn stage_arrays(&self) -> Result<(Value, Value), Error> {
+        let settler = self.settler.borrow();
+        let [_, _, bytes, codes] = settler.as_ref().ok_or(Error::NotAttached)?;
+        // SAFETY: the caller's contract is the one `Reference::value` needs.
+        unsafe { Ok((bytes.value()?, codes.value()?)) }
     }
 
     fn add_pending(
         &self,
         handle: &Rc<HandleState>,
         op: Op,
-        keep: [sys::napi_ref; 2],
+        keep: Keep,
         watch: Option<Arc<AtomicBool>>,
         cancellable: bool,
     ) -> (u32, Option<Arc<CancelState>>) {
@@ -449,25 +437,11 @@ impl JsSide {
         self.pools.borrow().get(index as usize).cloned()
     }
 
-    /// The façade's settler (see the `settler` field).
-    pub fn set_settler(&self, refs: [sys::napi_ref; 4]) {
-        let old = self.settler.replace(refs);
-        for r in old {
-            if !r.is_null() {
-                // SAFETY: a live reference of this env, deleted once.
-                unsafe { sys::napi_delete_reference(self.env, r) };
-            }
-        }
-    }
-
-    /// Deletes references (on this thread, where they were made).
-    pub fn release(&self, keep: [sys::napi_ref; 2]) {
-        for r in keep {
-            if !r.is_null() {
-                // SAFETY: r is a live reference of this env, deleted once.
-                unsafe { sys::napi_delete_reference(self.env, r) };
-            }
-        }
+    /// The façade's settler (see the `settler` field); the old one's
+    /// references are deleted as it is dropped.
+    pub fn set_settler(&self, refs: Settler) {
+        let old = self.settler.replace(Some(refs));
+        drop(old);
     }
 
     /// `signal` fired and the façade rejected task `id`'s Promise: a task
@@ -497,7 +471,8 @@ impl JsSide {
     /// The last step of every task on this thread: references released,
     /// handle and close() bookkeeping.
     fn finish(&self, p: Pending) {
-        self.release(p.keep);
+        // The task no longer touches its memory: its references are deleted
+        // as `p` is dropped, at the end of this call or of `unwatch`.
         if p.watch.is_some() {
             self.unwatch(p);
             return;
@@ -527,28 +502,25 @@ impl JsSide {
         let waiters = std::mem::take(&mut *handle.close_waiters.borrow_mut());
         for d in waiters {
             self.add_unsettled(-1);
-            // D is an unsettled deferred of this env; the undefined
-            // value is fetched in the current handle scope.
-            // SAFETY: sound for the reasons just given.
-            unsafe {
-                let mut undef = ptr::null_mut();
-                sys::napi_get_undefined(self.env, &mut undef);
-                sys::napi_resolve_deferred(self.env, d, undef);
+            // SAFETY: node_api's contract holds: called inside a napi call
+            // (`close`, `abort`) or the drain's handle scope, on this env's
+            // thread; `d` was made by `close` on this env and is consumed here,
+            // so it is settled once.
+            if let Err(e) = unsafe { d.resolve_undefined(self.env) } {
+                self.report(e);
             }
         }
     }
 
     /// `close()`: stops accepting on this handle; the Promise resolves once
     /// its tasks are done.
-    pub fn close(&self, handle: &Rc<HandleState>) -> Result<sys::napi_value, Error> {
+    pub fn close(&self, handle: &Rc<HandleState>) -> Result<Value, Error> {
         handle.closed.set(true);
         self.flush(handle);
-        let mut deferred = ptr::null_mut();
-        let mut promise = ptr::null_mut();
-        // SAFETY: on the env's thread inside a napi call; out-pointers are locals.
-        ok("napi_create_promise", unsafe {
-            sys::napi_create_promise(self.env, &mut deferred, &mut promise)
-        })?;
+        // SAFETY: node_api's contract holds: called only from
+        // `NativePool::close`, a napi call on this env's thread: the Promise
+        // value lives until that call returns it.
+        let (deferred, promise) = unsafe { node_api::promise(self.env) }?;
         handle.close_waiters.borrow_mut().push(deferred);
         self.add_unsettled(1);
         if handle.pending.get() == 0 {
@@ -557,42 +529,35 @@ impl JsSide {
         Ok(promise)
     }
 
-    /// The JS value of a result (a resolved value or an error object).
-    fn value(&self, result: Result<Output, Error>) -> sys::napi_value {
-        let env = self.env;
-        let mut value = ptr::null_mut();
-        // On the env's thread inside a handle scope; out-pointers
-        // are locals and the byte/str pointers are valid for their lengths.
-        // SAFETY: sound for the reasons just given.
-        unsafe {
-            match result {
-                Ok(Output::Text(t)) => {
-                    let s = t.as_bytes();
-                    sys::napi_create_string_latin1(
-                        env,
-                        s.as_ptr().cast(),
-                        s.len() as isize,
-                        &mut value,
-                    );
-                }
-                Ok(Output::Bytes(d)) => {
-                    let b = d.as_bytes();
-                    let mut data = ptr::null_mut();
-                    sys::napi_create_buffer_copy(
-                        env,
-                        b.len(),
-                        b.as_ptr().cast(),
-                        &mut data,
-                        &mut value,
-                    );
-                }
-                Ok(Output::Count(n)) => {
-                    sys::napi_create_double(env, n, &mut value);
-                }
-                Err(e) => value = e.to_js(&Env::from_raw(env)).raw(),
-            }
+    /// A result that cannot be handed to JS (a Node-API call failed
+    /// where no caller can be told): an uncaught exception, so it is seen.
+    fn report(&self, e: Error) {
+        debug_assert!(false, "{e}");
+        let env = self.env.env();
+        let error = e.to_js(&env).raw();
+        // SAFETY: node_api's contract holds: called on this env's thread inside
+        // a napi call or a handle scope of the drain; `error` was just made in
+        // that scope.
+        let reported = unsafe { node_api::fatal_exception(self.env, error) };
+        // If even that fails there is no one left to tell.
+        debug_assert!(reported.is_ok());
+    }
+
+    /// A finished task's value for the settler: its result, or its error
+    /// object; true when it is an error.
+    ///
+    /// # Safety
+    /// Inside a handle scope of this env (the value lives in it).
+    unsafe fn settle_value(&self, result: Result<Output, Error>) -> (bool, Value) {
+        let env = self.env.env();
+        match result {
+            // SAFETY: our caller's contract is node_api's.
+            Ok(out) => match unsafe { output_value(self.env, out) } {
+                Ok(v) => (false, v),
+                Err(e) => (true, e.to_js(&env).raw()),
+            },
+            Err(e) => (true, e.to_js(&env).raw()),
         }
-        value
     }
 
     /// The wakeup: settles every finished task in one callback scope.
@@ -604,57 +569,65 @@ impl JsSide {
             return;
         }
         let env = self.env;
-        let mut outer = ptr::null_mut();
-        let mut scope = ptr::null_mut();
-        // We are in a uv callback on the env's own thread, outside
-        // any JS; a handle scope and then a callback scope (with our async
-        // resource) make napi calls valid and run microtasks on close.
-        // SAFETY: sound for the reasons just given.
-        unsafe {
-            sys::napi_open_handle_scope(env, &mut outer);
-            let mut resource = ptr::null_mut();
-            sys::napi_get_reference_value(env, self.resource, &mut resource);
-            sys::napi_open_callback_scope(env, resource, self.async_ctx, &mut scope);
-        }
-        let [settler, tags, ..] = self.settler.get();
+        // SAFETY: node_api's contract for opening scopes holds: a uv callback
+        // on the env's own thread, outside any JS: a handle scope, then a
+        // callback scope with our async resource (made in it), make Node-API
+        // calls valid and run microtasks when they close; the guards close them
+        // in reverse order at the end of this function.
+        let scopes = unsafe {
+            HandleScope::open(env).and_then(|outer| {
+                let resource = self.resource.value()?;
+                Ok((CallbackScope::open(env, resource, &self.async_ctx)?, outer))
+            })
+        };
+        let Ok((callback_scope, outer)) = scopes else {
+            // Fails only for a null env or out-pointer (Node's CHECK_ENV /
+            // CHECK_ARG), which ours never are. Should it happen, nothing
+            // can be made without a scope: queue the results again, so the
+            // next wakeup (sent by that) settles them.
+            debug_assert!(false, "could not open the drain's scopes");
+            for done in chunks.iter_mut().flat_map(|c| c.drain(..)) {
+                self.link.complete(done);
+            }
+            self.link.recycle_chunks(&mut chunks);
+            *self.spare.borrow_mut() = chunks;
+            return;
+        };
         let mut argv = std::mem::take(&mut *self.argv.borrow_mut());
         let mut results = chunks.iter_mut().flat_map(|c| c.drain(..)).peekable();
         while results.peek().is_some() {
-            let mut inner = ptr::null_mut();
-            let mut f = ptr::null_mut();
-            let mut tags_v = ptr::null_mut();
-            let mut tag_ptr = ptr::null_mut();
-            let mut cap = 0usize;
-            // On the env's thread inside the handle scope opened
-            // above; both references are live (set by the façade at load);
-            // `tags` is an Int32Array, so typedarray info is valid.
-            // SAFETY: sound for the reasons just given.
-            unsafe {
-                sys::napi_open_handle_scope(env, &mut inner);
-                sys::napi_get_reference_value(env, settler, &mut f);
-                sys::napi_get_reference_value(env, tags, &mut tags_v);
-                let (mut ty, mut ab, mut off) = (0, ptr::null_mut(), 0);
-                sys::napi_get_typedarray_info(
-                    env,
-                    tags_v,
-                    &mut ty,
-                    &mut cap,
-                    &mut tag_ptr,
-                    &mut ab,
-                    &mut off,
-                );
-            }
-            let tag_ptr = tag_ptr.cast::<i32>();
-            if tag_ptr.is_null() || cap == 0 || f.is_null() {
+            // SAFETY: node_api's contract for all four calls holds: inside the
+            // drain's scopes on this env's thread; the settler's references are
+            // read afresh each round (the settler may have replaced them);
+            // `tags` was checked to be an Int32Array when it was set. The inner
+            // scope closes at the end of the round.
+            let round = unsafe {
+                HandleScope::open(env).and_then(|inner| {
+                    let settler = self.settler.borrow();
+                    let Some([f, tags, ..]) = settler.as_ref() else {
+                        return Ok((inner, None));
+                    };
+                    let (f, tags) = (f.value()?, tags.value()?);
+                    let info = node_api::typed_array(env, tags)?;
+                    Ok((inner, info.map(|t| (f, t))))
+                })
+            };
+            let (inner, settler) = match round {
+                Ok((inner, Some((f, t)))) if !t.data.is_null() && t.len > 0 => {
+                    (Some(inner), Some((f, t.data.cast::<i32>(), t.len)))
+                }
+                Ok((inner, _)) => (Some(inner), None),
+                Err(_) => (None, None),
+            };
+            let Some((f, tag_ptr, cap)) = settler else {
                 // No settler (the binding used without the façade): nobody
                 // can hold these Promises; free the entries, drop results.
                 for done in results.by_ref() {
                     let _ = self.settle_done(done);
                 }
-                // SAFETY: closes the scope opened at the top of this round.
-                unsafe { sys::napi_close_handle_scope(env, inner) };
+                drop(inner);
                 break;
-            }
+            };
             let cap = cap.min(MAX_ARGS);
             argv.clear();
             argv.push(ptr::null_mut()); // the count, set below
@@ -663,10 +636,10 @@ impl JsSide {
                 let Some((tag, value)) = self.settle_done(done) else {
                     continue;
                 };
-                // N < cap, the Int32Array's length; it is a
-                // non-shared array only this thread touches, and no JS runs
-                // while we write.
-                // SAFETY: sound for the reasons just given.
+                // `n < cap`, the Int32Array's length read this round; it is
+                // a non-shared array only this thread touches, and no JS runs
+                // between that read and this write.
+                // SAFETY: an in-bounds, aligned i32 write into live memory.
                 unsafe { tag_ptr.add(n).write(tag) };
                 argv.push(value);
                 n += 1;
@@ -675,30 +648,21 @@ impl JsSide {
                 }
             }
             if n > 0 {
-                let mut undef = ptr::null_mut();
-                let mut ret = ptr::null_mut();
-                // Calls the façade's settler inside our callback
-                // scope with n + 1 live values (all made in `inner`); a throw
-                // is reported as an uncaught exception.
-                // SAFETY: sound for the reasons just given.
-                unsafe {
-                    sys::napi_create_uint32(env, n as u32, &mut argv[0]);
-                    sys::napi_get_undefined(env, &mut undef);
-                    if sys::napi_call_function(env, undef, f, argv.len(), argv.as_ptr(), &mut ret)
-                        != sys::Status::napi_ok
-                    {
-                        let mut exc = ptr::null_mut();
-                        if sys::napi_get_and_clear_last_exception(env, &mut exc)
-                            == sys::Status::napi_ok
-                            && !exc.is_null()
-                        {
-                            sys::napi_fatal_exception(env, exc);
-                        }
-                    }
+                // SAFETY: node_api's contract for both calls holds: inside the
+                // callback scope and this round's handle scope, where `f` and
+                // every value in `argv` were made; a throw from the settler
+                // becomes an uncaught exception.
+                let called = unsafe {
+                    node_api::uint32(env, n as u32).and_then(|count| {
+                        argv[0] = count;
+                        node_api::call_reporting(env, f, &argv)
+                    })
+                };
+                if let Err(e) = called {
+                    self.report(e);
                 }
             }
-            // SAFETY: closes the scope opened at the top of this round.
-            unsafe { sys::napi_close_handle_scope(env, inner) };
+            drop(inner);
         }
         drop(results);
         argv.clear();
@@ -707,27 +671,32 @@ impl JsSide {
         // Give the chunks back before microtasks run (they may submit).
         self.link.recycle_chunks(&mut chunks);
         *self.spare.borrow_mut() = chunks;
-        // Closes the scopes opened above; closing the callback scope
-        // runs nextTicks and microtasks.
-        // SAFETY: sound for the reasons just given.
-        unsafe {
-            sys::napi_close_callback_scope(env, scope);
-            sys::napi_close_handle_scope(env, outer);
-        }
+        // Closing the callback scope runs nextTicks and microtasks; then
+        // the outer handle scope closes.
+        drop(callback_scope);
+        drop(outer);
     }
 
     /// Frees a finished task's entry; returns the tag and value to hand the
-    /// façade, unless its Promise was already settled by an abort.
-    fn settle_done(&self, done: Done) -> Option<(i32, sys::napi_value)> {
+    /// façade, unless its Promise was already settled by an abort, or it
+    /// has none (a JSON job's scan: the job tells its own JS side).
+    fn settle_done(&self, done: Done) -> Option<(i32, Value)> {
         let p = self.slab.borrow_mut().try_remove(done.id as usize)?;
         let settled = p.settled;
+        let own_promise = p.op.has_promise();
         self.finish(p);
         if settled {
             return None;
         }
         self.add_unsettled(-1);
-        let tag = ((done.id as i32) << 1) | i32::from(done.result.is_err());
-        Some((tag, self.value(done.result)))
+        if !own_promise {
+            return None;
+        }
+        // SAFETY: `settle_value`'s contract holds: called only by the drain,
+        // inside its handle scope.
+        let (is_err, value) = unsafe { self.settle_value(done.result) };
+        let tag = ((done.id as i32) << 1) | i32::from(is_err);
+        Some((tag, value))
     }
 
     fn watch(&self, id: u32) {
@@ -735,9 +704,10 @@ impl JsSide {
         let mut hooks = self.watch_hooks.borrow_mut();
         if hooks.is_none() {
             let make = |kind| {
-                // Loop_ptr is this thread's live loop; the hooks are
-                // owned by this JsSide, dropped (closed) in the env teardown.
-                // SAFETY: sound for the reasons just given.
+                // SAFETY: `LoopHook::new`'s contract holds: `self.loop_ptr` is
+                // this thread's live loop; the hooks are owned by this JsSide,
+                // which the env's teardown hook drops (closing them) before the
+                // loop closes.
                 unsafe {
                     LoopHook::new(
                         self.loop_ptr,
@@ -780,25 +750,45 @@ impl JsSide {
     /// Loop hook: flags in-place non-shared inputs whose ArrayBuffer was
     /// detached, so their tasks stop at the next piece.
     fn check_detached(&self) {
-        let env = self.env;
-        let mut scope = ptr::null_mut();
-        // SAFETY: a uv hook on the env's thread, outside JS; balanced scope.
-        unsafe { sys::napi_open_handle_scope(env, &mut scope) };
+        // SAFETY: node_api's contract for opening a scope holds: a uv hook on
+        // the env's thread, outside any JS: a handle scope makes the reads
+        // below valid; the guard closes it on return.
+        let Ok(_scope) = (unsafe { HandleScope::open(self.env) }) else {
+            // Cannot fail for our live env (see `drain`); if it did, the
+            // next loop turn checks again.
+            debug_assert!(false, "could not open the detach check's scope");
+            return;
+        };
         let slab = self.slab.borrow();
         for &id in self.watched.borrow().iter() {
             if let Some(p) = slab.get(id as usize) {
-                if let Some(flag) = &p.watch {
-                    // Keep[0] is the live reference to the task's
-                    // ArrayBuffer; we are inside a handle scope.
-                    // SAFETY: sound for the reasons just given.
-                    if unsafe { shared::is_detached(env, p.keep[0]) } {
+                if let (Some(flag), Some(keep)) = (&p.watch, &p.keep[0]) {
+                    // SAFETY: `shared::is_detached`'s contract holds: inside
+                    // the scope opened above; `keep` is this env's live
+                    // reference to the task's ArrayBuffer.
+                    if unsafe { shared::is_detached(self.env, keep) } {
                         flag.store(true, Ordering::Release);
                     }
                 }
             }
         }
-        drop(slab);
-        // SAFETY: closes the scope opened above.
-        unsafe { sys::napi_close_handle_scope(env, scope) };
+    }
+}
+
+/// The JS value of a task's output: the one conversion, used by the drain
+/// and by `hashSync`.
+///
+/// # Safety
+/// Node-API's contract (`crate::node_api`): on `env`'s thread inside a
+/// napi call or handle scope.
+#[inline]
+pub unsafe fn output_value(env: RawEnv, out: Output) -> Result<Value, Error> {
+    // SAFETY: our caller's contract, the same for each call.
+    unsafe {
+        match out {
+            Output::Text(t) => node_api::latin1(env, t.as_bytes()),
+            Output::Bytes(d) => node_api::buffer_copy(env, d.as_bytes()),
+            Output::Count(n) => node_api::double(env, n),
+        }
     }
 }

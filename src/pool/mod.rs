@@ -6,6 +6,7 @@ mod api;
 mod completion;
 mod core;
 mod js;
+mod json;
 mod tables;
 pub mod tasks;
 
@@ -15,3 +16,4 @@ pub use api::{
     create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, pool_ops,
     raw_submit_fn, set_settler, stage_flush, stage_room, NativePool, PoolStats, TimeSummary,
 };
+pub use json::JsonJob;

@@ -63,8 +63,6 @@
 mod fault;
 mod view;
 
-pub use fault::{install as install_fault_guard, read as fault_guarded};
-
 pub use view::{capture, capture_out, is_detached, CaptureMode, DataKind};
 
 use crate::thread::ThreadShared;
@@ -99,7 +97,8 @@ pub struct Region {
 // module doc), which makes access from any thread sound; the bytes are plain
 // data with no thread affinity.
 unsafe impl Send for Region {}
-// SAFETY: as above; `read` only hands out shared slices.
+// SAFETY: `&Region` only hands out shared slices (`read`, `read_whole`), made
+// inside `owner.alive()` like every access, and has no interior mutability.
 unsafe impl Sync for Region {}
 
 impl Region {
@@ -146,11 +145,10 @@ impl Region {
         assert!(range.start <= range.end && range.end <= self.len);
         let _alive = self.owner.alive().ok_or(Gone::Ended)?;
         let Some(flag) = &self.detached else {
-            // Shared memory: the owner env is alive for as long as `_alive`
-            // is held, it keeps the backing store referenced, and a
-            // SharedArrayBuffer cannot detach or shrink; the range is
-            // inside the region (asserted).
-            // SAFETY: sound for the reasons just given.
+            // SAFETY: shared memory: the owner env is alive for as long as
+            // `_alive` is held, it keeps the backing store referenced, and a
+            // SharedArrayBuffer cannot detach or shrink; the range is inside
+            // the region (asserted).
             let bytes = unsafe {
                 std::slice::from_raw_parts(
                     self.ptr.as_ptr().add(range.start),
@@ -162,18 +160,60 @@ impl Region {
         if flag.load(Ordering::Acquire) {
             return Err(Gone::Detached);
         }
-        // As above, and the store was not detached when checked. If the
-        // caller detaches it now (contract broken, module doc case 4) and
-        // the receiver frees it, the guarded read below faults and stops
-        // instead of crashing; `f` is a plain computation (our caller's
-        // promise), so abandoning it is sound.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: the owner env lives while `_alive` is held and keeps the
+        // store referenced, the range is inside the region (asserted), and the
+        // store was not detached when checked. If the caller detaches it now
+        // (contract broken, module doc case 4) and the receiver frees it, the
+        // guarded read below faults and stops instead of crashing; `f` is a
+        // plain computation (our caller's promise), so abandoning it is sound.
         unsafe {
             let bytes = std::slice::from_raw_parts(
                 self.ptr.as_ptr().add(range.start),
                 range.end - range.start,
             );
             fault::read(bytes, f).map_err(|_| Gone::Detached)
+        }
+    }
+}
+
+impl Region {
+    /// Runs `f` over the whole region at once while its owner is alive,
+    /// for work that cannot be cut into pieces (a JSON job's scan).
+    /// Teardown of the owner waits for `f`, as it did for the scan before.
+    /// `f` also gets the detach watch's flag of non-shared memory: it
+    /// should stop soon after the flag is set.
+    ///
+    /// # Safety
+    /// Caller must ensure `f` loads the bytes only outside locks and
+    /// outside the allocator: on a non-shared buffer whose caller broke the
+    /// contract, a fault abandons `f` at such a load (`fault.rs`), and
+    /// whatever its frames own at that moment is leaked, never dropped.
+    pub unsafe fn read_whole<R>(
+        &self,
+        f: impl FnOnce(&[u8], Option<&AtomicBool>) -> R,
+    ) -> Result<R, Gone> {
+        let _alive = self.owner.alive().ok_or(Gone::Ended)?;
+        let Some(flag) = &self.detached else {
+            // Shared memory: the owner env lives while `_alive` is held, it
+            // keeps the backing store referenced (the capture's `keep`),
+            // and a SharedArrayBuffer can neither detach nor shrink.
+            // SAFETY: `ptr..ptr + len` stays mapped and valid during `f`.
+            let bytes = unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) };
+            return Ok(f(bytes, None));
+        };
+        if flag.load(Ordering::Acquire) {
+            return Err(Gone::Detached);
+        }
+        // Non-shared memory, not detached when checked: valid unless the
+        // caller detaches it now (contract broken, module doc case 4), in
+        // which case the guarded read faults and ends instead of crashing;
+        // abandoning `f` is sound by our caller's promise (no load of the
+        // bytes inside a lock or the allocator).
+        // SAFETY: the slice was valid when the read began; `fault::read`'s
+        // contract is met by our caller's promise, as explained above.
+        unsafe {
+            let bytes = std::slice::from_raw_parts(self.ptr.as_ptr(), self.len);
+            fault::read(bytes, |b| f(b, Some(flag))).map_err(|_| Gone::Detached)
         }
     }
 }
@@ -236,6 +276,21 @@ impl Input {
         }
     }
 
+    /// Runs `f` over the whole input at once (see [`Region::read_whole`]).
+    ///
+    /// # Safety
+    /// As [`Region::read_whole`].
+    pub unsafe fn read_whole<R>(
+        &self,
+        f: impl FnOnce(&[u8], Option<&AtomicBool>) -> R,
+    ) -> Result<R, Gone> {
+        match self {
+            // SAFETY: our caller's promise is the one `Region::read_whole` needs.
+            Self::Borrowed(r) => unsafe { r.read_whole(f) },
+            owned => Ok(f(owned.owned().expect("owned"), None)),
+        }
+    }
+
     /// Feeds `range` to `f` in pieces of at most [`PIECE`] bytes, calling
     /// `keep_going` before each piece; stops early (with `Ok(false)`) when it
     /// says no.
@@ -274,7 +329,8 @@ pub struct OutRegion {
 // SAFETY: written only inside `owner.alive()`, as relaxed atomic bytes, into
 // shared memory (see the module doc, case 5).
 unsafe impl Send for OutRegion {}
-// SAFETY: as above; writes go through atomics, so concurrent writers (chunk
+// SAFETY: `&OutRegion` only writes, through relaxed `AtomicU8` stores inside
+// `owner.alive()`, so concurrent writers (chunk
 // jobs of the same task on different threads) and JS readers never race in
 // the Rust sense.
 unsafe impl Sync for OutRegion {}
@@ -297,11 +353,10 @@ impl OutRegion {
         assert!(offset <= self.len && bytes.len() <= self.len - offset);
         let _alive = self.owner.alive().ok_or(Gone::Ended)?;
         for (i, b) in bytes.iter().enumerate() {
-            // In bounds (asserted); the SharedArrayBuffer is alive
+            // SAFETY: in bounds (asserted); the SharedArrayBuffer is alive
             // while `_alive` is held and referenced by its env; AtomicU8 has
             // the size and alignment of u8, and shared memory may be accessed
             // atomically by any thread.
-            // SAFETY: sound for the reasons just given.
             let cell = unsafe { AtomicU8::from_ptr(self.ptr.as_ptr().add(offset + i)) };
             cell.store(*b, Ordering::Relaxed);
         }

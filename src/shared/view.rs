@@ -3,10 +3,11 @@
 
 use super::{Input, OutRegion, Region, INLINE_MAX};
 use crate::error::Error;
+use crate::node_api::{self, RawEnv, Reference, Value};
 use crate::thread::ThreadShared;
 use napi::sys;
 use std::ffi::c_void;
-use std::ptr::{self, NonNull};
+use std::ptr::NonNull;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -51,29 +52,17 @@ pub enum CaptureMode {
 pub struct Capture {
     pub input: Input,
     /// A reference to the ArrayBuffer / SharedArrayBuffer behind an in-place
-    /// input, to delete on this thread once the task is done with it.
-    pub keep: Option<sys::napi_ref>,
+    /// input, deleted (on this thread) once the task is done with it.
+    pub keep: Option<Reference>,
     /// For in-place non-shared inputs: the flag the detach watch sets.
     pub watch: Option<Arc<AtomicBool>>,
-}
-
-fn napi_err(call: &'static str, status: sys::napi_status) -> Error {
-    Error::Napi { call, status }
-}
-
-fn ok(call: &'static str, status: sys::napi_status) -> Result<(), Error> {
-    if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(napi_err(call, status))
-    }
 }
 
 /// The bytes and backing buffer of any ArrayBufferView.
 struct ViewInfo {
     data: *mut c_void,
     byte_len: usize,
-    buffer: sys::napi_value,
+    buffer: Value,
 }
 
 /// Whether a view's `buffer` is a SharedArrayBuffer: a view's buffer is an
@@ -81,53 +70,30 @@ struct ViewInfo {
 /// exactly for the latter.
 ///
 /// # Safety
-/// `env` is the calling thread's env inside a napi call; `buffer` is the
-/// live buffer value of a view.
-unsafe fn is_shared(env: sys::napi_env, buffer: sys::napi_value) -> Result<bool, Error> {
-    let mut is_ab = false;
-    // SAFETY: caller's contract.
-    ok("napi_is_arraybuffer", unsafe {
-        sys::napi_is_arraybuffer(env, buffer, &mut is_ab)
-    })?;
-    Ok(!is_ab)
+/// Caller must ensure: `env` is the calling thread's env inside a napi
+/// call; `buffer` is the live buffer value of a view.
+unsafe fn is_shared(env: RawEnv, buffer: Value) -> Result<bool, Error> {
+    // SAFETY: this function's own contract is node_api's.
+    Ok(!unsafe { node_api::is_array_buffer(env, buffer) }?)
 }
 
 /// # Safety
-/// `env` is the calling thread's env, inside a napi call; `value` is a live
-/// napi value of it.
-/// `napi_float16_array` (Node 24+: `Float16Array`), which napi-rs's
-/// bindings do not name.
-const NAPI_FLOAT16_ARRAY: sys::napi_typedarray_type = 11;
-
-unsafe fn view_info(env: sys::napi_env, value: sys::napi_value) -> Result<Option<ViewInfo>, Error> {
-    let mut data = ptr::null_mut();
-    let mut buffer = ptr::null_mut();
-    let (mut ty, mut len, mut offset) = (0, 0usize, 0usize);
+/// Caller must ensure: `env` is the calling thread's env, inside a napi
+/// call; `value` is a live napi value of it.
+unsafe fn view_info(env: RawEnv, value: Value) -> Result<Option<ViewInfo>, Error> {
     // Asked first, without a separate `napi_is_typedarray` (the hot path
-    // is a TypedArray): it checks the value itself and returns
-    // `napi_invalid_arg`, writing nothing, for anything else.
-    // SAFETY: valid env and value (caller); all out-pointers are locals.
-    let st = unsafe {
-        sys::napi_get_typedarray_info(
-            env,
-            value,
-            &mut ty,
-            &mut len,
-            &mut data,
-            &mut buffer,
-            &mut offset,
-        )
-    };
-    let byte_len = if st == sys::Status::napi_ok {
+    // is a TypedArray): it checks the value itself.
+    // SAFETY: this function's own contract is node_api's.
+    if let Some(t) = unsafe { node_api::typed_array(env, value) }? {
         // Never guessed: a kind this table does not know (a newer Node's)
         // is refused rather than read past its end or short of it.
-        let elem = match ty {
+        let elem = match t.ty {
             sys::TypedarrayType::int8_array
             | sys::TypedarrayType::uint8_array
             | sys::TypedarrayType::uint8_clamped_array => 1,
             sys::TypedarrayType::int16_array
             | sys::TypedarrayType::uint16_array
-            | NAPI_FLOAT16_ARRAY => 2,
+            | node_api::FLOAT16_ARRAY => 2,
             sys::TypedarrayType::int32_array
             | sys::TypedarrayType::uint32_array
             | sys::TypedarrayType::float32_array => 4,
@@ -136,27 +102,15 @@ unsafe fn view_info(env: sys::napi_env, value: sys::napi_value) -> Result<Option
             | sys::TypedarrayType::biguint64_array => 8,
             _ => return Ok(None), // reported as a value of the wrong type
         };
-        len * elem
-    } else if st != sys::Status::napi_invalid_arg {
-        return Err(napi_err("napi_get_typedarray_info", st));
-    } else {
-        let mut is_dv = false;
-        // SAFETY: as above.
-        ok("napi_is_dataview", unsafe {
-            sys::napi_is_dataview(env, value, &mut is_dv)
-        })?;
-        if !is_dv {
-            return Ok(None);
-        }
-        let mut len = 0usize;
-        let mut offset = 0usize;
-        // SAFETY: value is a DataView (checked); out-pointers are locals.
-        ok("napi_get_dataview_info", unsafe {
-            sys::napi_get_dataview_info(env, value, &mut len, &mut data, &mut buffer, &mut offset)
-        })?;
-        len
-    };
-    Ok(Some(ViewInfo {
+        return Ok(Some(ViewInfo {
+            data: t.data,
+            byte_len: t.len * elem,
+            buffer: t.buffer,
+        }));
+    }
+    // SAFETY: this function's own contract is node_api's.
+    let dv = unsafe { node_api::data_view(env, value) }?;
+    Ok(dv.map(|(byte_len, data, buffer)| ViewInfo {
         data,
         byte_len,
         buffer,
@@ -166,31 +120,18 @@ unsafe fn view_info(env: sys::napi_env, value: sys::napi_value) -> Result<Option
 /// Whether the (non-shared) ArrayBuffer behind `reference` was detached.
 ///
 /// # Safety
-/// On the env's thread, inside a handle scope; `reference` is a live
-/// reference of `env` to an ArrayBuffer or SharedArrayBuffer.
-pub unsafe fn is_detached(env: sys::napi_env, reference: sys::napi_ref) -> bool {
-    let mut value = ptr::null_mut();
-    // SAFETY: caller's contract.
-    if unsafe { sys::napi_get_reference_value(env, reference, &mut value) } != sys::Status::napi_ok
-        || value.is_null()
-    {
-        return true;
+/// Caller must ensure: on the env's thread, inside a handle scope;
+/// `reference` belongs to `env`.
+pub unsafe fn is_detached(env: RawEnv, reference: &Reference) -> bool {
+    // SAFETY: the caller's contract (this env's thread, inside a handle
+    // scope) is the one `Reference::value` needs.
+    match unsafe { reference.value() } {
+        // SAFETY: node_api's contract holds: `v` was just fetched into the
+        // caller's handle scope.
+        Ok(v) => unsafe { node_api::is_detached(env, v) }.unwrap_or(true),
+        // A reference that no longer yields its buffer: treat it as gone.
+        Err(_) => true,
     }
-    let mut detached = false;
-    // SAFETY: value is live in the current handle scope.
-    unsafe { sys::napi_is_detached_arraybuffer(env, value, &mut detached) };
-    detached
-}
-
-/// # Safety
-/// `env` is the calling thread's env inside a napi call.
-unsafe fn reference(env: sys::napi_env, value: sys::napi_value) -> Result<sys::napi_ref, Error> {
-    let mut r = ptr::null_mut();
-    // SAFETY: value is live; a reference with count 1 keeps it from GC.
-    ok("napi_create_reference", unsafe {
-        sys::napi_create_reference(env, value, 1, &mut r)
-    })?;
-    Ok(r)
 }
 
 fn detached_error(name: &str) -> Error {
@@ -200,39 +141,15 @@ fn detached_error(name: &str) -> Error {
     }
 }
 
-/// Writes `value`'s UTF-8 into `buf` (whole characters, then a NUL);
-/// returns the bytes written, NUL not counted.
-///
-/// # Safety
-/// `env` is the calling thread's env inside a napi call; `value` is a live
-/// napi value of it.
-unsafe fn write_utf8(
-    env: sys::napi_env,
-    value: sys::napi_value,
-    buf: &mut [u8],
-) -> Result<usize, Error> {
-    let mut written = 0usize;
-    // SAFETY: caller's contract; `buf` has room for its length, NUL included.
-    ok("napi_get_value_string_utf8", unsafe {
-        sys::napi_get_value_string_utf8(
-            env,
-            value,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut written,
-        )
-    })?;
-    Ok(written)
-}
-
 /// Captures `value` (of the façade's `kind`) as a task input.
 ///
 /// # Safety
-/// `env` is the calling thread's env, inside a napi call; `value` is a live
-/// napi value of it; `owner` is this thread's [`ThreadShared`].
+/// Caller must ensure: `env` is the calling thread's env, inside a napi
+/// call; `value` is a live napi value of it; `owner` is this thread's
+/// [`ThreadShared`].
 pub unsafe fn capture(
-    env: sys::napi_env,
-    value: sys::napi_value,
+    env: RawEnv,
+    value: Value,
     kind: DataKind,
     owner: &Arc<ThreadShared>,
     mode: CaptureMode,
@@ -254,36 +171,31 @@ pub unsafe fn capture(
             // not fit, so one that leaves 4 bytes or more unused (more than
             // any character takes) holds the whole string.
             let mut small = [0u8; INLINE_MAX + 1];
-            // SAFETY: caller's contract.
-            let written = unsafe { write_utf8(env, value, &mut small) };
+            // SAFETY: our contract (env current, value live); `small` is ours.
+            let written = unsafe { node_api::utf8_into(env, value, &mut small) };
             let written = written.map_err(|_| wrong_type())?;
             if written + 4 <= INLINE_MAX {
                 return Ok(copied(&small[..written]));
             }
-            let mut len = 0usize;
-            // SAFETY: a null buffer asks only for the UTF-8 length.
-            ok("napi_get_value_string_utf8", unsafe {
-                sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len)
-            })
-            .map_err(|_| wrong_type())?;
+            // SAFETY: our contract; `value` is a string (the call above
+            // succeeded on it).
+            let len = unsafe { node_api::utf8_len(env, value) }.map_err(|_| wrong_type())?;
             let mut buf = vec![0u8; len + 1];
-            // SAFETY: caller's contract.
-            let written = unsafe { write_utf8(env, value, &mut buf) }?;
+            // SAFETY: our contract; `buf` has room for the whole string and
+            // its NUL (`len + 1`, measured just above, nothing ran between).
+            let written = unsafe { node_api::utf8_into(env, value, &mut buf) }?;
             buf.truncate(written);
             return Ok(owned(buf));
         }
         DataKind::ArrayBuffer => {
-            let mut data = ptr::null_mut();
-            let mut len = 0usize;
-            // SAFETY: fails (no UB) unless value is a non-shared ArrayBuffer.
-            ok("napi_get_arraybuffer_info", unsafe {
-                sys::napi_get_arraybuffer_info(env, value, &mut data, &mut len)
-            })
-            .map_err(|_| wrong_type())?;
+            // SAFETY: our contract; the call fails (no UB) unless `value`
+            // is a non-shared ArrayBuffer.
+            let (data, len) =
+                unsafe { node_api::array_buffer(env, value) }.map_err(|_| wrong_type())?;
             (data, len, value, false)
         }
         DataKind::View => {
-            // SAFETY: caller's contract.
+            // SAFETY: our contract is `view_info`'s.
             let info = unsafe { view_info(env, value) }?.ok_or_else(wrong_type)?;
             (info.data, info.byte_len, info.buffer, true)
         }
@@ -291,7 +203,8 @@ pub unsafe fn capture(
     // Asked only when it matters (not for small copies).
     let shared = || -> Result<bool, Error> {
         if is_view {
-            // SAFETY: caller's contract; buffer is the view's live buffer.
+            // SAFETY: our contract; `buffer` is the live buffer of the view
+            // `view_info` just read.
             unsafe { is_shared(env, buffer) }
         } else {
             Ok(false)
@@ -299,12 +212,9 @@ pub unsafe fn capture(
     };
     if byte_len == 0 || data.is_null() {
         if !shared()? {
-            let mut detached = false;
-            // SAFETY: buffer is a live non-shared ArrayBuffer value.
-            ok("napi_is_detached_arraybuffer", unsafe {
-                sys::napi_is_detached_arraybuffer(env, buffer, &mut detached)
-            })?;
-            if detached {
+            // SAFETY: our contract; `buffer` is the live (non-shared)
+            // ArrayBuffer behind `value`.
+            if unsafe { node_api::is_detached(env, buffer) }? {
                 return Err(detached_error("task.data"));
             }
         }
@@ -312,9 +222,10 @@ pub unsafe fn capture(
     }
     let ptr = NonNull::new(data.cast::<u8>()).expect("checked non-null");
     if mode == CaptureMode::Task && byte_len <= COPY_MAX {
-        // Napi reported byte_len readable bytes at data, valid during
-        // this call (we are on the owner thread, inside a napi call).
-        // SAFETY: sound for the reasons just given.
+        // Node-API reported `byte_len` readable bytes at `data` just now;
+        // we are on the owner's thread inside a napi call, so no JS can
+        // detach or free them before the copy below.
+        // SAFETY: a live, readable range for the rest of this call.
         let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), byte_len) };
         return Ok(copied(bytes));
     }
@@ -322,14 +233,15 @@ pub unsafe fn capture(
     if mode == CaptureMode::Task && !shared && !super::fault::install() {
         // No fault guard on this platform: a non-shared buffer whose caller
         // broke the contract could crash a pool thread, so it is copied.
-        // SAFETY: as for the small copy above.
+        // SAFETY: the range Node-API reported for `value` just now, read
+        // before this napi call returns (no JS runs in between).
         let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), byte_len) };
         return Ok(copied(bytes));
     }
     let (keep, watch) = match mode {
         CaptureMode::Task => {
-            // SAFETY: caller's contract; buffer is live.
-            let keep = unsafe { reference(env, buffer) }?;
+            // SAFETY: our contract; `buffer` is live in this call's scope.
+            let keep = unsafe { Reference::new(env, buffer) }?;
             (
                 Some(keep),
                 (!shared).then(|| Arc::new(AtomicBool::new(false))),
@@ -337,11 +249,11 @@ pub unsafe fn capture(
         }
         CaptureMode::Sync => (None, None),
     };
-    // Ptr..ptr+byte_len is the view's range inside `buffer`, owned by
-    // this env; for Task captures `keep` references the buffer until the task
-    // is done, and non-shared buffers get a detach-watch flag; for Sync
-    // captures the region is used only during this napi call.
-    // SAFETY: sound for the reasons just given.
+    // SAFETY: `Region::new`'s contract holds: `ptr..ptr + byte_len` is the
+    // view's range inside `buffer`, owned by
+    // this env (`owner`); a Task capture's `keep` references the buffer
+    // until the task is done and a non-shared one gets the detach-watch
+    // flag; a Sync capture's region is used only during this napi call.
     let region = unsafe { Region::new(ptr, byte_len, Arc::clone(owner), watch.clone()) };
     Ok(Capture {
         input: Input::Borrowed(region),
@@ -363,10 +275,10 @@ fn wrong_type() -> Error {
 /// # Safety
 /// As for [`capture`].
 pub unsafe fn capture_out(
-    env: sys::napi_env,
-    value: sys::napi_value,
+    env: RawEnv,
+    value: Value,
     owner: &Arc<ThreadShared>,
-) -> Result<(OutRegion, sys::napi_ref), Error> {
+) -> Result<(OutRegion, Reference), Error> {
     let not_shared = || {
         Error::invalid_arg_type(
             "task.out",
@@ -374,24 +286,23 @@ pub unsafe fn capture_out(
             "a value that is not over a SharedArrayBuffer",
         )
     };
-    // SAFETY: caller's contract.
+    // SAFETY: our contract is `view_info`'s.
     let info = unsafe { view_info(env, value) }?.ok_or_else(not_shared)?;
-    // SAFETY: caller's contract; info.buffer is the view's live buffer.
+    // SAFETY: our contract; `info.buffer` is the view's live buffer.
     if !unsafe { is_shared(env, info.buffer) }? {
         return Err(not_shared());
     }
-    // SAFETY: caller's contract; info.buffer is live.
-    let keep = unsafe { reference(env, info.buffer) }?;
+    // SAFETY: our contract; `info.buffer` is live in this call's scope.
+    let keep = unsafe { Reference::new(env, info.buffer) }?;
     let ptr = NonNull::new(info.data.cast::<u8>()).unwrap_or(NonNull::dangling());
     let len = if info.data.is_null() {
         0
     } else {
         info.byte_len
     };
-    // The range is the view's, inside a SharedArrayBuffer of this env,
-    // referenced by `keep` until the task is done; a zero length is never
-    // dereferenced.
-    // SAFETY: sound for the reasons just given.
+    // SAFETY: `OutRegion::new`'s contract holds: the range is the view's,
+    // inside a SharedArrayBuffer of this env that `keep` references until
+    // the task is done; a zero length (null data) is never dereferenced.
     let out = unsafe { OutRegion::new(ptr, len, Arc::clone(owner)) };
     Ok((out, keep))
 }

@@ -3,6 +3,7 @@
 //! [`OutRegion`]s and return an [`Output`] the JS thread turns into a value.
 
 pub mod hash;
+pub mod json;
 
 use crate::error::Error;
 use crate::shared::{Input, OutRegion};
@@ -22,6 +23,8 @@ pub enum Task {
         chunk_size: usize,
         out: OutRegion,
     },
+    /// A JSON job's scan (boxed: it is rare, and keeps `Task` small).
+    Json(Box<json::JsonTask>),
     /// Internal, for the specs: sleeps `ms` in 1 ms steps (checking cancel),
     /// or panics.
     Test { panic: bool, ms: u32 },
@@ -32,6 +35,7 @@ impl Task {
     pub fn op(&self) -> Op {
         match self {
             Task::Hash { .. } | Task::HashChunks { .. } => Op::Hash,
+            Task::Json(j) => j.op(),
             Task::Test { .. } => Op::Test,
         }
     }
@@ -51,6 +55,12 @@ impl Op {
     pub const ALL: [Op; 4] = [Op::Hash, Op::JsonParse, Op::JsonValidate, Op::Test];
     /// The ops users submit: what metrics report (not the specs' `Test`).
     pub const PUBLIC: [Op; 3] = [Op::Hash, Op::JsonParse, Op::JsonValidate];
+
+    /// Whether a task of this op settles a Promise of its own through the
+    /// drain (a JSON job's scan does not: its job tells its JS side).
+    pub fn has_promise(self) -> bool {
+        !matches!(self, Op::JsonParse | Op::JsonValidate)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -165,6 +175,7 @@ impl Task {
                 chunk_size,
                 out,
             } => hash::hash_chunks(*algorithm, input, *chunk_size, out, ctx),
+            Self::Json(j) => j.run(),
             Self::Test { panic, ms } => {
                 if *panic {
                     panic!("test panic requested");
