@@ -341,7 +341,8 @@ describe('arguments', () => {
       await assert.rejects(parseJson('1', { sliceSize: bad }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
     }
     assert.equal(await parseJson('1', {}), 1)
-    assert.equal(await parseJson('1', null), 1)
+    // As every entry point (and Node's own validateObject): null is not an options object.
+    await assert.rejects(parseJson('1', null), { code: 'ERR_INVALID_ARG_TYPE', message: /"options" argument must be of type object\. Received null/ })
   })
 })
 
