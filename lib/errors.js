@@ -18,10 +18,15 @@ const make = binding.__error
 /** How Node's ERR_INVALID_ARG_TYPE describes the value received. */
 function describeReceived(value) {
   if (value == null) return '' + value
-  if (typeof value === 'function' && value.name) return `function ${value.name}`
+  if (typeof value === 'function') return `function ${value.name}`
   if (typeof value === 'object') {
     if (value.constructor?.name) return `an instance of ${value.constructor.name}`
     return `${inspect(value, { depth: -1 })}`
+  }
+  if (typeof value === 'string') {
+    // Shortened before quoting; JSON quotes when it holds a single quote.
+    const shown = value.length > 28 ? `${value.slice(0, 25)}...` : value
+    return `type string (${shown.includes("'") ? JSON.stringify(shown) : `'${shown}'`})`
   }
   let inspected = inspect(value, { colors: false })
   if (inspected.length > 28) inspected = `${inspected.slice(0, 25)}...`

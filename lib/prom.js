@@ -13,6 +13,7 @@ const v8 = require('node:v8')
 const { lag, monitors, enableExport } = require('./lag.js')
 const { Pool, pool: defaultPool, poolMetrics, defaultPoolMetrics, OPS: POOL_OPS } = require('./pool.js')
 const { invalidArgType, invalidArgValue, outOfRange, peerMissing } = require('./errors.js')
+const { validateOptions } = require('./validate.js')
 // Node's own, not the globals that fake timers replace: a cached scrape
 // must not outlive its tick because a test froze the clock.
 const { setImmediate } = require('node:timers')
@@ -75,8 +76,8 @@ const QUANTILES = [
 
 
 function checkOptions(options) {
+  validateOptions(options)
   if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
   const prom = options.register === undefined ? loadPromClient().register : options.register
   if (!prom || typeof prom.registerMetric !== 'function' || typeof prom.getSingleMetric !== 'function') {
     throw invalidArgType('options.register', 'a prom-client Registry', options.register)

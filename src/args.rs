@@ -24,10 +24,7 @@ pub fn describe(value: &Unknown) -> String {
             Some(name) if !name.is_empty() => format!("function {name}"),
             _ => "function ".into(),
         },
-        ValueType::String => truncated(&format!(
-            "type string ({})",
-            inspect_string(&to_string(value).unwrap_or_default())
-        )),
+        ValueType::String => describe_string(&to_string(value).unwrap_or_default()),
         ValueType::Number => format!("type number ({})", to_string(value).unwrap_or_default()),
         ValueType::Boolean => format!("type boolean ({})", to_string(value).unwrap_or_default()),
         ValueType::BigInt => format!("type bigint ({}n)", to_string(value).unwrap_or_default()),
@@ -36,63 +33,42 @@ pub fn describe(value: &Unknown) -> String {
     }
 }
 
-/// `util.inspect(string)`: single quotes, or double quotes when the text
-/// has single quotes and no double ones, or backticks when it has both;
-/// backslashes, the chosen quote and control characters escaped.
-fn inspect_string(s: &str) -> String {
-    let quote = if !s.contains('\'') {
-        '\''
-    } else if !s.contains('"') {
-        '"'
-    } else if !s.contains('`') && !s.contains("${") {
-        '`'
+/// How Node's `ERR_INVALID_ARG_TYPE` shows a string received: past 28
+/// UTF-16 units, its first 25 and `...`; then in single quotes, or as JSON
+/// (double quotes, escapes) when it holds a single quote.
+fn describe_string(s: &str) -> String {
+    let shown: String = if s.encode_utf16().count() > 28 {
+        let mut units = 0;
+        let head: String = s
+            .chars()
+            .take_while(|c| {
+                units += c.len_utf16();
+                units <= 25
+            })
+            .collect();
+        format!("{head}...")
     } else {
-        '\''
+        s.to_string()
     };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for ch in s.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02X}", c as u32));
-            }
-            c => out.push(c),
+    if !shown.contains('\'') {
+        return format!("type string ('{shown}')");
+    }
+    let mut json = String::from("\"");
+    for c in shown.chars() {
+        match c {
+            '"' => json.push_str("\\\""),
+            '\\' => json.push_str("\\\\"),
+            '\n' => json.push_str("\\n"),
+            '\r' => json.push_str("\\r"),
+            '\t' => json.push_str("\\t"),
+            '\u{8}' => json.push_str("\\b"),
+            '\u{c}' => json.push_str("\\f"),
+            c if (c as u32) < 0x20 => json.push_str(&format!("\\u{:04x}", c as u32)),
+            c => json.push(c),
         }
     }
-    out.push(quote);
-    out
-}
-
-/// Node shortens a described value past 28 UTF-16 units: `type string
-/// ('…')` keeps the inner description's first 25 units and adds `...`.
-fn truncated(described: &str) -> String {
-    let (head, inner) = match described.find('(') {
-        Some(i) if described.ends_with(')') => (&described[..=i], &described[i + 1..described.len() - 1]),
-        _ => return described.to_string(),
-    };
-    if inner.encode_utf16().count() <= 28 {
-        return described.to_string();
-    }
-    let mut units = 0;
-    let cut: String = inner
-        .chars()
-        .take_while(|c| {
-            units += c.len_utf16();
-            units <= 25
-        })
-        .collect();
-    format!("{head}{cut}...)")
+    json.push('"');
+    format!("type string ({json})")
 }
 
 fn to_string(value: &Unknown) -> Option<String> {
@@ -202,15 +178,15 @@ mod tests {
 
 
     #[test]
-    fn strings_are_described_as_util_inspect_does() {
-        use super::{inspect_string, truncated};
-        assert_eq!(inspect_string("x"), "'x'");
-        assert_eq!(inspect_string("it's"), "\"it's\"");
-        assert_eq!(inspect_string("a\nb\\"), "'a\\nb\\\\'");
-        let long = format!("type string ({})", inspect_string(&"a".repeat(40)));
-        assert_eq!(truncated(&long), format!("type string ('{}...)", "a".repeat(24)));
-        let short = format!("type string ({})", inspect_string(&"a".repeat(26)));
-        assert_eq!(truncated(&short), short);
+    fn strings_are_described_as_node_describes_them() {
+        use super::describe_string;
+        assert_eq!(describe_string("x"), "type string ('x')");
+        assert_eq!(describe_string("it's"), "type string (\"it's\")");
+        assert_eq!(describe_string("a\nb"), "type string ('a\nb')");
+        let long = "y".repeat(100);
+        assert_eq!(describe_string(&long), format!("type string ('{}...')", "y".repeat(25)));
+        let edge = "y".repeat(28);
+        assert_eq!(describe_string(&edge), format!("type string ('{edge}')"));
     }
 
     #[test]
