@@ -390,3 +390,14 @@ export interface JsonSyntaxError extends SyntaxError {
  * invalid JSON.
  */
 export declare function parseJsonSync(data: JsonInput): unknown
+
+/**
+ * What every aborted operation rejects with, shaped as the error Node's own
+ * signal-taking APIs (`timers/promises`, `events.once`) reject with: name
+ * `'AbortError'`, code `'ABORT_ERR'`, the signal's reason as `cause`.
+ */
+export declare class AbortError extends Error {
+  constructor(message?: string, options?: { cause?: unknown })
+  readonly code: 'ABORT_ERR'
+  readonly name: 'AbortError'
+}

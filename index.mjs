@@ -17,5 +17,6 @@ export const {
   yieldEvery,
   startSidecar,
   parseJsonSync,
+  AbortError,
 } = native
 export default native

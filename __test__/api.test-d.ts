@@ -2,6 +2,7 @@
 // __test__/tsconfig.json` must accept the valid uses and reject the ones
 // marked @ts-expect-error (an unused @ts-expect-error is itself an error).
 import {
+  AbortError,
   overloaded,
   startSidecar,
   underPressure,
@@ -144,3 +145,11 @@ function onError(err: JsonSyntaxError): number {
   return err.position + err.code.length
 }
 void onError
+
+// Every abort rejects with the package's AbortError.
+const aborted: AbortError = new AbortError(undefined, { cause: 'stop' })
+const abortCode: 'ABORT_ERR' = aborted.code
+void abortCode
+// @ts-expect-error the code is fixed
+const wrongCode: 'ERR_X' = aborted.code
+void wrongCode
