@@ -78,9 +78,9 @@ mod test_link {
 
 /// The version of the libuv inside this process, e.g. `"1.46.0"`.
 pub fn version() -> String {
-    // Uv_version_string returns a pointer to a static, NUL-terminated
-    // string owned by libuv; it is valid for the life of the process.
-    // SAFETY: sound for the reasons just given.
+    // SAFETY: uv_version_string takes no arguments and returns a pointer to
+    // a static, NUL-terminated string owned by libuv, valid for the life of
+    // the process, so CStr::from_ptr reads a live C string.
     unsafe { CStr::from_ptr(uv_version_string()) }
         .to_string_lossy()
         .into_owned()
@@ -208,9 +208,9 @@ fn check(call: &'static str, rc: c_int) -> Result<(), UvError> {
     if rc == 0 {
         return Ok(());
     }
-    // Uv_strerror accepts any int and returns a pointer to a static
-    // string (or a leaked one for unknown codes); never null.
-    // SAFETY: sound for the reasons just given.
+    // SAFETY: uv_strerror accepts any int and returns a pointer to a static,
+    // NUL-terminated string (a leaked one for unknown codes), never null, so
+    // CStr::from_ptr reads a live C string.
     let message = unsafe { CStr::from_ptr(uv_strerror(rc)) }
         .to_string_lossy()
         .into_owned();
@@ -230,9 +230,8 @@ pub enum HookKind {
 type Callback = Box<dyn FnMut()>;
 
 fn handle_layout(kind: c_int) -> Layout {
-    // Uv_handle_size accepts any handle type value and returns its
-    // size (0 for unknown types, never UB).
-    // SAFETY: sound for the reasons just given.
+    // SAFETY: uv_handle_size only looks `kind` up in libuv's table of handle
+    // types: any value is accepted (0 for an unknown type, asserted below).
     let size = unsafe { uv_handle_size(kind) };
     assert!(size > 0, "libuv does not know handle type {kind}");
     Layout::from_size_align(size, HANDLE_ALIGN).expect("libuv handle size fits a Layout")
@@ -257,9 +256,10 @@ unsafe fn free_handle(handle: *mut UvHandle, kind: c_int) {
     // SAFETY: the handle block is still allocated (caller's contract).
     let data = unsafe { uv_handle_get_data(handle) };
     if !data.is_null() {
-        // Data was produced by Box::into_raw(Box<Callback>) below and
-        // is freed exactly once, here.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: a non-null `data` was set only by LoopHook::new or
+        // AsyncWaker::new, from Box::into_raw of a Box<Callback>; libuv no
+        // longer uses the handle (our caller's contract) and free_handle runs
+        // once per handle, so this is the one Box::from_raw of it.
         drop(unsafe { Box::from_raw(data.cast::<Callback>()) });
     }
     // SAFETY: allocated by alloc_handle with the same layout.
@@ -267,21 +267,21 @@ unsafe fn free_handle(handle: *mut UvHandle, kind: c_int) {
 }
 
 unsafe extern "C" fn on_close(handle: *mut UvHandle) {
-    // Libuv passes the handle being closed; it is a valid handle
-    // whose type we can read.
-    // SAFETY: sound for the reasons just given.
+    // SAFETY: libuv passes the handle being closed; it is still allocated
+    // (only free_handle, just below, frees it), so its type can be read.
     let kind = unsafe { uv_handle_get_type(handle) };
-    // Libuv is done with the handle once its close callback runs,
-    // and every handle closed with this callback was built by this module.
-    // SAFETY: sound for the reasons just given.
+    // SAFETY: free_handle's contract holds: libuv is done with the handle
+    // once its close callback runs; on_close is passed to uv_close only by
+    // LoopHook::drop and AsyncWaker::drop, whose handles came from
+    // alloc_handle with `data` null or a leaked Box<Callback>.
     unsafe { free_handle(handle, kind) };
 }
 
 unsafe extern "C" fn run_callback(handle: *mut UvHandle) {
-    // The handle is live (libuv is calling it) and its data is the
-    // Box<Callback> set at construction; it is only freed in on_close, which
-    // libuv never runs while a callback of the same handle is on the stack.
-    // SAFETY: sound for the reasons just given.
+    // SAFETY: the handle is live (libuv is calling it) and its `data` is the
+    // Box<Callback> LoopHook::new or AsyncWaker::new set before starting it;
+    // that box is freed only in on_close, which libuv never runs while a
+    // callback of the same handle is on the stack, and nothing else borrows it.
     let cb = unsafe { &mut *uv_handle_get_data(handle).cast::<Callback>() };
     cb();
 }
@@ -307,9 +307,9 @@ impl LoopHook {
         };
         let handle = alloc_handle(uv_kind);
         let raw = handle.as_ptr();
-        // Raw is a zeroed block of the right size for this handle
-        // type, and lp is the live loop of this thread (caller's contract).
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: `raw` is a zeroed, 16-byte aligned block of
+        // uv_handle_size(uv_kind) bytes from alloc_handle, and `lp` is the
+        // live loop of this thread (LoopHook::new's contract).
         let rc = unsafe {
             match kind {
                 HookKind::Prepare => uv_prepare_init(lp, raw),
@@ -321,9 +321,10 @@ impl LoopHook {
             unsafe { free_handle(raw, uv_kind) };
             return Err(e);
         }
-        // The handle is initialised; data is ours to set, and unref
-        // only clears the "keeps the loop alive" flag.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: uv_*_init just succeeded on `raw`, on this (its loop's)
+        // thread; libuv never reads `data`, so setting it to the leaked box
+        // is ours to do, and uv_unref only clears the "keeps the loop alive"
+        // flag.
         unsafe {
             uv_handle_set_data(raw, Box::into_raw(Box::new(cb)).cast());
             uv_unref(raw);
@@ -341,9 +342,10 @@ impl LoopHook {
             return Ok(());
         }
         let raw = self.handle.as_ptr();
-        // The handle is initialised and open (we close it only in
-        // Drop); run_callback matches the expected callback signature.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: `self.handle` was initialised by LoopHook::new and stays
+        // open until LoopHook::drop closes it; we are on its loop's thread
+        // (the type is !Send); run_callback has libuv's callback signature
+        // and `data` already holds the Box<Callback> it reads.
         let rc = unsafe {
             match self.kind {
                 HookKind::Prepare => uv_prepare_start(raw, run_callback),
@@ -363,9 +365,9 @@ impl LoopHook {
             return;
         }
         let raw = self.handle.as_ptr();
-        // The handle is initialised and open (closed only in Drop);
-        // stopping a prepare/check handle cannot fail.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: `self.handle` was initialised by LoopHook::new and stays
+        // open until LoopHook::drop closes it; we are on its loop's thread
+        // (the type is !Send); stopping a prepare/check handle cannot fail.
         unsafe {
             match self.kind {
                 HookKind::Prepare => uv_prepare_stop(raw),
@@ -382,10 +384,11 @@ impl LoopHook {
 
 impl Drop for LoopHook {
     fn drop(&mut self) {
-        // We own the open handle, we are on its loop's thread (the type
-        // is !Send), and uv_close stops it first. on_close frees the block and
-        // the callback once libuv is done with them.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: this LoopHook owns the open handle (LoopHook::new
+        // initialised it; only this drop closes it, once), we are on its
+        // loop's thread (the type is !Send), and uv_close stops it first;
+        // on_close frees the block and the callback once libuv is done with
+        // them.
         unsafe { uv_close(self.handle.as_ptr(), Some(on_close)) };
     }
 }
@@ -467,22 +470,26 @@ impl WakeHandle {
 
 impl AsyncWaker {
     /// # Safety
-    /// As for [`LoopHook::new`].
+    /// `lp` must be the live loop of the calling thread, and the waker must
+    /// be dropped (closed) on this thread before that loop is closed (from
+    /// an env cleanup hook at the latest).
     pub unsafe fn new(lp: *mut UvLoop, cb: Callback) -> Result<Self, UvError> {
         let handle = alloc_handle(UV_ASYNC);
         let raw = handle.as_ptr();
-        // Raw is a zeroed block of async size; lp is this thread's
-        // live loop (caller's contract).
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: `raw` is a zeroed, 16-byte aligned block of
+        // uv_handle_size(UV_ASYNC) bytes from alloc_handle; `lp` is this
+        // thread's live loop (AsyncWaker::new's contract); run_callback has
+        // libuv's callback signature.
         let rc = unsafe { uv_async_init(lp, raw, run_callback) };
         if let Err(e) = check("uv_async_init", rc) {
             // SAFETY: init failed, libuv never saw the handle; data is null.
             unsafe { free_handle(raw, UV_ASYNC) };
             return Err(e);
         }
-        // The handle is initialised; set data before any wake can
-        // reach run_callback (no other thread has the handle yet).
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: uv_async_init just succeeded on `raw`; `data` is set before
+        // any wake can reach run_callback, because no WakeHandle exists yet
+        // (the gate is made below); uv_unref only clears the "keeps the loop
+        // alive" flag, on this (its loop's) thread.
         unsafe {
             uv_handle_set_data(raw, Box::into_raw(Box::new(cb)).cast());
             uv_unref(raw);
@@ -502,9 +509,10 @@ impl AsyncWaker {
     /// Whether the handle keeps the loop alive (`uv_ref`) or not
     /// (`uv_unref`, the initial state). Loop thread only (the type is !Send).
     pub fn set_ref(&self, keep_alive: bool) {
-        // The handle is initialised and open until drop; ref/unref
-        // only flip its "active" accounting on this (its own) loop's thread.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: `self.handle` was initialised by AsyncWaker::new and stays
+        // open until AsyncWaker::drop closes it; we are on its loop's thread
+        // (the type is !Send), and uv_ref/uv_unref only flip whether it keeps
+        // that loop alive.
         unsafe {
             if keep_alive {
                 uv_ref(self.handle.as_ptr());

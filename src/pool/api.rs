@@ -324,7 +324,8 @@ unsafe fn typed_array(
     min: usize,
     what: &str,
 ) -> Result<(*mut std::ffi::c_void, usize), Error> {
-    // SAFETY: the caller's contract is node_api's.
+    // SAFETY: `node_api::typed_array`'s contract is this function's: on
+    // `env`'s thread inside a napi call or handle scope, `v` live in it.
     match unsafe { node_api::typed_array(env, v) } {
         Ok(Some(t)) if t.ty == ty && t.len >= min && !t.data.is_null() => Ok((t.data, t.len)),
         _ => Err(Error::InvalidArgValue {
@@ -537,9 +538,10 @@ impl NativePool {
                 // `js.thread` this env's ThreadShared.
                 let captured = unsafe { shared::capture_out(raw, out.raw(), &js.thread) };
                 let (out, out_ref) = captured?;
-                // SAFETY: `shared::capture`'s contract holds: as just above,
-                // for the argument `data`; on failure `out_ref` is deleted as
-                // it is dropped.
+                // SAFETY: `shared::capture`'s contract holds: inside this
+                // napi call on the env's thread; `data` is its live argument
+                // and `js.thread` this env's ThreadShared; on failure
+                // `out_ref` is deleted as it is dropped.
                 let cap = unsafe {
                     shared::capture(raw, data.raw(), kind, &js.thread, CaptureMode::Task)
                 }?;

@@ -551,7 +551,8 @@ impl JsSide {
     unsafe fn settle_value(&self, result: Result<Output, Error>) -> (bool, Value) {
         let env = self.env.env();
         match result {
-            // SAFETY: our caller's contract is node_api's.
+            // SAFETY: `output_value`'s contract is ours: on this env's thread
+            // (`self.env`, the JsSide's own) inside a handle scope of it.
             Ok(out) => match unsafe { output_value(self.env, out) } {
                 Ok(v) => (false, v),
                 Err(e) => (true, e.to_js(&env).raw()),
@@ -783,7 +784,9 @@ impl JsSide {
 /// napi call or handle scope.
 #[inline]
 pub unsafe fn output_value(env: RawEnv, out: Output) -> Result<Value, Error> {
-    // SAFETY: our caller's contract, the same for each call.
+    // SAFETY: `latin1`, `buffer_copy` and `double` each need only what our
+    // caller promised (on `env`'s thread inside a napi call or handle
+    // scope); the byte slices are borrowed from `out` for the call.
     unsafe {
         match out {
             Output::Text(t) => node_api::latin1(env, t.as_bytes()),

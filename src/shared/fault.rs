@@ -61,9 +61,10 @@ pub fn install() -> bool {
     *INSTALLED.get_or_init(|| {
         #[cfg(unix)]
         {
-            // Installs a process-wide handler once (OnceLock); it keeps the
-            // previous one and hands it every fault it does not own.
-            // SAFETY: sound for the reasons just given.
+            // SAFETY: nodeperf_fault_install (fault.c) takes no arguments and
+            // only calls sigaction for SIGSEGV/SIGBUS; INSTALLED's OnceLock
+            // runs it once per process, and it saves the previous handlers
+            // and hands them every fault it does not own.
             unsafe { nodeperf_fault_install() == 0 }
         }
         #[cfg(not(unix))]
@@ -81,9 +82,10 @@ struct Call<'a, F, R> {
 
 #[cfg(unix)]
 unsafe extern "C" fn trampoline<F: FnOnce(&[u8]) -> R, R>(ctx: *mut c_void) {
-    // `ctx` is the `Call` that `read` passed, alive on its stack for the
-    // whole C call, and used by nothing else meanwhile.
-    // SAFETY: sound for the reasons just given.
+    // SAFETY: nodeperf_fault_call passes back the `ctx` that `read` gave it:
+    // a `Call<'_, F, R>` of the same F and R `read` instantiated this
+    // trampoline with, alive on `read`'s stack for the whole C call, and used
+    // by nothing else meanwhile, so a unique borrow of it is sound.
     let call = unsafe { &mut *ctx.cast::<Call<'_, F, R>>() };
     let (f, bytes) = (call.f.take(), call.bytes);
     // A panic must not unwind through the C frame: catch it here and
@@ -110,10 +112,10 @@ pub unsafe fn read<R, F: FnOnce(&[u8]) -> R>(bytes: &[u8], f: F) -> Result<R, Fa
         };
         let lo = bytes.as_ptr() as usize;
         let ctx = (&mut call as *mut Call<'_, F, R>).cast::<c_void>();
-        // The trampoline matches the closure type, ctx points to `call`
-        // for the whole call, and the caller promised `f` is safe to
-        // abandon mid-way.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: trampoline::<F, R> casts `ctx` back to the Call<'_, F, R>
+        // it points to, which lives on this stack until the C call returns;
+        // `lo..lo + bytes.len()` is `bytes`, valid when the read starts, and
+        // `read`'s caller promised `f` is safe to abandon mid-way.
         let faulted = unsafe { nodeperf_fault_call(trampoline::<F, R>, ctx, lo, lo + bytes.len()) };
         if faulted != 0 {
             // `f` was abandoned: forget it rather than drop what it held
@@ -162,9 +164,9 @@ mod tests {
         let unmapped = unsafe { libc::munmap(second, page) };
         assert_eq!(unmapped, 0);
         let caught = faults_caught();
-        // The slice was valid when the read started (the unmap stands for
-        // a concurrent free); `sum` is a plain computation.
-        // SAFETY: sound for the reasons just given.
+        // SAFETY: `read`'s contract holds: `bytes` was valid when the read
+        // started (the unmap stands for a concurrent free), and `sum` is a
+        // plain computation (no locks, allocation or destructors).
         assert!(unsafe { read(bytes, sum) }.is_err());
         assert_eq!(faults_caught(), caught + 1.0);
         // The first page still reads.

@@ -194,23 +194,23 @@ impl Region {
     ) -> Result<R, Gone> {
         let _alive = self.owner.alive().ok_or(Gone::Ended)?;
         let Some(flag) = &self.detached else {
-            // Shared memory: the owner env lives while `_alive` is held, it
-            // keeps the backing store referenced (the capture's `keep`),
-            // and a SharedArrayBuffer can neither detach nor shrink.
-            // SAFETY: `ptr..ptr + len` stays mapped and valid during `f`.
+            // SAFETY: `ptr..ptr + len` stays mapped and valid during `f`:
+            // shared memory, whose owner env lives while `_alive` is held and
+            // keeps the backing store referenced (the capture's `keep`), and a
+            // SharedArrayBuffer can neither detach nor shrink.
             let bytes = unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) };
             return Ok(f(bytes, None));
         };
         if flag.load(Ordering::Acquire) {
             return Err(Gone::Detached);
         }
-        // Non-shared memory, not detached when checked: valid unless the
-        // caller detaches it now (contract broken, module doc case 4), in
-        // which case the guarded read faults and ends instead of crashing;
-        // abandoning `f` is sound by our caller's promise (no load of the
-        // bytes inside a lock or the allocator).
-        // SAFETY: the slice was valid when the read began; `fault::read`'s
-        // contract is met by our caller's promise, as explained above.
+        // SAFETY: non-shared memory, not detached when `flag` was checked
+        // and kept alive by `_alive` and the capture's `keep`, so the slice
+        // is valid when the read begins; if the caller detaches it now
+        // (contract broken, module doc case 4), `fault::read` ends the read
+        // at the fault instead of crashing, and abandoning `f` there is sound
+        // by our caller's promise (no load of the bytes inside a lock or the
+        // allocator).
         unsafe {
             let bytes = std::slice::from_raw_parts(self.ptr.as_ptr(), self.len);
             fault::read(bytes, |b| f(b, Some(flag))).map_err(|_| Gone::Detached)

@@ -73,7 +73,8 @@ struct ViewInfo {
 /// Caller must ensure: `env` is the calling thread's env inside a napi
 /// call; `buffer` is the live buffer value of a view.
 unsafe fn is_shared(env: RawEnv, buffer: Value) -> Result<bool, Error> {
-    // SAFETY: this function's own contract is node_api's.
+    // SAFETY: `node_api::is_array_buffer` needs what our caller promised:
+    // `env` is this thread's env inside a napi call, `buffer` live in it.
     Ok(!unsafe { node_api::is_array_buffer(env, buffer) }?)
 }
 
@@ -83,7 +84,8 @@ unsafe fn is_shared(env: RawEnv, buffer: Value) -> Result<bool, Error> {
 unsafe fn view_info(env: RawEnv, value: Value) -> Result<Option<ViewInfo>, Error> {
     // Asked first, without a separate `napi_is_typedarray` (the hot path
     // is a TypedArray): it checks the value itself.
-    // SAFETY: this function's own contract is node_api's.
+    // SAFETY: `node_api::typed_array` needs what our caller promised: `env`
+    // is this thread's env inside a napi call, `value` live in it.
     if let Some(t) = unsafe { node_api::typed_array(env, value) }? {
         // Never guessed: a kind this table does not know (a newer Node's)
         // is refused rather than read past its end or short of it.
@@ -108,7 +110,8 @@ unsafe fn view_info(env: RawEnv, value: Value) -> Result<Option<ViewInfo>, Error
             buffer: t.buffer,
         }));
     }
-    // SAFETY: this function's own contract is node_api's.
+    // SAFETY: `node_api::data_view` needs what our caller promised: `env`
+    // is this thread's env inside a napi call, `value` live in it.
     let dv = unsafe { node_api::data_view(env, value) }?;
     Ok(dv.map(|(byte_len, data, buffer)| ViewInfo {
         data,

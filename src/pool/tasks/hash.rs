@@ -229,9 +229,10 @@ fn digest_range(
         }
     }
     let mut state = State::new(a);
-    // A hash update over a byte slice: no locks, no allocation, nothing
-    // owned with a destructor, so it may be abandoned on a fault.
-    // SAFETY: sound for the reason just given.
+    // SAFETY: `Input::for_each_piece`'s contract holds: `f` is
+    // `State::update`, a hash update over a byte slice into a hasher
+    // borrowed from this frame: no locks, no allocation, nothing owned with
+    // a destructor, so a fault may abandon it mid-way.
     let done = unsafe { input.for_each_piece(range, || !ctx.cancelled(), |b| state.update(b))? };
     if !done {
         return Err(Stop::Cancelled);
@@ -258,9 +259,9 @@ fn blake3_parallel(input: &Input, ctx: &TaskCtx) -> Result<Digest, Stop> {
             return Err(Stop::Cancelled);
         }
         if len <= LEAF {
-            // A BLAKE3 hasher on the stack (plain data) over a byte slice:
-            // no locks, no allocation, nothing owned with a destructor.
-            // SAFETY: sound for the reason just given.
+            // SAFETY: `Input::read`'s contract holds: `f` builds a BLAKE3
+            // hasher on the stack (plain data) and hashes the borrowed
+            // byte slice: no locks, no allocation, so a fault may abandon it.
             return Ok(unsafe {
                 input.read(start..start + len, |b| {
                     blake3::Hasher::new()
