@@ -1,14 +1,15 @@
-//! One error type for the whole addon, and its one conversion to JS.
+//! One error type for the whole addon, and its one conversion to JS
+//! (`Error::to_js`, in `error/js.rs`: the part that needs `node_api`).
 //!
 //! Argument errors follow Node's own conventions (`TypeError` with
 //! `ERR_INVALID_ARG_TYPE`, `RangeError` with `ERR_OUT_OF_RANGE`, …), an abort
 //! is an `AbortError` with `ABORT_ERR`, and the project's own failures carry
 //! `ERR_NODEPERF_*` codes. Codes are stable: users match on them.
 
-use napi::bindgen_prelude::{
-    JsError, JsObjectValue, JsRangeError, JsSyntaxError, JsTypeError, Unknown,
-};
-use napi::{Env, JsValue};
+mod js;
+
+pub use js::OrThrow;
+
 use std::fmt;
 
 /// Which JS constructor an [`Error`] becomes.
@@ -122,45 +123,6 @@ impl Error {
             _ => JsClass::Error,
         }
     }
-
-    /// Builds the JS error object. Must run on the env's own thread.
-    pub fn to_js<'e>(&self, env: &'e Env) -> Unknown<'e> {
-        let inner = napi::Error::new(self.code(), self.to_string());
-        if let Self::JsonSyntax {
-            message_utf16: Some(units),
-            ..
-        } = self
-        {
-            if let Some(value) = syntax_error_utf16(env, self.code(), units) {
-                return self.decorate(value);
-            }
-        }
-        let value = match self.js_class() {
-            JsClass::Error | JsClass::AbortError => JsError::from(inner).into_unknown(*env),
-            JsClass::TypeError => JsTypeError::from(inner).into_unknown(*env),
-            JsClass::RangeError => JsRangeError::from(inner).into_unknown(*env),
-            JsClass::SyntaxError => JsSyntaxError::from(inner).into_unknown(*env),
-        };
-        self.decorate(value)
-    }
-
-    /// Adds the extra own properties; failures here leave a still-correct error.
-    fn decorate<'e>(&self, value: Unknown<'e>) -> Unknown<'e> {
-        if let Ok(mut obj) = value.coerce_to_object() {
-            if self.js_class() == JsClass::AbortError {
-                let _ = obj.set_named_property("name", "AbortError");
-            }
-            if let Self::JsonSyntax { position, .. } = self {
-                let _ = obj.set_named_property("position", *position as f64);
-            }
-        }
-        value
-    }
-
-    /// The `napi::Error` that throws (or rejects with) exactly [`Self::to_js`].
-    pub fn into_napi(self, env: &Env) -> napi::Error {
-        napi::Error::from(self.to_js(env))
-    }
 }
 
 impl fmt::Display for Error {
@@ -234,43 +196,12 @@ fn noun(name: &str) -> &'static str {
 
 impl std::error::Error for Error {}
 
-/// A `SyntaxError` whose message is UTF-16 (lone surrogates kept), with
-/// `code`, as `node_api_create_syntax_error` makes it.
-fn syntax_error_utf16<'e>(env: &'e Env, code: &str, units: &[u16]) -> Option<Unknown<'e>> {
-    use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, Utf16String};
-    let raw_env = env.raw();
-    // Called on the env's own thread (to_js's contract); the values are
-    // fresh handles in the current scope.
-    // SAFETY: the env and handles are valid here (see above).
-    unsafe {
-        let msg = Utf16String::to_napi_value(raw_env, Utf16String::from(units.to_vec())).ok()?;
-        let code = String::to_napi_value(raw_env, code.to_string()).ok()?;
-        let mut out = std::ptr::null_mut();
-        let status = napi::sys::node_api_create_syntax_error(raw_env, code, msg, &mut out);
-        if status != napi::sys::Status::napi_ok {
-            return None;
-        }
-        Unknown::from_napi_value(raw_env, out).ok()
-    }
-}
-
 impl From<crate::uv::UvError> for Error {
     fn from(e: crate::uv::UvError) -> Self {
         Self::Uv {
             call: e.call,
             message: e.message,
         }
-    }
-}
-
-/// `result.or_throw(env)?` in `#[napi]` functions.
-pub trait OrThrow<T> {
-    fn or_throw(self, env: &Env) -> napi::Result<T>;
-}
-
-impl<T> OrThrow<T> for Result<T, Error> {
-    fn or_throw(self, env: &Env) -> napi::Result<T> {
-        self.map_err(|e| e.into_napi(env))
     }
 }
 

@@ -106,7 +106,9 @@ impl HandleScope {
     /// of opening, which holding the guard in a local ensures.
     pub unsafe fn open(env: RawEnv) -> Result<Self, Error> {
         let mut scope = ptr::null_mut();
-        // SAFETY: the caller's contract above; `scope` is a local out-pointer.
+        // SAFETY: `open`'s contract: on `env`'s thread while it is alive,
+        // outside running JS or inside a napi call; `scope` is a local
+        // out-pointer.
         check("napi_open_handle_scope", unsafe {
             sys::napi_open_handle_scope(env.raw, &mut scope)
         })?;
@@ -145,7 +147,10 @@ impl CallbackScope {
         context: &AsyncContext,
     ) -> Result<Self, Error> {
         let mut scope = ptr::null_mut();
-        // SAFETY: the caller's contract above; `scope` is a local out-pointer.
+        // SAFETY: `open`'s contract: on `env`'s thread inside an open handle
+        // scope, where `resource` is live, and `context` is not destroyed
+        // (an `AsyncContext` destroys it only on drop); `scope` is a local
+        // out-pointer.
         check("napi_open_callback_scope", unsafe {
             sys::napi_open_callback_scope(env.raw, resource, context.raw, &mut scope)
         })?;
@@ -690,6 +695,21 @@ pub unsafe fn throw(env: RawEnv, error: Value) -> Result<(), Error> {
     // SAFETY: the caller's contract: inside a callback from JS on `env`'s
     // thread, with `error` live in its scope.
     check("napi_throw", unsafe { sys::napi_throw(env.raw, error) })
+}
+
+/// A new `SyntaxError` with `message` and `code` (`node_api_create_syntax_error`).
+///
+/// # Safety
+/// The module's contract; `code` and `message` are strings.
+pub unsafe fn syntax_error(env: RawEnv, code: Value, message: Value) -> Result<Value, Error> {
+    let mut v = ptr::null_mut();
+    // SAFETY: the caller's contract: on `env`'s thread inside a napi call or
+    // handle scope, with `code` and `message` live strings in it; `v` is a
+    // local out-pointer.
+    check("node_api_create_syntax_error", unsafe {
+        sys::node_api_create_syntax_error(env.raw, code, message, &mut v)
+    })?;
+    Ok(v)
 }
 
 /// Calls `f(...argv)` with `this` undefined. A throw becomes an uncaught
