@@ -7,8 +7,10 @@
 //         by the paths that name another module: `crate::…` and `super::…`,
 //         in `use` items (groups expanded) and inline (`super::x::f()`).
 //         Child-relative paths (`mod x; pub use x::…`, the table-of-contents
-//         lines of lib.rs and each mod.rs) are not edges; an inline `mod
-//         tests { use super::* }` belongs to its file.
+//         lines of lib.rs and each mod.rs) are not edges, but a path through
+//         one (`crate::lag::LocalLag`, re-exported from lag/local.rs) is an
+//         edge to the file that defines the item; an inline `mod tests {
+//         use super::* }` belongs to its file.
 //
 // Prints every circle (one path per strongly connected group, each edge
 // with the line that makes it) and exits 1 if there is any, 0 otherwise.
@@ -178,6 +180,24 @@ function rustGraph() {
   const src = path.join(root, 'src')
   const files = rustFiles(src)
   const byModule = new Map(files.map((f) => [modName(modulePath(f, src)), f]))
+  // Re-exports: `pub use child::Item` in module m makes `m::Item` name the
+  // child module, so a path through a table of contents (`crate::lag::X`)
+  // is an edge to the file that defines X, not to the folder's mod.rs.
+  const reexports = new Map()
+  for (const file of files) {
+    const own = modulePath(file, src)
+    const code = blank(fs.readFileSync(file, 'utf8'), { strings: true, lang: 'rust' })
+    const items = new Map()
+    for (let m, re = /\bpub\s+use\s+([^;]*);/g; (m = re.exec(code)); ) {
+      for (const p of expandUse(m[1])) {
+        const segs = p.split('::')
+        if (segs.length < 2 || /^(crate|super|self)$/.test(segs[0])) continue
+        const child = modName([...own, segs[0]])
+        if (byModule.has(child)) items.set(segs[segs.length - 1].replace(/\bas\w+$/, ''), child)
+      }
+    }
+    reexports.set(modName(own), items)
+  }
   const graph = new Map()
   for (const file of files) {
     const own = modulePath(file, src)
@@ -225,9 +245,17 @@ function rustGraph() {
       // The longest prefix that is a file module (an inline module or an
       // item belongs to its file).
       let to = null
-      for (let len = target.length; len >= 0 && to === null; len--) {
+      let len = target.length
+      for (; len >= 0 && to === null; len--) {
         const name = modName(target.slice(0, len))
         if (byModule.has(name)) to = name
+      }
+      // `to` names target[0..len + 1]; an item re-exported there leads on.
+      for (let next = target[len + 1]; to !== null && next !== undefined; ) {
+        const child = reexports.get(to)?.get(next)
+        if (child === undefined || child === modName(own)) break
+        to = child
+        next = undefined
       }
       const from = modName(own)
       if (to === null || to === from || edges.has(to)) continue

@@ -176,7 +176,6 @@ pub fn make_error(env: &Env, code: String, a: String, b: String, c: String) -> U
 mod tests {
     use super::describe_number;
 
-
     #[test]
     fn strings_are_described_as_node_describes_them() {
         use super::describe_string;
@@ -184,7 +183,10 @@ mod tests {
         assert_eq!(describe_string("it's"), "type string (\"it's\")");
         assert_eq!(describe_string("a\nb"), "type string ('a\nb')");
         let long = "y".repeat(100);
-        assert_eq!(describe_string(&long), format!("type string ('{}...')", "y".repeat(25)));
+        assert_eq!(
+            describe_string(&long),
+            format!("type string ('{}...')", "y".repeat(25))
+        );
         let edge = "y".repeat(28);
         assert_eq!(describe_string(&edge), format!("type string ('{edge}')"));
     }

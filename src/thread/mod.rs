@@ -14,54 +14,18 @@
 //! that holds the lock for reading therefore knows the env and its memory
 //! stay valid until it lets go; after teardown it sees `alive == false`.
 
+mod shared;
+
+pub use shared::ThreadShared;
+
 use crate::error::Error;
 use crate::lag::LocalLag;
-use crate::uv::{self, HookKind, LoopHook, LoopLife, LoopOpen};
+use crate::uv::{self, HookKind, LoopHook};
 use napi::Env;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-/// The parts of a thread's state that any thread may read, for as long as
-/// anyone holds the `Arc` (also after the thread ended).
-pub struct ThreadShared {
-    /// `"main"` or `"worker-<threadId>"`.
-    pub label: String,
-    /// Loop iterations seen by the check hook since the module was loaded.
-    pub iterations: AtomicU64,
-    /// The "alive" lock: ends in teardown, before the loop's handles close.
-    alive: Arc<LoopLife>,
-}
-
-impl ThreadShared {
-    /// Holds the env alive while the guard lives, or `None` if it has ended.
-    /// Teardown waits for every guard to be dropped: keep them short.
-    /// The guard is also the proof a [`uv::LoopRef`] of this loop asks for.
-    pub fn alive(&self) -> Option<LoopOpen<'_>> {
-        self.alive.hold()
-    }
-
-    pub fn is_alive(&self) -> bool {
-        self.alive.is_open()
-    }
-
-    /// The alive lock itself, for a [`uv::LoopRef`] of this thread's loop.
-    pub fn life(&self) -> Arc<LoopLife> {
-        Arc::clone(&self.alive)
-    }
-
-    /// A live thread that is no env's, for unit tests of code that only
-    /// checks or holds the alive lock.
-    #[cfg(test)]
-    pub fn for_test(label: &str) -> Arc<Self> {
-        Arc::new(Self {
-            label: label.to_string(),
-            iterations: AtomicU64::new(0),
-            alive: Arc::new(LoopLife::new()),
-        })
-    }
-}
 
 /// Owned by the env's instance data; only touched on the env's own thread.
 pub struct ThreadState {
@@ -95,11 +59,7 @@ impl ThreadState {
             call: "napi_get_uv_event_loop",
             message: e.reason.clone(),
         })?;
-        let shared = Arc::new(ThreadShared {
-            label,
-            iterations: AtomicU64::new(0),
-            alive: Arc::new(LoopLife::new()),
-        });
+        let shared = ThreadShared::new(label);
         let counter = Arc::clone(&shared);
         // SAFETY: loop_ptr is this thread's live loop; the hook is closed in
         // the cleanup hook registered below, before the loop is closed.
@@ -160,7 +120,7 @@ impl ThreadState {
         // The monitor freezes its last values while the loop is still alive,
         // leaves the registry and closes its hook.
         drop(self.lag.borrow_mut().take());
-        self.shared.alive.end();
+        self.shared.end();
         let later = std::mem::take(&mut *self.on_teardown.borrow_mut());
         for f in later {
             f();
