@@ -4,6 +4,11 @@
 //!
 //! Everything here runs on the env's own thread (the type is `!Send`); pool
 //! threads reach it only through the [`EnvLink`].
+//!
+//! Over 500 lines because it is one type, [`JsSide`]: enqueueing, the
+//! drain, aborts, `close()` and the detach watch all read and write the same
+//! slab of pending entries, the same unsettled count and the same waker, so
+//! they stay together rather than reach into each other's fields.
 
 use super::completion::{Done, EnvLink};
 use super::core::{Batch, BatchBuffers, Item, PoolCore};
@@ -35,7 +40,7 @@ const BATCH: usize = 64;
 /// submitted one Node-API call each; the façade copies each input into a
 /// slot of one `Uint8Array` (`STAGE_SLOTS` × `STAGE_SLOT` bytes) and its
 /// packed code and length into an `Int32Array` (2 × `STAGE_SLOTS`), and
-/// hands them all over in one call (`__stageFlush`, see `api.rs`), which
+/// hands them all over in one call (`__stageFlush`, see `fast.rs`), which
 /// writes each task's id over its code. Both arrays are the façade's own,
 /// never given out.
 pub const STAGE_SLOTS: usize = 64;

@@ -5,6 +5,7 @@
 mod api;
 mod completion;
 mod core;
+mod fast;
 mod js;
 mod json;
 mod tables;
@@ -13,7 +14,8 @@ pub mod tasks;
 pub use tables::{pool_tables, PoolTables};
 
 pub use api::{
-    create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, pool_ops,
-    raw_submit_fn, set_settler, stage_flush, stage_room, NativePool, PoolStats, TimeSummary,
+    create_pool, default_pool, default_pool_metrics, hash_sync, pool_ops, NativePool, PoolStats,
+    TimeSummary,
 };
+pub use fast::{flush_submitted, raw_submit_fn, set_settler, stage_flush, stage_room};
 pub use json::JsonJob;
