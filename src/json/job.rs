@@ -1,7 +1,8 @@
 //! The state of one `parseJson` / `validateJson` call in flight
 //! ([`JobState`]): the scan streams the plan to the main thread, which
-//! builds the value from it in time-budgeted slices (lib/json.js). Also the
-//! pure [`plan_utf8`] / [`validate_utf8`] and the synchronous entry points.
+//! builds the value from it in time-budgeted slices (lib/json.js). The
+//! pure whole-text functions and the synchronous entry points are in
+//! `whole.rs`.
 //!
 //! Nothing here knows about pools: the pool binds a job to the pool it was
 //! called on and runs [`JobState::scan_string`] / [`JobState::scan_bytes`]
@@ -27,14 +28,23 @@
 //! wake-up is never lost: the JS side sets `waiting` under the lock when it
 //! finds the queue empty, and whoever adds ops or finishes under the lock
 //! sees it and calls the notification.
+//!
+//! Over 500 lines because the job's state, the string buffer it scans while
+//! the main thread fills it ([`Fill`]) and the scan that streams ops share
+//! the one protocol described above: the scanner waits on `Fill`'s condvar
+//! and pokes the job's queue, `feed` writes only where the scanner
+//! pre-faulted. Kept in one file so that protocol can be checked in one
+//! read. (The whole-text functions, which share none of it, are in
+//! `whole.rs`.)
 
-use super::message::{describe, set_dialect, View};
-use super::plan::{self, NullSink, Sink, VecSink, OP_LEN};
-use super::scan::{Fault, Input, Scanner, Stop, Whole, MAX_UNITS};
+use super::message::describe;
+use super::plan::{self, NullSink, Sink, OP_LEN};
+use super::scan::{Fault, Input, Scanner, Stop, MAX_UNITS};
 use super::text::Unit;
-use crate::error::{Error, OrThrow};
+use super::whole::too_long;
+use crate::error::Error;
 use crate::node_api::{self, RawEnv};
-use napi::bindgen_prelude::{Function, Uint32Array, Uint8ArraySlice, Unknown, Utf16String};
+use napi::bindgen_prelude::{Function, Uint32Array, Unknown, Utf16String};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsString, JsValue};
 use napi_derive::napi;
@@ -47,115 +57,6 @@ use std::sync::Arc;
 /// The default for `sliceSize`: the longest text (UTF-16 units or bytes)
 /// handed to `JSON.parse` in one call, give or take one member.
 pub const DEFAULT_SLICE: usize = 64 * 1024;
-
-/// Validates `bytes` (UTF-8) and returns the whole plan (see `plan.rs`).
-/// The pure off-thread half of `json.parse`, for a pool task to run.
-pub fn plan_utf8(bytes: &[u8], slice: usize, cancel: &AtomicBool) -> Result<Vec<u32>, Error> {
-    plan_units(bytes, slice, cancel)
-}
-
-/// [`plan_utf8`] for UTF-16 text (a copy of a JS string).
-pub fn plan_utf16(units: &[u16], slice: usize, cancel: &AtomicBool) -> Result<Vec<u32>, Error> {
-    plan_units(units, slice, cancel)
-}
-
-/// Validates `bytes` (UTF-8): `Ok(())` or the `SyntaxError` `JSON.parse`
-/// would throw. The pure off-thread half of `json.validate`.
-pub fn validate_utf8(bytes: &[u8], cancel: &AtomicBool) -> Result<(), Error> {
-    validate_units(bytes, cancel)
-}
-
-/// [`validate_utf8`] for UTF-16 text.
-pub fn validate_utf16(units: &[u16], cancel: &AtomicBool) -> Result<(), Error> {
-    validate_units(units, cancel)
-}
-
-fn too_long(len: usize) -> Error {
-    Error::out_of_range("data", &format!("at most {MAX_UNITS} units long"), len)
-}
-
-fn plan_units<C: Unit>(text: &[C], slice: usize, cancel: &AtomicBool) -> Result<Vec<u32>, Error>
-where
-    [C]: View,
-{
-    if text.len() > MAX_UNITS {
-        return Err(too_long(text.len()));
-    }
-    let (sink, r) = Scanner::new(Whole::new(text, cancel), VecSink::default(), slice).run();
-    match r {
-        Ok(()) => Ok(sink.ops),
-        Err(stop) => Err(stop_error(text, stop)),
-    }
-}
-
-fn validate_units<C: Unit>(text: &[C], cancel: &AtomicBool) -> Result<(), Error>
-where
-    [C]: View,
-{
-    if text.len() > MAX_UNITS {
-        return Err(too_long(text.len()));
-    }
-    let (_, r) = Scanner::new(Whole::new(text, cancel), NullSink, usize::MAX).run();
-    r.map_err(|stop| stop_error(text, stop))
-}
-
-fn stop_error<C>(text: &[C], stop: Stop) -> Error
-where
-    [C]: View,
-{
-    match stop {
-        Stop::Syntax(fault) => describe(text, fault).into_error(),
-        Stop::Cancelled => Error::Aborted,
-    }
-}
-
-/// Tells the message builder how this Node's `JSON.parse` words errors
-/// (see `message::set_dialect`). The façade asks `JSON.parse` once.
-#[napi(js_name = "jsonSetDialect")]
-pub fn json_set_dialect(line_column: bool, later_colon_is_token: bool) {
-    set_dialect(line_column, later_colon_is_token);
-}
-
-/// Checks `text` on the calling thread: `null` if it is valid JSON, else the
-/// `SyntaxError` (with `position`) that `parseJson` rejects with.
-#[napi(js_name = "jsonCheckStringSync")]
-pub fn json_check_string_sync(env: &Env, text: Utf16String) -> Option<Unknown<'_>> {
-    let cancel = AtomicBool::new(false);
-    validate_utf16(&text, &cancel).err().map(|e| e.to_js(env))
-}
-
-/// [`json_check_string_sync`] for UTF-8 bytes.
-#[napi(js_name = "jsonCheckBytesSync")]
-pub fn json_check_bytes_sync<'e>(env: &'e Env, bytes: Uint8ArraySlice<'_>) -> Option<Unknown<'e>> {
-    let cancel = AtomicBool::new(false);
-    validate_utf8(&bytes, &cancel).err().map(|e| e.to_js(env))
-}
-
-/// The whole plan for a string, on the calling thread (tests and tools).
-#[napi(js_name = "jsonPlanStringSync")]
-pub fn json_plan_string_sync(
-    env: &Env,
-    text: Utf16String,
-    slice: u32,
-) -> napi::Result<Uint32Array> {
-    let cancel = AtomicBool::new(false);
-    plan_utf16(&text, slice as usize, &cancel)
-        .map(Uint32Array::new)
-        .or_throw(env)
-}
-
-/// The whole plan for UTF-8 bytes, on the calling thread.
-#[napi(js_name = "jsonPlanBytesSync")]
-pub fn json_plan_bytes_sync(
-    env: &Env,
-    bytes: Uint8ArraySlice<'_>,
-    slice: u32,
-) -> napi::Result<Uint32Array> {
-    let cancel = AtomicBool::new(false);
-    plan_utf8(&bytes, slice as usize, &cancel)
-        .map(Uint32Array::new)
-        .or_throw(env)
-}
 
 /// A string's UTF-16 units, copied in by the main thread (`feed`) while
 /// the scanner reads behind.
