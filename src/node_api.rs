@@ -20,6 +20,11 @@
 //!   as the code they replaced made; no allocation.
 //! - References must be deleted on their env's thread: [`Reference`] is
 //!   `!Send`, so its `Drop` runs where it was made.
+//!
+//! Over 500 lines on purpose: this is the one file allowed to make raw
+//! Node-API calls, so every wrapper lives here, each a few lines around one
+//! call and its status check, where all of that unsafe can be read in one
+//! place.
 
 use crate::error::Error;
 use napi::{sys, Env};

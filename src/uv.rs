@@ -13,6 +13,11 @@
 //! of the thread that created it (see `thread.rs`). Closing is asynchronous
 //! in libuv: the memory (handle and callback) is freed in the close callback,
 //! never before.
+//!
+//! Over 500 lines on purpose: this is the one file allowed to call libuv,
+//! so every `extern "C"` declaration and every owning wrapper (loop life,
+//! hooks, the async waker) lives here, where all of its unsafe can be read
+//! in one place.
 
 use parking_lot::{RwLock, RwLockReadGuard};
 use std::alloc::{alloc_zeroed, dealloc, Layout};
