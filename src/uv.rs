@@ -10,7 +10,7 @@
 //! A [`LoopHook`] owns one libuv handle plus the Rust callback it runs. A
 //! handle that is still open when a worker thread's loop is torn down aborts
 //! the whole process, so every hook must be closed from the env cleanup hook
-//! of the thread that created it (see `thread.rs`). Closing is asynchronous
+//! of the thread that created it (see `thread/mod.rs`). Closing is asynchronous
 //! in libuv: the memory (handle and callback) is freed in the close callback,
 //! never before.
 //!
@@ -100,7 +100,7 @@ pub fn hrtime() -> u64 {
 
 /// Whether a loop is still open, as other threads see it. The loop's thread
 /// calls [`LoopLife::end`] before its loop, and the handles it owns on it,
-/// are closed (the env cleanup hook, see `thread.rs`); a [`LoopOpen`] guard
+/// are closed (the env cleanup hook, see `thread/mod.rs`); a [`LoopOpen`] guard
 /// from [`LoopLife::hold`] delays that `end` until it is dropped. So the
 /// guard is proof, checked by the compiler, that the loop is open.
 pub struct LoopLife(RwLock<bool>);

@@ -93,7 +93,7 @@ impl LocalLag {
         let life = thread.life();
         // SAFETY: lp is this thread's live loop (caller's contract), and the
         // thread's life ends in the env cleanup hook, before Node closes the
-        // loop (thread.rs, "Teardown").
+        // loop (`thread/mod.rs`, "Teardown").
         let loop_ref = unsafe { LoopRef::new(lp, life) };
         let monitor = Arc::new(Monitor::new(label, thread, loop_ref.clone()));
         let acct = Rc::new(RefCell::new(Accounting {
