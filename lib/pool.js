@@ -189,7 +189,7 @@ class Pool {
     const value = dataValue
     dataValue = undefined
     const n = this.#native ?? this.#n()
-    // One packed number (see raw_submit in src/pool/api.rs): one argument
+    // One packed number (see raw_submit in src/pool/fast.rs): one argument
     // conversion instead of five.
     const code = (this.#index << 8) | (kind << 6) | (alg << 3) | (enc << 1)
     flushStage()

@@ -5,7 +5,7 @@
 use super::core::{PoolCore, Snapshot, Summary};
 use super::js::{output_value, HandleState, JsSide, Keep};
 use super::tasks::hash::{self, Algorithm, Encoding};
-use super::tasks::{Op, Output, Task, TaskCtx};
+use super::tasks::{Output, Task, TaskCtx};
 use crate::error::{Error, OrThrow};
 use crate::node_api::{RawEnv, Value};
 use crate::shared::{self, CaptureMode, DataKind};
@@ -405,10 +405,4 @@ pub fn default_pool_metrics(bounds: Vec<f64>) -> Option<Float64Array> {
 fn packed_metrics(core: &PoolCore, bounds: &[f64]) -> Float64Array {
     let bounds_ns: Vec<u64> = bounds.iter().map(|b| (b * 1e9) as u64).collect();
     Float64Array::new(core.metrics(&bounds_ns))
-}
-
-/// The `op` label values, in the order `defaultPoolMetrics` packs them.
-#[napi]
-pub fn pool_ops() -> Vec<&'static str> {
-    Op::ALL.iter().map(|o| o.name()).collect()
 }

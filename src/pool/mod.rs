@@ -14,8 +14,7 @@ pub mod tasks;
 pub use tables::{pool_tables, PoolTables};
 
 pub use api::{
-    create_pool, default_pool, default_pool_metrics, hash_sync, pool_ops, NativePool, PoolStats,
-    TimeSummary,
+    create_pool, default_pool, default_pool_metrics, hash_sync, NativePool, PoolStats, TimeSummary,
 };
 pub use fast::{flush_submitted, raw_submit_fn, set_settler, stage_flush, stage_room};
 pub use json::JsonJob;
