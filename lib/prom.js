@@ -10,7 +10,7 @@
 // same numbers and two scrapers never split the data between them.
 
 const v8 = require('node:v8')
-const { lag, monitors, enableExport } = require('./lag.js')
+const { lag, monitors, enableExport, readExport } = require('./lag.js')
 const { Pool, pool: defaultPool, poolMetrics, defaultPoolMetrics, OPS: POOL_OPS } = require('./pool.js')
 const { invalidArgType, invalidArgValue, outOfRange, peerMissing } = require('./errors.js')
 const { validateOptions } = require('./validate.js')
@@ -213,7 +213,7 @@ function collectMetrics(options) {
   const loops = o.threads === 'all' ? monitors : () => [lag]
   const read = scrapeCache(() =>
     loops()
-      .map((m) => ({ thread: m.thread, x: m.exportRead(o.buckets, o.windowMs) }))
+      .map((m) => ({ thread: m.thread, x: readExport(m, o.buckets, o.windowMs) }))
       .filter((r) => r.x !== null),
   )
   const lbl = (thread, extra) => ({ ...labels, thread, ...extra })
