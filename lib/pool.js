@@ -5,7 +5,7 @@
 
 const { availableParallelism } = require('node:os')
 const binding = require('./native.js')
-const { abortError, invalidArgType, invalidArgValue, outOfRange, outOfRangeAs, nodeperfError } = require('./errors.js')
+const { abortError, invalidArgType, invalidArgValue, outOfRangeAs, nodeperfError } = require('./errors.js')
 const { DATA_TYPES, signalOption, validateOptions, validateKeys, integerOption, oneOf } = require('./validate.js')
 const { STAGE_SLOT, attachSettler, flushStage, promiseFor, stageTask, submitted, watch } = require('./stage.js')
 const json = require('./json.js')
@@ -204,8 +204,8 @@ class Pool {
       throw invalidArgValue('task.encoding', task.encoding, 'is not used with chunkSize/out: digests are written as bytes into out')
     }
     const { chunkSize, out } = task
-    integerOption(chunkSize, 'task.chunkSize', undefined, 1, 2 ** 32, false, 'an integer >= 1 and <= 4294967296 (4 GiB)')
     if (chunkSize === undefined) throw invalidArgType('task.chunkSize', 'of type number', chunkSize)
+    integerOption(chunkSize, 'task.chunkSize', undefined, 1, 2 ** 32, false, 'an integer >= 1 and <= 4294967296 (4 GiB)')
     if (!ArrayBuffer.isView(out)) {
       throw invalidArgType('task.out', 'a TypedArray, Buffer or DataView over a SharedArrayBuffer', out)
     }
