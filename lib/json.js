@@ -21,6 +21,7 @@ const { DATA_TYPES, validateOptions, validateSignal, integerOption } = require('
 // Node's own, not the global: test frameworks' fake timers replace the
 // global one, and a parse must not wait for a fake clock.
 const { setImmediate } = require('node:timers')
+const { checkEmptyInput } = require('./input.js')
 
 const jsonParse = JSON.parse
 const { defineProperty, getOwnPropertyNames, keys: objectKeys } = Object
@@ -88,11 +89,19 @@ function normalize(data, name) {
   if (typeof data === 'string') return { text: data, view: null, buf: null }
   let view
   if (ArrayBuffer.isView(data)) {
+    let n = 0
+    try {
+      n = data.byteLength
+    } catch {
+      checkEmptyInput(data, name)
+    }
+    if (n === 0) checkEmptyInput(data, name)
     view =
       data instanceof Uint8Array && !(data instanceof Buffer)
         ? data
         : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
   } else if (data instanceof ArrayBuffer || isSharedArrayBuffer(data)) {
+    if (data.byteLength === 0) checkEmptyInput(data, name)
     view = new Uint8Array(data)
   } else {
     throw invalidArgType(name, DATA_TYPES, data)

@@ -9,6 +9,7 @@ const { abortError, invalidArgType, invalidArgValue, outOfRangeAs, nodeperfError
 const { DATA_TYPES, signalOption, validateOptions, validateKeys, integerOption, oneOf } = require('./validate.js')
 const { STAGE_SLOT, attachSettler, flushStage, promiseFor, stageTask, submitted, watch } = require('./stage.js')
 const json = require('./json.js')
+const { checkEmptyInput } = require('./input.js')
 
 // Names in code order, from Rust (src/pool/tables.rs).
 const { ops: OPS, algorithms: ALGORITHMS, encodings: ENCODINGS } = binding.poolTables()
@@ -29,18 +30,20 @@ function dataKind(data, name) {
   dataValue = data
   if (typeof data === 'string') return 0
   if (ArrayBuffer.isView(data)) {
-    let n
+    let n = 0
     try {
       n = data.byteLength
     } catch {
-      throw outOfRangeAs(`${name}.byteLength`, 'a view that lies inside its buffer', 'a view outside its (shrunk) buffer')
+      checkEmptyInput(data, name)
     }
+    if (n === 0) checkEmptyInput(data, name)
     if (n > COPY_MAX && data.buffer.resizable === true) {
       dataValue = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + n))
     }
     return KIND_VIEW
   }
   if (data instanceof ArrayBuffer) {
+    if (data.byteLength === 0) checkEmptyInput(data, name)
     if (data.resizable === true) dataValue = data.slice(0)
     return 2
   }

@@ -686,10 +686,27 @@ impl JsSide {
     /// Frees a finished task's entry; returns the tag and value to hand the
     /// façade, unless its Promise was already settled by an abort, or it
     /// has none (a JSON job's scan: the job tells its own JS side).
-    fn settle_done(&self, done: Done) -> Option<(i32, Value)> {
+    fn settle_done(&self, mut done: Done) -> Option<(i32, Value)> {
         let p = self.slab.borrow_mut().try_remove(done.id as usize)?;
         let settled = p.settled;
         let own_promise = p.op.has_promise();
+        if done.result.is_ok() {
+            if let (Some(_), Some(keep)) = (&p.watch, &p.keep[0]) {
+                // The settle-time half of the detach check (src/shared/mod.rs,
+                // case 4): memory can only be freed under a task after its
+                // ArrayBuffer was detached on this thread, so a buffer still
+                // attached now means every byte the task read was the
+                // caller's; a detached one means it may not have been, and
+                // no value built from it reaches JS.
+                // SAFETY: `shared::is_detached`'s contract holds: called only
+                // by the drain, inside its handle scope on this env's thread;
+                // `keep` is this env's live reference to the task's buffer,
+                // still held (the entry is released below).
+                if unsafe { shared::is_detached(self.env, keep) } {
+                    done.result = Err(Error::Detached);
+                }
+            }
+        }
         self.finish(p);
         if settled {
             return None;
