@@ -50,12 +50,42 @@
 //!    (and the whole scan of a JSON byte input) is therefore read under the
 //!    fault guard (`fault.rs`): a load from memory that was unmapped ends the
 //!    read, and the task rejects with `ERR_NODEPERF_DETACHED`, instead of the
-//!    process dying of `SIGSEGV`. Memory freed but still mapped (reused by
-//!    the allocator) is read as whatever it now holds: a wrong digest or
-//!    value, which the contract allows. Where the guard cannot be installed
-//!    (not a unix), non-shared inputs are copied at submission instead.
+//!    process dying of `SIGSEGV`. Where the guard cannot be installed (not a
+//!    unix), non-shared inputs are copied at submission instead.
 //!    SharedArrayBuffers need none of this; use them for memory that moves
 //!    between threads.
+//!
+//!    **What can still be read, and why no value built from it reaches JS.**
+//!    Between the caller's detach and the next check, a pool thread may
+//!    read memory that the receiver freed but the allocator kept mapped (or
+//!    gave to another allocation): at most the rest of the piece being read
+//!    (hashing, [`PIECE`] bytes), the rest of a JSON byte window
+//!    (`src/json/job.rs`, `WINDOW` bytes), or everything up to the next loop
+//!    turn of the submitting thread if that thread is busy. These are plain
+//!    loads, by our code only, into a digest state or the scanner's plan;
+//!    nothing is written there. AddressSanitizer reports them as
+//!    heap-use-after-free (`scripts/asan-allow.txt` lists the specs that
+//!    break the contract on purpose). What was computed from them never
+//!    becomes a value:
+//!    - a hash task's result is settled on the submitting thread, which
+//!      first asks Node-API whether the buffer is detached
+//!      (`JsSide::settle_done` in `src/pool/js.rs`): a task whose buffer
+//!      was detached while it ran rejects with `ERR_NODEPERF_DETACHED`
+//!      however far it got. This check is complete because memory can only
+//!      be freed under a task after its ArrayBuffer was detached, and a
+//!      non-shared ArrayBuffer is detached only by its own (submitting)
+//!      thread: the detach happens before the free, the free before the
+//!      read, the read before the task's completion, and that before the
+//!      settle-time check, which therefore sees it;
+//!    - a JSON job's value is built on the submitting thread from the
+//!      caller's memory (never from the scanner's reads), and every step of
+//!      that build first checks that the view still has its length
+//!      (`lib/json.js`): a detached (or shrunk) input fails the promise with
+//!      `ERR_NODEPERF_DETACHED` before any value is made, whatever plan the
+//!      scanner read;
+//!    - chunked hashing writes digests of such bytes into the caller's
+//!      `out` (a SharedArrayBuffer, so no memory-safety issue); its promise
+//!      rejects as above, and `out` is unspecified after a rejection.
 //! 5. **Writes** go only to SharedArrayBuffer-backed `out` views, byte by
 //!    byte as relaxed atomics, inside the same alive guard, so a concurrent
 //!    JS reader sees each byte either old or new.
