@@ -77,12 +77,12 @@
 //!      thread: the detach happens before the free, the free before the
 //!      read, the read before the task's completion, and that before the
 //!      settle-time check, which therefore sees it;
-//!    - a JSON job's value is built on the submitting thread from the
-//!      caller's memory (never from the scanner's reads), and every step of
-//!      that build first checks that the view still has its length
-//!      (`lib/json.js`): a detached (or shrunk) input fails the promise with
-//!      `ERR_NODEPERF_DETACHED` before any value is made, whatever plan the
-//!      scanner read;
+//!    - a JSON job's value is built on the submitting thread, step by step
+//!      (`lib/json.js`), from the caller's memory and from text the scanner
+//!      decoded; every step first checks that the view still has its
+//!      length. A step after the detach (the same thread's) sees it, and
+//!      the promise rejects with `ERR_NODEPERF_DETACHED`; steps before it
+//!      read memory that was still the caller's, whatever came later;
 //!    - chunked hashing writes digests of such bytes into the caller's
 //!      `out` (a SharedArrayBuffer, so no memory-safety issue); its promise
 //!      rejects as above, and `out` is unspecified after a rejection.
