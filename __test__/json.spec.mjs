@@ -10,6 +10,7 @@ import { records, strings } from '../bench/json-docs.mjs'
 
 const require = createRequire(import.meta.url)
 const native = require('@nodeperf/native')
+const jsonInternals = require('../lib/json.js')
 const { parseJsonSync, pool } = native
 // The async forms run on the pool: pool.parseJson and pool.run({ op }).
 const parseJson = (data, options) => pool.parseJson(data, options)
@@ -298,23 +299,32 @@ describe('AbortSignal', () => {
 })
 
 describe('the main thread stays responsive', () => {
-  test('the loop turns many times during a large parse', async () => {
-    const text = records(4_000_000, 5)
-    let turns = 0
-    let parsing = true
-    const spin = () => {
-      turns++
-      if (parsing) setImmediate(spin)
+  test('the value is built in budgeted slices, the loop turning between them', async () => {
+    // The scheduler's clock made to advance 1 ms per reading: every turn
+    // then ends after a bounded number of ops (its 2 ms budget is two
+    // readings), whatever the machine's speed, so the count of turns
+    // follows from the count of ops (hundreds with 1 KiB slices) and
+    // cannot flake.
+    const setClock = jsonInternals[Symbol.for('nodeperf.testClock')]
+    let ticks = 0
+    setClock(() => ticks++)
+    try {
+      const text = records(40_000, 5)
+      let turns = 0
+      let parsing = true
+      const spin = () => {
+        turns++
+        if (parsing) setImmediate(spin)
+      }
+      setImmediate(spin)
+      const v = await parseJson(text, { sliceSize: 1024 })
+      parsing = false
+      assertSame(v, JSON.parse(text), 'value')
+      const slices = text.length / 1024
+      assert.ok(turns >= slices / 4, `the loop turned ${turns} times for about ${Math.round(slices)} slices`)
+    } finally {
+      setClock(undefined)
     }
-    setImmediate(spin)
-    const v = await parseJson(text)
-    parsing = false
-    assert.equal(v.length, JSON.parse(text).length)
-    // The value was built in time-budgeted slices with the loop turning
-    // between them, not in one synchronous run. How many slices depends on
-    // the machine's speed (10 on a fast Node 24 run), so only the yield
-    // itself is asserted; the slices' length is measured by bench/json.mjs.
-    assert.ok(turns >= 2, `the loop turned ${turns} time(s) while the value was built`)
   })
 
   test('8 parses at once all resolve to the right values', async () => {

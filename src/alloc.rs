@@ -5,6 +5,13 @@
 //! glibc's malloc takes the owning arena's lock for such frees, which
 //! measured as the largest single cost of a tiny task on the JS thread;
 //! mimalloc frees across threads without a lock.
+//!
+//! mimalloc 2 (the crate's `v2` feature), not 3: with mimalloc 3 (0.1.49's
+//! default), a process whose first thread to allocate through the addon was
+//! a worker crashed in `mi_thread_init` as soon as another thread loaded the
+//! addon after that worker had exited (the main thread never loading it, as
+//! in apps that use the addon only from workers). `__test__/workers.spec.mjs`
+//! covers it.
 
 // Not under AddressSanitizer (`scripts/asan.sh` sets `--cfg nodeperf_asan`):
 // it only sees the system allocator's blocks (redzones, quarantine).

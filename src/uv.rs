@@ -23,6 +23,7 @@ use parking_lot::{RwLock, RwLockReadGuard};
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// libuv's `uv_loop_t`, opaque to us (napi-rs hands it out as `uv_loop_s`).
@@ -103,7 +104,12 @@ pub fn hrtime() -> u64 {
 /// are closed (the env cleanup hook, see `thread/mod.rs`); a [`LoopOpen`] guard
 /// from [`LoopLife::hold`] delays that `end` until it is dropped. So the
 /// guard is proof, checked by the compiler, that the loop is open.
-pub struct LoopLife(RwLock<bool>);
+pub struct LoopLife {
+    open: RwLock<bool>,
+    /// Set by [`LoopLife::end`] before it waits for the guards: long work
+    /// under a guard polls it ([`LoopLife::is_ending`]) and lets go early.
+    ending: AtomicBool,
+}
 
 /// Proof that a [`LoopLife`] has not ended: a read guard of its lock.
 /// Teardown waits for every guard to be dropped: keep them short.
@@ -121,12 +127,15 @@ impl Default for LoopLife {
 impl LoopLife {
     /// A life that has not ended.
     pub fn new() -> Self {
-        Self(RwLock::new(true))
+        Self {
+            open: RwLock::new(true),
+            ending: AtomicBool::new(false),
+        }
     }
 
     /// Holds the loop open while the guard lives, or `None` if it ended.
     pub fn hold(&self) -> Option<LoopOpen<'_>> {
-        let guard = self.0.read();
+        let guard = self.open.read();
         (*guard).then_some(LoopOpen {
             life: self,
             _guard: guard,
@@ -134,13 +143,20 @@ impl LoopLife {
     }
 
     pub fn is_open(&self) -> bool {
-        *self.0.read()
+        *self.open.read()
+    }
+
+    /// Whether [`Self::end`] has begun: a holder doing long work under a
+    /// guard should drop it soon and not touch the memory again.
+    pub fn is_ending(&self) -> bool {
+        self.ending.load(Ordering::Acquire)
     }
 
     /// Ends the life: waits for every [`LoopOpen`] to be dropped; later
     /// [`Self::hold`]s get `None`. Call before the loop's handles close.
     pub fn end(&self) {
-        *self.0.write() = false;
+        self.ending.store(true, Ordering::Release);
+        *self.open.write() = false;
     }
 }
 

@@ -39,34 +39,41 @@
 
 use super::message::describe;
 use super::plan::{self, NullSink, Sink, OP_LEN};
-use super::scan::{Fault, Input, Scanner, Stop, MAX_UNITS};
+use super::scan::{Fault, Input, Scanner, Stop, Whole, MAX_UNITS};
 use super::text::Unit;
 use super::whole::too_long;
 use crate::error::Error;
 use crate::node_api::{self, RawEnv};
+use crate::shared::{Gone, Watch};
 use napi::bindgen_prelude::{Function, Uint32Array, Unknown, Utf16String};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsString, JsValue};
 use napi_derive::napi;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The default for `sliceSize`: the longest text (UTF-16 units or bytes)
 /// handed to `JSON.parse` in one call, give or take one member.
 pub const DEFAULT_SLICE: usize = 64 * 1024;
 
-/// A string's UTF-16 units, copied in by the main thread (`feed`) while
-/// the scanner reads behind.
+/// A string's UTF-16 units, copied in by the JS thread (`feed`) before the
+/// scan begins: a pool thread never waits for text (the scan is handed to
+/// the pool only once the whole string is here, `src/pool/json.rs`).
 ///
-/// Fresh memory costs a page fault per 4 KiB on first write (about 4 µs
-/// each on the reference machine: 40 ms for a 20 MB string's 40 MB). The
-/// scanner thread takes those off the main thread: while it waits for text
-/// it pre-faults the buffer ahead (`MADV_POPULATE_WRITE`, which maps pages
-/// without changing their contents), and `feed` only writes where that has
-/// happened (`writable`).
+/// Fresh memory costs a page fault per 4 KiB on first write (about 4.5 µs
+/// each on the reference machine: 45 ms for a 20 MB string's 40 MB). Side
+/// jobs on the pool's threads take those off the JS thread: each
+/// pre-faults at most [`PREFAULT_AHEAD`] bytes past what is written
+/// (`MADV_POPULATE_WRITE`, which maps pages without changing their
+/// contents) and ends, so none holds a pool thread for more than a few ms;
+/// `feed` asks for the next one when the pre-faulted stretch runs short
+/// (`wants_prefault`). While one runs, `feed` writes only where it has
+/// been; while none runs (queued behind other work, or none asked for),
+/// the JS thread writes and faults pages itself rather than wait for the
+/// pool. Nothing here ever waits.
 struct Fill {
     /// `len + 1` units (napi writes a terminating NUL after each chunk),
     /// from a leaked `Box<[u16]>`, freed in `Drop`.
@@ -76,9 +83,14 @@ struct Fill {
     /// Units from the start that are pre-faulted (or `len + 1` where that
     /// is not available).
     faulted: AtomicUsize,
-    lock: Mutex<()>,
-    more: Condvar,
+    /// The pre-faulting side job: [`SIDE_IDLE`], [`SIDE_QUEUED`] or
+    /// [`SIDE_RUNNING`].
+    side: AtomicU8,
 }
+
+const SIDE_IDLE: u8 = 0;
+const SIDE_QUEUED: u8 = 1;
+const SIDE_RUNNING: u8 = 2;
 
 // SAFETY: the buffer is written only by `feed` (on the owning JS thread) at
 // `filled..`, and read only at `..filled` (see the module's memory-ordering
@@ -86,12 +98,16 @@ struct Fill {
 unsafe impl Send for Fill {}
 // SAFETY: through `&Fill` the units below `filled` are only read (never
 // written again), `feed` writes only above it on the JS thread, and the rest
-// is atomics or behind the mutex.
+// is atomics.
 unsafe impl Sync for Fill {}
 
 /// Units pre-faulted per step: 512 KiB of memory, about 0.6 ms of kernel
 /// time here.
 const FAULT_STEP: usize = 256 * 1024;
+
+/// Units one side job pre-faults past what is written at most: 8 MiB of
+/// memory, about 10 ms of kernel time here.
+const PREFAULT_AHEAD: usize = 4 << 20;
 
 impl Fill {
     fn new(len: usize) -> Self {
@@ -104,8 +120,7 @@ impl Fill {
             len,
             filled: AtomicUsize::new(0),
             faulted: AtomicUsize::new(faulted),
-            lock: Mutex::new(()),
-            more: Condvar::new(),
+            side: AtomicU8::new(SIDE_IDLE),
         }
     }
 
@@ -117,29 +132,64 @@ impl Fill {
         unsafe { std::slice::from_raw_parts(self.ptr, n) }
     }
 
-    /// How many more units `feed` may write now without faulting pages.
-    fn writable(&self) -> usize {
-        let faulted = self.faulted.load(Ordering::Acquire).min(self.len + 1);
-        let filled = self.filled.load(Ordering::Relaxed);
-        // The unit at `faulted - 1` takes napi's NUL.
-        faulted
-            .saturating_sub(1)
-            .min(self.len)
-            .saturating_sub(filled)
+    fn complete(&self) -> bool {
+        self.filled.load(Ordering::Acquire) >= self.len
     }
 
-    /// Pre-faults the next step; false when everything is.
-    fn prefault_step(&self) -> bool {
-        let from = self.faulted.load(Ordering::Relaxed);
-        if from > self.len {
-            return false;
+    /// How many more units `feed` may write now: what is pre-faulted; if
+    /// nothing is and no side job is running, all that is left.
+    fn writable(&self) -> usize {
+        let filled = self.filled.load(Ordering::Relaxed);
+        let faulted = self.faulted.load(Ordering::Acquire).min(self.len + 1);
+        // The unit at `faulted - 1` takes napi's NUL.
+        let ahead = faulted
+            .saturating_sub(1)
+            .min(self.len)
+            .saturating_sub(filled);
+        if ahead > 0 || self.side.load(Ordering::Acquire) == SIDE_RUNNING {
+            ahead
+        } else {
+            self.len - filled
         }
-        let to = (from + FAULT_STEP).min(self.len + 1);
-        // SAFETY: `from..to` is inside the allocation of `len + 1` units.
-        let (start, bytes) = unsafe { (self.ptr.add(from).cast::<u8>(), (to - from) * 2) };
-        memory::prefault(start, bytes);
-        self.faulted.store(to, Ordering::Release);
-        true
+    }
+
+    /// Whether a side job should be queued now (none is, and less than
+    /// half of [`PREFAULT_AHEAD`] is pre-faulted past what is written);
+    /// if so, marks it queued.
+    fn wants_prefault(&self) -> bool {
+        let faulted = self.faulted.load(Ordering::Acquire);
+        let filled = self.filled.load(Ordering::Relaxed);
+        faulted <= self.len
+            && faulted < filled.saturating_add(PREFAULT_AHEAD / 2)
+            && self
+                .side
+                .compare_exchange(SIDE_IDLE, SIDE_QUEUED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// One side job, on a pool thread: pre-faults from what is written up
+    /// to [`PREFAULT_AHEAD`] past it, a step at a time, telling the JS side
+    /// after each step; stops early once `stop` is set. Never waits.
+    fn prefault_ahead(&self, stop: &AtomicBool, poke: impl Fn()) {
+        self.side.store(SIDE_RUNNING, Ordering::Release);
+        let filled = self.filled.load(Ordering::Acquire);
+        // Pages the JS thread already wrote are mapped: start after them.
+        self.faulted.fetch_max(filled, Ordering::AcqRel);
+        let end = filled.saturating_add(PREFAULT_AHEAD).min(self.len + 1);
+        while !stop.load(Ordering::Relaxed) {
+            let from = self.faulted.load(Ordering::Relaxed);
+            if from >= end {
+                break;
+            }
+            let to = (from + FAULT_STEP).min(end);
+            // SAFETY: `from..to` is inside the allocation of `len + 1` units.
+            let (start, bytes) = unsafe { (self.ptr.add(from).cast::<u8>(), (to - from) * 2) };
+            memory::prefault(start, bytes);
+            self.faulted.store(to, Ordering::Release);
+            poke();
+        }
+        self.side.store(SIDE_IDLE, Ordering::Release);
+        poke();
     }
 
     /// Copies `chunk` (a JS string) after what is there. Returns the units
@@ -164,13 +214,7 @@ impl Fill {
             ));
         }
         self.filled.store(at + written, Ordering::Release);
-        self.wake();
         Ok(self.len - at - written)
-    }
-
-    fn wake(&self) {
-        let _guard = self.lock.lock();
-        self.more.notify_all();
     }
 }
 
@@ -179,42 +223,6 @@ impl Drop for Fill {
         // `ptr` came from `Box::into_raw` of a `[u16]` of `len + 1` units.
         // SAFETY: same allocation and length, freed exactly once, here.
         drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr, self.len + 1)) });
-    }
-}
-
-/// The growing view of a [`Fill`] the scanner reads. While there is
-/// nothing to read it pre-faults the buffer, telling the JS side (through
-/// `shared`) each time more can be written.
-struct Growing<'a> {
-    fill: &'a Fill,
-    shared: &'a JobState,
-}
-
-impl<'a> Input<'a, u16> for Growing<'a> {
-    fn wait(&mut self, min: usize) -> Result<&'a [u16], Stop> {
-        loop {
-            if self.cancelled() {
-                return Err(Stop::Cancelled);
-            }
-            let buf = self.fill.filled();
-            if buf.len() >= min || buf.len() >= self.fill.len {
-                return Ok(buf);
-            }
-            if self.fill.prefault_step() {
-                self.shared.poke();
-                continue;
-            }
-            let mut guard = self.fill.lock.lock();
-            while self.fill.filled.load(Ordering::Acquire) < min.min(self.fill.len)
-                && !self.cancelled()
-            {
-                self.fill.more.wait(&mut guard);
-            }
-        }
-    }
-
-    fn cancelled(&self) -> bool {
-        self.shared.cancel.load(Ordering::Relaxed)
     }
 }
 
@@ -366,9 +374,6 @@ impl JobState {
     /// Stops the scan as soon as it notices; the job ends `cancelled`.
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
-        if let Some(fill) = self.fill() {
-            fill.wake();
-        }
     }
 }
 
@@ -526,27 +531,40 @@ pub enum Outcome {
     Cancelled,
     /// Stopped because the input went away (see [`JobState::scan_bytes`]).
     Detached,
+    /// Stopped because the owning thread's teardown began.
+    Ended,
 }
 
-/// The input of a byte job: the whole text, stopped by the job's cancel
-/// flag or by the detach watch of its (non-shared) buffer.
-struct Bytes<'a> {
+/// Bytes a byte job's scan is handed at a time. Between windows the scan
+/// checks whether it must stop (cancelled, the buffer detached, or the
+/// owning thread's teardown waiting for it), so a teardown waits for one
+/// window at most: 4 MiB, a few ms of scanning here (the scanner reads
+/// 0.5-1 GB/s), far under the 50 ms bound.
+pub const WINDOW: usize = 4 << 20;
+
+/// The input of a byte job: the whole text, handed to the scanner one
+/// [`WINDOW`] at a time; stopped by the job's cancel flag or by the
+/// region's [`Watch`] (the owner ending, or the buffer detached).
+struct Bytes<'a, 'w> {
     buf: &'a [u8],
+    given: usize,
     cancel: &'a AtomicBool,
-    detached: Option<&'a AtomicBool>,
+    watch: &'w Watch<'w>,
 }
 
-impl<'a> Input<'a, u8> for Bytes<'a> {
-    fn wait(&mut self, _min: usize) -> Result<&'a [u8], Stop> {
+impl<'a> Input<'a, u8> for Bytes<'a, '_> {
+    fn wait(&mut self, min: usize) -> Result<&'a [u8], Stop> {
         if self.cancelled() {
             return Err(Stop::Cancelled);
         }
-        Ok(self.buf)
+        self.given = min
+            .max(self.given.saturating_add(WINDOW))
+            .min(self.buf.len());
+        Ok(&self.buf[..self.given])
     }
 
     fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
-            || self.detached.is_some_and(|d| d.load(Ordering::Acquire))
+        self.cancel.load(Ordering::Relaxed) || self.watch.gone().is_some()
     }
 }
 
@@ -572,58 +590,83 @@ impl JobState {
         Ok(Arc::new(Self::new(notify, None)))
     }
 
-    /// The whole scan of a string job, on the calling (pool) thread:
-    /// blocks while it waits for the JS side to feed the text.
+    /// The whole scan of a string job, on the calling (pool) thread, over
+    /// the text the JS side has copied in: all of it (the pool is handed
+    /// the scan only then), unless the job was cancelled first. Never
+    /// waits.
     pub fn scan_string(self: &Arc<Self>, slice: usize, validate_only: bool) -> Outcome {
-        let Some(fill) = self.fill() else {
-            // Closed by the JS side before the scan began.
-            self.finish(Status::Cancelled, Some(Error::Aborted));
-            return Outcome::Cancelled;
+        let fill = match self.fill() {
+            Some(fill) if fill.complete() => fill,
+            _ => {
+                // Closed, or cancelled before all of it was fed.
+                self.finish(Status::Cancelled, Some(Error::Aborted));
+                return Outcome::Cancelled;
+            }
         };
-        let fill = &*fill;
-        let input = Growing { fill, shared: self };
+        let text = fill.filled();
         run_scan(
             self,
-            input,
+            Whole::new(text, &self.cancel),
             None,
             slice,
             validate_only,
             || Error::Aborted,
-            |fault| {
-                // The message needs the whole text: the JS side feeds all
-                // of it whatever happens.
-                let mut all = Growing { fill, shared: self };
-                match all.wait(fill.len) {
-                    Ok(text) => describe(text, fault).into_error(),
-                    Err(_) => Error::Aborted,
-                }
-            },
+            |fault| describe(text, fault).into_error(),
         );
         self.outcome()
     }
 
+    /// Whether a string job wants a pre-faulting side job queued now (see
+    /// [`Fill`]); if so, it counts as queued until [`Self::prefault`] runs.
+    pub fn wants_prefault(&self) -> bool {
+        self.fill().is_some_and(|f| f.wants_prefault())
+    }
+
+    /// The side job [`Self::wants_prefault`] asked for could not be queued.
+    pub fn prefault_refused(&self) {
+        if let Some(fill) = self.fill() {
+            fill.side.store(SIDE_IDLE, Ordering::Release);
+        }
+    }
+
+    /// A pre-faulting side job of a string job (see [`Fill`]): run it on a
+    /// pool thread, outside the pool's task accounting. Bounded, never
+    /// waits.
+    pub fn prefault(self: &Arc<Self>) {
+        if let Some(fill) = self.fill() {
+            fill.prefault_ahead(&self.cancel, || self.poke());
+        }
+    }
+
+    /// Whether a string job has all of its text (a byte job always has).
+    pub fn fed(&self) -> bool {
+        self.fill().is_none_or(|f| f.complete())
+    }
+
     /// The whole scan of a byte job over `bytes`, on the calling (pool)
-    /// thread. `detached` is the detach watch's flag of a non-shared
-    /// buffer: once set, the scan stops and the job fails with
-    /// `ERR_NODEPERF_DETACHED`.
+    /// thread, which holds the owner's alive guard: `watch` says when to
+    /// stop (polled every [`WINDOW`] bytes). A detached buffer fails the
+    /// job with `ERR_NODEPERF_DETACHED`; an owner whose teardown began
+    /// ends it at once ([`Outcome::Ended`]: nobody is left to tell).
     pub fn scan_bytes(
         self: &Arc<Self>,
         bytes: &[u8],
         slice: usize,
         validate_only: bool,
-        detached: Option<&AtomicBool>,
+        watch: &Watch<'_>,
     ) -> Outcome {
         let input = Bytes {
             buf: bytes,
+            given: 0,
             cancel: &self.cancel,
-            detached,
+            watch,
         };
-        let stopped = || {
-            if detached.is_some_and(|d| d.load(Ordering::Acquire)) {
-                Error::Detached
-            } else {
-                Error::Aborted
-            }
+        let stopped = || match watch.gone() {
+            Some(Gone::Detached) => Error::Detached,
+            Some(Gone::Ended) => Error::ThreadEnded {
+                thread: "the submitting thread".into(),
+            },
+            None => Error::Aborted,
         };
         run_scan(
             self,
@@ -656,6 +699,7 @@ impl JobState {
         match (q.status, &q.error) {
             (Status::Cancelled, _) => Outcome::Cancelled,
             (Status::Failed, Some(Error::Detached)) => Outcome::Detached,
+            (Status::Failed, Some(Error::ThreadEnded { .. })) => Outcome::Ended,
             _ => Outcome::Done,
         }
     }

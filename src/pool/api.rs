@@ -3,7 +3,7 @@
 //! names to codes; everything here re-checks what memory safety depends on.
 
 use super::core::{PoolCore, Snapshot, Summary};
-use super::js::{output_value, HandleState, JsSide, Keep};
+use super::js::{output_value, HandleState, Held, JsSide, Keep};
 use super::tasks::hash::{self, Algorithm, Encoding};
 use super::tasks::{Output, Task, TaskCtx};
 use crate::error::{Error, OrThrow};
@@ -198,6 +198,20 @@ pub(super) fn accept(
     let (task, keep, watch) = build(js)?;
     handle.core.reserve(task.op())?;
     Ok(js.enqueue(handle, task, keep, watch, cancellable))
+}
+
+/// As [`accept`], for a task that reaches the pool later ([`Held::start`]).
+pub(super) fn accept_held(
+    js: &Rc<JsSide>,
+    handle: &Rc<HandleState>,
+    build: impl FnOnce(&Rc<JsSide>) -> Result<Built, Error>,
+) -> Result<Held, Error> {
+    if handle.closed.get() {
+        return Err(Error::PoolClosed);
+    }
+    let (task, keep, watch) = build(js)?;
+    handle.core.reserve(task.op())?;
+    Ok(js.enqueue_held(handle, task, keep, watch, false))
 }
 
 #[napi]

@@ -442,6 +442,20 @@ impl PoolCore {
         out
     }
 
+    /// Runs `f` on one of the pool's threads, outside the task accounting
+    /// (no queue place, no metrics, nothing `close()` waits for): short
+    /// helper work that never waits and touches no JS memory, such as
+    /// pre-faulting a string job's buffer. False if the pool is shut down.
+    pub fn spawn_side(&self, f: impl FnOnce() + Send + 'static) -> bool {
+        match self.workers.read().as_ref() {
+            Some(w) => {
+                w.spawn(f);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Lets the threads finish what they have and exit (non-blocking).
     pub fn shutdown(&self) {
         self.workers.write().take();

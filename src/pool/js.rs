@@ -295,6 +295,32 @@ impl JsSide {
         id
     }
 
+    /// Like [`Self::enqueue`], but the task reaches the pool only when
+    /// [`Held::start`] is called: for a task whose input the JS side is
+    /// still copying in (a string JSON job), so that no pool thread ever
+    /// waits for a JS thread. It is accepted now: its pending entry (which
+    /// the handle's `close()` waits for) and its place under `maxQueue`.
+    pub fn enqueue_held(
+        self: &Rc<Self>,
+        handle: &Rc<HandleState>,
+        task: Task,
+        keep: Keep,
+        watch: Option<Arc<AtomicBool>>,
+        cancellable: bool,
+    ) -> Held {
+        self.flush(handle);
+        let watched = watch.is_some();
+        let (id, cancel) = self.add_pending(handle, task.op(), keep, watch, cancellable);
+        if watched {
+            self.watch(id);
+        }
+        Held {
+            js: Rc::clone(self),
+            handle: Rc::clone(handle),
+            item: Item { id, task, cancel },
+        }
+    }
+
     /// Accepts a small task (its input copied, nothing referenced) into the
     /// handle's batch, unreserved: batches go to the pool whole, when the
     /// façade's flush runs (a microtask it queues when asked, so before the
@@ -815,5 +841,31 @@ pub unsafe fn output_value(env: RawEnv, out: Output) -> Result<Value, Error> {
             Output::Bytes(d) => node_api::buffer_copy(env, d.as_bytes()),
             Output::Count(n) => node_api::double(env, n),
         }
+    }
+}
+
+/// An accepted task not yet handed to its pool ([`JsSide::enqueue_held`]).
+pub struct Held {
+    js: Rc<JsSide>,
+    handle: Rc<HandleState>,
+    item: Item,
+}
+
+impl Held {
+    /// Hands the task to its pool (settled with `ERR_NODEPERF_POOL_CLOSED`
+    /// if the pool was shut down meanwhile).
+    pub fn start(self) {
+        self.handle.core.spawn(Batch {
+            env: Arc::clone(&self.js.link),
+            buffers: Arc::clone(&self.js.buffers),
+            submitted: Instant::now(),
+            items: vec![self.item],
+        });
+    }
+
+    /// The pool the task will run on, for side work that must not wait in
+    /// its queue behind the task itself.
+    pub fn core(&self) -> &Arc<PoolCore> {
+        &self.handle.core
     }
 }

@@ -7,8 +7,8 @@
 //! is captured exactly as a hash input is (`crate::shared::capture`): one
 //! zero-copy path, one detach watch, one fault guard.
 
-use super::api::{accept, NativePool};
-use super::js::JsSide;
+use super::api::{accept, accept_held, NativePool};
+use super::js::{Held, JsSide};
 use super::tasks::json::{JsonTask, Text};
 use super::tasks::Task;
 use crate::error::{Error, OrThrow};
@@ -18,6 +18,7 @@ use crate::shared::{self, CaptureMode, DataKind};
 use napi::bindgen_prelude::{Function, Unknown};
 use napi::{Env, JsString, JsValue};
 use napi_derive::napi;
+use std::cell::RefCell;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -25,6 +26,11 @@ use std::sync::Arc;
 #[napi(js_name = "JsonJob")]
 pub struct JsonJob {
     job: Arc<JobState>,
+    /// A string job's scan, accepted but not yet handed to the pool: it
+    /// starts once the JS side has copied the whole text in (or the job
+    /// was cancelled, so that it ends at once), so that no pool thread
+    /// waits for a JS thread to feed it.
+    held: RefCell<Option<Held>>,
 }
 
 /// A new job, what it scans, and what its pending entry keeps: the
@@ -66,7 +72,38 @@ fn submit(
         false,
     )?;
     let job = made.expect("accept built the task");
-    Ok(JsonJob { job })
+    Ok(JsonJob {
+        job,
+        held: RefCell::new(None),
+    })
+}
+
+/// A string job: accepted on `pool` now, its scan held until the text is
+/// all copied in; meanwhile a side job on the pool's threads pre-faults the
+/// buffer the text is copied into.
+fn submit_string(
+    env: &Env,
+    pool: &NativePool,
+    job: Arc<JobState>,
+    slice: u32,
+    validate_only: bool,
+) -> Result<JsonJob, Error> {
+    let js = JsSide::get(env)?;
+    js.flush_all();
+    let task = Task::Json(Box::new(JsonTask {
+        job: Arc::clone(&job),
+        text: Text::Fed,
+        slice: slice_option(slice),
+        validate_only,
+    }));
+    let held = accept_held(&js, pool.handle(), |_| Ok((task, [None, None], None)))?;
+    let me = JsonJob {
+        job,
+        held: RefCell::new(Some(held)),
+    };
+    me.start_if_fed();
+    me.prefault();
+    Ok(me)
 }
 
 #[napi]
@@ -86,8 +123,8 @@ impl JsonJob {
         on_ready: Function<'_, (), Unknown<'static>>,
     ) -> napi::Result<Self> {
         let notify = make_notify(on_ready)?;
-        let make = |_: &JsSide| Ok((JobState::for_string(length, notify)?, Text::Fed, None, None));
-        submit(env, pool, make, slice, validate_only).or_throw(env)
+        let job = JobState::for_string(length, notify).or_throw(env)?;
+        submit_string(env, pool, job, slice, validate_only).or_throw(env)
     }
 
     /// A job on `pool` over UTF-8 bytes (any ArrayBufferView; the façade
@@ -128,7 +165,10 @@ impl JsonJob {
     /// Returns how many units are still to come.
     #[napi]
     pub fn feed(&self, env: &Env, chunk: JsString<'_>) -> napi::Result<f64> {
-        self.job.feed(env, &chunk).or_throw(env)
+        let left = self.job.feed(env, &chunk).or_throw(env)?;
+        self.start_if_fed();
+        self.prefault();
+        Ok(left)
     }
 
     /// How many units `feed` may copy now without faulting fresh pages on
@@ -163,6 +203,7 @@ impl JsonJob {
     #[napi]
     pub fn cancel(&self) {
         self.job.cancel();
+        self.start();
     }
 
     /// The JS side is done with the job: cancels it if it still runs and
@@ -170,6 +211,40 @@ impl JsonJob {
     #[napi]
     pub fn close(&self) {
         self.job.close();
+        self.start();
+    }
+}
+
+impl JsonJob {
+    /// Queues a side job on the pool's threads that pre-faults the next
+    /// stretch of a string job's buffer, if it wants one (see `Fill` in
+    /// `src/json/job.rs`): bounded work that never waits, so no pool thread
+    /// is held for long, and none is held at all once the scan started.
+    fn prefault(&self) {
+        let held = self.held.borrow();
+        let Some(held) = held.as_ref() else { return };
+        if self.job.wants_prefault() {
+            let job = Arc::clone(&self.job);
+            if !held.core().spawn_side(move || job.prefault()) {
+                // Shut down: no side job will come; `feed` writes freely.
+                self.job.prefault_refused();
+            }
+        }
+    }
+
+    fn start_if_fed(&self) {
+        if self.job.fed() {
+            self.start();
+        }
+    }
+
+    /// Hands a held scan to the pool: it scans the whole text, or, for a
+    /// job cancelled first, ends at once (so its pending entry is freed
+    /// and the handle's `close()` does not wait for it).
+    fn start(&self) {
+        if let Some(held) = self.held.borrow_mut().take() {
+            held.start();
+        }
     }
 }
 
@@ -178,5 +253,6 @@ impl Drop for JsonJob {
         // Collected or torn down with its thread: nobody will feed or read
         // it any more.
         self.job.cancel();
+        self.start();
     }
 }

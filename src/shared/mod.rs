@@ -206,22 +206,48 @@ impl Region {
     }
 }
 
+/// What long work over a whole region polls to learn it must stop: the
+/// owner's teardown has begun, or (non-shared memory) the buffer was
+/// detached.
+pub struct Watch<'a> {
+    owner: Option<&'a ThreadShared>,
+    detached: Option<&'a AtomicBool>,
+}
+
+impl Watch<'_> {
+    /// For owned input: nothing can take it away.
+    pub const NONE: Watch<'static> = Watch {
+        owner: None,
+        detached: None,
+    };
+
+    /// Why the work must stop now, if it must: after `Some`, it must not
+    /// touch the memory again, and return soon (teardown waits for it).
+    pub fn gone(&self) -> Option<Gone> {
+        if self.owner.is_some_and(|o| o.is_ending()) {
+            Some(Gone::Ended)
+        } else if self.detached.is_some_and(|d| d.load(Ordering::Acquire)) {
+            Some(Gone::Detached)
+        } else {
+            None
+        }
+    }
+}
+
 impl Region {
     /// Runs `f` over the whole region at once while its owner is alive,
-    /// for work that cannot be cut into pieces (a JSON job's scan).
-    /// Teardown of the owner waits for `f`, as it did for the scan before.
-    /// `f` also gets the detach watch's flag of non-shared memory: it
-    /// should stop soon after the flag is set.
+    /// for work that cannot be cut into pieces of its own (a JSON job's
+    /// scan). Teardown of the owner waits for `f`, so `f` must poll
+    /// [`Watch::gone`] at least every bounded piece of work (the JSON scan:
+    /// every `WINDOW` bytes) and return soon after it says so, touching
+    /// the memory no more.
     ///
     /// # Safety
     /// Caller must ensure `f` loads the bytes only outside locks and
     /// outside the allocator: on a non-shared buffer whose caller broke the
     /// contract, a fault abandons `f` at such a load (`fault.rs`), and
     /// whatever its frames own at that moment is leaked, never dropped.
-    pub unsafe fn read_whole<R>(
-        &self,
-        f: impl FnOnce(&[u8], Option<&AtomicBool>) -> R,
-    ) -> Result<R, Gone> {
+    pub unsafe fn read_whole<R>(&self, f: impl FnOnce(&[u8], &Watch<'_>) -> R) -> Result<R, Gone> {
         let _alive = self.owner.alive().ok_or(Gone::Ended)?;
         let Some(flag) = &self.detached else {
             // SAFETY: `ptr..ptr + len` stays mapped and valid during `f`:
@@ -229,11 +255,19 @@ impl Region {
             // keeps the backing store referenced (the capture's `keep`), and a
             // SharedArrayBuffer can neither detach nor shrink.
             let bytes = unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) };
-            return Ok(f(bytes, None));
+            let watch = Watch {
+                owner: Some(&self.owner),
+                detached: None,
+            };
+            return Ok(f(bytes, &watch));
         };
         if flag.load(Ordering::Acquire) {
             return Err(Gone::Detached);
         }
+        let watch = Watch {
+            owner: Some(&self.owner),
+            detached: Some(flag),
+        };
         // SAFETY: non-shared memory, not detached when `flag` was checked
         // and kept alive by `_alive` and the capture's `keep`, so the slice
         // is valid when the read begins; if the caller detaches it now
@@ -243,7 +277,7 @@ impl Region {
         // allocator).
         unsafe {
             let bytes = std::slice::from_raw_parts(self.ptr.as_ptr(), self.len);
-            fault::read(bytes, |b| f(b, Some(flag))).map_err(|_| Gone::Detached)
+            fault::read(bytes, |b| f(b, &watch)).map_err(|_| Gone::Detached)
         }
     }
 }
@@ -310,14 +344,11 @@ impl Input {
     ///
     /// # Safety
     /// As [`Region::read_whole`].
-    pub unsafe fn read_whole<R>(
-        &self,
-        f: impl FnOnce(&[u8], Option<&AtomicBool>) -> R,
-    ) -> Result<R, Gone> {
+    pub unsafe fn read_whole<R>(&self, f: impl FnOnce(&[u8], &Watch<'_>) -> R) -> Result<R, Gone> {
         match self {
             // SAFETY: our caller's promise is the one `Region::read_whole` needs.
             Self::Borrowed(r) => unsafe { r.read_whole(f) },
-            owned => Ok(f(owned.owned().expect("owned"), None)),
+            owned => Ok(f(owned.owned().expect("owned"), &Watch::NONE)),
         }
     }
 

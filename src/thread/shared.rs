@@ -31,6 +31,12 @@ impl ThreadShared {
         self.alive.is_open()
     }
 
+    /// Whether the thread's teardown has begun (it waits for every alive
+    /// guard): work under a guard polls this and lets go early.
+    pub fn is_ending(&self) -> bool {
+        self.alive.is_ending()
+    }
+
     /// The alive lock itself, for a [`crate::uv::LoopRef`] of this thread's loop.
     pub fn life(&self) -> Arc<LoopLife> {
         Arc::clone(&self.alive)

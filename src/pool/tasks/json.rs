@@ -61,8 +61,8 @@ impl JsonTask {
                 // lock or allocation, and what the skipped frames own (op
                 // vectors, an `Arc` of the job) is leaked, not freed twice.
                 unsafe {
-                    input.read_whole(|bytes, detached| {
-                        job.scan_bytes(bytes, slice, validate_only, detached)
+                    input.read_whole(|bytes, watch| {
+                        job.scan_bytes(bytes, slice, validate_only, watch)
                     })
                 }
             }
@@ -93,6 +93,7 @@ impl JsonTask {
             Outcome::Done => Ok(Output::Count(0.0)),
             Outcome::Cancelled => Err(Stop::Cancelled),
             Outcome::Detached => Err(Stop::Detached),
+            Outcome::Ended => Err(Stop::Ended),
         }
     }
 }
