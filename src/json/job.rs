@@ -12,30 +12,32 @@
 //! - Binary input is captured by the pool as hash inputs are
 //!   (`crate::shared::capture`): copied when small, else read in place
 //!   under the submitting thread's alive lock and, for non-shared memory,
-//!   the fault guard and the detach watch ([`JobState::scan_bytes`] stops
-//!   when the watch's flag is set). The zero-copy contract: don't transfer
-//!   or detach the buffer, and don't write to it, while the parse runs.
-//! - A string's UTF-16 units are copied into a native buffer by the main
-//!   thread in chunks (`feed`), between which the loop runs; the scanner
-//!   reads behind the copy, and pre-faults the buffer's pages ahead of it
-//!   while it waits (see [`Fill`]).
+//!   the fault guard and the detach watch. [`JobState::scan_bytes`] reads
+//!   it one [`WINDOW`] at a time and stops between windows when the watch
+//!   says so (detached, or the owner's teardown waiting). The zero-copy
+//!   contract: don't transfer or detach the buffer, and don't write to it,
+//!   while the parse runs.
+//! - A string's UTF-16 units are copied into a native buffer by the JS
+//!   thread in chunks (`feed`), between which the loop runs; side jobs on
+//!   the pool pre-fault the buffer's pages ahead of the copy (see
+//!   [`Fill`]). The scan is handed to the pool only once all of it is
+//!   there (`src/pool/json.rs`): no pool thread ever waits for text.
 //!
 //! # Memory ordering
 //! `Fill::filled` is stored with `Release` after the units below it are
-//! written and loaded with `Acquire` before they are read; the scanner only
-//! ever makes slices of `..filled`, the writer only writes at `filled..`.
-//! The op queue, status and the `waiting` flag share one mutex, so a
-//! wake-up is never lost: the JS side sets `waiting` under the lock when it
-//! finds the queue empty, and whoever adds ops or finishes under the lock
-//! sees it and calls the notification.
+//! written and loaded with `Acquire` before they are read; the scan reads
+//! `..filled` only once it covers the whole text, the writer only writes at
+//! `filled..`. The op queue, status and the `waiting` flag share one mutex,
+//! so a wake-up is never lost: the JS side sets `waiting` under the lock
+//! when it finds the queue empty, and whoever adds ops, pre-faults more or
+//! finishes under the lock sees it and calls the notification.
 //!
-//! Over 500 lines because the job's state, the string buffer it scans while
-//! the main thread fills it ([`Fill`]) and the scan that streams ops share
-//! the one protocol described above: the scanner waits on `Fill`'s condvar
-//! and pokes the job's queue, `feed` writes only where the scanner
-//! pre-faulted. Kept in one file so that protocol can be checked in one
-//! read. (The whole-text functions, which share none of it, are in
-//! `whole.rs`.)
+//! Over 500 lines because the job's state, the string buffer the JS thread
+//! fills while side jobs pre-fault it ([`Fill`]) and the scan that streams
+//! ops share the one protocol described above: a side job pokes the job's
+//! queue, `feed` writes only where a side job pre-faulted. Kept in one file
+//! so that protocol can be checked in one read. (The whole-text functions,
+//! which share none of it, are in `whole.rs`.)
 
 use super::message::describe;
 use super::plan::{self, NullSink, Sink, OP_LEN};
