@@ -127,6 +127,21 @@ describe('parseJson gives what JSON.parse gives', () => {
   })
 })
 
+describe('a string value longer than V8 allows', () => {
+  test("ERR_STRING_TOO_LONG from parseJson as from parseJsonSync, not a bare RangeError", async () => {
+    // 600 MB of one string: over V8's 0x1fffffe8-unit limit. Its pieces
+    // are concatenated on the main thread until V8 refuses.
+    const n = 600e6
+    const bytes = Buffer.allocUnsafe(n).fill(0x61)
+    bytes[0] = bytes[n - 1] = 0x22
+    const code = 'ERR_STRING_TOO_LONG'
+    assert.throws(() => parseJsonSync(bytes), { code })
+    const e = await pool.parseJson(bytes).then(() => null, (err) => err)
+    assert.equal(e?.code, code, String(e))
+    assert.match(e.message, /^Cannot create a string longer than 0x[0-9a-f]+ characters$/)
+  })
+})
+
 describe('bytes decode as buffer.toString("utf8") does', () => {
   test('invalid UTF-8 inside strings becomes U+FFFD', async () => {
     const bytes = Buffer.concat([

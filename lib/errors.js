@@ -11,6 +11,7 @@
 // made before there is an addon to build them.
 
 const { inspect } = require('node:util')
+const { MAX_STRING_LENGTH } = require('node:buffer').constants
 const binding = require('./native.js')
 
 const make = binding.__error
@@ -71,6 +72,9 @@ const outOfRangeAs = (name, range, what) => make('ERR_OUT_OF_RANGE', name, range
 /** One of the package's own errors that carry no detail (`ERR_NODEPERF_POOL_CLOSED`). */
 const nodeperfError = (code) => make(code, '', '', '')
 
+/** Node's `ERR_STRING_TOO_LONG`, as `buffer.toString()` throws it. */
+const stringTooLong = () => make('ERR_STRING_TOO_LONG', String(MAX_STRING_LENGTH), '', '')
+
 /** `ERR_NODEPERF_PEER_MISSING`: `feature` needs `pkg` (`range`), not installed. */
 function peerMissing(feature, pkg, range, cause) {
   const err = make('ERR_NODEPERF_PEER_MISSING', feature, pkg, range)
@@ -112,4 +116,5 @@ module.exports = {
   outOfRangeAs,
   peerMissing,
   sidecarError,
+  stringTooLong,
 }

@@ -16,7 +16,7 @@
 // each part would reach into the others' fields.
 
 const binding = require('./native.js')
-const { AbortError, invalidArgType, nodeperfError } = require('./errors.js')
+const { AbortError, invalidArgType, nodeperfError, stringTooLong } = require('./errors.js')
 const { DATA_TYPES, validateOptions, validateSignal, integerOption } = require('./validate.js')
 // Node's own, not the global: test frameworks' fake timers replace the
 // global one, and a parse must not wait for a fake clock.
@@ -111,6 +111,11 @@ function normalize(data, name) {
   }
   const buf = data instanceof Buffer ? data : Buffer.from(view.buffer, view.byteOffset, view.byteLength)
   return { text: null, view, buf }
+}
+
+/** V8's own error for a string over its length limit (no code of its own). */
+function isStringLengthError(error) {
+  return error instanceof RangeError && error.code === undefined && /Invalid string length/.test(error.message)
 }
 
 function isSharedArrayBuffer(value) {
@@ -309,9 +314,11 @@ class Task extends Settling {
         if (now() >= deadline) return true
       }
     } catch (error) {
-      // Only if the input changed under the parse (the zero-copy contract)
-      // or memory ran out: never leave the promise pending.
-      this.fail(error)
+      // Only if the input changed under the parse (the zero-copy contract),
+      // memory ran out, or a string value is longer than V8 allows (as
+      // parseJsonSync's buffer.toString(), with Node's code): never leave
+      // the promise pending.
+      this.fail(isStringLengthError(error) ? stringTooLong() : error)
       return false
     }
   }

@@ -164,6 +164,9 @@ pub fn make_error(env: &Env, code: String, a: String, b: String, c: String) -> U
             range: c,
         },
         "ERR_NODEPERF_SIDECAR" => Error::Sidecar { reason: a },
+        "ERR_STRING_TOO_LONG" => Error::StringTooLong {
+            max: a.parse().unwrap_or(0),
+        },
         _ => Error::InvalidArgValue {
             name: "code".into(),
             reason: format!("is not a code the façade may build: {code}"),

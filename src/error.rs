@@ -74,6 +74,9 @@ pub enum Error {
     },
     /// The sidecar's worker could not start or listen; `reason` says why.
     Sidecar { reason: String },
+    /// A value would need a string longer than V8 allows (`max` units):
+    /// Node's own `ERR_STRING_TOO_LONG`, as `buffer.toString()` throws it.
+    StringTooLong { max: u64 },
 }
 
 impl Error {
@@ -111,6 +114,7 @@ impl Error {
             Self::Napi { .. } => "ERR_NODEPERF_NAPI",
             Self::PeerMissing { .. } => "ERR_NODEPERF_PEER_MISSING",
             Self::Sidecar { .. } => "ERR_NODEPERF_SIDECAR",
+            Self::StringTooLong { .. } => "ERR_STRING_TOO_LONG",
         }
     }
 
@@ -180,6 +184,9 @@ impl fmt::Display for Error {
                 "{feature} needs {package} ({range}), a peer dependency that is not installed: run 'npm install {package}'"
             ),
             Self::Sidecar { reason } => write!(f, "The sidecar could not start: {reason}"),
+            Self::StringTooLong { max } => {
+                write!(f, "Cannot create a string longer than 0x{max:x} characters")
+            }
         }
     }
 }
