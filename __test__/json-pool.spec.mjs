@@ -167,3 +167,20 @@ test('maxQueue counts JSON jobs: over it they are refused with ERR_NODEPERF_QUEU
   await p.close()
   assert.equal(p.stats().rejected, refused.length)
 })
+
+test('a resizable ArrayBuffer is parsed from a copy: shrinking it mid-parse changes nothing', async () => {
+  const text = JSON.stringify(Array.from({ length: 200_000 }, (_, i) => ({ i, s: `v${i}` })))
+  const bytes = Buffer.from(text)
+  const rab = new ArrayBuffer(bytes.length, { maxByteLength: bytes.length * 2 })
+  new Uint8Array(rab).set(bytes)
+  const views = [rab, new Uint8Array(rab), new DataView(rab)]
+  for (const data of views) {
+    new Uint8Array(rab).set(bytes)
+    const p = pool.parseJson(data)
+    rab.resize(0) // the caller's buffer shrinks under the parse
+    const value = await p
+    assert.equal(value.length, 200_000)
+    assert.deepEqual(value[199_999], { i: 199_999, s: 'v199999' })
+    rab.resize(bytes.length)
+  }
+})

@@ -109,6 +109,12 @@ function normalize(data, name) {
   } else {
     throw invalidArgType(name, DATA_TYPES, data)
   }
+  if (view.buffer.resizable === true) {
+    // A resizable ArrayBuffer may shrink (and unmap pages) under the scan:
+    // it is parsed from a copy, as pool tasks hash one (src/shared/README.md).
+    view = new Uint8Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength))
+    return { text: null, view, buf: Buffer.from(view.buffer) }
+  }
   const buf = data instanceof Buffer ? data : Buffer.from(view.buffer, view.byteOffset, view.byteLength)
   return { text: null, view, buf }
 }
