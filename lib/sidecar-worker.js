@@ -112,8 +112,8 @@ const server = http.createServer(
     headersTimeout: headersTimeoutMs,
     requestTimeout: requestTimeoutMs,
     keepAliveTimeout: keepAliveTimeoutMs,
-    // Node checks the two timeouts above on this interval (30 s by default,
-    // which would let a 5 s timeout run to 35 s).
+    // Node checks headersTimeout and requestTimeout on this interval (30 s
+    // by default, which would let a 5 s timeout run to 35 s).
     connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
   },
   handle,
