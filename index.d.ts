@@ -160,8 +160,28 @@ export declare function yieldEvery<T>(
 export interface SidecarOptions {
   /** @default 0 (any free port) */
   port?: number
-  /** @default '127.0.0.1' */
+  /**
+   * A loopback address (127.0.0.0/8, `::1`) or `'localhost'`; any other host
+   * (`'0.0.0.0'`, `'::'`, the pod's IP) needs `allowRemote`. `''` is refused.
+   * @default '127.0.0.1'
+   */
   host?: string
+  /** Allow a `host` other than loopback (Kubernetes probes come from the node). @default false */
+  allowRemote?: boolean
+  /**
+   * Connections held at once; at the cap a new one closes the one idle the
+   * longest, so a probe always gets in.
+   * @default min(256, soft RLIMIT_NOFILE / 8), at least 4 (256 where the limit cannot be read)
+   */
+  maxConnections?: number
+  /** Drop a connection whose request headers are not in by then (408). @default 5000 */
+  headersTimeoutMs?: number
+  /** Drop a connection whose whole request is not in by then (408); `>= headersTimeoutMs`. @default 10000 */
+  requestTimeoutMs?: number
+  /** Close a kept-alive connection idle this long after an answer. @default 5000 */
+  keepAliveTimeoutMs?: number
+  /** Close a connection with no traffic either way for this long. @default 10000 */
+  idleTimeoutMs?: number
   /** `/health/live` answers 503 once the loop has been busy this long. @default 1000 */
   stallThresholdMs?: number
   /** Serve `/metrics` (needs prom-client). @default true */
@@ -175,6 +195,8 @@ export interface SidecarOptions {
 /** A running sidecar. */
 export interface Sidecar {
   readonly port: number
+  /** The connection cap in force (`options.maxConnections` or its default). */
+  readonly maxConnections: number
   /** Stops the server and its worker thread. */
   close(): Promise<void>
 }

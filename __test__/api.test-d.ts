@@ -86,6 +86,13 @@ const processed: Promise<number> = yieldEvery([1, 2, 3], (n: number, i: number) 
 void processed
 const side: Promise<Sidecar> = startSidecar({ port: 0, stallThresholdMs: 500 })
 void side.then((s) => s.close())
+void startSidecar({ host: process.env.POD_IP, allowRemote: true, maxConnections: 64, headersTimeoutMs: 2000 })
+void startSidecar({ requestTimeoutMs: 4000, keepAliveTimeoutMs: 1000, idleTimeoutMs: 5000 }).then((s) => {
+  const cap: number = s.maxConnections
+  return cap
+})
+// @ts-expect-error allowRemote is a boolean
+void startSidecar({ allowRemote: 'yes' })
 // @ts-expect-error fn gets the item type
 yieldEvery(['a'], (n: number) => n)
 // The pool.

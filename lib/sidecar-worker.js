@@ -1,12 +1,14 @@
 'use strict'
 // The sidecar's worker thread: an HTTP server on its own event loop, so it
 // answers while the loop it watches is stuck. See lib/sidecar.js.
+const fs = require('node:fs')
 const http = require('node:http')
 const { parentPort, workerData } = require('node:worker_threads')
 const { monitors, windowRead } = require('./lag.js')
 const { sidecarError } = require('./errors.js')
 
 const { port, host, stallThresholdMs, metrics, target, maxLagMs, maxUtilization, windowMs } = workerData
+const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, idleTimeoutMs } = workerData
 const watched = monitors().find((m) => m.thread === target)
 if (!watched) throw sidecarError(`no monitor for thread ${target}`)
 
@@ -33,7 +35,96 @@ function send(res, status, body) {
   res.end(text)
 }
 
-const server = http.createServer(async (req, res) => {
+// ## Connections
+//
+// The sidecar shares the process's file descriptors with the app it
+// watches. Unbounded, a flood of idle connections (1,100 under
+// `ulimit -n 1024`, issue #16) takes every descriptor: the app's own
+// open() and process.memoryUsage() fail with EMFILE, and the probes this
+// server exists for are reset. So it holds at most `maxConnections`, and a
+// slow or silent connection goes after `headersTimeoutMs`.
+//
+// At the cap, a new connection closes the one idle the longest (no request
+// in flight; never sent one, or sent part of one, or kept alive since its
+// last answer) rather than being refused: refusing would let a flood that
+// got in first lock every probe out until the headers timeout. A probe is
+// the newest connection when it arrives, so it is evicted only if
+// `maxConnections` newer ones arrive before its request has been read (the
+// same turn of the loop). A connection with a request in flight is never
+// evicted; when all are, the newcomer is closed.
+
+/**
+ * The sidecar's share of the descriptors when no `maxConnections` is
+ * given: an eighth of the soft RLIMIT_NOFILE (the app keeps seven eighths),
+ * at least 4, at most 256 (more concurrent probes and scrapes than any
+ * deployment makes). Node has no getrlimit; on Linux /proc/self/limits has
+ * the limit this process runs under (after Node's own raise of the soft
+ * limit to the hard one at start-up). Elsewhere, 256.
+ */
+function defaultMaxConnections() {
+  let text
+  try {
+    text = fs.readFileSync('/proc/self/limits', 'latin1')
+  } catch {
+    return 256
+  }
+  const m = /^Max open files\s+(\d+)/m.exec(text)
+  if (!m) return 256 // unlimited
+  return Math.max(4, Math.min(256, Math.floor(Number(m[1]) / 8)))
+}
+const maxConnections = workerData.maxConnections ?? defaultMaxConnections()
+
+/** Open connections, each with its requests in flight; least recently active first. */
+const open = new Map()
+
+function onConnection(socket) {
+  open.set(socket, 0)
+  socket.once('close', () => open.delete(socket))
+  if (open.size <= maxConnections) return
+  let victim = socket
+  for (const [s, inFlight] of open) {
+    if (inFlight === 0 && s !== socket) {
+      victim = s
+      break
+    }
+  }
+  open.delete(victim)
+  // Closes the descriptor now (uv_close); the 'close' event comes later.
+  victim.destroy()
+}
+
+function onRequest(req, res) {
+  const socket = req.socket
+  const inFlight = open.get(socket)
+  if (inFlight === undefined) return
+  open.set(socket, inFlight + 1)
+  res.once('close', () => {
+    const n = open.get(socket)
+    if (n === undefined) return
+    // Re-inserted: the most recently active is evicted last.
+    open.delete(socket)
+    open.set(socket, n - 1)
+  })
+}
+
+const server = http.createServer(
+  {
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    // Node checks headersTimeout and requestTimeout on this interval (30 s
+    // by default, which would let a 5 s timeout run to 35 s).
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+  },
+  handle,
+)
+// Socket inactivity (a reader that stopped reading, say): with no 'timeout'
+// listener, Node destroys the socket.
+server.timeout = idleTimeoutMs
+server.on('connection', onConnection)
+
+async function handle(req, res) {
+  onRequest(req, res)
   const path = req.url.split('?')[0]
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { Allow: 'GET, HEAD' }).end()
@@ -64,6 +155,6 @@ const server = http.createServer(async (req, res) => {
     return
   }
   res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n')
-})
+}
 server.on('error', (e) => parentPort.postMessage({ error: { message: e.message, code: e.code } }))
-server.listen(port, host, () => parentPort.postMessage({ listening: server.address().port }))
+server.listen(port, host, () => parentPort.postMessage({ listening: server.address().port, maxConnections }))

@@ -3,10 +3,11 @@
 // so they answer while the watched event loop is blocked.
 
 const v8 = require('node:v8')
+const net = require('node:net')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
 const binding = require('./native.js')
-const { invalidArgType, sidecarError } = require('./errors.js')
+const { invalidArgType, invalidArgValue, outOfRange, sidecarError } = require('./errors.js')
 const { integerOption, numberOption, validateOptions } = require('./validate.js')
 const { lag } = require('./lag.js')
 
@@ -36,6 +37,78 @@ function workerScript(metrics) {
   return [code, { eval: true }]
 }
 
+/** The longest timeout option, in ms (one hour). */
+const MAX_TIMEOUT_MS = 3_600_000
+
+let loopbackList = null
+/**
+ * Whether `host` names a loopback interface: an address in 127.0.0.0/8 or
+ * ::1 (any spelling, IPv4-mapped too), or the name `localhost`.
+ * @param {string} host
+ */
+function isLoopback(host) {
+  if (/^localhost\.?$/i.test(host)) return true
+  const family = net.isIP(host)
+  if (family === 0) return false
+  if (loopbackList === null) {
+    loopbackList = new net.BlockList()
+    loopbackList.addSubnet('127.0.0.0', 8, 'ipv4')
+    loopbackList.addAddress('::1', 'ipv6')
+  }
+  return loopbackList.check(host, family === 4 ? 'ipv4' : 'ipv6')
+}
+
+/**
+ * `options.host`, checked: loopback only, unless `allowRemote`. `''` is
+ * refused either way: Node reads it as "every interface", which nobody
+ * writes on purpose; `'0.0.0.0'` or `'::'` say it.
+ * @param {unknown} host
+ * @param {boolean} allowRemote
+ * @returns {string}
+ */
+function hostOption(host, allowRemote) {
+  if (host === undefined) return '127.0.0.1'
+  if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host)
+  if (host === '') {
+    throw invalidArgValue(
+      'options.host',
+      host,
+      "must not be empty ('' listens on every interface; to do that, pass '0.0.0.0' or '::' with options.allowRemote: true)",
+    )
+  }
+  if (!allowRemote && !isLoopback(host)) {
+    throw invalidArgValue(
+      'options.host',
+      host,
+      "must be a loopback address (127.0.0.0/8, ::1 or 'localhost') unless options.allowRemote is true",
+    )
+  }
+  return host
+}
+
+/**
+ * The four connection timeouts, in ms. `requestTimeoutMs` (whole request)
+ * may not be shorter than `headersTimeoutMs` (Node's own rule); when one of
+ * the two is given, the other's default gives way to it.
+ * @param {object} options
+ */
+function timeoutOptions(options) {
+  const ms = (name) => integerOption(options[name], `options.${name}`, undefined, 1, MAX_TIMEOUT_MS)
+  let headersTimeoutMs = ms('headersTimeoutMs')
+  let requestTimeoutMs = ms('requestTimeoutMs')
+  requestTimeoutMs ??= Math.max(10_000, headersTimeoutMs ?? 0)
+  headersTimeoutMs ??= Math.min(5_000, requestTimeoutMs)
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw outOfRange('options.headersTimeoutMs', `<= options.requestTimeoutMs (${requestTimeoutMs})`, headersTimeoutMs)
+  }
+  return {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: integerOption(options.keepAliveTimeoutMs, 'options.keepAliveTimeoutMs', 5_000, 1, MAX_TIMEOUT_MS),
+    idleTimeoutMs: integerOption(options.idleTimeoutMs, 'options.idleTimeoutMs', 10_000, 1, MAX_TIMEOUT_MS),
+  }
+}
+
 /**
  * Starts an HTTP server on a worker thread that watches the calling thread's
  * loop: `GET /health/live` (503 once the loop has been busy longer than
@@ -43,22 +116,39 @@ function workerScript(metrics) {
  * overloaded), `GET /metrics` (prom-client exposition of every loop). It
  * never keeps the process alive.
  *
+ * A flood of idle or half-sent connections cannot take it, or the process,
+ * down: it holds at most `maxConnections` (a new connection at the cap
+ * closes the one idle the longest, so a probe always gets in), and drops a
+ * connection whose headers are not in after `headersTimeoutMs`. The default
+ * cap keeps its sockets to an eighth of the process's file descriptors
+ * (lib/sidecar-worker.js, defaultMaxConnections).
+ *
  * @param {object} [options]
  * @param {number} [options.port] default 0 (any free port)
- * @param {string} [options.host] default '127.0.0.1'
+ * @param {string} [options.host] default '127.0.0.1'; loopback only
+ *   (127.0.0.0/8, ::1, 'localhost') unless `allowRemote`
+ * @param {boolean} [options.allowRemote] default false: allow any other host
+ *   ('0.0.0.0', '::', the pod's IP)
+ * @param {number} [options.maxConnections] default min(256, soft
+ *   RLIMIT_NOFILE / 8), at least 4; 256 where the limit cannot be read
+ * @param {number} [options.headersTimeoutMs] default 5000
+ * @param {number} [options.requestTimeoutMs] default 10000
+ * @param {number} [options.keepAliveTimeoutMs] default 5000
+ * @param {number} [options.idleTimeoutMs] socket inactivity, default 10000
  * @param {number} [options.stallThresholdMs] default 1000
  * @param {boolean} [options.metrics] default true (needs prom-client)
  * @param {number} [options.maxLagMs] readiness: window p99 limit, default 100
  * @param {number} [options.maxUtilization] readiness: utilisation limit, default 0.95
  * @param {number} [options.windowMs] readiness window, default 10000
- * @returns {Promise<{ port: number, close(): Promise<void> }>}
+ * @returns {Promise<{ port: number, maxConnections: number, close(): Promise<void> }>}
  */
 async function startSidecar(options) {
   validateOptions(options)
   if (options === undefined) options = {}
   const port = integerOption(options.port, 'options.port', 0, 0, 65535, false, '>= 0 and <= 65535')
-  const host = options.host === undefined ? '127.0.0.1' : options.host
-  if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host)
+  const allowRemote = options.allowRemote === undefined ? false : options.allowRemote
+  if (typeof allowRemote !== 'boolean') throw invalidArgType('options.allowRemote', 'of type boolean', allowRemote)
+  const host = hostOption(options.host, allowRemote)
   const metrics = options.metrics === undefined ? true : options.metrics
   if (typeof metrics !== 'boolean') throw invalidArgType('options.metrics', 'of type boolean', metrics)
   const workerData = {
@@ -70,6 +160,9 @@ async function startSidecar(options) {
     maxLagMs: numberOption(options.maxLagMs, 'options.maxLagMs', 100, 0.001, 3_600_000, '>= 0.001 and <= 3600000'),
     maxUtilization: numberOption(options.maxUtilization, 'options.maxUtilization', 0.95, 0, 1, '>= 0 and <= 1'),
     windowMs: numberOption(options.windowMs, 'options.windowMs', 10_000, 1000, 86_400_000, '>= 1000 and <= 86400000'),
+    // undefined: the worker works it out from the descriptor limit.
+    maxConnections: integerOption(options.maxConnections, 'options.maxConnections', undefined, 1, 65536),
+    ...timeoutOptions(options),
   }
   const [script, mode] = workerScript(metrics)
   const worker = new Worker(script, {
@@ -80,14 +173,14 @@ async function startSidecar(options) {
     // monitor lives in that file's process-wide state.
     env: binding.__file ? { ...process.env, NODEPERF_NATIVE_PATH: binding.__file } : process.env,
   })
-  const listening = await new Promise((resolve, reject) => {
+  const started = await new Promise((resolve, reject) => {
     const onError = (e) => reject(e)
     worker.once('error', onError)
     worker.on('message', function first(m) {
       if (m && m.listening !== undefined) {
         worker.off('message', first)
         worker.off('error', onError)
-        resolve(m.listening)
+        resolve(m)
       } else if (m && m.error) {
         const err = sidecarError(`it could not listen on ${host}:${port}: ${m.error.message}`)
         // The system's own code (EADDRINUSE, EACCES) is what callers match on.
@@ -109,7 +202,8 @@ async function startSidecar(options) {
 
   let closed = null
   return {
-    port: listening,
+    port: started.listening,
+    maxConnections: started.maxConnections,
     close() {
       if (!closed) {
         clearInterval(heapTimer)
