@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # AddressSanitizer, with the nightly toolchain (`rustup toolchain install
-# nightly`), in two parts (~4 min in all on 2 cores, from clean):
+# nightly`), in two parts (~4.5 min in all on 2 cores, from clean):
 #
-#   1. unit: the Rust unit tests (`cargo test --lib`) under ASan (~40 s).
+#   1. unit: the Rust unit tests (`cargo test --lib`) under ASan (~35 s).
 #   2. node: scripts/asan-node.js builds the addon with -Zsanitizer=address
 #      (recoverable) and runs the JS specs, bench/shared-stress.mjs (every
 #      case) and a short bench/pool-soak.mjs on it, with ASan's runtime
