@@ -15,6 +15,7 @@
 // the one scheduler they share are a single state machine; split apart,
 // each part would reach into the others' fields.
 
+const { isAnyArrayBuffer } = require('node:util').types
 const binding = require('./native.js')
 const { AbortError, invalidArgType, nodeperfError } = require('./errors.js')
 const { DATA_TYPES, validateOptions, validateSignal, integerOption } = require('./validate.js')
@@ -92,17 +93,13 @@ function normalize(data, name) {
       data instanceof Uint8Array && !(data instanceof Buffer)
         ? data
         : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-  } else if (data instanceof ArrayBuffer || isSharedArrayBuffer(data)) {
+  } else if (isAnyArrayBuffer(data)) {
     view = new Uint8Array(data)
   } else {
     throw invalidArgType(name, DATA_TYPES, data)
   }
   const buf = data instanceof Buffer ? data : Buffer.from(view.buffer, view.byteOffset, view.byteLength)
   return { text: null, view, buf }
-}
-
-function isSharedArrayBuffer(value) {
-  return typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer
 }
 
 function checkOptions(options) {

@@ -4,6 +4,7 @@
 // (src/lag/); this file adds the own-thread controls and stall dispatch.
 
 const binding = require('./native.js')
+const { isRevokedProxy, revokedProxy } = require('./errors.js')
 const { validateFunction, validatePositive } = require('./validate.js')
 
 /** @type {Set<{ thresholdMs: number, callback: Function }>} */
@@ -16,6 +17,24 @@ function dispatchStall([durationMs, startedAt]) {
       listener.callback({ durationMs, startedAt })
     }
   }
+}
+
+/**
+ * `options` as the native configure reads it: each field read once, into a
+ * plain object, so a revoked Proxy gets a coded error here instead of an
+ * engine TypeError there. Anything but an object goes as it is, for the
+ * native side to say why it is wrong.
+ */
+function configureOptions(options) {
+  if (options === null || typeof options !== 'object') return options
+  if (isRevokedProxy(options)) throw revokedProxy('options', options)
+  const stallThresholdMs = options.stallThresholdMs
+  let logStalls = options.logStalls
+  if (logStalls !== null && typeof logStalls === 'object') {
+    if (isRevokedProxy(logStalls)) throw revokedProxy('options.logStalls', logStalls)
+    logStalls = { thresholdMs: logStalls.thresholdMs }
+  }
+  return { stallThresholdMs, logStalls }
 }
 
 function syncStallListeners() {
@@ -37,7 +56,7 @@ const lag = binding.lagMonitor()
 Object.defineProperties(lag, {
   start: {
     value: function start(options) {
-      if (options !== undefined) binding.lagConfigure(options)
+      if (options !== undefined) binding.lagConfigure(configureOptions(options))
       binding.lagStart()
     },
   },
@@ -48,7 +67,7 @@ Object.defineProperties(lag, {
   },
   configure: {
     value: function configure(options) {
-      binding.lagConfigure(options)
+      binding.lagConfigure(configureOptions(options))
       return binding.lagConfig()
     },
   },
@@ -107,7 +126,7 @@ const EXPORT_FIELDS = binding.exportFields()
  * bound, then the +Inf count), or null while it keeps none.
  */
 function readExport(monitor, bounds, windowMs) {
-  const a = monitor.exportRead(bounds, windowMs)
+  const a = binding.lagExportRead(monitor, bounds, windowMs)
   if (a === null) return null
   const n = bounds.length + 1
   const r = { buckets: a.subarray(0, n) }

@@ -164,6 +164,8 @@ pub fn make_error(env: &Env, code: String, a: String, b: String, c: String) -> U
             range: c,
         },
         "ERR_NODEPERF_SIDECAR" => Error::Sidecar { reason: a },
+        "ERR_ILLEGAL_CONSTRUCTOR" => Error::IllegalConstructor,
+        "ERR_MEMORY_ALLOCATION_FAILED" => Error::AllocationFailed { what: a },
         _ => Error::InvalidArgValue {
             name: "code".into(),
             reason: format!("is not a code the façade may build: {code}"),
