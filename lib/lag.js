@@ -11,12 +11,25 @@ const { validateFunction, validatePositive } = require('./validate.js')
 const stallListeners = new Set()
 
 // Called natively with [durationMs, startedAt] after each long busy period.
+// Every listener runs: one that throws does not stop the others, and its
+// error is rethrown on the next tick, once per throw, as an
+// 'uncaughtException' (what Node's EventTarget and diagnostics_channel do
+// with a throwing listener; an EventEmitter's emit() would throw at the
+// first and skip the rest).
 function dispatchStall([durationMs, startedAt]) {
   for (const listener of [...stallListeners]) {
     if (durationMs >= listener.thresholdMs && stallListeners.has(listener)) {
-      listener.callback({ durationMs, startedAt })
+      try {
+        listener.callback({ durationMs, startedAt })
+      } catch (err) {
+        process.nextTick(rethrow, err)
+      }
     }
   }
+}
+
+function rethrow(err) {
+  throw err
 }
 
 /**

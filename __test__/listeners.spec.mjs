@@ -1,0 +1,65 @@
+// Listeners, counted, never timed: a throwing onStall listener does not
+// silence the others; one AbortSignal shared by many tasks gets one
+// 'abort' listener, not one per task; toggling logStalls during a stall
+// does not make the watchdog report it from the start again.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { getEventListeners } from 'node:events'
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const { createPool, pool, AbortError } = require('@nodeperf/native')
+const testTask = Symbol.for('nodeperf.testTask')
+
+/** Runs `code` in a child Node process (CommonJS); returns its result. */
+function child(code) {
+  const env = { ...process.env }
+  delete env.NODE_TEST_CONTEXT
+  // A hang guard, not a timing assertion.
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env, timeout: 120_000 })
+  assert.equal(r.signal, null, `killed by ${r.signal}\n${r.stderr}`)
+  assert.equal(r.status, 0, r.stderr)
+  return r
+}
+
+test('a throwing onStall listener: every listener still runs, each throw is one uncaughtException', () => {
+  const r = child(`
+    const { lag } = require('@nodeperf/native')
+    const count = { first: 0, quiet: 0, second: 0, last: 0 }
+    const thrown = []
+    const uncaught = []
+    process.on('uncaughtException', (err) => uncaught.push(err))
+    const throwing = (name) => () => {
+      count[name]++
+      const err = new Error(name + ' ' + count[name])
+      thrown.push(err)
+      throw err
+    }
+    lag.onStall(20, throwing('first'))
+    lag.onStall(20, () => count.quiet++)
+    lag.onStall(20, throwing('second'))
+    lag.onStall(20, () => count.last++)
+    // Busy periods of 40 ms, each a stall over the 20 ms threshold, until
+    // the first listener has been called 5 times (at most 200 tries).
+    let tries = 0
+    const step = () => {
+      if (count.first >= 5 || ++tries > 200) return setImmediate(() => setImmediate(report))
+      const end = performance.now() + 40
+      while (performance.now() < end);
+      setImmediate(step)
+    }
+    const report = () => {
+      const once = thrown.every((e) => uncaught.filter((u) => u === e).length === 1)
+      process.stdout.write(JSON.stringify({ count, uncaught: uncaught.length, once, foreign: uncaught.filter((u) => !thrown.includes(u)).length }))
+    }
+    setImmediate(step)
+  `)
+  const out = JSON.parse(r.stdout)
+  const n = out.count.first
+  assert.ok(n >= 5, `the first listener was called ${n} times: ${r.stdout}`)
+  assert.deepEqual(out.count, { first: n, quiet: n, second: n, last: n }, 'every listener is called for every stall')
+  assert.equal(out.uncaught, 2 * n, 'each throw is reported once')
+  assert.equal(out.once, true, 'each thrown error reaches uncaughtException exactly once, unchanged')
+  assert.equal(out.foreign, 0)
+})
