@@ -63,3 +63,55 @@ test('a throwing onStall listener: every listener still runs, each throw is one 
   assert.equal(out.once, true, 'each thrown error reaches uncaughtException exactly once, unchanged')
   assert.equal(out.foreign, 0)
 })
+
+test('one AbortSignal shared by many tasks and parses: one abort listener, no MaxListenersExceededWarning', async () => {
+  const warnings = []
+  const onWarning = (w) => warnings.push(w)
+  process.on('warning', onWarning)
+  const own = createPool({ threads: 1 })
+  try {
+    const ac = new AbortController()
+    const { signal } = ac
+    const pending = []
+    // Queued behind each other on one thread: all pending at once.
+    for (let i = 0; i < 30; i++) pending.push(own[testTask]('sleep', 60_000, { signal }))
+    for (let i = 0; i < 5; i++) pending.push(own.hash('sha256', 'x'.repeat(4096), 'hex', { signal }))
+    for (let i = 0; i < 5; i++) pending.push(own.parseJson(JSON.stringify(['y'.repeat(100_000)]), { signal }))
+    for (let i = 0; i < 5; i++) pending.push(pool.parseJson('[1]', { signal }))
+    assert.equal(getEventListeners(signal, 'abort').length, 1, 'one listener for 45 tasks and parses')
+
+    const reason = new Error('stop')
+    ac.abort(reason)
+    const results = await Promise.allSettled(pending)
+    for (const r of results) {
+      assert.equal(r.status, 'rejected')
+      assert.ok(r.reason instanceof AbortError)
+      assert.equal(r.reason.code, 'ABORT_ERR')
+      assert.equal(r.reason.cause, reason)
+    }
+    assert.equal(getEventListeners(signal, 'abort').length, 0, 'removed once the signal fired')
+
+    // Tasks that settle by themselves: the listener goes with the last one.
+    const shared = new AbortController().signal
+    const quick = []
+    for (let i = 0; i < 20; i++) quick.push(own[testTask]('sleep', 0, { signal: shared }))
+    for (let i = 0; i < 3; i++) quick.push(own.parseJson('[2]', { signal: shared }))
+    assert.equal(getEventListeners(shared, 'abort').length, 1)
+    await Promise.all(quick)
+    assert.equal(getEventListeners(shared, 'abort').length, 0, 'removed when the last task settled')
+    // And added again for the next one, which an abort still reaches.
+    const again = new AbortController()
+    const t = own[testTask]('sleep', 60_000, { signal: again.signal })
+    assert.equal(getEventListeners(again.signal, 'abort').length, 1)
+    again.abort()
+    await assert.rejects(t, { name: 'AbortError', code: 'ABORT_ERR' })
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual(
+      warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message),
+      [],
+    )
+  } finally {
+    process.off('warning', onWarning)
+    await own.close()
+  }
+})

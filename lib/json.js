@@ -19,6 +19,7 @@ const { isAnyArrayBuffer } = require('node:util').types
 const binding = require('./native.js')
 const { AbortError, invalidArgType, nodeperfError } = require('./errors.js')
 const { DATA_TYPES, validateOptions, validateSignal, integerOption } = require('./validate.js')
+const { onAbort } = require('./abort.js')
 // Node's own, not the global: test frameworks' fake timers replace the
 // global one, and a parse must not wait for a fake clock.
 const { setImmediate } = require('node:timers')
@@ -184,10 +185,8 @@ class Settling {
     this.reject = reject
     this.queued = false
     this.finished = false
-    if (signal) {
-      this.onAbort = () => this.fail(new AbortError(undefined, { cause: signal.reason }))
-      signal.addEventListener('abort', this.onAbort, { once: true })
-    }
+    // One listener per signal, however many parses share it (lib/abort.js).
+    this.forgetAbort = signal ? onAbort(signal, () => this.fail(new AbortError(undefined, { cause: signal.reason }))) : null
   }
 
   done(value) {
@@ -204,7 +203,7 @@ class Settling {
 
   finish() {
     this.finished = true
-    if (this.signal) this.signal.removeEventListener('abort', this.onAbort)
+    if (this.forgetAbort !== null) this.forgetAbort()
     this.release()
   }
 
