@@ -115,3 +115,48 @@ test('one AbortSignal shared by many tasks and parses: one abort listener, no Ma
     await own.close()
   }
 })
+
+test('toggling logStalls during a stall adds no lines: one per doubling of the threshold', () => {
+  // logStalls at 50 ms, then off for ~25 ms and on again every ~85 ms of a
+  // 1.5 s stall. Each line says how long the stall had lasted; a line per
+  // doubling means each line's floor(log2(ms / 50)) is above the last's,
+  // whenever the watchdog happened to look.
+  const r = child(`
+    const { lag } = require('@nodeperf/native')
+    const on = () => lag.configure({ logStalls: { thresholdMs: 50 } })
+    const off = () => lag.configure({ logStalls: false })
+    on()
+    setTimeout(() => {
+      process.stderr.write('block start\\n')
+      const end = performance.now() + 1500
+      let isOn = true
+      let next = performance.now() + 60
+      let toggles = 0
+      while (performance.now() < end) {
+        if (performance.now() >= next) {
+          if (isOn) off()
+          else on()
+          isOn = !isOn
+          toggles++
+          next = performance.now() + (isOn ? 60 : 25)
+        }
+      }
+      on()
+      process.stderr.write('block over\\n')
+      process.stdout.write(String(toggles))
+    }, 200)
+  `)
+  const lines = r.stderr.split('\n')
+  const from = lines.indexOf('block start')
+  const to = lines.indexOf('block over')
+  assert.ok(from >= 0 && to > from, r.stderr)
+  const said = lines.slice(from + 1, to).filter((l) => l.startsWith('event loop of main blocked for'))
+  const ms = said.map((l) => Number(/blocked for (\d+) ms$/.exec(l)[1]))
+  assert.ok(Number(r.stdout) >= 10, `only ${r.stdout} toggles`)
+  assert.ok(ms.length >= 1, `no line during the stall:\n${r.stderr}`)
+  const level = (x) => Math.floor(Math.log2(x / 50))
+  for (let i = 0; i < ms.length; i++) {
+    assert.ok(ms[i] >= 50, `a line under the threshold: ${said[i]}`)
+    if (i > 0) assert.ok(level(ms[i]) > level(ms[i - 1]), `a second line within one doubling: ${said.join(' | ')}`)
+  }
+})
