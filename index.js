@@ -7,6 +7,7 @@
 // - lib/lag.js      event-loop lag: `lag`, `monitors`, `loopInfo`
 // - lib/pool.js     the native thread pool: `pool`, `createPool`, `hashSync`
 // - lib/stage.js    how pool tasks become Promises (settling, the stage)
+// - lib/abort.js    one 'abort' listener per AbortSignal, shared by its tasks
 // - lib/json.js     JSON parsed off the main thread, built in slices
 // - lib/shared.js   SharedArrayBuffer helpers
 // - lib/pressure.js load shedding and `yieldEvery`

@@ -44,3 +44,49 @@ test('an unknown code is itself a RangeError, thrown', () => {
     message: /"code" is out of range.*Received NOPE/,
   })
 })
+
+test("Node's own codes the package uses are built as Node builds them", () => {
+  const { Pool, AbortError } = require('@nodeperf/native')
+  // ERR_ILLEGAL_CONSTRUCTOR: the same error as Node's `new AbortSignal()`.
+  let node
+  try {
+    new AbortSignal()
+  } catch (e) {
+    node = e
+  }
+  assert.throws(() => new Pool(), (err) => {
+    assert.ok(err instanceof TypeError)
+    assert.deepEqual([err.name, err.code, err.message], [node.name, node.code, node.message])
+    return true
+  })
+  // ERR_MEMORY_ALLOCATION_FAILED: Node's code and class, the engine's error as cause.
+  const { allocationFailed } = require('../lib/errors.js')
+  const cause = new RangeError('Array buffer allocation failed')
+  const err = allocationFailed('a SharedArrayBuffer of 8 bytes', cause)
+  assert.equal(err.constructor, Error)
+  assert.equal(err.code, 'ERR_MEMORY_ALLOCATION_FAILED')
+  assert.equal(err.message, 'Failed to allocate memory for a SharedArrayBuffer of 8 bytes')
+  assert.equal(err.cause, cause)
+  // AbortError checks its arguments as Node's own does, with codes.
+  assert.throws(() => new AbortError(Symbol('m')), { code: 'ERR_INVALID_ARG_TYPE', message: /"message" argument must be of type string/ })
+  assert.throws(() => new AbortError('m', 1), { code: 'ERR_INVALID_ARG_TYPE', message: /"options" argument must be of type object/ })
+  const { proxy, revoke } = Proxy.revocable({}, {})
+  revoke()
+  assert.throws(() => new AbortError('m', proxy), { code: 'ERR_INVALID_ARG_VALUE', message: /'options' is a revoked Proxy/ })
+  assert.equal(new AbortError('m', { cause: 1 }).cause, 1)
+})
+
+test('describing a value never throws, whatever the value', () => {
+  const { describeReceived, invalidArgValue } = require('../lib/errors.js')
+  const { proxy, revoke } = Proxy.revocable({}, {})
+  revoke()
+  const trapsThrow = new Proxy({}, { get() { throw new Error('trap') }, getPrototypeOf() { throw new Error('trap') } })
+  const ab = new ArrayBuffer(8)
+  const detachedView = new DataView(ab)
+  structuredClone(ab, { transfer: [ab] })
+  for (const v of [proxy, trapsThrow, new Proxy(Buffer.alloc(2), {}), detachedView, new Proxy(function f() {}, { get() { throw new Error('trap') } })]) {
+    assert.equal(typeof describeReceived(v), 'string')
+    assert.equal(invalidArgValue('x', v).code, 'ERR_INVALID_ARG_VALUE')
+  }
+  assert.equal(describeReceived(proxy), '<Revoked Proxy>')
+})

@@ -144,12 +144,23 @@ test('yieldEvery() honours AbortSignal and rejects with fn errors', async () => 
   await assert.rejects(yieldEvery([1, 2], () => { throw new Error('boom') }), /boom/)
 })
 
-test('bad input', () => {
+test('bad input', async () => {
   assert.throws(() => overloaded({ maxLagMs: -1 }), { code: 'ERR_OUT_OF_RANGE' })
   assert.throws(() => overloaded({ windowMs: 'x' }), { code: 'ERR_INVALID_ARG_TYPE' })
   assert.throws(() => underPressure({ maxUtilization: 2 }), { code: 'ERR_OUT_OF_RANGE' })
-  assert.throws(() => yieldEvery(5, () => {}), { code: 'ERR_INVALID_ARG_TYPE' })
-  assert.throws(() => yieldEvery([], 'f'), { code: 'ERR_INVALID_ARG_TYPE' })
-  assert.throws(() => yieldEvery([], () => {}, { budgetMs: 0 }), { code: 'ERR_OUT_OF_RANGE' })
-  assert.throws(() => yieldEvery([], () => {}, { signal: {} }), { code: 'ERR_INVALID_ARG_TYPE' })
+  // yieldEvery returns a Promise: like Node's own (fs.promises,
+  // timers/promises), it rejects a bad argument rather than throwing.
+  const rejects = async (call, code) => {
+    let p
+    assert.doesNotThrow(() => {
+      p = call()
+    })
+    await assert.rejects(p, { code })
+  }
+  await rejects(() => yieldEvery(5, () => {}), 'ERR_INVALID_ARG_TYPE')
+  await rejects(() => yieldEvery([], 'f'), 'ERR_INVALID_ARG_TYPE')
+  await rejects(() => yieldEvery([], () => {}, { budgetMs: 0 }), 'ERR_OUT_OF_RANGE')
+  await rejects(() => yieldEvery([], () => {}, { signal: {} }), 'ERR_INVALID_ARG_TYPE')
+  await rejects(() => yieldEvery([], () => {}, { signal: { aborted: false } }), 'ERR_INVALID_ARG_TYPE')
+  await rejects(() => yieldEvery(new Proxy(new Uint8Array(4), {}), () => {}), 'ERR_INVALID_ARG_TYPE')
 })

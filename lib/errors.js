@@ -16,13 +16,46 @@ const binding = require('./native.js')
 
 const make = binding.__error
 
-/** How Node's ERR_INVALID_ARG_TYPE describes the value received. */
+/**
+ * Whether `value` is a revoked Proxy, which every operation (even
+ * `typeof`-free ones such as `in`) throws on. `Array.isArray` is the one
+ * check that runs none of a live Proxy's traps and throws only on a
+ * revoked one.
+ */
+function isRevokedProxy(value) {
+  try {
+    Array.isArray(value)
+    return false
+  } catch {
+    return true
+  }
+}
+
+/**
+ * How Node's ERR_INVALID_ARG_TYPE describes the value received. Never
+ * throws: a Proxy whose traps throw (or a revoked one) is shown as
+ * `util.inspect` shows it, which runs no trap.
+ */
 function describeReceived(value) {
   if (value == null) return '' + value
-  if (typeof value === 'function') return `function ${value.name}`
+  if (typeof value === 'function') {
+    try {
+      return `function ${value.name}`
+    } catch {
+      return `function ${inspect(value, { depth: -1 })}`
+    }
+  }
   if (typeof value === 'object') {
-    if (value.constructor?.name) return `an instance of ${value.constructor.name}`
-    return `${inspect(value, { depth: -1 })}`
+    try {
+      if (value.constructor?.name) return `an instance of ${value.constructor.name}`
+    } catch {
+      // fall through to inspect, which reads no property of a Proxy
+    }
+    try {
+      return inspect(value, { depth: -1 })
+    } catch {
+      return 'an object that cannot be inspected'
+    }
   }
   if (typeof value === 'string') {
     // Shortened before quoting; JSON quotes when it holds a single quote.
@@ -32,6 +65,19 @@ function describeReceived(value) {
   let inspected = inspect(value, { colors: false })
   if (inspected.length > 28) inspected = `${inspected.slice(0, 25)}...`
   return `type ${typeof value} (${inspected})`
+}
+
+/**
+ * `util.inspect(value)`, as Node's errors show values, but never throwing:
+ * a Proxy of a Buffer (whose custom inspect then reads the Proxy) or a
+ * DataView over a detached buffer make inspect itself throw.
+ */
+function inspectSafely(value) {
+  try {
+    return inspect(value)
+  } catch {
+    return describeReceived(value)
+  }
 }
 
 /** How Node's ERR_OUT_OF_RANGE shows the value received. */
@@ -58,7 +104,7 @@ const invalidArgType = (name, expected, value) => make('ERR_INVALID_ARG_TYPE', n
 
 /** `TypeError` `ERR_INVALID_ARG_VALUE`: `The argument 'name' <reason>. Received <inspect(value)>`. */
 function invalidArgValue(name, value, reason = 'is invalid') {
-  let inspected = inspect(value)
+  let inspected = inspectSafely(value)
   if (inspected.length > 128) inspected = `${inspected.slice(0, 128)}...`
   return make('ERR_INVALID_ARG_VALUE', name, `${reason}. Received ${inspected}`, '')
 }
@@ -68,6 +114,19 @@ const outOfRange = (name, range, value) => make('ERR_OUT_OF_RANGE', name, range,
 
 /** `ERR_OUT_OF_RANGE` for a value that cannot be shown (`what` says what it was). */
 const outOfRangeAs = (name, range, what) => make('ERR_OUT_OF_RANGE', name, range, what)
+
+/** `TypeError` `ERR_INVALID_ARG_VALUE` for a revoked Proxy where an object is expected. */
+const revokedProxy = (name, value) => invalidArgValue(name, value, 'is a revoked Proxy')
+
+/** `TypeError` `ERR_ILLEGAL_CONSTRUCTOR`: `Illegal constructor`, as Node's `new AbortSignal()`. */
+const illegalConstructor = () => make('ERR_ILLEGAL_CONSTRUCTOR', '', '', '')
+
+/** `Error` `ERR_MEMORY_ALLOCATION_FAILED` (Node's code) for `what`; the engine's error as `cause`. */
+function allocationFailed(what, cause) {
+  const err = make('ERR_MEMORY_ALLOCATION_FAILED', what, '', '')
+  if (cause !== undefined) err.cause = cause
+  return err
+}
 
 /** One of the package's own errors that carry no detail (`ERR_NODEPERF_POOL_CLOSED`). */
 const nodeperfError = (code) => make(code, '', '', '')
@@ -96,6 +155,14 @@ function sidecarError(reason, cause) {
  */
 class AbortError extends Error {
   constructor(message = 'The operation was aborted', options = undefined) {
+    // As Node's own AbortError checks `options`; `message` must be a
+    // string (the typings say so), since coercing a Symbol or a Proxy can
+    // only throw an engine error without a code.
+    if (typeof message !== 'string') throw invalidArgType('message', 'of type string', message)
+    if (options !== undefined) {
+      if (typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+      if (options !== null && isRevokedProxy(options)) throw revokedProxy('options', options)
+    }
     super(message, options)
     this.code = 'ABORT_ERR'
     this.name = 'AbortError'
@@ -108,7 +175,11 @@ const abortError = (signal) => new AbortError(undefined, { cause: signal?.reason
 module.exports = {
   AbortError,
   abortError,
+  allocationFailed,
   describeReceived,
+  illegalConstructor,
+  isRevokedProxy,
+  revokedProxy,
   invalidArgType,
   invalidArgValue,
   nodeperfError,

@@ -15,9 +15,11 @@
 // the one scheduler they share are a single state machine; split apart,
 // each part would reach into the others' fields.
 
+const { isAnyArrayBuffer } = require('node:util').types
 const binding = require('./native.js')
 const { AbortError, invalidArgType, nodeperfError, stringTooLong } = require('./errors.js')
 const { DATA_TYPES, validateOptions, validateSignal, integerOption } = require('./validate.js')
+const { onAbort } = require('./abort.js')
 // Node's own, not the global: test frameworks' fake timers replace the
 // global one, and a parse must not wait for a fake clock.
 const { setImmediate } = require('node:timers')
@@ -103,7 +105,7 @@ function normalize(data, name) {
       data instanceof Uint8Array && !(data instanceof Buffer)
         ? data
         : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-  } else if (data instanceof ArrayBuffer || isSharedArrayBuffer(data)) {
+  } else if (isAnyArrayBuffer(data)) {
     if (data.byteLength === 0) checkEmptyInput(data, name)
     view = new Uint8Array(data)
   } else {
@@ -122,10 +124,6 @@ function normalize(data, name) {
 /** V8's own error for a string over its length limit (no code of its own). */
 function isStringLengthError(error) {
   return error instanceof RangeError && error.code === undefined && /Invalid string length/.test(error.message)
-}
-
-function isSharedArrayBuffer(value) {
-  return typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer
 }
 
 function checkOptions(options) {
@@ -210,10 +208,8 @@ class Settling {
     this.reject = reject
     this.queued = false
     this.finished = false
-    if (signal) {
-      this.onAbort = () => this.fail(new AbortError(undefined, { cause: signal.reason }))
-      signal.addEventListener('abort', this.onAbort, { once: true })
-    }
+    // One listener per signal, however many parses share it (lib/abort.js).
+    this.forgetAbort = signal ? onAbort(signal, () => this.fail(new AbortError(undefined, { cause: signal.reason }))) : null
   }
 
   done(value) {
@@ -230,7 +226,7 @@ class Settling {
 
   finish() {
     this.finished = true
-    if (this.signal) this.signal.removeEventListener('abort', this.onAbort)
+    if (this.forgetAbort !== null) this.forgetAbort()
     this.release()
   }
 

@@ -4,18 +4,50 @@
 // (src/lag/); this file adds the own-thread controls and stall dispatch.
 
 const binding = require('./native.js')
+const { isRevokedProxy, revokedProxy } = require('./errors.js')
 const { validateFunction, validatePositive } = require('./validate.js')
 
 /** @type {Set<{ thresholdMs: number, callback: Function }>} */
 const stallListeners = new Set()
 
 // Called natively with [durationMs, startedAt] after each long busy period.
+// Every listener runs: one that throws does not stop the others, and its
+// error is rethrown on the next tick, once per throw, as an
+// 'uncaughtException' (what Node's EventTarget and diagnostics_channel do
+// with a throwing listener; an EventEmitter's emit() would throw at the
+// first and skip the rest).
 function dispatchStall([durationMs, startedAt]) {
   for (const listener of [...stallListeners]) {
     if (durationMs >= listener.thresholdMs && stallListeners.has(listener)) {
-      listener.callback({ durationMs, startedAt })
+      try {
+        listener.callback({ durationMs, startedAt })
+      } catch (err) {
+        process.nextTick(rethrow, err)
+      }
     }
   }
+}
+
+function rethrow(err) {
+  throw err
+}
+
+/**
+ * `options` as the native configure reads it: each field read once, into a
+ * plain object, so a revoked Proxy gets a coded error here instead of an
+ * engine TypeError there. Anything but an object goes as it is, for the
+ * native side to say why it is wrong.
+ */
+function configureOptions(options) {
+  if (options === null || typeof options !== 'object') return options
+  if (isRevokedProxy(options)) throw revokedProxy('options', options)
+  const stallThresholdMs = options.stallThresholdMs
+  let logStalls = options.logStalls
+  if (logStalls !== null && typeof logStalls === 'object') {
+    if (isRevokedProxy(logStalls)) throw revokedProxy('options.logStalls', logStalls)
+    logStalls = { thresholdMs: logStalls.thresholdMs }
+  }
+  return { stallThresholdMs, logStalls }
 }
 
 function syncStallListeners() {
@@ -37,7 +69,7 @@ const lag = binding.lagMonitor()
 Object.defineProperties(lag, {
   start: {
     value: function start(options) {
-      if (options !== undefined) binding.lagConfigure(options)
+      if (options !== undefined) binding.lagConfigure(configureOptions(options))
       binding.lagStart()
     },
   },
@@ -48,7 +80,7 @@ Object.defineProperties(lag, {
   },
   configure: {
     value: function configure(options) {
-      binding.lagConfigure(options)
+      binding.lagConfigure(configureOptions(options))
       return binding.lagConfig()
     },
   },
@@ -107,7 +139,7 @@ const EXPORT_FIELDS = binding.exportFields()
  * bound, then the +Inf count), or null while it keeps none.
  */
 function readExport(monitor, bounds, windowMs) {
-  const a = monitor.exportRead(bounds, windowMs)
+  const a = binding.lagExportRead(monitor, bounds, windowMs)
   if (a === null) return null
   const n = bounds.length + 1
   const r = { buckets: a.subarray(0, n) }

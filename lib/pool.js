@@ -5,8 +5,9 @@
 
 const { availableParallelism } = require('node:os')
 const binding = require('./native.js')
-const { abortError, invalidArgType, invalidArgValue, outOfRangeAs, nodeperfError } = require('./errors.js')
-const { DATA_TYPES, signalOption, validateOptions, validateKeys, integerOption, oneOf } = require('./validate.js')
+const { isArrayBuffer, isSharedArrayBuffer } = require('node:util').types
+const { abortError, illegalConstructor, invalidArgType, invalidArgValue, outOfRangeAs, nodeperfError } = require('./errors.js')
+const { DATA_TYPES, signalOption, validateObject, validateOptions, validateKeys, integerOption, oneOf } = require('./validate.js')
 const { STAGE_SLOT, attachSettler, flushStage, promiseFor, stageTask, submitted, watch } = require('./stage.js')
 const json = require('./json.js')
 const { checkEmptyInput } = require('./input.js')
@@ -42,12 +43,14 @@ function dataKind(data, name) {
     }
     return KIND_VIEW
   }
-  if (data instanceof ArrayBuffer) {
+  // Brand checks, not instanceof: they read no prototype (a revoked Proxy
+  // throws on that) and take buffers from other realms.
+  if (isArrayBuffer(data)) {
     if (data.byteLength === 0) checkEmptyInput(data, name)
     if (data.resizable === true) dataValue = data.slice(0)
     return 2
   }
-  if (data instanceof SharedArrayBuffer) {
+  if (isSharedArrayBuffer(data)) {
     dataValue = new Uint8Array(data)
     return KIND_VIEW
   }
@@ -71,6 +74,9 @@ let poolMetrics
 const DEFAULT_MAX_QUEUE = 131072
 const MAX_THREADS = 256
 const defaultThreads = () => Math.max(1, availableParallelism() - 1)
+// Only this module constructs pools: `new Pool()` elsewhere is an illegal
+// constructor, as Node's `new AbortSignal()` is.
+const kConstruct = Symbol('Pool')
 
 /**
  * A pool of native threads that run CPU-bound tasks and settle Promises on
@@ -85,7 +91,8 @@ class Pool {
   #json = new Set()
 
   /** @internal */
-  constructor(make) {
+  constructor(make, token) {
+    if (token !== kConstruct) throw illegalConstructor()
     this.#make = make
   }
 
@@ -114,7 +121,7 @@ class Pool {
    */
   run(task, options) {
     try {
-      if (typeof task !== 'object' || task === null) throw invalidArgType('task', 'of type object', task)
+      validateObject(task, 'task')
       const signal = signalOption(options)
       switch (task.op) {
         case 'hash':
@@ -257,7 +264,12 @@ class Pool {
    * @returns {Promise<void>}
    */
   close() {
-    const closed = this.#sync().close()
+    let closed
+    try {
+      closed = this.#sync().close()
+    } catch (err) {
+      return Promise.reject(err)
+    }
     if (this.#json.size === 0) return closed
     const settled = [...this.#json].map((p) => p.then(noop, noop))
     return Promise.all([closed, ...settled]).then(noop)
@@ -297,11 +309,11 @@ function createPool(options = {}) {
   const threads = integerOption(options.threads, 'options.threads', defaultThreads(), 1, MAX_THREADS)
   const maxQueue = integerOption(options.maxQueue, 'options.maxQueue', DEFAULT_MAX_QUEUE, 1, Number.MAX_SAFE_INTEGER, true)
   const native = binding.createPool(threads, maxQueue)
-  return new Pool(() => native)
+  return new Pool(() => native, kConstruct)
 }
 
 /** The process-wide default pool (this thread's handle on it). */
-const pool = new Pool(() => binding.defaultPool(defaultThreads()))
+const pool = new Pool(() => binding.defaultPool(defaultThreads()), kConstruct)
 
 /**
  * Hashes on the calling thread (same algorithms, data and encodings as

@@ -2,7 +2,8 @@
 // Load shedding on measured lag, and a helper to break long loops into
 // time-budgeted batches.
 
-const { abortError, invalidArgType } = require('./errors.js')
+const { isArrayBuffer, isTypedArray } = require('node:util').types
+const { abortError, invalidArgType, invalidArgValue, isRevokedProxy, outOfRangeAs, revokedProxy } = require('./errors.js')
 const { numberOption, validateFunction, validateOptions, signalOption } = require('./validate.js')
 // Node's own, not the global one that fake timers replace.
 const { setImmediate } = require('node:timers')
@@ -60,17 +61,32 @@ function evaluate(o) {
 function underPressure(options) {
   const { o, retryAfter } = sheddingOptions(options)
   return function underPressureMiddleware(req, res, next) {
+    validateFunction(next, 'next')
     const r = evaluate(o)
     if (!r.overloaded) {
       next()
       return
     }
+    validateResponse(res)
     const body = JSON.stringify(overloadBody(r))
     res.statusCode = 503
     res.setHeader('Retry-After', retryAfter)
     res.setHeader('Content-Type', 'application/json')
     res.setHeader('Content-Length', Buffer.byteLength(body))
     res.end(body)
+  }
+}
+
+/** What the middleware calls on `res` (an http.ServerResponse has them all). */
+function validateResponse(res) {
+  if (
+    res === null ||
+    typeof res !== 'object' ||
+    isRevokedProxy(res) ||
+    typeof res.setHeader !== 'function' ||
+    typeof res.end !== 'function'
+  ) {
+    throw invalidArgType('res', 'an instance of http.ServerResponse', res)
   }
 }
 
@@ -94,8 +110,12 @@ const overloadBody = (r) => ({ status: 'overloaded', lagP99Ms: r.lagP99Ms, utili
  * overloaded. Options as underPressure's.
  */
 function underPressureFastify(fastify, options, done) {
+  validateFunction(done, 'done')
   let shed
   try {
+    if (fastify === null || typeof fastify !== 'object' || isRevokedProxy(fastify) || typeof fastify.addHook !== 'function') {
+      throw invalidArgType('fastify', 'a Fastify instance', fastify)
+    }
     shed = sheddingOptions(options)
   } catch (err) {
     done(err)
@@ -121,7 +141,8 @@ underPressure.fastify = underPressureFastify
 /**
  * Calls `fn(item, index)` for every item, in batches that each run for at
  * most about `budgetMs`, yielding to the event loop (setImmediate) between
- * batches so other callbacks and requests get their turn.
+ * batches so other callbacks and requests get their turn. Like Node's own
+ * Promise-returning functions it never throws: a bad argument rejects.
  *
  * @template T
  * @param {Iterable<T> | ArrayLike<T>} items
@@ -130,25 +151,27 @@ underPressure.fastify = underPressureFastify
  * @returns {Promise<number>} how many items were processed
  */
 function yieldEvery(items, fn, options) {
-  if (items === null || items === undefined || (typeof items[Symbol.iterator] !== 'function' && typeof items.length !== 'number')) {
-    throw invalidArgType('items', 'an iterable or array-like', items)
+  let iterator, signal, budgetMs
+  try {
+    iterator = iterate(items)
+    validateFunction(fn, 'fn')
+    signal = signalOption(options)
+    budgetMs = numberOption(options?.budgetMs, 'options.budgetMs', 5, 0.01, 60_000, '>= 0.01 and <= 60000')
+  } catch (err) {
+    return Promise.reject(err)
   }
-  validateFunction(fn, 'fn')
-  const signal = signalOption(options)
-  const budgetMs = numberOption(options?.budgetMs, 'options.budgetMs', 5, 0.01, 60_000, '>= 0.01 and <= 60000')
-
-  const iterator = typeof items[Symbol.iterator] === 'function' ? items[Symbol.iterator]() : Array.prototype.values.call(items)
   return new Promise((resolve, reject) => {
     let index = 0
     // How many items to run between clock reads; adapts to the item cost.
     let stride = 1
     const batch = () => {
-      if (signal && signal.aborted) return reject(abortError(signal))
-      const end = performance.now() + budgetMs
       try {
+        if (signal && signal.aborted) return reject(abortError(signal))
+        const end = performance.now() + budgetMs
         for (;;) {
           for (let k = 0; k < stride; k++) {
             const step = iterator.next()
+            if (typeof step !== 'object' || step === null) throw invalidArgType('items', ITERABLE, items)
             if (step.done) return resolve(index)
             fn(step.value, index++)
           }
@@ -164,6 +187,64 @@ function yieldEvery(items, fn, options) {
     }
     batch()
   })
+}
+
+const ITERABLE = 'an iterable or array-like'
+
+// Built-in iterator methods that throw an engine TypeError (no code) when
+// called on what only looks like their kind: a Proxy of a typed array, Map
+// or Set, or a typed array whose buffer was detached or shrunk.
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
+const BRANDED_ITERATORS = new Set([TypedArrayPrototype.values, Map.prototype.entries, Set.prototype.values])
+
+/** `items`' iterator, or a coded error saying why it has none. */
+function iterate(items) {
+  if (items === null || items === undefined) throw invalidArgType('items', ITERABLE, items)
+  if ((typeof items === 'object' || typeof items === 'function') && isRevokedProxy(items)) throw revokedProxy('items', items)
+  const method = items[Symbol.iterator]
+  let iterator
+  if (typeof method === 'function') {
+    if (isTypedArray(items)) checkInBounds(items)
+    try {
+      iterator = method.call(items)
+    } catch (err) {
+      if (!BRANDED_ITERATORS.has(method)) throw err // the iterable's own error
+      const e = invalidArgType('items', ITERABLE, items)
+      e.cause = err
+      throw e
+    }
+  } else if (typeof items.length === 'number') {
+    iterator = Array.prototype.values.call(items)
+  } else {
+    throw invalidArgType('items', ITERABLE, items)
+  }
+  if ((typeof iterator !== 'object' && typeof iterator !== 'function') || iterator === null || typeof iterator.next !== 'function') {
+    throw invalidArgType('items', ITERABLE, items)
+  }
+  return iterator
+}
+
+/** A typed array whose buffer is detached, or shrunk below it, has no items to give. */
+function checkInBounds(view) {
+  try {
+    TypedArrayPrototype.at.call(view, 0)
+  } catch {
+    if (isDetached(typedArrayBuffer(view))) throw invalidArgValue('items', view, 'must not be a view over a detached ArrayBuffer')
+    throw outOfRangeAs('items.byteLength', 'a view that lies inside its buffer', 'a view outside its (shrunk) buffer')
+  }
+}
+
+const typedArrayBuffer = Function.prototype.call.bind(Object.getOwnPropertyDescriptor(TypedArrayPrototype, 'buffer').get)
+
+/** Whether an ArrayBuffer was detached (transferred); no SharedArrayBuffer is. */
+function isDetached(buffer) {
+  if (!isArrayBuffer(buffer)) return false
+  try {
+    new Uint8Array(buffer, 0, 0)
+    return false
+  } catch {
+    return true
+  }
 }
 
 module.exports = { overloaded, underPressure, yieldEvery }

@@ -12,8 +12,8 @@
 const v8 = require('node:v8')
 const { lag, monitors, enableExport, readExport } = require('./lag.js')
 const { Pool, pool: defaultPool, poolMetrics, defaultPoolMetrics, OPS: POOL_OPS } = require('./pool.js')
-const { invalidArgType, invalidArgValue, outOfRange, peerMissing } = require('./errors.js')
-const { validateOptions } = require('./validate.js')
+const { invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, peerMissing } = require('./errors.js')
+const { validateObject, validateOptions } = require('./validate.js')
 // Node's own, not the globals that fake timers replace: a cached scrape
 // must not outlive its tick because a test froze the clock.
 const { setImmediate } = require('node:timers')
@@ -79,7 +79,7 @@ function checkOptions(options) {
   validateOptions(options)
   if (options === undefined) options = {}
   const prom = options.register === undefined ? loadPromClient().register : options.register
-  if (!prom || typeof prom.registerMetric !== 'function' || typeof prom.getSingleMetric !== 'function') {
+  if (!prom || isRevokedProxy(prom) || typeof prom.registerMetric !== 'function' || typeof prom.getSingleMetric !== 'function') {
     throw invalidArgType('options.register', 'a prom-client Registry', options.register)
   }
   const prefix = options.prefix === undefined ? '' : options.prefix
@@ -88,9 +88,7 @@ function checkOptions(options) {
     throw invalidArgType('options.prefix', 'a valid Prometheus metric name prefix', prefix)
   }
   const labels = options.labels === undefined ? {} : options.labels
-  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
-    throw invalidArgType('options.labels', 'of type object', labels)
-  }
+  validateObject(labels, 'options.labels')
   for (const [k, v] of Object.entries(labels)) {
     if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k.startsWith('__') || k === 'thread' || k === 'le' || k === 'quantile') {
       throw invalidArgType('options.labels', `label names that are valid and not reserved (thread, le, quantile); got '${k}'`, labels)
@@ -117,13 +115,13 @@ function checkOptions(options) {
 /** `options.pools`: `{ name: pool }` of createPool() pools, exported with label pool="name". */
 function checkPools(pools, labels) {
   if (pools === undefined) return []
-  if (pools === null || typeof pools !== 'object' || Array.isArray(pools)) throw invalidArgType('options.pools', 'of type object', pools)
+  validateObject(pools, 'options.pools')
   const out = []
   for (const [name, p] of Object.entries(pools)) {
     if (name === '' || name.length > 128) {
       throw invalidArgValue('options.pools', `must name each pool with 1 to 128 characters; got ${JSON.stringify(name)}`)
     }
-    if (!(p instanceof Pool)) throw invalidArgType(`options.pools.${name}`, 'a pool made by createPool()', p)
+    if (isRevokedProxy(p) || !(p instanceof Pool)) throw invalidArgType(`options.pools.${name}`, 'a pool made by createPool()', p)
     if (p === defaultPool) {
       throw invalidArgValue(`options.pools.${name}`, 'is the default pool, which is always exported (without a pool label)')
     }
@@ -136,7 +134,7 @@ function checkPools(pools, labels) {
 }
 
 function checkBuckets(name, buckets) {
-  if (!Array.isArray(buckets) || buckets.length === 0) {
+  if (isRevokedProxy(buckets) || !Array.isArray(buckets) || buckets.length === 0) {
     throw invalidArgType(name, 'a non-empty array of numbers', buckets)
   }
   for (let i = 0; i < buckets.length; i++) {

@@ -5,6 +5,7 @@
 
 const binding = require('./native.js')
 const { abortError } = require('./errors.js')
+const { onAbort } = require('./abort.js')
 
 // ---------------------------------------------------------------------------
 // Settling. Promises are made here; the native side hands back finished
@@ -157,15 +158,14 @@ function promiseFor(id) {
 function watch(native, id, signal) {
   const promise = promiseFor(id)
   const resolve = resolvers[id]
-  const onAbort = () => {
+  // One listener per signal, shared by every task watching it (lib/abort.js).
+  const forget = onAbort(signal, () => {
     if (resolvers[id] !== resolve) return // settled (the id may be reused)
     resolvers[id] = undefined
     resolve(Promise.reject(abortError(signal)))
     native.abort(id)
-  }
-  signal.addEventListener('abort', onAbort, { once: true })
-  const done = () => signal.removeEventListener('abort', onAbort)
-  promise.then(done, done)
+  })
+  promise.then(forget, forget)
   return promise
 }
 

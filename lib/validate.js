@@ -5,17 +5,25 @@
 // error objects themselves are built by the native error model
 // (lib/errors.js).
 
-const { invalidArgType, invalidArgValue, outOfRange } = require('./errors.js')
+const { invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, revokedProxy } = require('./errors.js')
 
 /** What binary-or-text inputs (hashing, JSON) may be. */
 const DATA_TYPES =
   'of type string or an instance of Buffer, TypedArray, DataView, ArrayBuffer, or SharedArrayBuffer'
 
-/** Node's `validateObject`: a non-null, non-array object. */
+/**
+ * Node's `validateObject`: a non-null, non-array object; and not a revoked
+ * Proxy, which every later read would throw an engine error (no code) on.
+ */
 function validateObject(value, name) {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw invalidArgType(name, 'of type object', value)
+  if (value === null || typeof value !== 'object') throw invalidArgType(name, 'of type object', value)
+  let array
+  try {
+    array = Array.isArray(value)
+  } catch {
+    throw revokedProxy(name, value)
   }
+  if (array) throw invalidArgType(name, 'of type object', value)
 }
 
 /** An optional options object: `undefined`, or an object. */
@@ -23,9 +31,22 @@ function validateOptions(options, name = 'options') {
   if (options !== undefined) validateObject(options, name)
 }
 
-/** Node's `validateAbortSignal`; returns the signal (or undefined). */
+/**
+ * Node's `validateAbortSignal`, worded as Node's, but also requiring what
+ * the package then calls (`addEventListener`, `removeEventListener`): Node's
+ * check alone lets `{ aborted: false }` through to a TypeError without a
+ * code. Returns the signal (or undefined).
+ */
 function validateSignal(signal, name) {
-  if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
+  if (signal === undefined) return undefined
+  if (
+    signal === null ||
+    typeof signal !== 'object' ||
+    isRevokedProxy(signal) ||
+    !('aborted' in signal) ||
+    typeof signal.addEventListener !== 'function' ||
+    typeof signal.removeEventListener !== 'function'
+  ) {
     throw invalidArgType(name, 'an instance of AbortSignal', signal)
   }
   return signal
@@ -37,8 +58,10 @@ function signalOption(options) {
   return options === undefined ? undefined : validateSignal(options.signal, 'options.signal')
 }
 
+/** A function (not a revoked Proxy of one: calling it could only throw). */
 function validateFunction(value, name) {
   if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value)
+  if (isRevokedProxy(value)) throw revokedProxy(name, value)
 }
 
 /**

@@ -167,6 +167,8 @@ pub fn make_error(env: &Env, code: String, a: String, b: String, c: String) -> U
         "ERR_STRING_TOO_LONG" => Error::StringTooLong {
             max: a.parse().unwrap_or(0),
         },
+        "ERR_ILLEGAL_CONSTRUCTOR" => Error::IllegalConstructor,
+        "ERR_MEMORY_ALLOCATION_FAILED" => Error::AllocationFailed { what: a },
         _ => Error::InvalidArgValue {
             name: "code".into(),
             reason: format!("is not a code the façade may build: {code}"),

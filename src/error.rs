@@ -77,6 +77,11 @@ pub enum Error {
     /// A value would need a string longer than V8 allows (`max` units):
     /// Node's own `ERR_STRING_TOO_LONG`, as `buffer.toString()` throws it.
     StringTooLong { max: u64 },
+    /// A class exported for `instanceof` that only the package constructs
+    /// (`new Pool()`; Node's own `new AbortSignal()` is the model).
+    IllegalConstructor,
+    /// Memory for `what` could not be allocated (Node's own code).
+    AllocationFailed { what: String },
 }
 
 impl Error {
@@ -115,12 +120,16 @@ impl Error {
             Self::PeerMissing { .. } => "ERR_NODEPERF_PEER_MISSING",
             Self::Sidecar { .. } => "ERR_NODEPERF_SIDECAR",
             Self::StringTooLong { .. } => "ERR_STRING_TOO_LONG",
+            Self::IllegalConstructor => "ERR_ILLEGAL_CONSTRUCTOR",
+            Self::AllocationFailed { .. } => "ERR_MEMORY_ALLOCATION_FAILED",
         }
     }
 
     pub fn js_class(&self) -> JsClass {
         match self {
-            Self::InvalidArgType { .. } | Self::InvalidArgValue { .. } => JsClass::TypeError,
+            Self::InvalidArgType { .. }
+            | Self::InvalidArgValue { .. }
+            | Self::IllegalConstructor => JsClass::TypeError,
             Self::OutOfRange { .. } => JsClass::RangeError,
             Self::Aborted => JsClass::AbortError,
             Self::JsonSyntax { .. } => JsClass::SyntaxError,
@@ -187,6 +196,8 @@ impl fmt::Display for Error {
             Self::StringTooLong { max } => {
                 write!(f, "Cannot create a string longer than 0x{max:x} characters")
             }
+            Self::IllegalConstructor => f.write_str("Illegal constructor"),
+            Self::AllocationFailed { what } => write!(f, "Failed to allocate memory for {what}"),
         }
     }
 }
@@ -280,6 +291,20 @@ mod tests {
             assert!(!e.to_string().is_empty());
         }
         assert_eq!(Error::Aborted.code(), "ABORT_ERR");
+        // Node's own codes, worded as Node's.
+        let e = Error::IllegalConstructor;
+        assert_eq!(e.code(), "ERR_ILLEGAL_CONSTRUCTOR");
+        assert_eq!(e.js_class(), JsClass::TypeError);
+        assert_eq!(e.to_string(), "Illegal constructor");
+        let e = Error::AllocationFailed {
+            what: "a SharedArrayBuffer of 8 bytes".into(),
+        };
+        assert_eq!(e.code(), "ERR_MEMORY_ALLOCATION_FAILED");
+        assert_eq!(e.js_class(), JsClass::Error);
+        assert_eq!(
+            e.to_string(),
+            "Failed to allocate memory for a SharedArrayBuffer of 8 bytes"
+        );
         assert_eq!(Error::Aborted.js_class(), JsClass::AbortError);
     }
 }

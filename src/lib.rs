@@ -22,8 +22,8 @@ pub use json::{
     json_set_dialect, plan_utf16, plan_utf8, validate_utf16, validate_utf8, DEFAULT_SLICE,
 };
 pub use lag::{
-    enable_export, export_fields, lag_config, lag_configure, lag_monitor, lag_set_stall_listener,
-    lag_start, lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
+    enable_export, export_fields, lag_config, lag_configure, lag_export_read, lag_monitor,
+    lag_set_stall_listener, lag_start, lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
 };
 pub use pool::{
     create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, raw_submit_fn,

@@ -177,42 +177,48 @@ impl LoopMonitor {
             since: since_ms,
         }
     }
-
-    /// What a metrics exporter reads (`lib/lag.js` `readExport`), or null
-    /// until `enableExport(windowMs)` was called. `bounds` are bucket upper
-    /// bounds in seconds, sorted; one observation is one µs of loop time.
-    /// Packed in one Float64Array (an object with named fields cost ~1.3 µs
-    /// more per read, ~4% of a scrape): the cumulative counts per bound,
-    /// the `+Inf` count, then the fields [`EXPORT_FIELDS`] names, in order.
-    #[napi]
-    pub fn export_read(&self, bounds: Vec<f64>, window_ms: f64) -> Option<Float64Array> {
-        let bounds_ns: Vec<u64> = bounds.iter().map(|b| (b * 1e9) as u64).collect();
-        let r = self
-            .inner
-            .export_read(&bounds_ns, window_span_ns(window_ms))?;
-        let w = &r.window;
-        let s = |ns: u64| ns as f64 / 1e9;
-        let mut out: Vec<f64> = r.cumulative.iter().map(|ns| (ns / 1_000) as f64).collect();
-        let fields: [f64; EXPORT_FIELDS.len()] = [
-            r.sum_s_us,
-            r.stalls_total as f64,
-            r.stalled_ns_total as f64 / 1e9,
-            s(w.p50),
-            s(w.p90),
-            s(w.p99),
-            s(w.p999),
-            s(w.max),
-            s(w.min),
-            w.mean / 1e9,
-            w.stddev / 1e9,
-            w.utilization,
-        ];
-        out.extend_from_slice(&fields);
-        Some(Float64Array::new(out))
-    }
 }
 
-/// The names of the fields `exportRead` packs after the histogram counts,
+/// What a metrics exporter reads of `monitor` (`lib/lag.js` `readExport`),
+/// or null until `enableExport(windowMs)` was called. `bounds` are bucket
+/// upper bounds in seconds, sorted; one observation is one µs of loop time.
+/// Packed in one Float64Array (an object with named fields cost ~1.3 µs
+/// more per read, ~4% of a scrape): the cumulative counts per bound, the
+/// `+Inf` count, then the fields [`EXPORT_FIELDS`] names, in order. A free
+/// function of the private binding, not a `LoopMonitor` method: it is no
+/// part of the public API, and its arguments are the façade's own.
+#[napi]
+pub fn lag_export_read(
+    monitor: &LoopMonitor,
+    bounds: Vec<f64>,
+    window_ms: f64,
+) -> Option<Float64Array> {
+    let bounds_ns: Vec<u64> = bounds.iter().map(|b| (b * 1e9) as u64).collect();
+    let r = monitor
+        .inner
+        .export_read(&bounds_ns, window_span_ns(window_ms))?;
+    let w = &r.window;
+    let s = |ns: u64| ns as f64 / 1e9;
+    let mut out: Vec<f64> = r.cumulative.iter().map(|ns| (ns / 1_000) as f64).collect();
+    let fields: [f64; EXPORT_FIELDS.len()] = [
+        r.sum_s_us,
+        r.stalls_total as f64,
+        r.stalled_ns_total as f64 / 1e9,
+        s(w.p50),
+        s(w.p90),
+        s(w.p99),
+        s(w.p999),
+        s(w.max),
+        s(w.min),
+        w.mean / 1e9,
+        w.stddev / 1e9,
+        w.utilization,
+    ];
+    out.extend_from_slice(&fields);
+    Some(Float64Array::new(out))
+}
+
+/// The names of the fields `lagExportRead` packs after the histogram counts,
 /// in order (times in seconds; `sum` is seconds of loop time × µs of lag).
 /// The one statement of the layout: `lib/lag.js` reads it by these names.
 pub const EXPORT_FIELDS: [&str; 12] = [

@@ -11,7 +11,7 @@ mod watchdog;
 mod window;
 
 pub use js::{
-    enable_export, export_fields, lag_config, lag_configure, lag_monitor, lag_set_stall_listener,
-    lag_start, lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
+    enable_export, export_fields, lag_config, lag_configure, lag_export_read, lag_monitor,
+    lag_set_stall_listener, lag_start, lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
 };
 pub use local::LocalLag;

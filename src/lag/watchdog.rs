@@ -30,23 +30,63 @@ pub fn notify() {
     WAKE_CV.notify_all();
 }
 
-/// What was said about a monitor's current stall.
+/// What was said about a monitor's current stall. Kept for every live
+/// monitor, watched or not: turning `logStalls` off and on again during a
+/// stall must not make the watchdog say it all over again.
+#[derive(Debug, Default, PartialEq)]
 struct Reported {
+    /// The stall's start (its poll entry); a new one starts a new record.
     stall_start: u64,
-    next_ns: u64,
+    /// How long the stall had lasted at the last line about it; 0: no line.
+    said_ns: u64,
+}
+
+impl Reported {
+    /// Whether to write a line now about a stall that began at `stall_start`
+    /// and has lasted `busy` ns, for `threshold` ns (> 0); records it if so.
+    /// Doubling steps: a stuck loop is reported at 1x, 2x, 4x, … the
+    /// threshold, once per step however often it is asked and whatever the
+    /// settings did in between: the first line once `busy` reaches the
+    /// threshold, then one each time it passes the next doubling above the
+    /// last line's length.
+    fn should_say(&mut self, stall_start: u64, busy: u64, threshold: u64) -> bool {
+        if self.stall_start != stall_start {
+            *self = Reported {
+                stall_start,
+                said_ns: 0,
+            };
+        }
+        let mut next = threshold.max(1);
+        while next <= self.said_ns {
+            if next == u64::MAX {
+                return false;
+            }
+            next = next.saturating_mul(2);
+        }
+        if busy < next {
+            return false;
+        }
+        self.said_ns = busy;
+        true
+    }
 }
 
 fn run() {
     let mut reported: HashMap<usize, Reported> = HashMap::new();
     loop {
         let monitors = registry::all();
+        // Only monitors that ended lose their record.
+        reported.retain(|k, _| {
+            monitors
+                .iter()
+                .any(|m| std::sync::Arc::as_ptr(m) as usize == *k)
+        });
         let watched: Vec<_> = monitors
             .iter()
             .filter(|m| m.log_threshold_ns() > 0)
             .collect();
         let min_threshold = watched.iter().map(|m| m.log_threshold_ns()).min();
         let Some(min_threshold) = min_threshold else {
-            reported.clear();
             let mut generation = WAKE.lock();
             let seen = *generation;
             while *generation == seen {
@@ -58,37 +98,67 @@ fn run() {
             let key = std::sync::Arc::as_ptr(m) as usize;
             let threshold = m.log_threshold_ns();
             let (busy, stall_start) = m.stall_state();
-            let entry = reported.entry(key).or_insert(Reported {
-                stall_start: 0,
-                next_ns: threshold,
-            });
-            if entry.stall_start != stall_start {
-                *entry = Reported {
-                    stall_start,
-                    next_ns: threshold,
-                };
-            }
-            if busy >= entry.next_ns {
-                // Doubling steps: a stuck loop is reported at 1x, 2x, 4x, …
-                // the threshold, not once per tick.
+            let entry = reported.entry(key).or_default();
+            if entry.should_say(stall_start, busy, threshold) {
                 let _ = writeln!(
                     std::io::stderr(),
                     "event loop of {} blocked for {} ms",
                     m.label,
                     busy / 1_000_000
                 );
-                while entry.next_ns <= busy {
-                    entry.next_ns = entry.next_ns.saturating_mul(2);
-                }
             }
         }
-        reported.retain(|k, _| {
-            watched
-                .iter()
-                .any(|m| std::sync::Arc::as_ptr(m) as usize == *k)
-        });
         let tick = Duration::from_nanos((min_threshold / 4).clamp(5_000_000, 250_000_000));
         let mut generation = WAKE.lock();
         WAKE_CV.wait_for(&mut generation, tick);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reported;
+
+    const MS: u64 = 1_000_000;
+
+    /// The lines a stall gets when the watchdog looks at these moments (ms).
+    fn said(r: &mut Reported, start: u64, looks: &[u64], threshold_ms: u64) -> Vec<u64> {
+        looks
+            .iter()
+            .copied()
+            .filter(|&t| r.should_say(start, t * MS, threshold_ms * MS))
+            .collect()
+    }
+
+    #[test]
+    fn one_line_per_doubling_of_the_threshold() {
+        let mut r = Reported::default();
+        let looks: Vec<u64> = (0..=1000).step_by(10).collect();
+        assert_eq!(said(&mut r, 7, &looks, 50), [50, 100, 200, 400, 800]);
+    }
+
+    #[test]
+    fn looking_again_after_settings_changed_says_nothing_new() {
+        // logStalls turned off at 120 ms and on again at 150 ms: the record
+        // was kept, so the stall is not reported from the start again.
+        let mut r = Reported::default();
+        assert_eq!(said(&mut r, 7, &[50, 60, 120], 50), [50, 120]);
+        assert_eq!(said(&mut r, 7, &[150, 160, 199, 200, 250], 50), [200]);
+        // A lower threshold set mid-stall: the next doubling above the last
+        // line, not the threshold.
+        assert_eq!(said(&mut r, 7, &[210, 250, 390], 30), [250]);
+    }
+
+    #[test]
+    fn a_new_stall_starts_over() {
+        let mut r = Reported::default();
+        assert_eq!(said(&mut r, 7, &[50, 100], 50), [50, 100]);
+        assert_eq!(said(&mut r, 9, &[40, 50, 100], 50), [50, 100]);
+    }
+
+    #[test]
+    fn huge_lengths_do_not_loop() {
+        let mut r = Reported::default();
+        assert!(r.should_say(1, u64::MAX, 1));
+        assert!(!r.should_say(1, u64::MAX, 1));
     }
 }
