@@ -56,4 +56,21 @@ function checkEmptyInput(data, name) {
   }
 }
 
-module.exports = { checkEmptyInput, isDetached }
+/**
+ * A view's byte length, after the checks above when it reads 0 (or, for a
+ * DataView out of bounds, throws).
+ * @param {ArrayBufferView} data
+ * @param {string} name
+ */
+function viewByteLength(data, name) {
+  let n = 0
+  try {
+    n = data.byteLength
+  } catch {
+    checkEmptyInput(data, name)
+  }
+  if (n === 0) checkEmptyInput(data, name)
+  return n
+}
+
+module.exports = { checkEmptyInput, isDetached, viewByteLength }

@@ -23,7 +23,7 @@ const { onAbort } = require('./abort.js')
 // Node's own, not the global: test frameworks' fake timers replace the
 // global one, and a parse must not wait for a fake clock.
 const { setImmediate } = require('node:timers')
-const { checkEmptyInput } = require('./input.js')
+const { checkEmptyInput, viewByteLength } = require('./input.js')
 
 const jsonParse = JSON.parse
 const { defineProperty, getOwnPropertyNames, keys: objectKeys } = Object
@@ -94,13 +94,7 @@ function normalize(data, name) {
   if (typeof data === 'string') return { text: data, view: null, buf: null }
   let view
   if (ArrayBuffer.isView(data)) {
-    let n = 0
-    try {
-      n = data.byteLength
-    } catch {
-      checkEmptyInput(data, name)
-    }
-    if (n === 0) checkEmptyInput(data, name)
+    viewByteLength(data, name)
     view =
       data instanceof Uint8Array && !(data instanceof Buffer)
         ? data

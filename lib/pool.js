@@ -10,7 +10,7 @@ const { abortError, illegalConstructor, invalidArgType, invalidArgValue, outOfRa
 const { DATA_TYPES, signalOption, validateObject, validateOptions, validateKeys, integerOption, oneOf } = require('./validate.js')
 const { STAGE_SLOT, attachSettler, flushStage, promiseFor, stageTask, submitted, watch } = require('./stage.js')
 const json = require('./json.js')
-const { checkEmptyInput } = require('./input.js')
+const { checkEmptyInput, viewByteLength } = require('./input.js')
 
 // Names in code order, from Rust (src/pool/tables.rs).
 const { ops: OPS, algorithms: ALGORITHMS, encodings: ENCODINGS } = binding.poolTables()
@@ -31,13 +31,7 @@ function dataKind(data, name) {
   dataValue = data
   if (typeof data === 'string') return 0
   if (ArrayBuffer.isView(data)) {
-    let n = 0
-    try {
-      n = data.byteLength
-    } catch {
-      checkEmptyInput(data, name)
-    }
-    if (n === 0) checkEmptyInput(data, name)
+    const n = viewByteLength(data, name)
     if (n > COPY_MAX && data.buffer.resizable === true) {
       dataValue = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + n))
     }
