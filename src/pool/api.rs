@@ -192,12 +192,10 @@ pub(super) fn accept(
     build: impl FnOnce(&Rc<JsSide>) -> Result<Built, Error>,
     cancellable: bool,
 ) -> Result<u32, Error> {
-    if handle.closed.get() {
-        return Err(Error::PoolClosed);
-    }
-    let (task, keep, watch) = build(js)?;
-    handle.core.reserve(task.op())?;
-    Ok(js.enqueue(handle, task, keep, watch, cancellable))
+    let held = accept_held(js, handle, build, cancellable)?;
+    let id = held.id();
+    held.start();
+    Ok(id)
 }
 
 /// As [`accept`], for a task that reaches the pool later ([`Held::start`]).
@@ -205,13 +203,14 @@ pub(super) fn accept_held(
     js: &Rc<JsSide>,
     handle: &Rc<HandleState>,
     build: impl FnOnce(&Rc<JsSide>) -> Result<Built, Error>,
+    cancellable: bool,
 ) -> Result<Held, Error> {
     if handle.closed.get() {
         return Err(Error::PoolClosed);
     }
     let (task, keep, watch) = build(js)?;
     handle.core.reserve(task.op())?;
-    Ok(js.enqueue_held(handle, task, keep, watch, false))
+    Ok(js.enqueue_held(handle, task, keep, watch, cancellable))
 }
 
 #[napi]

@@ -279,19 +279,9 @@ impl JsSide {
         watch: Option<Arc<AtomicBool>>,
         cancellable: bool,
     ) -> u32 {
-        // Tasks reach the pool in the order they were submitted.
-        self.flush(handle);
-        let watched = watch.is_some();
-        let (id, cancel) = self.add_pending(handle, task.op(), keep, watch, cancellable);
-        if watched {
-            self.watch(id);
-        }
-        handle.core.spawn(Batch {
-            env: Arc::clone(&self.link),
-            buffers: Arc::clone(&self.buffers),
-            submitted: Instant::now(),
-            items: vec![Item { id, task, cancel }],
-        });
+        let held = self.enqueue_held(handle, task, keep, watch, cancellable);
+        let id = held.id();
+        held.start();
         id
     }
 
@@ -308,6 +298,7 @@ impl JsSide {
         watch: Option<Arc<AtomicBool>>,
         cancellable: bool,
     ) -> Held {
+        // Tasks reach the pool in the order they were submitted.
         self.flush(handle);
         let watched = watch.is_some();
         let (id, cancel) = self.add_pending(handle, task.op(), keep, watch, cancellable);
@@ -861,6 +852,11 @@ impl Held {
             submitted: Instant::now(),
             items: vec![self.item],
         });
+    }
+
+    /// The key of its Promise in the submitting thread's slab.
+    pub fn id(&self) -> u32 {
+        self.item.id
     }
 
     /// The pool the task will run on, for side work that must not wait in

@@ -96,7 +96,12 @@ fn submit_string(
         slice: slice_option(slice),
         validate_only,
     }));
-    let held = accept_held(&js, pool.handle(), |_| Ok((task, [None, None], None)))?;
+    let held = accept_held(
+        &js,
+        pool.handle(),
+        |_| Ok((task, [None, None], None)),
+        false,
+    )?;
     let me = JsonJob {
         job,
         held: RefCell::new(Some(held)),
