@@ -4,7 +4,8 @@
 // requires this file.
 //
 // - lib/native.js   the addon (loaded by lib/binding.js), attached to this thread
-// - lib/lag.js      event-loop lag: `lag`, `monitors`, `loopInfo`
+// - lib/lag.js      event-loop lag: `lag`, `monitors`, `loopInfo`, `recentStalls`
+// - lib/culprits.js which code a stall ran (a rotated CPU profile per thread)
 // - lib/pool.js     the native thread pool: `pool`, `createPool`, `hashSync`
 // - lib/stage.js    how pool tasks become Promises (settling, the stage)
 // - lib/abort.js    one 'abort' listener per AbortSignal, shared by its tasks
@@ -15,7 +16,7 @@
 // - lib/prom.js     prom-client metrics (`@nodeperf/native/prom`)
 // - lib/errors.js, lib/validate.js   the one error and argument-check kit
 
-const { lag, monitors, loopInfo } = require('./lib/lag.js')
+const { lag, monitors, loopInfo, recentStalls } = require('./lib/lag.js')
 const { Pool, pool, createPool, hashSync } = require('./lib/pool.js')
 const { parseJsonSync } = require('./lib/json.js')
 const { shared } = require('./lib/shared.js')
@@ -27,6 +28,7 @@ module.exports = {
   lag,
   monitors,
   loopInfo,
+  recentStalls,
   pool,
   createPool,
   hashSync,

@@ -7,6 +7,7 @@ export const {
   lag,
   monitors,
   loopInfo,
+  recentStalls,
   pool,
   createPool,
   hashSync,

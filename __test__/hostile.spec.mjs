@@ -124,7 +124,7 @@ const HOSTILE = [
 
 const config0 = lag.configure({})
 const restoreLag = () => {
-  lag.configure({ stallThresholdMs: config0.stallThresholdMs, logStalls: config0.logStallsThresholdMs == null ? false : { thresholdMs: config0.logStallsThresholdMs } })
+  lag.configure({ stallThresholdMs: config0.stallThresholdMs, logStalls: config0.logStallsThresholdMs == null ? false : { thresholdMs: config0.logStallsThresholdMs }, culprits: false })
   lag.start()
 }
 const closeIt = (r) => (r && typeof r.close === 'function' ? r.close() : undefined)
@@ -146,14 +146,14 @@ const SURFACE = {
   'lag.start': {
     args: () => [{}],
     call: (...a) => lag.start(...a),
-    options: { at: 0, names: ['stallThresholdMs', 'logStalls', 'logStalls.thresholdMs'] },
+    options: { at: 0, names: ['stallThresholdMs', 'logStalls', 'logStalls.thresholdMs', 'culprits', 'culprits.intervalMs', 'culprits.thresholdMs', 'culprits.rotateMs'] },
     reset: restoreLag,
   },
   'lag.stop': { args: noArgs, call: (...a) => lag.stop(...a), reset: restoreLag },
   'lag.configure': {
     args: () => [{}],
     call: (...a) => lag.configure(...a),
-    options: { at: 0, names: ['stallThresholdMs', 'logStalls', 'logStalls.thresholdMs'] },
+    options: { at: 0, names: ['stallThresholdMs', 'logStalls', 'logStalls.thresholdMs', 'culprits', 'culprits.intervalMs', 'culprits.thresholdMs', 'culprits.rotateMs'] },
     reset: restoreLag,
   },
   'lag.onStall': { args: () => [1000, () => {}], call: (...a) => lag.onStall(...a), done: (unsubscribe) => unsubscribe() },
@@ -161,6 +161,7 @@ const SURFACE = {
   monitors: { args: noArgs, call: (...a) => native.monitors(...a) },
   'monitors() reads': { args: () => [50], call: (...a) => native.monitors().map((m) => [m.percentile(...a), ...READS.filter((r) => r !== 'reset').map((r) => m[r](...a))]) },
   loopInfo: { args: noArgs, call: (...a) => native.loopInfo(...a) },
+  recentStalls: { args: noArgs, call: (...a) => native.recentStalls(...a) },
   'pool.run': [
     {
       label: 'a hash task',

@@ -6,21 +6,32 @@
 const binding = require('./native.js')
 const { isRevokedProxy, revokedProxy } = require('./errors.js')
 const { validateFunction, validatePositive } = require('./validate.js')
+const culprits = require('./culprits.js')
 
 /** @type {Set<{ thresholdMs: number, callback: Function }>} */
 const stallListeners = new Set()
 
-// Called natively with [durationMs, startedAt] after each long busy period.
-// Every listener runs: one that throws does not stop the others, and its
+// Called natively with [durationMs, startedAt, endedAtHrMs] after each long
+// busy period. With culprits on, the culprit is named first (the profile is
+// rotated here, on the loop that just stalled) and recorded for the ring,
+// the counters and the log, even with no listener. Every listener runs: one that throws does not stop the others, and its
 // error is rethrown on the next tick, once per throw, as an
 // 'uncaughtException' (what Node's EventTarget and diagnostics_channel do
 // with a throwing listener; an EventEmitter's emit() would throw at the
 // first and skip the rest).
-function dispatchStall([durationMs, startedAt]) {
+function dispatchStall([durationMs, startedAt, endedAtHrMs]) {
+  let info
+  const found = culprits.capture(durationMs, endedAtHrMs)
+  if (found === undefined) {
+    info = { durationMs, startedAt }
+  } else {
+    const { logStallsThresholdMs } = binding.lagConfig()
+    info = culprits.record(lag.thread, durationMs, startedAt, found, logStallsThresholdMs)
+  }
   for (const listener of [...stallListeners]) {
     if (durationMs >= listener.thresholdMs && stallListeners.has(listener)) {
       try {
-        listener.callback({ durationMs, startedAt })
+        listener.callback({ ...info })
       } catch (err) {
         process.nextTick(rethrow, err)
       }
@@ -39,7 +50,7 @@ function rethrow(err) {
  * native side to say why it is wrong.
  */
 function configureOptions(options) {
-  if (options === null || typeof options !== 'object') return options
+  if (options === null || typeof options !== 'object') return { native: options, culprits: undefined }
   if (isRevokedProxy(options)) throw revokedProxy('options', options)
   const stallThresholdMs = options.stallThresholdMs
   let logStalls = options.logStalls
@@ -47,16 +58,27 @@ function configureOptions(options) {
     if (isRevokedProxy(logStalls)) throw revokedProxy('options.logStalls', logStalls)
     logStalls = { thresholdMs: logStalls.thresholdMs }
   }
-  return { stallThresholdMs, logStalls }
+  const given = options.culprits
+  return { native: { stallThresholdMs, logStalls }, culprits: given === undefined ? undefined : culprits.parseOptions(given) }
+}
+
+/** Validates all of `options`, then applies them: nothing changes on a bad one. */
+function configureAll(options) {
+  const { native, culprits: next } = configureOptions(options)
+  binding.lagConfigure(native)
+  if (next !== undefined) {
+    culprits.apply(next)
+    syncStallListeners()
+  }
 }
 
 function syncStallListeners() {
-  if (stallListeners.size === 0) {
+  let min = culprits.config() === false ? Infinity : culprits.config().thresholdMs
+  for (const l of stallListeners) min = Math.min(min, l.thresholdMs)
+  if (min === Infinity) {
     binding.lagSetStallListener(null, 0)
     return
   }
-  let min = Infinity
-  for (const l of stallListeners) min = Math.min(min, l.thresholdMs)
   binding.lagSetStallListener(dispatchStall, min)
 }
 
@@ -69,7 +91,7 @@ const lag = binding.lagMonitor()
 Object.defineProperties(lag, {
   start: {
     value: function start(options) {
-      if (options !== undefined) binding.lagConfigure(configureOptions(options))
+      if (options !== undefined) configureAll(options)
       binding.lagStart()
     },
   },
@@ -80,8 +102,8 @@ Object.defineProperties(lag, {
   },
   configure: {
     value: function configure(options) {
-      binding.lagConfigure(configureOptions(options))
-      return binding.lagConfig()
+      configureAll(options)
+      return { ...binding.lagConfig(), culprits: culprits.config() }
     },
   },
   onStall: {
@@ -159,4 +181,9 @@ function windowRead(monitor, windowMs) {
   return { p99Ms: r.windowP99 * 1e3, maxMs: r.windowMax * 1e3, utilization: r.windowUtilization }
 }
 
-module.exports = { lag, monitors, loopInfo, enableExport, readExport, windowRead }
+/** Recent stalls of every thread, with their culprits, oldest first. */
+function recentStalls() {
+  return culprits.recentStalls()
+}
+
+module.exports = { lag, monitors, loopInfo, enableExport, readExport, windowRead, recentStalls }

@@ -286,12 +286,13 @@ pub fn lag_stop(env: &Env) -> napi::Result<()> {
     state.with_lag(|l| l.stop()).or_throw(env)
 }
 
-/// Sets the function that receives `(durationMs, startedAt)` for every busy
-/// period of at least `thresholdMs` (the façade's dispatcher), or clears it.
+/// Sets the function that receives `[durationMs, startedAt, endedAtHrMs]`
+/// for every busy period of at least `thresholdMs` (the façade's
+/// dispatcher), or clears it.
 #[napi]
 pub fn lag_set_stall_listener(
     env: &Env,
-    listener: Option<Function<(f64, f64), ()>>,
+    listener: Option<Function<(f64, f64, f64), ()>>,
     threshold_ms: f64,
 ) -> napi::Result<()> {
     let state = ThreadState::get(env).or_throw(env)?;

@@ -20,11 +20,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// Called on the loop's thread after a stall ends, with one argument: the
-/// array `[durationMs, startedAt]`.
+/// array `[durationMs, startedAt, endedAtHrMs]` (`endedAtHrMs`: when the busy
+/// period ended, on `process.hrtime`'s clock in ms, which is also the V8
+/// CPU profiler's clock, so stall culprits can pick the samples inside it).
 /// The JS function as passed in.
-pub type StallFunction<'a> = Function<'a, (f64, f64), ()>;
+pub type StallFunction<'a> = Function<'a, (f64, f64, f64), ()>;
 
-pub type StallListener = ThreadsafeFunction<(f64, f64), (), (f64, f64), Status, false, true>;
+pub type StallListener =
+    ThreadsafeFunction<(f64, f64, f64), (), (f64, f64, f64), Status, false, true>;
 
 /// Cycles kept while a reader holds the histogram, before waiting for it.
 const PENDING_MAX: usize = 256;
@@ -61,7 +64,7 @@ impl Accounting {
                     let duration_ms = busy_ns as f64 / 1e6;
                     let started_at = epoch_ms() - duration_ms;
                     listener.call(
-                        (duration_ms, started_at),
+                        (duration_ms, started_at, now as f64 / 1e6),
                         ThreadsafeFunctionCallMode::NonBlocking,
                     );
                 }
@@ -156,7 +159,7 @@ impl LocalLag {
         match listener {
             Some((func, threshold_ns)) => {
                 let tsfn = func
-                    .build_threadsafe_function::<(f64, f64)>()
+                    .build_threadsafe_function::<(f64, f64, f64)>()
                     .weak::<true>()
                     .callee_handled::<false>()
                     .build()?;

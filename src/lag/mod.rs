@@ -7,6 +7,7 @@ mod js;
 mod local;
 mod monitor;
 mod registry;
+mod stalls;
 mod watchdog;
 mod window;
 
@@ -15,3 +16,4 @@ pub use js::{
     lag_set_stall_listener, lag_start, lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
 };
 pub use local::LocalLag;
+pub use stalls::{culprit_counts, stalls_record, stalls_recent, CulpritCount, RecentStalls};
