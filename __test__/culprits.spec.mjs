@@ -9,12 +9,19 @@ import inspector from 'node:inspector'
 import { Worker } from 'node:worker_threads'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
 import client from 'prom-client'
 import { lag, recentStalls } from '@nodeperf/native'
 import { collectMetrics } from '@nodeperf/native/prom'
 
 const indexPath = fileURLToPath(new URL('../index.js', import.meta.url))
 const here = fileURLToPath(import.meta.url)
+
+// On from the start, as an app would turn it on at startup: code V8
+// optimised while no profile ran lacks the positions of the functions it
+// inlined, and its samples name the caller (src/lag/CULPRITS.md). Tests that
+// turn it off or change it turn it back on.
+lag.configure({ culprits: true })
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const lineOf = (text) => fs.readFileSync(here, 'utf8').split('\n').findIndex((l) => l.startsWith(text)) + 1
 
@@ -61,27 +68,28 @@ function handler(work) {
 }
 
 /**
- * Runs `work` from a timer, through `handler`, and returns the stall's info.
+ * Runs `work` from a timer (through `via` if given) and returns the stall's info.
  * First lets the busy period in progress (and the delivery of any stall
  * before it) pass, so the info is this stall's.
  */
-async function stallWith(work) {
+async function stallWith(work, via = null) {
   await sleep(30)
   const info = nextStall(100)
-  setTimeout(() => handler(work), 5)
+  setTimeout(via === null ? work : () => via(work), 5)
   return info
 }
 
 test('culprits are off by default, and configure says so', () => {
-  assert.equal(lag.configure({}).culprits, false)
+  const r = child(`process.stdout.write(JSON.stringify(np.lag.configure({}).culprits))`)
+  assert.equal(r.stdout, 'false', r.stderr)
 })
 
 test('a JS loop, a native call and an allocation burst are each named by their function', async (t) => {
   const config = lag.configure({ culprits: true })
-  t.after(() => lag.configure({ culprits: false }))
-  assert.deepEqual(config.culprits, { intervalMs: 10, thresholdMs: 100, rotateMs: 30_000 })
+  t.after(() => lag.configure({ culprits: true }))
+  assert.deepEqual(config.culprits, { intervalMs: 10, thresholdMs: 100, rotateMs: 30_000, precise: false })
 
-  const js = await stallWith(spinInJs)
+  const js = await stallWith(spinInJs, handler)
   assert.equal(js.culprit.functionName, 'spinInJs', JSON.stringify(js.stacks))
   assert.equal(js.culprit.kind, 'js')
   assert.equal(fileURLToPath(js.culprit.url), here)
@@ -91,7 +99,7 @@ test('a JS loop, a native call and an allocation burst are each named by their f
   assert.ok(js.culprit.frames.some((f) => f.functionName === 'handler'), 'the caller is in the frames')
   assert.equal(js.thread, 'main')
 
-  const native = await stallWith(hashPasswords)
+  const native = await stallWith(hashPasswords, handler)
   assert.equal(native.culprit.functionName, 'hashPasswords', JSON.stringify(native.stacks))
   assert.equal(native.culprit.kind, 'native')
   assert.ok(native.nativeShare > 0.5, `nativeShare ${native.nativeShare}`)
@@ -99,14 +107,14 @@ test('a JS loop, a native call and an allocation burst are each named by their f
 
   // Mostly GC: named as GC, or (when GC took less than the function) by the
   // function that allocated.
-  const gc = await stallWith(allocateLots)
+  const gc = await stallWith(allocateLots, handler)
   assert.ok(gc.culprit.kind === 'gc' || gc.culprit.functionName === 'allocateLots', JSON.stringify(gc))
   assert.ok(gc.gcShare > 0, `gcShare ${gc.gcShare}`)
 })
 
 test('stalls land in the ring (readable from a worker) and in the per-culprit counter', async (t) => {
   lag.configure({ culprits: true })
-  t.after(() => lag.configure({ culprits: false }))
+  t.after(() => lag.configure({ culprits: true }))
   const before = recentStalls().length
   const info = await stallWith(spinInJs)
   const ring = recentStalls()
@@ -189,7 +197,7 @@ test("the user's own inspector session, before and after, works beside ours", as
   await post('Profiler.enable')
   await post('Profiler.start')
   lag.configure({ culprits: true })
-  t.after(() => lag.configure({ culprits: false }))
+  t.after(() => lag.configure({ culprits: true }))
   const info = await stallWith(spinInJs)
   assert.equal(info.culprit.functionName, 'spinInJs')
   const { profile } = await post('Profiler.stop')
@@ -205,18 +213,20 @@ test("the user's own inspector session, before and after, works beside ours", as
   assert.equal((await stallWith(spinInJs)).culprit.functionName, 'spinInJs')
 })
 
-test('a console.profileEnd() of the user that ends our profile costs one culprit at most', async (t) => {
-  lag.configure({ culprits: true })
-  t.after(() => lag.configure({ culprits: false }))
-  inspector.console.profileEnd()
-  await stallWith(spinInJs)
-  assert.equal((await stallWith(spinInJs)).culprit.functionName, 'spinInJs')
-})
 
-test('turned off, stalls carry no culprit and the profile is gone', async () => {
-  lag.configure({ culprits: true })
+test('turned off, stalls carry no culprit and the profile is gone', async (t) => {
+  t.after(() => lag.configure({ culprits: true }))
   assert.equal(lag.configure({ culprits: false }).culprits, false)
-  const info = await stallWith(spinInJs)
+  // Not through handler: what V8 optimises while culprits are off must not
+  // be what the other tests stall in.
+  function spinWhileOff() {
+    const end = Date.now() + 250
+    while (Date.now() < end);
+  }
+  await sleep(30)
+  const stalled = nextStall(100)
+  setTimeout(spinWhileOff, 5)
+  const info = await stalled
   assert.equal(info.culprit, undefined)
   assert.deepEqual(Object.keys(info).sort(), ['durationMs', 'startedAt'])
 })
@@ -278,7 +288,7 @@ test('process.exit() right after a stall, inside onStall, exits at once and quie
 
 test('50 workers with culprits on, terminated while they stall: no crash, the main thread still names its stalls', async (t) => {
   lag.configure({ culprits: true })
-  t.after(() => lag.configure({ culprits: false }))
+  t.after(() => lag.configure({ culprits: true }))
   const code = `const { lag } = require(${JSON.stringify(indexPath)});
     const { parentPort } = require('node:worker_threads')
     lag.configure({ culprits: { intervalMs: 1, thresholdMs: 5 } })
@@ -310,7 +320,7 @@ test('50 workers with culprits on, terminated while they stall: no crash, the ma
 test('the sidecar serves /debug/stalls only when asked to', async (t) => {
   const { startSidecar } = await import('@nodeperf/native')
   lag.configure({ culprits: true })
-  t.after(() => lag.configure({ culprits: false }))
+  t.after(() => lag.configure({ culprits: true }))
   await stallWith(spinInJs)
   const off = await startSidecar({ metrics: false })
   const on = await startSidecar({ metrics: false, stalls: true })
@@ -321,4 +331,102 @@ test('the sidecar serves /debug/stalls only when asked to', async (t) => {
   const { stalls } = await res.json()
   assert.ok(stalls.some((s) => s.thread === 'main' && s.culprit && s.culprit.functionName === 'spinInJs'), JSON.stringify(stalls).slice(0, 500))
   await assert.rejects(startSidecar({ stalls: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE' })
+})
+
+// ## Precise mode: the stack taken while the loop is still stuck.
+
+const culpritsModule = createRequire(import.meta.url)('../lib/culprits.js')
+const helperOf = culpritsModule[Symbol.for('nodeperf.culpritsHelper')]
+
+/** Spins until this thread's stuck stack was captured (or 5 s), in its own function. */
+function spinUntilCaptured() {
+  const end = Date.now() + 5000
+  for (;;) {
+    if (Date.now() > end) return
+    for (const s of recentStalls()) {
+      if (s.inProgress && s.thread === 'main' && s.precise.functionName === 'spinUntilCaptured') return
+    }
+  }
+}
+
+test('precise mode takes the stack while the stall runs, and other threads see it then', async (t) => {
+  lag.configure({ culprits: { precise: true } })
+  t.after(() => lag.configure({ culprits: true }))
+  assert.ok(helperOf() !== null, 'the helper worker started')
+  // A worker watches the ring while the main thread is stuck.
+  const watcher = new Worker(
+    `const { recentStalls } = require(${JSON.stringify(indexPath)});
+     const { parentPort } = require('node:worker_threads')
+     const t = setInterval(() => {
+       const s = recentStalls().find((s) => s.inProgress && s.thread === 'main' && s.precise.functionName === 'spinUntilCaptured')
+       if (s) { clearInterval(t); parentPort.postMessage(s) }
+     }, 5)
+     parentPort.postMessage('up')`,
+    { eval: true },
+  )
+  t.after(() => watcher.terminate())
+  const seen = new Promise((resolve) => watcher.on('message', (m) => m !== 'up' && resolve(m)))
+  await new Promise((resolve) => watcher.once('message', resolve))
+  await sleep(200) // the helper is up
+  const info = await stallWith(spinUntilCaptured, handler)
+  assert.ok(info.culprit, 'the profile named a culprit too')
+  assert.ok(info.precise, 'the stall has a precise capture')
+  assert.equal(info.precise.functionName, 'spinUntilCaptured', JSON.stringify(info.precise.frames))
+  assert.equal(fileURLToPath(info.precise.url), here)
+  assert.ok(info.precise.frames.some((f) => f.functionName === 'handler'))
+  assert.ok(info.precise.capturedAfterMs <= info.durationMs, 'captured before the stall ended')
+  const live = await seen
+  assert.equal(live.precise.functionName, 'spinUntilCaptured')
+  assert.ok(!recentStalls().some((s) => s.inProgress && s.thread === 'main'), 'the in-progress entry is gone once the stall is recorded')
+})
+
+test('precise mode: a killed helper leaves nothing paused; culprits carry on from the profile', async (t) => {
+  lag.configure({ culprits: { precise: true } })
+  t.after(() => lag.configure({ culprits: true }))
+  const helper = helperOf()
+  await sleep(200)
+  await helper.terminate()
+  assert.equal(helperOf(), null)
+  const info = await stallWith(spinInJs)
+  assert.equal(info.culprit.functionName, 'spinInJs')
+  assert.equal(info.precise, undefined)
+  // Turning it on again starts a new helper.
+  lag.configure({ culprits: { precise: false } })
+  lag.configure({ culprits: { precise: true } })
+  assert.ok(helperOf() !== null && helperOf() !== helper)
+})
+
+test('precise mode is refused on a worker thread, with a reason', async () => {
+  const err = await new Promise((resolve, reject) => {
+    const w = new Worker(
+      `const { lag } = require(${JSON.stringify(indexPath)});
+       try { lag.configure({ culprits: { precise: true } }) } catch (e) { require('node:worker_threads').parentPort.postMessage({ code: e.code, message: e.message }) }`,
+      { eval: true },
+    )
+    w.once('message', resolve)
+    w.once('error', reject)
+  })
+  assert.equal(err.code, 'ERR_INVALID_ARG_VALUE')
+  assert.match(err.message, /main thread only/)
+  assert.throws(() => lag.configure({ culprits: { precise: 'yes' } }), { code: 'ERR_INVALID_ARG_TYPE' })
+})
+
+test('process.exit() just after a precise capture exits with no "Waiting for the debugger"', () => {
+  for (let k = 0; k < 5; k++) {
+    const r = child(`np.lag.configure({ culprits: { precise: true } })
+      function stuckThenExit() { while (!np.recentStalls().some((s) => s.inProgress)) {} process.exit(3) }
+      setTimeout(stuckThenExit, 300); setInterval(() => {}, 1000)`)
+    assert.equal(r.status, 3, r.stderr)
+    assert.equal(r.stderr, '', `run ${k}`)
+  }
+})
+
+// Last: ending our profile restarts V8's profiler, and code optimised before
+// a restart loses the positions of what it inlined (src/lag/CULPRITS.md).
+test('a console.profileEnd() of the user that ends our profile costs one culprit at most', async (t) => {
+  lag.configure({ culprits: true })
+  t.after(() => lag.configure({ culprits: true }))
+  inspector.console.profileEnd()
+  await stallWith(spinInJs)
+  assert.equal((await stallWith(spinInJs)).culprit.functionName, 'spinInJs')
 })

@@ -11,15 +11,26 @@
 // and its samples inside the stall name the culprit. Why this way and what
 // was measured: src/lag/CULPRITS.md.
 
+const fs = require('node:fs')
+const path = require('node:path')
 const inspector = require('node:inspector')
-const { threadId } = require('node:worker_threads')
+const { pathToFileURL } = require('node:url')
+const { Worker, isMainThread, threadId } = require('node:worker_threads')
 const binding = require('./native.js')
 const { isRevokedProxy, revokedProxy } = require('./errors.js')
 const { invalidArgType, invalidArgValue, outOfRange } = require('./errors.js')
 
 const TITLE = `nodeperf-culprits-${process.pid}-${threadId}-`
 const OWNER = Symbol.for('@nodeperf/native.culprits')
-const DEFAULTS = Object.freeze({ intervalMs: 10, thresholdMs: 100, rotateMs: 30_000 })
+const CAPTURE = Symbol.for('@nodeperf/native.captureStack')
+const HELPER = path.join(__dirname, 'culprits-helper.js')
+const DEFAULTS = Object.freeze({ intervalMs: 10, thresholdMs: 100, rotateMs: 30_000, precise: false })
+// How long the helper waits for the main thread's answer before it
+// disconnects (a stall in a native call answers only once the call returns).
+const PRECISE_WAIT_MS = 1000
+// How long the main thread's exit waits for the helper to disconnect, so
+// Node does not print "Waiting for the debugger to disconnect...".
+const EXIT_WAIT_MS = 200
 const KEYS = Object.keys(DEFAULTS)
 // Frames kept per stack; stacks kept per stall.
 const MAX_FRAMES = 16
@@ -36,6 +47,12 @@ let rotateTimer = null
 let finished = null
 /** Why culprits stepped aside on this thread, said once. */
 let warned = false
+/** Precise mode (main thread): the helper worker, its connected flag, the last capture. */
+let helper = null
+let connected = null
+let pending = null
+/** This thread's monitor, for `stalledFor()` inside a capture. */
+let monitor = null
 
 /**
  * `culprits` as given to `lag.configure` / `lag.start`: `true`, `false`,
@@ -58,6 +75,16 @@ function parseOptions(value) {
   number(value, 'intervalMs', 1, 1000, out)
   number(value, 'thresholdMs', 1, 3_600_000, out)
   number(value, 'rotateMs', 1000, 3_600_000, out)
+  if (value.precise !== undefined) {
+    if (typeof value.precise !== 'boolean') throw invalidArgType('options.culprits.precise', 'of type boolean', value.precise)
+    if (value.precise && !isMainThread) {
+      throw invalidArgValue('options.culprits.precise', 'watches the main thread only (a worker thread still gets its culprits from its own profile)')
+    }
+    if (value.precise && !fs.existsSync(HELPER)) {
+      throw invalidArgValue('options.culprits.precise', `needs ${HELPER}, which this (bundled) copy of @nodeperf/native does not have`)
+    }
+    out.precise = value.precise
+  }
   return out
 }
 
@@ -103,6 +130,7 @@ function apply(next) {
   if (settings !== null && session !== null && next.intervalMs === settings.intervalMs) {
     settings = next
     resetTimer()
+    syncPrecise()
     return true
   }
   stop()
@@ -113,6 +141,7 @@ function apply(next) {
   }
   settings = next
   start()
+  syncPrecise()
   return true
 }
 
@@ -128,6 +157,7 @@ function start() {
 }
 
 function stop() {
+  stopPrecise()
   if (rotateTimer !== null) clearInterval(rotateTimer)
   rotateTimer = null
   if (session !== null) {
@@ -186,6 +216,16 @@ function rotate() {
 }
 
 /**
+ * How long after a stall of `durationMs` to name its culprit (two sampling
+ * intervals, at least 20 ms), or undefined when culprits are off or the
+ * stall is below their threshold.
+ */
+function captureDelayMs(durationMs) {
+  if (settings === null || durationMs < settings.thresholdMs) return undefined
+  return Math.max(20, 2 * settings.intervalMs)
+}
+
+/**
  * Culprit of the stall that ended at `endHrMs` (process.hrtime clock, ms)
  * after `durationMs`, or undefined when culprits are off or below their
  * threshold on this thread.
@@ -193,13 +233,25 @@ function rotate() {
 function capture(durationMs, endHrMs) {
   if (settings === null || durationMs < settings.thresholdMs) return undefined
   const profile = rotate()
-  if (profile === null) return attribute(null, 0, 0)
   const endUs = endHrMs * 1000
-  return attribute(profile, endUs - durationMs * 1000, endUs)
+  const found = profile === null ? attribute(null, 0, 0) : attribute(profile, endUs - durationMs * 1000, endUs)
+  if (settings.precise) {
+    const precise = takePrecise(endHrMs - durationMs, endHrMs)
+    if (precise !== undefined) found.precise = precise
+  }
+  return found
 }
 
+// This package's own files: a stall inside one of its functions (say
+// parseJsonSync) belongs to the caller, as one inside Node's does.
+const OWN = [__dirname + path.sep, path.join(__dirname, '..', 'index.')]
+const OWN_URLS = OWN.map((p) => pathToFileURL(p).href)
+
 function isUser(cf) {
-  return cf.url !== '' && !cf.url.startsWith('node:')
+  const { url } = cf
+  if (url === '' || url.startsWith('node:')) return false
+  for (let i = 0; i < OWN.length; i++) if (url.startsWith(OWN[i]) || url.startsWith(OWN_URLS[i])) return false
+  return true
 }
 function isMeta(cf) {
   return cf.url === '' && cf.functionName.startsWith('(')
@@ -286,6 +338,7 @@ function attribute(profile, startUs, endUs) {
   let top = null
   for (const entry of byUser.values()) if (top === null || entry.weight > top.weight) top = entry
   const result = { culprit: null, stacks, gcShare: round(gc / total, 3), nativeShare: round(native / total, 3), samples: count }
+  if (top === null && gc === 0) return result
   if (top === null || gc > top.weight) {
     result.culprit = {
       kind: 'gc',
@@ -381,10 +434,141 @@ function config() {
   return settings === null ? false : { ...settings }
 }
 
-/** The ring: recent stalls of every thread, oldest first. */
+/**
+ * The ring: recent stalls of every thread, oldest first, then (precise
+ * mode) the stacks of stalls still in progress, marked `inProgress: true`.
+ */
 function recentStalls() {
-  const { entries } = binding.stallsRecent()
-  return entries.map((e) => JSON.parse(e))
+  const { entries, inProgress } = binding.stallsRecent()
+  return entries.concat(inProgress).map((e) => JSON.parse(e))
+}
+
+// ## Precise mode (main thread)
+//
+// The rotated profile names a stall once it is over. Precise mode also takes
+// the stack *while* the loop is stuck: the native watchdog tells a helper
+// worker (lib/culprits-helper.js), which asks this isolate, through an
+// inspector session, to run captureStack at its next interrupt check.
+
+function syncPrecise() {
+  if (settings !== null && settings.precise) startPrecise()
+  else stopPrecise()
+  if (helper !== null) binding.lagSetCaptureThreshold(settings.thresholdMs)
+}
+
+function startPrecise() {
+  if (helper !== null) return
+  monitor ??= binding.lagMonitor()
+  connected = new Int32Array(new SharedArrayBuffer(4))
+  globalThis[CAPTURE] = captureStack
+  const worker = new Worker(HELPER, {
+    name: 'nodeperf-culprits',
+    workerData: { connected: connected.buffer, waitMs: PRECISE_WAIT_MS },
+    // The helper loads the very addon file this thread loaded: the
+    // watchdog that calls it lives in that file's process-wide state.
+    env: binding.__file ? { ...process.env, NODEPERF_NATIVE_PATH: binding.__file } : process.env,
+  })
+  worker.unref()
+  worker.on('error', (e) => {
+    process.emitWarning(`@nodeperf/native: stall culprits' precise captures stopped: ${e && e.message}`, { code: 'NODEPERF_CULPRITS_PRECISE' })
+  })
+  worker.once('exit', () => {
+    if (helper !== worker) return
+    // Killed or crashed: nothing was paused, so nothing needs resuming;
+    // the rotated profile goes on naming culprits after each stall.
+    helper = null
+    binding.lagSetCaptureThreshold(0)
+  })
+  helper = worker
+  process.on('exit', waitForHelper)
+}
+
+function stopPrecise() {
+  if (helper === null) return
+  binding.lagSetCaptureThreshold(0)
+  const worker = helper
+  helper = null
+  // Not terminate(): it lets a capture in flight finish and disconnect, and
+  // ends on its own (lib/culprits-helper.js).
+  worker.postMessage('stop')
+  process.off('exit', waitForHelper)
+  delete globalThis[CAPTURE]
+  pending = null
+}
+
+/** At exit: lets a capture in flight disconnect first (bounded). */
+function waitForHelper() {
+  if (connected !== null && Atomics.load(connected, 0) === 1) Atomics.wait(connected, 0, 1, EXIT_WAIT_MS)
+}
+
+function hrMs() {
+  return Number(process.hrtime.bigint()) / 1e6
+}
+
+/**
+ * Runs on this thread at an interrupt check of whatever JavaScript is
+ * running while the loop is stuck: keeps that stack for the stall's info,
+ * and publishes it at once for readers on other threads (the sidecar).
+ */
+function captureStack() {
+  if (settings === null || !settings.precise) return
+  const stalledMs = monitor.stalledFor()
+  // Asked for a stall that is over: this is not its stack.
+  if (stalledMs < settings.thresholdMs / 2) return
+  const atHrMs = hrMs()
+  const frames = stackHere()
+  pending = { atHrMs, stalledMs, frames }
+  binding.stallsCapture(
+    monitor.thread,
+    JSON.stringify({ thread: monitor.thread, inProgress: true, startedAt: Date.now() - stalledMs, durationMs: stalledMs, precise: preciseOf(frames, stalledMs) }),
+  )
+}
+
+/** The JavaScript stack below captureStack (and the evaluated expression). */
+function stackHere() {
+  const holder = {}
+  const prepare = Error.prepareStackTrace
+  const limit = Error.stackTraceLimit
+  let sites = []
+  try {
+    Error.stackTraceLimit = MAX_FRAMES + 4
+    Error.prepareStackTrace = (_, callSites) => callSites
+    Error.captureStackTrace(holder, captureStack)
+    sites = holder.stack
+  } catch {
+    return []
+  } finally {
+    Error.prepareStackTrace = prepare
+    Error.stackTraceLimit = limit
+  }
+  const frames = []
+  for (const site of Array.isArray(sites) ? sites : []) {
+    const file = site.getFileName()
+    if (!file) continue
+    frames.push({
+      functionName: site.getFunctionName() || '(anonymous)',
+      url: file.startsWith('/') ? pathToFileURL(file).href : file,
+      line: site.getLineNumber() ?? 0,
+      column: site.getColumnNumber() ?? 0,
+    })
+    if (frames.length === MAX_FRAMES) break
+  }
+  return frames
+}
+
+/** The capture taken during [startMs, endMs] (hrtime ms), if any; consumed. */
+function takePrecise(startMs, endMs) {
+  const p = pending
+  if (p === null || p.atHrMs > endMs) return undefined
+  pending = null
+  if (p.atHrMs < startMs) return undefined
+  return preciseOf(p.frames, round(p.atHrMs - startMs))
+}
+
+/** A precise capture: its first user frame, spread, and the whole stack. */
+function preciseOf(frames, capturedAfterMs) {
+  const user = frames.find((f) => isUser(f)) ?? frames[0] ?? { functionName: '(unknown)', url: '', line: 0, column: 0 }
+  return { ...user, frames, capturedAfterMs }
 }
 
 /** Stall counts per (thread, culprit label, kind), for the prom counter. */
@@ -392,4 +576,8 @@ function culpritCounts() {
   return binding.culpritCounts()
 }
 
-module.exports = { parseOptions, apply, capture, record, config, recentStalls, culpritCounts, attribute, describe, label }
+module.exports = {
+  // For the spec: the precise mode's helper worker (to kill it).
+  [Symbol.for('nodeperf.culpritsHelper')]: () => helper,
+  parseOptions, apply, captureDelayMs, capture, record, config, recentStalls, culpritCounts, attribute, describe, label,
+}

@@ -7,6 +7,8 @@ const binding = require('./native.js')
 const { isRevokedProxy, revokedProxy } = require('./errors.js')
 const { validateFunction, validatePositive } = require('./validate.js')
 const culprits = require('./culprits.js')
+// Node's own, not a global fake timers may replace.
+const { setTimeout } = require('node:timers')
 
 /** @type {Set<{ thresholdMs: number, callback: Function }>} */
 const stallListeners = new Set()
@@ -20,14 +22,26 @@ const stallListeners = new Set()
 // with a throwing listener; an EventEmitter's emit() would throw at the
 // first and skip the rest).
 function dispatchStall([durationMs, startedAt, endedAtHrMs]) {
-  let info
-  const found = culprits.capture(durationMs, endedAtHrMs)
-  if (found === undefined) {
-    info = { durationMs, startedAt }
-  } else {
-    const { logStallsThresholdMs } = binding.lagConfig()
-    info = culprits.record(lag.thread, durationMs, startedAt, found, logStallsThresholdMs)
+  const wait = culprits.captureDelayMs(durationMs)
+  if (wait === undefined) {
+    deliver(durationMs, { durationMs, startedAt })
+    return
   }
+  // The profiler's last samples of the stall reach the profile a little
+  // after it ends (a thread stuck in one long system call is sampled once,
+  // as the call returns): rotate a couple of sampling intervals later.
+  setTimeout(() => {
+    const found = culprits.capture(durationMs, endedAtHrMs)
+    if (found === undefined) {
+      deliver(durationMs, { durationMs, startedAt })
+      return
+    }
+    const { logStallsThresholdMs } = binding.lagConfig()
+    deliver(durationMs, culprits.record(lag.thread, durationMs, startedAt, found, logStallsThresholdMs))
+  }, wait)
+}
+
+function deliver(durationMs, info) {
   for (const listener of [...stallListeners]) {
     if (durationMs >= listener.thresholdMs && stallListeners.has(listener)) {
       try {

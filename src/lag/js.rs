@@ -412,3 +412,33 @@ pub fn lag_config(env: &Env) -> napi::Result<LagConfig> {
         log_stalls_threshold_ms: (log > 0).then(|| ms(log)),
     })
 }
+
+/// Stall culprits' precise mode: busy `thresholdMs`, this thread's loop is
+/// reported to the capturer while it is still stuck (0 turns it off).
+#[napi]
+pub fn lag_set_capture_threshold(env: &Env, threshold_ms: f64) -> napi::Result<()> {
+    let state = ThreadState::get(env).or_throw(env)?;
+    let monitor = state.with_lag(|l| l.monitor()).or_throw(env)?;
+    monitor.set_capture_threshold_ns((threshold_ms.max(0.0) * NS_PER_MS) as u64);
+    watchdog::notify();
+    Ok(())
+}
+
+/// Sets the function the watchdog calls, on this thread's loop, with
+/// `(stallStartHrMs, busyMs)` when a loop with a capture threshold has been
+/// stuck that long, replacing any other. The function keeps this thread's
+/// loop alive until cleared. Returns the number that clears it.
+#[napi]
+pub fn culprits_set_capturer(listener: Function<(f64, f64), ()>) -> napi::Result<u32> {
+    let capturer = listener
+        .build_threadsafe_function::<(f64, f64)>()
+        .callee_handled::<false>()
+        .build()?;
+    Ok(watchdog::set_capturer(capturer))
+}
+
+/// Clears the capturer set under `id` (a newer one stays).
+#[napi]
+pub fn culprits_clear_capturer(id: u32) {
+    watchdog::clear_capturer(id);
+}

@@ -13,7 +13,7 @@ mod window;
 
 pub use js::{
     enable_export, export_fields, lag_config, lag_configure, lag_export_read, lag_monitor,
-    lag_set_stall_listener, lag_start, lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
+    lag_set_stall_listener, lag_set_capture_threshold, culprits_clear_capturer, culprits_set_capturer, lag_start, lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
 };
 pub use local::LocalLag;
-pub use stalls::{culprit_counts, stalls_record, stalls_recent, CulpritCount, RecentStalls};
+pub use stalls::{culprit_counts, stalls_capture, stalls_record, stalls_recent, CulpritCount, RecentStalls};

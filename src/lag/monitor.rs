@@ -188,6 +188,9 @@ pub struct Monitor {
     final_utilization: Mutex<Option<f64>>,
     /// `logStalls.thresholdMs` in ns; 0 = off.
     log_threshold_ns: AtomicU64,
+    /// Busy this long, the watchdog asks the capturer (stall culprits'
+    /// precise mode) for the stack in progress; 0: never.
+    capture_threshold_ns: AtomicU64,
 }
 
 impl Monitor {
@@ -219,6 +222,7 @@ impl Monitor {
             since_ms: Mutex::new(epoch_ms()),
             final_utilization: Mutex::new(None),
             log_threshold_ns: AtomicU64::new(0),
+            capture_threshold_ns: AtomicU64::new(0),
         }
     }
 
@@ -296,6 +300,14 @@ impl Monitor {
 
     pub fn log_threshold_ns(&self) -> u64 {
         self.log_threshold_ns.load(Ordering::Relaxed)
+    }
+
+    pub fn set_capture_threshold_ns(&self, ns: u64) {
+        self.capture_threshold_ns.store(ns, Ordering::Relaxed);
+    }
+
+    pub fn capture_threshold_ns(&self) -> u64 {
+        self.capture_threshold_ns.load(Ordering::Relaxed)
     }
 
     // ---- reads (any thread) -----------------------------------------------

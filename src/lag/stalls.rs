@@ -30,6 +30,9 @@ struct Counter {
 
 struct Stalls {
     ring: VecDeque<String>,
+    /// Per thread, the stack captured while its loop is stuck (precise
+    /// mode), until that stall is recorded.
+    in_progress: Vec<(String, String)>,
     /// Stalls recorded since the process started (the ring keeps the last
     /// [`RING_SIZE`] of them).
     recorded: u64,
@@ -39,6 +42,7 @@ struct Stalls {
 
 static STALLS: Mutex<Stalls> = Mutex::new(Stalls {
     ring: VecDeque::new(),
+    in_progress: Vec::new(),
     recorded: 0,
     labels: Vec::new(),
     counters: Vec::new(),
@@ -60,6 +64,7 @@ impl Stalls {
     }
 
     fn record(&mut self, entry: String, thread: &str, culprit: &str, kind: &str, seconds: f64) {
+        self.in_progress.retain(|(t, _)| t != thread);
         if self.ring.len() == RING_SIZE {
             self.ring.pop_front();
         }
@@ -108,11 +113,21 @@ pub fn stalls_record(
     }
 }
 
-/// The ring's entries (JSON texts), oldest first, and how many stalls were
-/// recorded in all.
+/// Keeps `entry` (JSON text) as the stack `thread`'s loop is stuck in right
+/// now, until its stall is recorded.
+#[napi]
+pub fn stalls_capture(thread: String, entry: String) {
+    let mut s = STALLS.lock();
+    s.in_progress.retain(|(t, _)| *t != thread);
+    s.in_progress.push((thread, entry));
+}
+
+/// The ring's entries (JSON texts), oldest first; the captures of stalls
+/// still in progress; and how many stalls were recorded in all.
 #[napi(object)]
 pub struct RecentStalls {
     pub entries: Vec<String>,
+    pub in_progress: Vec<String>,
     pub recorded: f64,
 }
 
@@ -121,6 +136,7 @@ pub fn stalls_recent() -> RecentStalls {
     let s = STALLS.lock();
     RecentStalls {
         entries: s.ring.iter().cloned().collect(),
+        in_progress: s.in_progress.iter().map(|(_, e)| e.clone()).collect(),
         recorded: s.recorded as f64,
     }
 }
@@ -158,6 +174,7 @@ mod tests {
     fn fresh() -> Stalls {
         Stalls {
             ring: VecDeque::new(),
+            in_progress: Vec::new(),
             recorded: 0,
             labels: Vec::new(),
             counters: Vec::new(),

@@ -1,10 +1,14 @@
 //! The stall watchdog: a native thread that notices a loop has been busy for
 //! longer than its `logStalls.thresholdMs` *while* it is busy, and says so on
-//! stderr (the stuck loop cannot run JS to do it). It sleeps on a condition
-//! variable while no monitor has `logStalls` on, so it costs nothing unless
-//! asked for.
+//! stderr (the stuck loop cannot run JS to do it). For stall culprits'
+//! precise mode it also tells the capturer (a helper worker's function,
+//! called on that worker's loop) once per stall that reaches the capture
+//! threshold. It sleeps on a condition variable while no monitor asks for
+//! either, so it costs nothing unless asked for.
 
 use super::registry;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Status;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::io::Write;
@@ -15,9 +19,39 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 static WAKE: Mutex<u64> = Mutex::new(0);
 static WAKE_CV: Condvar = Condvar::new();
 
-/// Re-reads the monitors' settings (call after changing `logStalls`).
+/// Called on the capturer's loop with `(stallStartHrMs, busyMs)`: the
+/// stall's poll entry on `process.hrtime`'s clock (it names the stall), and
+/// how long it had lasted.
+pub type Capturer = ThreadsafeFunction<(f64, f64), (), (f64, f64), Status, false, false>;
+
+/// The capturer and the number it was set under.
+static CAPTURER: Mutex<Option<(u32, Capturer)>> = Mutex::new(None);
+static CAPTURER_IDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// Sets the capturer (replacing any other); returns the number that clears it.
+pub fn set_capturer(capturer: Capturer) -> u32 {
+    let id = CAPTURER_IDS.fetch_add(1, Ordering::Relaxed);
+    *CAPTURER.lock() = Some((id, capturer));
+    notify();
+    id
+}
+
+/// Clears the capturer set under `id`; one set since stays.
+pub fn clear_capturer(id: u32) {
+    let mut c = CAPTURER.lock();
+    if c.as_ref().is_some_and(|(set, _)| *set == id) {
+        *c = None;
+    }
+}
+
+fn wants_watch(m: &super::monitor::Monitor) -> bool {
+    m.log_threshold_ns() > 0 || m.capture_threshold_ns() > 0
+}
+
+/// Re-reads the monitors' settings (call after changing `logStalls` or the
+/// capture threshold).
 pub fn notify() {
-    let wanted = registry::all().iter().any(|m| m.log_threshold_ns() > 0);
+    let wanted = registry::all().iter().any(|m| wants_watch(m));
     if wanted && !STARTED.swap(true, Ordering::AcqRel) {
         let spawned = std::thread::Builder::new()
             .name("nodeperf-watchdog".into())
@@ -73,6 +107,8 @@ impl Reported {
 
 fn run() {
     let mut reported: HashMap<usize, Reported> = HashMap::new();
+    // Per monitor, the poll entry of the last stall the capturer was told of.
+    let mut captured: HashMap<usize, u64> = HashMap::new();
     loop {
         let monitors = registry::all();
         // Only monitors that ended lose their record.
@@ -81,11 +117,17 @@ fn run() {
                 .iter()
                 .any(|m| std::sync::Arc::as_ptr(m) as usize == *k)
         });
-        let watched: Vec<_> = monitors
+        captured.retain(|k, _| {
+            monitors
+                .iter()
+                .any(|m| std::sync::Arc::as_ptr(m) as usize == *k)
+        });
+        let watched: Vec<_> = monitors.iter().filter(|m| wants_watch(m)).collect();
+        let min_threshold = watched
             .iter()
-            .filter(|m| m.log_threshold_ns() > 0)
-            .collect();
-        let min_threshold = watched.iter().map(|m| m.log_threshold_ns()).min();
+            .flat_map(|m| [m.log_threshold_ns(), m.capture_threshold_ns()])
+            .filter(|&t| t > 0)
+            .min();
         let Some(min_threshold) = min_threshold else {
             let mut generation = WAKE.lock();
             let seen = *generation;
@@ -96,8 +138,23 @@ fn run() {
         };
         for m in &watched {
             let key = std::sync::Arc::as_ptr(m) as usize;
-            let threshold = m.log_threshold_ns();
             let (busy, stall_start) = m.stall_state();
+            let capture = m.capture_threshold_ns();
+            if capture > 0 && busy >= capture && captured.get(&key) != Some(&stall_start) {
+                captured.insert(key, stall_start);
+                if let Some((_, c)) = CAPTURER.lock().as_ref() {
+                    // Non-blocking: a capturer whose thread is gone or busy
+                    // misses this stall; the watchdog never waits for it.
+                    c.call(
+                        (stall_start as f64 / 1e6, busy as f64 / 1e6),
+                        ThreadsafeFunctionCallMode::NonBlocking,
+                    );
+                }
+            }
+            let threshold = m.log_threshold_ns();
+            if threshold == 0 {
+                continue;
+            }
             let entry = reported.entry(key).or_default();
             if entry.should_say(stall_start, busy, threshold) {
                 let _ = writeln!(
