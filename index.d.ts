@@ -65,12 +65,60 @@ export interface LoopMonitor {
   stalledFor(): number
 }
 
+/** A stack frame (lines and columns from 1). */
+export interface StallFrame {
+  functionName: string
+  /** `file://` URL or path of the script; `''` for V8's own entries. */
+  url: string
+  line: number
+  column: number
+}
+
+/** The code a stall ran, from the CPU profile's samples inside it. */
+export interface StallCulprit extends StallFrame {
+  /**
+   * `'js'`: the function's own JavaScript (a loop, a regex, `JSON.parse`);
+   * `'native'`: a call into Node or the addon it made (`pbkdf2Sync`,
+   * `gzipSync`, `readFileSync`); `'gc'`: garbage collection took more of the
+   * stall than any function (the function is then the one that allocated most).
+   */
+  kind: 'js' | 'native' | 'gc'
+  /** The heaviest stack through the function, top frame first. */
+  frames: StallFrame[]
+  /** Samples in the stall that ran the function. */
+  samples: number
+  /** Its share of the stall's sampled time, 0..1 (GC's share for `'gc'`). */
+  share: number
+}
+
 /** What `onStall` listeners receive after a stall ends. */
 export interface StallInfo {
   /** How long the loop was busy, in ms. */
   durationMs: number
   /** When the stall began, epoch ms. */
   startedAt: number
+  /** With culprits on: the loop's thread, `'main'` or `'worker-<threadId>'`. */
+  thread?: string
+  /** With culprits on: the code that ran the stall, or null when no sample fell inside it. */
+  culprit?: StallCulprit | null
+  /** With culprits on: the heaviest stacks (up to 3), top frame first. */
+  stacks?: { frames: StallFrame[]; samples: number; ms: number }[]
+  /** With culprits on: share of the stall's sampled time in garbage collection, 0..1. */
+  gcShare?: number
+  /** With culprits on: share in Node's own code and native calls, 0..1. */
+  nativeShare?: number
+  /** With culprits on: profile samples inside the stall. */
+  samples?: number
+}
+
+/** Settings of stall culprits (`lag.configure({ culprits })`). */
+export interface CulpritOptions {
+  /** CPU profile sampling interval, ms (1..1000). @default 10 */
+  intervalMs?: number
+  /** Stalls at least this long get a culprit, are kept in `recentStalls()` and counted. @default 100 */
+  thresholdMs?: number
+  /** With no stall, the profile is still handed over (and dropped) this often, bounding its memory, ms. @default 30000 */
+  rotateMs?: number
 }
 
 /** Options of {@link Lag.configure} and {@link Lag.start}. */
@@ -83,6 +131,13 @@ export interface LagOptions {
    * `false` or `null` turns it off. @default false
    */
   logStalls?: { thresholdMs: number } | false | null
+  /**
+   * Name the code that ran each stall (a CPU profile kept running on this
+   * thread through an in-process inspector session). `true` for the
+   * defaults; `false` or `null` turns it off. It steps aside, with a
+   * `NODEPERF_CULPRITS_OFF` warning, while the inspector is open. @default false
+   */
+  culprits?: boolean | CulpritOptions | null
 }
 
 /** The monitor of the calling thread's loop, with its own-thread controls. */
@@ -92,7 +147,12 @@ export interface Lag extends LoopMonitor {
   /** Stops recording and releases the loop hook. */
   stop(): void
   /** Changes options; returns the settings in force. */
-  configure(options: LagOptions): { stallThresholdMs: number; logStallsThresholdMs: number | null }
+  configure(options: LagOptions): {
+    stallThresholdMs: number
+    logStallsThresholdMs: number | null
+    /** The culprit settings in force on this thread, or false when off. */
+    culprits: Required<CulpritOptions> | false
+  }
   /**
    * Calls `callback` once after each stall longer than `thresholdMs` ends,
    * on this thread. Returns a function that unsubscribes.
@@ -186,6 +246,11 @@ export interface SidecarOptions {
   stallThresholdMs?: number
   /** Serve `/metrics` (needs prom-client). @default true */
   metrics?: boolean
+  /**
+   * Serve `GET /debug/stalls`: {@link recentStalls} as JSON (function names
+   * and paths: keep it off on a reachable port). @default false
+   */
+  stalls?: boolean
   /** `/health/ready` limits, as {@link PressureOptions}. */
   maxLagMs?: number
   maxUtilization?: number
@@ -207,6 +272,18 @@ export interface Sidecar {
  * Never keeps the process alive.
  */
 export declare function startSidecar(options?: SidecarOptions): Promise<Sidecar>
+
+/** A stall kept in {@link recentStalls}: what `onStall` got, always with the culprit fields. */
+export interface RecentStall extends StallInfo {
+  thread: string
+  culprit: StallCulprit | null
+}
+
+/**
+ * The last 64 stalls of every thread that has culprits on, oldest first;
+ * readable from any thread (the sidecar serves it as `/debug/stalls`).
+ */
+export declare function recentStalls(): RecentStall[]
 
 /** What {@link loopInfo} returns. */
 export interface LoopInfo {

@@ -11,6 +11,8 @@ import {
   lag,
   loopInfo,
   monitors,
+  recentStalls,
+  type RecentStall,
   type LagSnapshot,
   type LoopInfo,
   type LoopMonitor,
@@ -160,3 +162,26 @@ void abortCode
 // @ts-expect-error the code is fixed
 const wrongCode: 'ERR_X' = aborted.code
 void wrongCode
+
+// Stall culprits.
+const culpritConfig = lag.configure({ culprits: { intervalMs: 10, thresholdMs: 200 } }).culprits
+if (culpritConfig !== false) {
+  const interval: number = culpritConfig.intervalMs
+  void interval
+}
+lag.configure({ culprits: true })
+lag.configure({ culprits: null })
+// @ts-expect-error culprits takes a boolean, null or options
+lag.configure({ culprits: 'on' })
+// @ts-expect-error there is no such culprit option
+lag.configure({ culprits: { sampleRate: 10 } })
+lag.onStall(100, (s) => {
+  const fn: string | undefined = s.culprit?.functionName
+  const kind: 'js' | 'native' | 'gc' | undefined = s.culprit?.kind
+  const gc: number | undefined = s.gcShare
+  void [fn, kind, gc]
+})
+const ring: RecentStall[] = recentStalls()
+const firstLine: number | undefined = ring[0]?.culprit?.frames[0]?.line
+void firstLine
+startSidecar({ stalls: true })

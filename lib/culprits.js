@@ -387,4 +387,9 @@ function recentStalls() {
   return entries.map((e) => JSON.parse(e))
 }
 
-module.exports = { parseOptions, apply, capture, record, config, recentStalls, attribute, describe, label }
+/** Stall counts per (thread, culprit label, kind), for the prom counter. */
+function culpritCounts() {
+  return binding.culpritCounts()
+}
+
+module.exports = { parseOptions, apply, capture, record, config, recentStalls, culpritCounts, attribute, describe, label }

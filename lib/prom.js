@@ -11,6 +11,7 @@
 
 const v8 = require('node:v8')
 const { lag, monitors, enableExport, readExport } = require('./lag.js')
+const { culpritCounts } = require('./culprits.js')
 const { Pool, pool: defaultPool, poolMetrics, defaultPoolMetrics, OPS: POOL_OPS } = require('./pool.js')
 const { invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, peerMissing } = require('./errors.js')
 const { validateObject, validateOptions } = require('./validate.js')
@@ -43,6 +44,7 @@ const NAMES = Object.freeze({
   utilization: 'nodeperf_eventloop_utilization_ratio',
   stalls: 'nodeperf_eventloop_stalls_total',
   stallSeconds: 'nodeperf_eventloop_stall_seconds_total',
+  stallCulprits: 'nodeperf_eventloop_stall_culprits_total',
   heapUtilization: 'nodeperf_heap_utilization_ratio',
   poolThreads: 'nodeperf_pool_threads',
   poolQueue: 'nodeperf_pool_queue_depth',
@@ -57,6 +59,8 @@ const DEFAULT_POOL_BUCKETS = Object.freeze([
   0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10,
 ])
 const OUTCOMES = ['ok', 'error', 'aborted', 'rejected']
+/** Labels our series set themselves. */
+const RESERVED_LABELS = ['thread', 'le', 'quantile', 'culprit', 'kind']
 
 /** Every metric name collectMetrics registers (before `prefix`). */
 const metricNames = Object.freeze(Object.values(NAMES))
@@ -90,8 +94,8 @@ function checkOptions(options) {
   const labels = options.labels === undefined ? {} : options.labels
   validateObject(labels, 'options.labels')
   for (const [k, v] of Object.entries(labels)) {
-    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k.startsWith('__') || k === 'thread' || k === 'le' || k === 'quantile') {
-      throw invalidArgType('options.labels', `label names that are valid and not reserved (thread, le, quantile); got '${k}'`, labels)
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k.startsWith('__') || RESERVED_LABELS.includes(k)) {
+      throw invalidArgType('options.labels', `label names that are valid and not reserved (${RESERVED_LABELS.join(', ')}); got '${k}'`, labels)
     }
     if (typeof v !== 'string' && typeof v !== 'number') throw invalidArgType(`options.labels.${k}`, 'of type string or number', v)
   }
@@ -246,6 +250,14 @@ function collectMetrics(options) {
     ),
     collector(n(NAMES.stallSeconds), 'Total length of those stalls', 'counter', 'sum', () =>
       read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.stallSecondsTotal })),
+    ),
+    // At most 20 culprit labels per process (the first seen), then
+    // culprit="other": the label set stays bounded however many distinct
+    // functions stall (src/lag/CULPRITS.md).
+    collector(n(NAMES.stallCulprits), 'Stalls by the code that ran them (lag.configure culprits): culprit is "function (file:line)", at most 20 distinct values then "other"; kind is js, native, gc or unknown', 'counter', 'sum', () =>
+      culpritCounts()
+        .filter((c) => o.threads === 'all' || c.thread === lag.thread)
+        .map((c) => ({ labels: lbl(c.thread, { culprit: c.culprit, kind: c.kind }), value: c.count })),
     ),
     collector(n(NAMES.heapUtilization), 'V8 heap used / heap size limit of the collecting thread (alert at 0.75-0.85)', 'gauge', 'max', () => {
       const h = o.heapStatistics()

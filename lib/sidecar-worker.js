@@ -4,10 +4,10 @@
 const fs = require('node:fs')
 const http = require('node:http')
 const { parentPort, workerData } = require('node:worker_threads')
-const { monitors, windowRead } = require('./lag.js')
+const { monitors, windowRead, recentStalls } = require('./lag.js')
 const { sidecarError } = require('./errors.js')
 
-const { port, host, stallThresholdMs, metrics, target, maxLagMs, maxUtilization, windowMs } = workerData
+const { port, host, stallThresholdMs, metrics, stalls, target, maxLagMs, maxUtilization, windowMs } = workerData
 const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, idleTimeoutMs } = workerData
 const watched = monitors().find((m) => m.thread === target)
 if (!watched) throw sidecarError(`no monitor for thread ${target}`)
@@ -143,6 +143,9 @@ async function handle(req, res) {
       return send(res, 503, { status: 'overloaded', lagP99Ms: w.p99Ms, utilization: w.utilization })
     }
     return send(res, 200, { status: 'ok', lagP99Ms: w.p99Ms, utilization: w.utilization })
+  }
+  if (path === '/debug/stalls' && stalls) {
+    return send(res, 200, { stalls: recentStalls() })
   }
   if (path === '/metrics' && register) {
     try {

@@ -137,6 +137,10 @@ function timeoutOptions(options) {
  * @param {number} [options.idleTimeoutMs] socket inactivity, default 10000
  * @param {number} [options.stallThresholdMs] default 1000
  * @param {boolean} [options.metrics] default true (needs prom-client)
+ * @param {boolean} [options.stalls] default false: also serve `GET
+ *   /debug/stalls`, the recent stalls of every thread with their culprits
+ *   (function names and file paths: keep it off where the port is reachable
+ *   from outside)
  * @param {number} [options.maxLagMs] readiness: window p99 limit, default 100
  * @param {number} [options.maxUtilization] readiness: utilisation limit, default 0.95
  * @param {number} [options.windowMs] readiness window, default 10000
@@ -151,10 +155,13 @@ async function startSidecar(options) {
   const host = hostOption(options.host, allowRemote)
   const metrics = options.metrics === undefined ? true : options.metrics
   if (typeof metrics !== 'boolean') throw invalidArgType('options.metrics', 'of type boolean', metrics)
+  const stalls = options.stalls === undefined ? false : options.stalls
+  if (typeof stalls !== 'boolean') throw invalidArgType('options.stalls', 'of type boolean', stalls)
   const workerData = {
     port,
     host,
     metrics,
+    stalls,
     target: lag.thread,
     stallThresholdMs: numberOption(options.stallThresholdMs, 'options.stallThresholdMs', 1000, 1, 3_600_000, '>= 1 and <= 3600000'),
     maxLagMs: numberOption(options.maxLagMs, 'options.maxLagMs', 100, 0.001, 3_600_000, '>= 0.001 and <= 3600000'),
