@@ -320,7 +320,10 @@ function jobsFor(round) {
 }
 
 async function runJobs(jobs) {
-  for (const job of jobs) {
+  const start = mono()
+  for (const [i, job] of jobs.entries()) {
+    job.index = i
+    job.sincePhaseStart = mono() - start
     await new Promise((resolve) => {
       job.done = resolve
       if (job.via === 'timer') setTimeout(onTimer, job.gapMs, job)
@@ -331,8 +334,11 @@ async function runJobs(jobs) {
 
 const overlaps = (a0, a1, b0, b1) => a0 <= b1 + 5 && b0 <= a1 + 5
 
+const configureMs = []
 async function phaseOurs(jobs) {
+  const c0 = mono()
   lag.configure({ culprits: { intervalMs: INTERVAL_MS } })
+  configureMs.push(mono() - c0)
   const events = []
   const off = lag.onStall(STALL_MS, (info) => {
     const at = mono()
@@ -340,19 +346,27 @@ async function phaseOurs(jobs) {
   })
   await sleep(300)
   await runJobs(jobs)
+  // Until every stall has its event (they come ~1 ms after), at most 3 s.
   const counted = jobs.filter((j) => j.t1 - j.t0 >= STALL_MS)
+  const used = new Set()
+  const match = () => {
+    for (const job of jobs) {
+      if (job.event !== undefined) continue
+      const ev = events.find((e) => !used.has(e) && overlaps(e.start, e.start + e.info.durationMs, job.t0, job.t1))
+      if (ev === undefined) continue
+      used.add(ev)
+      job.event = ev
+      job.latencyMs = ev.at - job.t1
+    }
+    return counted.every((j) => j.event !== undefined)
+  }
   const deadline = mono() + 3000
-  while (mono() < deadline && events.length < counted.length) await sleep(50)
+  await sleep(100)
+  while (!match() && mono() < deadline) await sleep(50)
+  await sleep(100)
+  match()
   off()
   lag.configure({ culprits: false })
-  const used = new Set()
-  for (const job of jobs) {
-    const ev = events.find((e) => !used.has(e) && overlaps(e.start, e.start + e.info.durationMs, job.t0, job.t1))
-    if (ev === undefined) continue
-    used.add(ev)
-    job.event = ev
-    job.latencyMs = ev.at - job.t1
-  }
   return { stray: events.filter((e) => !used.has(e)).map((e) => e.info) }
 }
 
@@ -525,9 +539,17 @@ async function main() {
   const pauses = all.anchor.filter((j) => j.pauseMs !== undefined).map((j) => j.pauseMs)
   console.log(`ours: onStall callback after the stall ended: p50 ${ms(median(lat))} ms, max ${ms(Math.max(...lat))} ms (${lat.length} callbacks)`)
   console.log(`anchor: pause landed after the stall started: p50 ${ms(median(pauses))} ms, max ${ms(Math.max(...pauses))} ms (${pauses.length} pauses; ${all.anchor.filter((j) => j.pausedAfterEnd).length} after the stall function had returned)`)
+  console.log(`ours: lag.configure({ culprits }) at each phase start took ${configureMs.map(ms).join(', ')} ms (the loop blocked meanwhile)`)
   const strayOurs = extras.ours.flatMap((e) => e.stray)
   const strayAnchor = extras.anchor.flatMap((e) => e.stray)
-  if (strayOurs.length) console.log(`ours: ${strayOurs.length} stall events outside the stalls: ${strayOurs.map((i) => `${ms(i.durationMs)} ms ${i.culprit ? `${i.culprit.kind} ${i.culprit.functionName}` : 'null'}`).join('; ')}`)
+  if (strayOurs.length) {
+    console.log(`ours: ${strayOurs.length} stall events outside the stalls:`)
+    for (const i of strayOurs) {
+      const c = i.culprit
+      console.log(`- ${ms(i.durationMs)} ms at ${new Date(i.startedAt).toISOString()}: culprit ${c ? `${c.kind} ${frameText(c)} share ${c.share}` : 'null'}; gcShare ${i.gcShare}, ${i.samples} samples`)
+      for (const st of i.stacks ?? []) console.log(`    ${st.samples} samples ${st.ms} ms: ${st.frames.map(frameText).join(' < ')}`)
+    }
+  }
   if (strayAnchor.length) console.log(`anchor: ${strayAnchor.length} pauses outside the stalls: ${strayAnchor.map((c) => (c.top ? c.top.functionName : 'no user frame')).join(', ')}`)
 
   const wrong = all.ours.filter((j) => j.t1 - j.t0 >= STALL_MS && judgeOurs(j).verdict !== 'right')
@@ -537,12 +559,12 @@ async function main() {
     for (const job of wrong) {
       const info = job.event?.info
       if (info === undefined) {
-        console.log(`- ${job.kind} ${ms(job.t1 - job.t0)} ms: no stall event`)
+        console.log(`- ${job.kind} ${ms(job.t1 - job.t0)} ms (stall ${job.index + 1} of its phase, ${job.via}): no stall event`)
         continue
       }
       const c = info.culprit
       console.log(
-        `- ${job.kind} ${ms(job.t1 - job.t0)} ms (event ${ms(info.durationMs)} ms): culprit ${c ? `${c.kind} ${frameText(c)} share ${c.share}, ${c.samples} samples` : 'null'}; gcShare ${info.gcShare}, nativeShare ${info.nativeShare}, ${info.samples} samples`,
+        `- ${job.kind} ${ms(job.t1 - job.t0)} ms (stall ${job.index + 1} of its phase, ${job.via}; event ${ms(info.durationMs)} ms): culprit ${c ? `${c.kind} ${frameText(c)} share ${c.share}, ${c.samples} samples` : 'null'}; gcShare ${info.gcShare}, nativeShare ${info.nativeShare}, ${info.samples} samples`,
       )
       for (const s of info.stacks ?? []) console.log(`    ${s.samples} samples ${s.ms} ms: ${s.frames.map(frameText).join(' < ')}`)
     }
