@@ -168,6 +168,15 @@ test("a worker's stalls are named on its own thread and seen from the main threa
   assert.ok(recentStalls().some((s) => s.thread === fromWorker.thread && s.culprit && s.culprit.functionName === 'workerSpin'))
 })
 
+test("the profiler's signals do not make an idle loop look busy", async () => {
+  // SIGPROF (100 a second) used to wake the loop's poll, and libuv restarts
+  // its idle clock at each wakeup: a loop waiting on a timer showed stalls.
+  await sleep(50)
+  lag.reset()
+  await sleep(1200)
+  assert.equal(lag.snapshot().stalls, 0, `stalls while idle; longest busy period ${lag.max()} ms`)
+})
+
 test('bad culprit options are refused with Node-style codes, and change nothing', () => {
   const cases = [
     [{ culprits: { intervalMs: 0 } }, 'ERR_OUT_OF_RANGE', /options\.culprits\.intervalMs/],
@@ -269,8 +278,12 @@ test('a second copy of the module on the same thread steps aside; the first keep
     if (other.lag === np.lag) throw new Error('not a second copy')
     const c = other.lag.configure({ culprits: true })
     ${SPIN}
-    np.lag.onStall(100, (info) => { process.stdout.write(JSON.stringify([c.culprits, info.culprit && info.culprit.functionName])); process.exit() })
-    setTimeout(spinChild, 5); setInterval(() => {}, 1000)`)
+    // After startup's own busy period (long on a loaded machine) is over.
+    setTimeout(() => {
+      np.lag.onStall(100, (info) => { process.stdout.write(JSON.stringify([c.culprits, info.culprit && info.culprit.functionName])); process.exit() })
+      setTimeout(spinChild, 5)
+    }, 50)
+    setInterval(() => {}, 1000)`)
   assert.equal(r.status, 0, r.stderr)
   assert.equal(r.stdout, '[false,"spinChild"]')
   assert.match(r.stderr, /another copy of @nodeperf\/native already captures stall culprits/)

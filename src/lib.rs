@@ -22,11 +22,16 @@ pub use json::{
     json_set_dialect, plan_utf16, plan_utf8, validate_utf16, validate_utf8, DEFAULT_SLICE,
 };
 pub use lag::{
+    culprit_counts, stalls_capture, stalls_recent, stalls_record, CulpritCount, RecentStalls,
+};
+pub use lag::{
+    culprits_clear_capturer, culprits_set_capturer, lag_block_profiler_signal,
+    lag_set_capture_threshold,
+};
+pub use lag::{
     enable_export, export_fields, lag_config, lag_configure, lag_export_read, lag_monitor,
     lag_set_stall_listener, lag_start, lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
 };
-pub use lag::{culprits_clear_capturer, culprits_set_capturer, lag_set_capture_threshold};
-pub use lag::{culprit_counts, stalls_capture, stalls_record, stalls_recent, CulpritCount, RecentStalls};
 pub use pool::{
     create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, raw_submit_fn,
     set_settler, stage_flush, stage_room, JsonJob, NativePool, PoolStats, TimeSummary,

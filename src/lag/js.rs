@@ -442,3 +442,15 @@ pub fn culprits_set_capturer(listener: Function<(f64, f64), ()>) -> napi::Result
 pub fn culprits_clear_capturer(id: u32) {
     watchdog::clear_capturer(id);
 }
+
+/// Makes this thread's loop block SIGPROF while it polls (before a CPU
+/// profile starts on it), so the profiler's signals do not turn idle time
+/// into phantom busy periods.
+#[napi]
+pub fn lag_block_profiler_signal(env: &Env) -> napi::Result<()> {
+    let state = ThreadState::get(env).or_throw(env)?;
+    state
+        .with_lag(|l| l.block_profiler_signal_in_poll())
+        .or_throw(env)?
+        .or_throw(env)
+}

@@ -152,6 +152,20 @@ impl LocalLag {
         monitor.record(&mut acct.pending);
     }
 
+    /// See [`LoopRef::block_sigprof_in_poll_on_loop_thread`]; called by
+    /// stall culprits before their profile starts.
+    pub fn block_profiler_signal_in_poll(&self) -> Result<(), Error> {
+        #[cfg(unix)]
+        {
+            let acct = self.acct.borrow();
+            // SAFETY: LocalLag lives on its loop's thread (install's
+            // contract) and is only reached from JS calls on that thread,
+            // which run while the loop runs.
+            unsafe { acct.loop_ref.block_sigprof_in_poll_on_loop_thread() }?;
+        }
+        Ok(())
+    }
+
     /// Sets (or clears) the JS function that receives stalls of at least
     /// `threshold_ns`.
     pub fn set_listener(&self, listener: Option<(StallFunction<'_>, u64)>) -> napi::Result<()> {

@@ -12,8 +12,12 @@ mod watchdog;
 mod window;
 
 pub use js::{
-    enable_export, export_fields, lag_config, lag_configure, lag_export_read, lag_monitor,
-    lag_set_stall_listener, lag_set_capture_threshold, culprits_clear_capturer, culprits_set_capturer, lag_start, lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
+    culprits_clear_capturer, culprits_set_capturer, enable_export, export_fields,
+    lag_block_profiler_signal, lag_config, lag_configure, lag_export_read, lag_monitor,
+    lag_set_capture_threshold, lag_set_stall_listener, lag_start, lag_stop, monitors, LagConfig,
+    LagSnapshot, LoopMonitor,
 };
 pub use local::LocalLag;
-pub use stalls::{culprit_counts, stalls_capture, stalls_record, stalls_recent, CulpritCount, RecentStalls};
+pub use stalls::{
+    culprit_counts, stalls_capture, stalls_recent, stalls_record, CulpritCount, RecentStalls,
+};

@@ -1,4 +1,6 @@
-//! One loop's monitor, as every thread sees it.
+//! One loop's monitor, as every thread sees it. Over 500 lines: its state,
+//! the loop thread's writes and every other thread's reads are one unit,
+//! whose ordering comments refer to each other.
 //!
 //! The loop's own thread writes it from a prepare hook (see `local.rs`);
 //! any thread reads it. Reads that need the loop itself (its idle-time
