@@ -129,3 +129,10 @@ export async function busyNeighbourStall(ms) {
   await new Promise((r) => child.once('exit', r))
   return stallMs
 }
+
+/** The value after `--name` on the command line, or `fallback`. */
+export function option(name, fallback) {
+  const args = process.argv.slice(2)
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? args[i + 1] : fallback
+}

@@ -13,16 +13,12 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import os from 'node:os'
-import { machine } from './common.mjs'
+import { machine, option } from './common.mjs'
 import { blockSigprofLib } from './culprits-soak.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const indexPath = path.join(here, '..', 'index.js')
-const args = process.argv.slice(2)
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : dflt
-}
+const opt = option
 const SECONDS = Number(opt('seconds', 10))
 const ARMS = opt('arms', 'off,on,on+block').split(',')
 

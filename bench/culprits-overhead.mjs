@@ -23,18 +23,14 @@ import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import os from 'node:os'
-import { machine, median } from './common.mjs'
+import { machine, median, option } from './common.mjs'
 import { blockSigprofLib } from './culprits-soak.mjs'
 
 const require = createRequire(import.meta.url)
 const autocannon = require('autocannon')
 const here = path.dirname(fileURLToPath(import.meta.url))
 const indexPath = path.join(here, '..', 'index.js')
-const args = process.argv.slice(2)
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : dflt
-}
+const opt = option
 const ROUNDS = Number(opt('rounds', 7))
 const HTTP_S = Number(opt('http-seconds', 5))
 const MICRO_MS = Number(opt('micro-ms', 1500))

@@ -24,14 +24,11 @@ import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import os from 'node:os'
 import fs from 'node:fs'
-import { machine, median } from './common.mjs'
+import { machine, median, option } from './common.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : dflt
-}
+const opt = option
 const minutes = Number(args[0] && !args[0].startsWith('--') ? args[0] : 10)
 const arms = opt('arms', 'on,off').split(',')
 const stallEveryS = Number(opt('stall-every-s', 10))

@@ -45,16 +45,13 @@ import zlib from 'node:zlib'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { machine, median } from './common.mjs'
+import { machine, median, option } from './common.mjs'
 
 const require = createRequire(import.meta.url)
 const { lag } = require('../index.js')
 
 const args = process.argv.slice(2)
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : dflt
-}
+const opt = option
 const positional = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')))
 const PER_KIND = Number(positional[0] ?? 20)
 const ROUNDS = Math.max(1, Math.min(PER_KIND, Number(opt('rounds', 4))))
