@@ -13,6 +13,8 @@
 // - lib/shared.js   SharedArrayBuffer helpers
 // - lib/pressure.js load shedding and `yieldEvery`
 // - lib/sidecar.js  health and metrics served from a worker thread
+// - lib/memory.js   GC metrics, leak warning, leak locator, heap snapshots
+// - lib/heap.js     heap-snapshot analysis (summary, diff) on the pool
 // - lib/prom.js     prom-client metrics (`@nodeperf/native/prom`)
 // - lib/errors.js, lib/validate.js   the one error and argument-check kit
 
@@ -23,6 +25,8 @@ const { shared } = require('./lib/shared.js')
 const { overloaded, underPressure, yieldEvery } = require('./lib/pressure.js')
 const { startSidecar } = require('./lib/sidecar.js')
 const { AbortError } = require('./lib/errors.js')
+const { memory } = require('./lib/memory.js')
+const { heap } = require('./lib/heap.js')
 
 module.exports = {
   lag,
@@ -39,5 +43,7 @@ module.exports = {
   underPressure,
   yieldEvery,
   startSidecar,
+  memory,
+  heap,
   AbortError,
 }

@@ -17,6 +17,8 @@ export const {
   underPressure,
   yieldEvery,
   startSidecar,
+  memory,
+  heap,
   parseJsonSync,
   AbortError,
 } = native

@@ -1,0 +1,4 @@
+'use strict'
+// heap: heap-snapshot analysis (being written)
+
+module.exports = { heap: Object.freeze({}) }
