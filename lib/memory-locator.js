@@ -190,13 +190,13 @@ function startLeakLocator(options) {
 
 /**
  * For the sidecar (lib/sidecar.js): keeps the main thread's sampler running
- * while it serves `/debug/heap-growth`; returns the release function.
+ * while it serves `/debug/heap-growth`. Returns `{ release, intervalBytes }`.
  */
 function holdSamplerForSidecar(options, name) {
   const { intervalBytes } = options === true ? {} : parseOptions(options, name)
   const user = {}
-  acquireSampler(user, intervalBytes)
-  return () => releaseSampler(user)
+  const held = acquireSampler(user, intervalBytes)
+  return { release: () => releaseSampler(user), intervalBytes: held.intervalBytes }
 }
 
 /** The `top` the sidecar's reads return (its option, checked). */

@@ -6,6 +6,7 @@ const http = require('node:http')
 const { parentPort, workerData } = require('node:worker_threads')
 const { monitors, windowRead, recentStalls } = require('./lag.js')
 const { sidecarError } = require('./errors.js')
+const { MemoryEndpoints } = require('./memory-sidecar.js')
 
 const { port, host, stallThresholdMs, metrics, stalls, target, maxLagMs, maxUtilization, windowMs } = workerData
 const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, idleTimeoutMs } = workerData
@@ -20,6 +21,9 @@ let heap = null
 parentPort.on('message', (m) => {
   if (m && m.heap) heap = m.heap
 })
+
+// /debug/heap-growth and /debug/heap-snapshot, when asked for (lib/memory-sidecar.js).
+const memoryEndpoints = workerData.memory ? new MemoryEndpoints(workerData.memory, () => heap) : null
 
 let register = null
 if (metrics) {
@@ -126,6 +130,7 @@ server.on('connection', onConnection)
 async function handle(req, res) {
   onRequest(req, res)
   const path = req.url.split('?')[0]
+  if (memoryEndpoints !== null && memoryEndpoints.handles(req, path)) return memoryEndpoints.handle(req, res, path, send)
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { Allow: 'GET, HEAD' }).end()
     return
