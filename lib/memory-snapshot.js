@@ -4,14 +4,15 @@
 //
 // A snapshot is expensive: V8 builds a graph of every object on the heap
 // (blocking the thread for seconds) and that graph takes many times the
-// heap's own size in RSS (bench/heap-snapshot-cost.mjs: 8.5–12× the heap
-// used on Node 20–24). A process near its container's limit is killed by a
-// snapshot taken to find out why it grows. So before writing, the cost is
+// heap's own size in RSS (bench/heap-snapshot-cost.mjs, Node 20–24: 7.6–12×
+// the heap used for a heap of records, 24–30× for one of tiny objects). A
+// process near its container's limit is killed by a snapshot taken to find
+// out why it grows. So before writing, the cost is
 // estimated from the heap used and compared with what the system and the
 // cgroup have left; below the estimate the call throws
 // ERR_NODEPERF_LOW_MEMORY with both figures, unless `force: true`. Never
 // taken automatically. The sidecar's POST /debug/heap-snapshot makes the
-// same check (lib/sidecar-worker.js).
+// same check (lib/memory-sidecar.js).
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -22,12 +23,17 @@ const { invalidArgType, invalidArgValue } = require('./errors.js')
 const { validateKeys, validateOptions } = require('./validate.js')
 
 /**
- * Peak RSS a snapshot adds per byte of heap used: the highest ratio measured
- * by bench/heap-snapshot-cost.mjs (Node 20, 22 and 24; heaps of 21 and 97
- * MiB; both ways of writing), rounded up. See BENCHMARKS.md.
+ * Peak RSS a snapshot adds per byte of heap used. It depends on how many
+ * objects the heap holds per byte (the snapshot's cost is per object and per
+ * reference): bench/heap-snapshot-cost.mjs measured 7.6–11.7 for heaps of
+ * records with strings and arrays and 23.5–29.6 for heaps of tiny objects
+ * (Node 20, 22, 24; 20–97 MiB heaps; both ways of writing). The heap's
+ * statistics do not tell the two apart, so the estimate takes the worst,
+ * rounded up: a snapshot the check lets through fits. `force` is for those
+ * who know their heap is of bigger objects. See BENCHMARKS.md.
  */
-const SNAPSHOT_RSS_PER_HEAP_BYTE = 13
-/** Plus a fixed part: the snapshot's own buffers and strings for a small heap. */
+const SNAPSHOT_RSS_PER_HEAP_BYTE = 30
+/** Plus a fixed part (the fit's intercept was 56 MiB for records: buffers, the file stream, code). */
 const SNAPSHOT_RSS_BASE_BYTES = 64 * 2 ** 20
 const OPTIONS = ['force']
 
@@ -158,7 +164,7 @@ function lowMemoryError(heapUsed, overrideHint) {
  * Writes a heap snapshot of the calling thread's isolate to `path` (default:
  * Node's `Heap.<date>.<time>.<pid>.<thread>.<seq>.heapsnapshot` in the
  * working directory) and returns the path. Blocks this thread for seconds
- * and takes about 13× the heap used in extra memory while it runs: refuses
+ * and takes 8–30× the heap used in extra memory while it runs: refuses
  * (ERR_NODEPERF_LOW_MEMORY) when that is more than is available, unless
  * `options.force`.
  *

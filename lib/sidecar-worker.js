@@ -127,12 +127,20 @@ const server = http.createServer(
 server.timeout = idleTimeoutMs
 server.on('connection', onConnection)
 
+/** Whether this sidecar serves `path` (with GET). */
+function served(path) {
+  return path === '/health/live' || path === '/health/ready' || (path === '/debug/stalls' && stalls) || (path === '/metrics' && register !== null)
+}
+
 async function handle(req, res) {
   onRequest(req, res)
   const path = req.url.split('?')[0]
   if (memoryEndpoints !== null && memoryEndpoints.handles(req, path)) return memoryEndpoints.handle(req, res, path, send)
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, { Allow: 'GET, HEAD' }).end()
+    // 405 for what this sidecar serves; anything else is not here at all
+    // (a POST to /debug/heap-snapshot when heapSnapshots is off: 404).
+    if (served(path)) res.writeHead(405, { Allow: 'GET, HEAD' }).end()
+    else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n')
     return
   }
   if (path === '/health/live') {
