@@ -85,11 +85,14 @@ const ARMS = ['on', 'off', 'off2']
 const serverCode = (arm) => `
   const { memory } = require(${JSON.stringify(indexPath)})
   const locator = ${arm === 'on'} ? memory.startLeakLocator({ samplingIntervalBytes: ${INTERVAL} }) : null
-  const server = require('node:http').createServer((req, res) => res.end('hello world'))
+  let requests = 0
+  const server = require('node:http').createServer((req, res) => { requests++; res.end('hello world') })
   server.listen(0, '127.0.0.1', () => console.log(server.address().port))
+  const cpu0 = process.cpuUsage()
   process.stdin.on('data', async () => {
+    const cpu = process.cpuUsage(cpu0)
     const sites = locator ? (await locator.read()).sites.length : 0
-    console.log(JSON.stringify({ sites }))
+    console.log(JSON.stringify({ sites, requests, cpuUs: cpu.user + cpu.system }))
     process.exit(0)
   })`
 
@@ -100,26 +103,39 @@ async function httpRun(arm) {
   await autocannon({ url, connections: 50, duration: 1 }) // warm-up, not counted
   const result = await autocannon({ url, connections: 50, duration: HTTP_S })
   c.p.stdin.write('report\n')
-  await c.done
-  return result.requests.average
+  const info = JSON.parse((await c.done).trim().split('\n').at(-1))
+  // CPU per request: less moved by the other tenants' load than req/s is.
+  return { rps: result.requests.average, cpuUsPerReq: info.cpuUs / info.requests }
 }
 
 async function http() {
   console.log(`\n2. http hello world, autocannon 50 connections in this process, 1 s warm-up + ${HTTP_S} s per run; ${ROUNDS} rounds, order rotating`)
   const rps = Object.fromEntries(ARMS.map((a) => [a, []]))
+  const cpu = Object.fromEntries(ARMS.map((a) => [a, []]))
   for (let r = 0; r < ROUNDS; r++) {
     const order = ARMS.map((_, i) => ARMS[(i + r) % ARMS.length])
-    for (const arm of order) rps[arm].push(await httpRun(arm))
+    for (const arm of order) {
+      const x = await httpRun(arm)
+      rps[arm].push(x.rps)
+      cpu[arm].push(x.cpuUsPerReq)
+    }
     console.log(`    round ${r + 1}: ${order.map((a) => `${a} ${f(rps[a].at(-1), 0)}`).join(', ')} req/s; load ${load()}`)
   }
-  console.log('| round | on req/s | off req/s | off2 req/s | on ÷ off | off2 ÷ off (control) |')
-  console.log('| --- | --- | --- | --- | --- | --- |')
+  console.log('| round | on req/s | off req/s | off2 req/s | on ÷ off | off2 ÷ off (control) | CPU µs/req on | off | off2 |')
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
   for (let r = 0; r < ROUNDS; r++) {
-    console.log(`| ${r + 1} | ${f(rps.on[r], 0)} | ${f(rps.off[r], 0)} | ${f(rps.off2[r], 0)} | ${f(rps.on[r] / rps.off[r], 3)} | ${f(rps.off2[r] / rps.off[r], 3)} |`)
+    console.log(
+      `| ${r + 1} | ${f(rps.on[r], 0)} | ${f(rps.off[r], 0)} | ${f(rps.off2[r], 0)} | ${f(rps.on[r] / rps.off[r], 3)} | ${f(rps.off2[r] / rps.off[r], 3)} | ${f(cpu.on[r])} | ${f(cpu.off[r])} | ${f(cpu.off2[r])} |`,
+    )
   }
   const on = median(rps.on.map((x, i) => x / rps.off[i]))
   const control = median(rps.off2.map((x, i) => x / rps.off[i]))
-  console.log(`| median | ${f(median(rps.on), 0)} | ${f(median(rps.off), 0)} | ${f(median(rps.off2), 0)} | ${f(on, 3)} | ${f(control, 3)} |`)
+  console.log(
+    `| median | ${f(median(rps.on), 0)} | ${f(median(rps.off), 0)} | ${f(median(rps.off2), 0)} | ${f(on, 3)} | ${f(control, 3)} | ${f(median(cpu.on))} | ${f(median(cpu.off))} | ${f(median(cpu.off2))} |`,
+  )
+  const cpuOn = median(cpu.on.map((x, i) => x / cpu.off[i]))
+  const cpuControl = median(cpu.off2.map((x, i) => x / cpu.off[i]))
+  console.log(`  CPU per request, on ÷ off per round, median: ${f(cpuOn, 3)} (control off2 ÷ off ${f(cpuControl, 3)})`)
   console.log(`  bar (on >= 97 % of off): ${on >= 0.97 ? 'met' : 'NOT MET'} (${f(on * 100)} %; control off2 ÷ off ${f(control * 100)} %, spread of the control ${f(Math.min(...rps.off2.map((x, i) => x / rps.off[i])) * 100)}–${f(Math.max(...rps.off2.map((x, i) => x / rps.off[i])) * 100)} %)`)
 }
 
