@@ -13,9 +13,16 @@
 //  3. read: the main-thread time of one read() (median of 5) with heaps of
 //     a few sizes built while sampling, and the process's CPU at rest with
 //     the sampler on against off.
+//  4. alloc: the sampler's cost on allocation-heavy JavaScript measured in
+//     one process, windows of `--window-ms` with the sampler off and on
+//     alternating (`--pairs` of them), so the other tenants' load falls on
+//     both arms alike: ns per op (an op allocates what a small request
+//     handler does: an object, a string, an array), ratio per pair, median;
+//     and the same with off/off pairs (the control).
 //
-// usage: node bench/memory-locator.mjs [--sections rank,http,read] [--runs 10] [--steps 200]
+// usage: node bench/memory-locator.mjs [--sections rank,http,read,alloc] [--runs 10] [--steps 200]
 //        [--rounds 5] [--http-seconds 5] [--heaps 25,100,200] [--interval 32768]
+//        [--pairs 30] [--window-ms 100]
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
@@ -29,7 +36,9 @@ const autocannon = require('autocannon')
 const here = path.dirname(fileURLToPath(import.meta.url))
 const indexPath = path.join(here, '..', 'index.js')
 const workloadPath = path.join(here, '..', '__test__', 'fixtures', 'leak-workload.cjs')
-const SECTIONS = option('sections', 'rank,http,read').split(',')
+const SECTIONS = option('sections', 'rank,http,read,alloc').split(',')
+const PAIRS = Number(option('pairs', 30))
+const WINDOW_MS = Number(option('window-ms', 100))
 const RUNS = Number(option('runs', 10))
 const STEPS = Number(option('steps', 200))
 const ROUNDS = Number(option('rounds', 5))
@@ -183,8 +192,58 @@ async function read() {
   }
 }
 
+// ---- 4. alloc ---------------------------------------------------------------------
+const allocCode = `
+  const { memory } = require(${JSON.stringify(indexPath)})
+  let sink = 0
+  function handle(i) {
+    const req = { url: '/item/' + i, headers: { host: 'example', 'x-id': String(i) }, parts: [i, i + 1, i + 2] }
+    const body = JSON.stringify({ ok: true, id: req.headers['x-id'] })
+    sink += body.length + req.parts.length
+  }
+  function window(ms) {
+    const end = performance.now() + ms
+    let n = 0
+    const t0 = process.hrtime.bigint()
+    while (performance.now() < end) { for (let i = 0; i < 1000; i++) handle(i); n += 1000 }
+    return Number(process.hrtime.bigint() - t0) / n
+  }
+  const tick = () => new Promise((r) => setImmediate(r))
+  ;(async () => {
+    window(300) // warm-up
+    const out = { on: [], off: [], offA: [], offB: [] }
+    for (let p = 0; p < ${PAIRS}; p++) {
+      // The order alternates within pairs.
+      const first = p % 2 === 0
+      for (const arm of first ? ['off', 'on'] : ['on', 'off']) {
+        const locator = arm === 'on' ? memory.startLeakLocator({ samplingIntervalBytes: ${INTERVAL} }) : null
+        await tick()
+        out[arm].push(window(${WINDOW_MS}))
+        if (locator) locator.stop()
+        await tick()
+      }
+      out.offA.push(window(${WINDOW_MS}))
+      await tick()
+      out.offB.push(window(${WINDOW_MS}))
+      await tick()
+    }
+    console.log(JSON.stringify({ ...out, sink }))
+  })()`
+
+async function alloc() {
+  console.log(`\n4. alloc: one process, ${PAIRS} pairs of ${WINDOW_MS} ms windows, sampler off/on alternating (then an off/off control pair), ns per op`)
+  const out = JSON.parse(await child(allocCode).done)
+  const ratio = median(out.on.map((x, i) => x / out.off[i]))
+  const control = median(out.offB.map((x, i) => x / out.offA[i]))
+  console.log('| | ns/op on | off | on ÷ off per pair, median | control off ÷ off, median |')
+  console.log('| --- | --- | --- | --- | --- |')
+  console.log(`| medians | ${f(median(out.on))} | ${f(median(out.off))} | ${f(ratio, 3)} | ${f(control, 3)} |`)
+  console.log(`  cost of sampling at ${INTERVAL} bytes on allocation-heavy code: ${f((ratio - 1) * 100)} % (control ${f((control - 1) * 100)} %)`)
+}
+
 console.log(`memory locator: ${machine()}; load ${load()}; ${new Date().toISOString()}`)
 if (SECTIONS.includes('rank')) await rank()
 if (SECTIONS.includes('http')) await http()
 if (SECTIONS.includes('read')) await read()
+if (SECTIONS.includes('alloc')) await alloc()
 console.log(`\ndone ${new Date().toISOString()}; load ${load()}`)
