@@ -161,9 +161,17 @@ const readCode = (mb, arm) => `
   function bulk() { for (let i = 0; i < 1000; i++) kept.push({ id: i, name: 'bulk-' + i, tags: [i, i + 1] }) }
   while (v8.getHeapStatistics().used_heap_size < ${mb} * 2 ** 20) { workload.step(); bulk() }
   const heapMiB = v8.getHeapStatistics().used_heap_size / 2 ** 20
+  const idle = (ticks) => new Promise((resolve) => { let n = 0; const t = setInterval(() => { if (++n === ticks) { clearInterval(t); resolve() } }, 10) })
   ;(async () => {
+    // At rest, before any read (a read's forced GC leaves concurrent GC
+    // work behind): 1 s to settle, then 3 s of an idle loop with a 10 ms
+    // timer, CPU used.
+    await idle(100)
+    const cpu0 = process.cpuUsage()
+    await idle(300)
+    const cpu = process.cpuUsage(cpu0)
     const ms = []
-    let sites = 0, nodes = 0, live = 0
+    let sites = 0, live = 0
     if (locator) {
       for (let i = 0; i < 5; i++) {
         const t0 = performance.now()
@@ -172,17 +180,13 @@ const readCode = (mb, arm) => `
         sites = r.sites.length; live = r.totalLiveBytes
       }
     }
-    // At rest: 3 s of an idle loop with a 10 ms timer, CPU used.
-    const cpu0 = process.cpuUsage()
-    await new Promise((resolve) => { let n = 0; const t = setInterval(() => { if (++n === 300) { clearInterval(t); resolve() } }, 10) })
-    const cpu = process.cpuUsage(cpu0)
     ms.sort((a, b) => a - b)
     console.log(JSON.stringify({ heapMiB, ms, sites, live, restCpuMs: (cpu.user + cpu.system) / 1000 }))
     if (locator) locator.stop()
   })()`
 
 async function read() {
-  console.log(`\n3. read(): main-thread time (5 reads, each since the previous), heap built while sampling at ${INTERVAL} bytes; then 3 s of an idle loop (10 ms timer): CPU, sampler on vs off`)
+  console.log(`\n3. read(): main-thread time (5 reads, each since the previous), heap built while sampling at ${INTERVAL} bytes; before them, 3 s of an idle loop (10 ms timer): CPU, sampler on vs off`)
   console.log('| heap used MiB | read ms (min / median / max) | sampled live MiB | idle CPU ms in 3 s, on | off |')
   console.log('| --- | --- | --- | --- | --- |')
   for (const mb of HEAPS) {
