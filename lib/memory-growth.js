@@ -26,8 +26,9 @@ const keyOf = (cf) => `${cf.functionName}\0${cf.url}\0${cf.lineNumber}\0${cf.col
 /**
  * Every allocation site of `profile` with live bytes: `Map<stackKey, site>`.
  * A site is a whole stack (the allocating function and its callers), keyed
- * by its frames rather than by node ids, which V8 hands out afresh when it
- * builds each profile. `(root)` is left out of the stacks.
+ * by its frames rather than by node ids: an id lasts only while its node
+ * holds samples (V8 deletes an emptied node; the stack's next sample makes
+ * a new one with a new id). `(root)` is left out of the stacks.
  */
 function sitesOf(profile) {
   const sites = new Map()
