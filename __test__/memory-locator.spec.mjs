@@ -229,3 +229,23 @@ test('sidecar: bad heapGrowth options are coded errors and leave no sampler behi
   }
   memory.startLeakLocator({ samplingIntervalBytes: 8192 }).stop()
 })
+
+test('sidecar: close() right after, or during, a heap-growth read never aborts the process', () => {
+  // A worker that ended right after an inspector disconnect aborted Node 20
+  // (src/lag/CULPRITS.md); close() waits for the session to be over first.
+  const r = child(`
+    ;(async () => {
+      for (let i = 0; i < 20; i++) {
+        const s = await np.startSidecar({ metrics: false, heapGrowth: true })
+        const read = fetch('http://127.0.0.1:' + s.port + '/debug/heap-growth').then((res) => res.status, () => 'closed')
+        if (i % 2 === 0) await read
+        else await new Promise((resolve) => setTimeout(resolve, i % 5))
+        await s.close()
+        await read
+      }
+      console.log('done')
+    })()`)
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'done')
+  assert.doesNotMatch(r.stderr, /Waiting for the debugger/)
+})
