@@ -537,7 +537,8 @@ export interface LeakLocatorOptions {
 /**
  * An allocation site: a whole stack, named by its first frame that is the
  * app's (not Node's, V8's or this package's; the allocating frame when
- * there is none). `line` and `column` (1-based) are where that function
+ * there is none). `line` and `column` (1-based; 0 for V8's own frames
+ * such as `(EXTERNAL)`, which have no position) are where that function
  * starts, as in CPU profiles, not the allocating statement.
  */
 export interface AllocationSite extends StallFrame {
