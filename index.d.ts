@@ -251,6 +251,24 @@ export interface SidecarOptions {
    * and paths: keep it off on a reachable port). @default false
    */
   stalls?: boolean
+  /**
+   * Serve `GET /debug/heap-growth`: the leak locator's read of the main
+   * thread's heap ({@link LeakLocatorRead} as JSON), each read against the
+   * sidecar's previous one. Starts V8's sampling heap profiler on the main
+   * thread until `close()` (sharing it with a {@link LeakLocator} started
+   * there). Main thread only. Function names and paths: keep it off on a
+   * reachable port. @default false
+   */
+  heapGrowth?: boolean | LeakLocatorOptions
+  /**
+   * Serve `POST /debug/heap-snapshot`: writes the main thread's heap
+   * snapshot into `dir` (streamed from the sidecar's worker) and answers
+   * `{ path, bytes, ms }`. **Blocks the main loop for seconds and takes
+   * 8–30× the heap used in extra memory**: refused (507,
+   * `ERR_NODEPERF_LOW_MEMORY`) when that is more than is available, unless
+   * `force`. Main thread only. @default false
+   */
+  heapSnapshots?: false | { dir: string; force?: boolean }
   /** `/health/ready` limits, as {@link PressureOptions}. */
   maxLagMs?: number
   maxUtilization?: number
@@ -500,3 +518,95 @@ export declare class AbortError extends Error {
   readonly code: 'ABORT_ERR'
   readonly name: 'AbortError'
 }
+
+// ---------------------------------------------------------------------------
+// Memory: the leak locator and heap snapshots
+
+/** Options of {@link MemoryLeakLocatorApi.startLeakLocator}. */
+export interface LeakLocatorOptions {
+  /**
+   * Mean bytes allocated between two samples of V8's sampling heap
+   * profiler: smaller finds smaller leaks sooner and costs more. An
+   * integer from 1024 to 2**30. @default 32768
+   */
+  samplingIntervalBytes?: number
+  /** Sites returned per read (1 to 10000). @default 20 */
+  top?: number
+}
+
+/**
+ * An allocation site: a whole stack, named by its first frame that is the
+ * app's (not Node's, V8's or this package's; the allocating frame when
+ * there is none). `line` and `column` (1-based; 0 for V8's own frames
+ * such as `(EXTERNAL)`, which have no position) are where that function
+ * starts, as in CPU profiles, not the allocating statement.
+ */
+export interface AllocationSite extends StallFrame {
+  /** Sampled bytes still alive that this stack allocated (an estimate). */
+  liveBytes: number
+  /** `liveBytes` minus the previous read's (the whole of it at the first read); > 0. */
+  growthBytes: number
+  /** The stack, the allocating function first (at most 16 frames). */
+  frames: StallFrame[]
+}
+
+/** What {@link LeakLocator.read} resolves to. */
+export interface LeakLocatorRead {
+  /** 1 for the first read of this locator (or sidecar), then 2, … */
+  read: number
+  /** Every sampled live byte, of every site. */
+  totalLiveBytes: number
+  samplingIntervalBytes: number
+  /** The sites that grew since the previous read, most growth first (`top` of them). */
+  sites: AllocationSite[]
+}
+
+/** A running leak locator: see {@link MemoryLeakLocatorApi.startLeakLocator}. */
+export interface LeakLocator {
+  /**
+   * The sites whose live bytes grew most since the previous read. Costs
+   * this thread the time V8 takes to build the profile (tens of ms; see
+   * docs/memory.md). Rejects with `ERR_NODEPERF_LOCATOR_STOPPED` after
+   * `stop()`.
+   */
+  read(): Promise<LeakLocatorRead>
+  /** Stops sampling (unless the sidecar's heapGrowth still reads it); a second call does nothing. */
+  stop(): void
+  readonly running: boolean
+  readonly samplingIntervalBytes: number
+}
+
+/** Options of {@link MemorySnapshotApi.writeHeapSnapshot}. */
+export interface HeapSnapshotOptions {
+  /** Write even when the memory estimate exceeds what is available. @default false */
+  force?: boolean
+}
+
+/** The leak locator part of {@link memory}. */
+export interface MemoryLeakLocatorApi {
+  /**
+   * Starts the leak locator on the calling thread (main or worker): V8's
+   * sampling heap profiler through an in-process inspector session. Off
+   * until called; one per thread (`ERR_NODEPERF_LOCATOR_ACTIVE`); throws
+   * `ERR_NODEPERF_INSPECTOR_IN_USE` while the inspector is open
+   * (`--inspect`) or another session runs the sampler.
+   */
+  startLeakLocator(options?: LeakLocatorOptions): LeakLocator
+}
+
+/** The heap snapshot part of {@link memory}. */
+export interface MemorySnapshotApi {
+  /**
+   * Writes a heap snapshot of the calling thread's heap to `path` (default:
+   * Node's `Heap.<date>.<time>.<pid>.<thread>.<seq>.heapsnapshot` in the
+   * working directory) and returns the path. **Blocks the thread for
+   * seconds and takes 8–30× the heap used in extra memory**: throws
+   * `ERR_NODEPERF_LOW_MEMORY` (with both figures) when the estimate is more
+   * than the memory available (MemAvailable, and the cgroup's limit minus
+   * its usage), unless `options.force`. Never taken automatically.
+   */
+  writeHeapSnapshot(path?: string, options?: HeapSnapshotOptions): string
+}
+
+/** Memory: the leak locator and heap snapshots (see docs/memory.md). */
+export declare const memory: MemoryLeakLocatorApi & MemorySnapshotApi

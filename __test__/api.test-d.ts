@@ -18,6 +18,10 @@ import {
   type LoopMonitor,
   type NodeperfError,
   type StallInfo,
+  memory,
+  type AllocationSite,
+  type LeakLocator,
+  type LeakLocatorRead,
 } from '@nodeperf/native'
 
 const info: LoopInfo = loopInfo()
@@ -185,3 +189,25 @@ const ring: RecentStall[] = recentStalls()
 const firstLine: number | undefined = ring[0]?.culprit?.frames[0]?.line
 void firstLine
 startSidecar({ stalls: true })
+
+// Memory: the leak locator and heap snapshots.
+const locator: LeakLocator = memory.startLeakLocator({ samplingIntervalBytes: 65536, top: 5 })
+void locator.read().then((r: LeakLocatorRead) => {
+  const top: AllocationSite | undefined = r.sites[0]
+  const grew: number = top ? top.growthBytes + top.liveBytes + top.line + top.frames.length : r.totalLiveBytes
+  void [grew, r.read, r.samplingIntervalBytes]
+})
+const on: boolean = locator.running
+void on
+locator.stop()
+// @ts-expect-error samplingIntervalBytes is a number
+memory.startLeakLocator({ samplingIntervalBytes: '32k' })
+const file: string = memory.writeHeapSnapshot('/tmp/app.heapsnapshot', { force: true })
+void file
+void memory.writeHeapSnapshot()
+// @ts-expect-error force is a boolean
+memory.writeHeapSnapshot(undefined, { force: 'yes' })
+void startSidecar({ heapGrowth: true, heapSnapshots: { dir: '/var/tmp' } })
+void startSidecar({ heapGrowth: { samplingIntervalBytes: 65536 }, heapSnapshots: false })
+// @ts-expect-error heapSnapshots needs a dir
+void startSidecar({ heapSnapshots: true })

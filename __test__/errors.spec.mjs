@@ -18,6 +18,11 @@ const kinds = [
   ['ERR_NODEPERF_TASK_PANICKED', Error, 'Error', /panicked on a pool thread: boom/],
   ['ERR_NODEPERF_THREAD_ENDED', Error, 'Error', /event loop of worker-1 has ended/],
   ['ERR_NODEPERF_NOT_ATTACHED', Error, 'Error', /not attached/],
+  ['ERR_NODEPERF_LOW_MEMORY', Error, 'Error', /^Not enough memory for a heap snapshot: it would take about 2048\.0 MiB and 1024\.0 MiB is available \(MemAvailable\)$/],
+  ['ERR_NODEPERF_LOCATOR_ACTIVE', Error, 'Error', /^A leak locator already runs on this thread: stop it first$/],
+  ['ERR_NODEPERF_LOCATOR_STOPPED', Error, 'Error', /leak locator was stopped/],
+  ['ERR_NODEPERF_INSPECTOR_IN_USE', Error, 'Error', /^The inspector is in use: a debugger is attached$/],
+  ['ERR_NODEPERF_INSPECTOR', Error, 'Error', /^An inspector command failed: -32000$/],
 ]
 
 for (const [code, ctor, name, message] of kinds) {

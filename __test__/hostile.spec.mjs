@@ -19,10 +19,13 @@
 // fails the first test. Not walked: calling a class without `new` (a
 // language error, the same for every class) and Symbol-keyed members (the
 // spec-only test task).
-import { test } from 'node:test'
+import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { createHash } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 
 const require = createRequire(import.meta.url)
 const native = require('@nodeperf/native')
@@ -128,6 +131,11 @@ const restoreLag = () => {
   lag.start()
 }
 const closeIt = (r) => (r && typeof r.close === 'function' ? r.close() : undefined)
+const stopIt = (r) => (r && typeof r.stop === 'function' ? r.stop() : undefined)
+const snapshotDir = mkdtempSync(path.join(tmpdir(), 'nodeperf-hostile-'))
+let snapshots = 0
+const snapshotPath = () => path.join(snapshotDir, `${++snapshots}.heapsnapshot`)
+after(() => rmSync(snapshotDir, { recursive: true, force: true }))
 const noArgs = () => []
 const sab64 = shared.alloc(64)
 
@@ -263,10 +271,39 @@ const SURFACE = {
     args: () => [{ port: 0 }],
     call: (...a) => native.startSidecar(...a),
     async: true,
-    options: { at: 0, names: ['port', 'host', 'stallThresholdMs', 'metrics', 'maxLagMs', 'maxUtilization', 'windowMs'] },
+    options: {
+      at: 0,
+      names: ['port', 'host', 'stallThresholdMs', 'metrics', 'maxLagMs', 'maxUtilization', 'windowMs', 'heapGrowth', 'heapGrowth.top', 'heapSnapshots', 'heapSnapshots.dir', 'heapSnapshots.force'],
+    },
     done: closeIt,
   },
   'startSidecar() close': { args: noArgs, call: async (...a) => (await native.startSidecar({ port: 0, metrics: false })).close(...a), async: true },
+  'memory.startLeakLocator': {
+    args: () => [{}],
+    call: (...a) => native.memory.startLeakLocator(...a),
+    options: { at: 0, names: ['samplingIntervalBytes', 'top'] },
+    done: stopIt,
+  },
+  'memory.startLeakLocator() read': {
+    args: noArgs,
+    call: (...a) => {
+      const locator = native.memory.startLeakLocator()
+      try {
+        return locator.read(...a)
+      } finally {
+        locator.stop()
+      }
+    },
+    async: true,
+  },
+  'memory.startLeakLocator() stop': { args: noArgs, call: (...a) => native.memory.startLeakLocator().stop(...a) },
+  'memory.writeHeapSnapshot': {
+    args: () => [snapshotPath(), {}],
+    call: (...a) => native.memory.writeHeapSnapshot(...a),
+    options: { at: 1, names: ['force'] },
+    // Each call that succeeds wrote a file (`'nope'`: in the working directory).
+    done: (file) => rmSync(file, { force: true }),
+  },
   'new AbortError': {
     args: () => ['stopped', {}],
     call: (...a) => new native.AbortError(...a),

@@ -6,6 +6,7 @@ const http = require('node:http')
 const { parentPort, workerData } = require('node:worker_threads')
 const { monitors, windowRead, recentStalls } = require('./lag.js')
 const { sidecarError } = require('./errors.js')
+const { MemoryEndpoints } = require('./memory-sidecar.js')
 
 const { port, host, stallThresholdMs, metrics, stalls, target, maxLagMs, maxUtilization, windowMs } = workerData
 const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, idleTimeoutMs } = workerData
@@ -20,6 +21,9 @@ let heap = null
 parentPort.on('message', (m) => {
   if (m && m.heap) heap = m.heap
 })
+
+// /debug/heap-growth and /debug/heap-snapshot, when asked for (lib/memory-sidecar.js).
+const memoryEndpoints = workerData.memory ? new MemoryEndpoints(workerData.memory, () => heap) : null
 
 let register = null
 if (metrics) {
@@ -123,11 +127,20 @@ const server = http.createServer(
 server.timeout = idleTimeoutMs
 server.on('connection', onConnection)
 
+/** Whether this sidecar serves `path` (with GET). */
+function served(path) {
+  return path === '/health/live' || path === '/health/ready' || (path === '/debug/stalls' && stalls) || (path === '/metrics' && register !== null)
+}
+
 async function handle(req, res) {
   onRequest(req, res)
   const path = req.url.split('?')[0]
+  if (memoryEndpoints !== null && memoryEndpoints.handles(req, path)) return memoryEndpoints.handle(req, res, path, send)
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, { Allow: 'GET, HEAD' }).end()
+    // 405 for what this sidecar serves; anything else is not here at all
+    // (a POST to /debug/heap-snapshot when heapSnapshots is off: 404).
+    if (served(path)) res.writeHead(405, { Allow: 'GET, HEAD' }).end()
+    else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n')
     return
   }
   if (path === '/health/live') {

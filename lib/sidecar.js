@@ -5,11 +5,21 @@
 const v8 = require('node:v8')
 const net = require('node:net')
 const path = require('node:path')
-const { Worker } = require('node:worker_threads')
+const fs = require('node:fs')
+const { Worker, isMainThread } = require('node:worker_threads')
 const binding = require('./native.js')
 const { invalidArgType, invalidArgValue, outOfRange, sidecarError } = require('./errors.js')
-const { integerOption, numberOption, validateOptions } = require('./validate.js')
+const { integerOption, numberOption, validateKeys, validateObject, validateOptions } = require('./validate.js')
 const { lag } = require('./lag.js')
+const { holdSamplerForSidecar, sidecarTop } = require('./memory-locator.js')
+const { STATE_BYTES, stateViews } = require('./memory-sidecar.js')
+const snapshot = require('./memory-snapshot.js')
+
+/** How long the main thread's exit, and close(), wait for a memory request's session to end. */
+const EXIT_WAIT_MS = 200
+const CLOSE_WAIT_MS = 2000
+/** close() lets a worker's inspector session end this long before the worker does. */
+const AFTER_DISCONNECT_MS = 100
 
 /**
  * The worker's script. From the installed package: lib/sidecar-worker.js.
@@ -141,6 +151,14 @@ function timeoutOptions(options) {
  *   /debug/stalls`, the recent stalls of every thread with their culprits
  *   (function names and file paths: keep it off where the port is reachable
  *   from outside)
+ * @param {boolean | { samplingIntervalBytes?: number, top?: number }} [options.heapGrowth]
+ *   default false: also serve `GET /debug/heap-growth`, the leak locator's
+ *   read of the main thread's heap (starts V8's sampling heap profiler on
+ *   the main thread until close(); docs/memory.md)
+ * @param {false | { dir: string, force?: boolean }} [options.heapSnapshots]
+ *   default false: also serve `POST /debug/heap-snapshot`, which writes the
+ *   main thread's heap snapshot into `dir` (blocks the main loop for
+ *   seconds; refused when memory is short unless `force`)
  * @param {number} [options.maxLagMs] readiness: window p99 limit, default 100
  * @param {number} [options.maxUtilization] readiness: utilisation limit, default 0.95
  * @param {number} [options.windowMs] readiness window, default 10000
@@ -157,6 +175,7 @@ async function startSidecar(options) {
   if (typeof metrics !== 'boolean') throw invalidArgType('options.metrics', 'of type boolean', metrics)
   const stalls = options.stalls === undefined ? false : options.stalls
   if (typeof stalls !== 'boolean') throw invalidArgType('options.stalls', 'of type boolean', stalls)
+  const memory = memoryOptions(options)
   const workerData = {
     port,
     host,
@@ -170,7 +189,26 @@ async function startSidecar(options) {
     // undefined: the worker works it out from the descriptor limit.
     maxConnections: integerOption(options.maxConnections, 'options.maxConnections', undefined, 1, 65536),
     ...timeoutOptions(options),
+    memory,
   }
+  // The sampler runs on this thread's own session while the sidecar reads it.
+  let releaseSampler = () => {}
+  if (memory !== null && memory.heapGrowth !== null) {
+    const held = holdSamplerForSidecar(options.heapGrowth, 'options.heapGrowth')
+    releaseSampler = held.release
+    memory.heapGrowth.samplingIntervalBytes = held.intervalBytes
+  }
+  try {
+    return await launch(workerData, metrics, host, port, releaseSampler)
+  } catch (e) {
+    releaseSampler()
+    throw e
+  }
+}
+
+/** Starts the worker and waits until it listens. */
+async function launch(workerData, metrics, host, port, releaseSampler) {
+  const { memory } = workerData
   const [script, mode] = workerScript(metrics)
   const worker = new Worker(script, {
     ...mode,
@@ -207,6 +245,16 @@ async function startSidecar(options) {
   const heapTimer = setInterval(postHeap, 1000)
   heapTimer.unref()
 
+  const state = memory === null ? null : stateViews(memory.state)
+  // A memory request's session (connected to this thread) must end before
+  // the process does, or Node waits for it ("Waiting for the debugger to
+  // disconnect..."). This thread answers nothing while it waits here, so
+  // the request fails and disconnects; the wait is bounded.
+  const onExit = () => {
+    if (Atomics.load(state.flag, 0) === 1) Atomics.wait(state.flag, 0, 1, EXIT_WAIT_MS)
+  }
+  if (state !== null) process.on('exit', onExit)
+
   let closed = null
   return {
     port: started.listening,
@@ -214,11 +262,75 @@ async function startSidecar(options) {
     close() {
       if (!closed) {
         clearInterval(heapTimer)
-        closed = worker.terminate().then(() => undefined)
+        closed = (async () => {
+          if (state !== null) {
+            await sessionsEnded(state)
+            process.off('exit', onExit)
+          }
+          await worker.terminate()
+          releaseSampler()
+        })()
       }
       return closed
     },
   }
+}
+
+/**
+ * Waits (at most CLOSE_WAIT_MS) until no memory request's session is
+ * connected and the last one ended AFTER_DISCONNECT_MS ago: a worker that
+ * ended right after an inspector session's disconnect aborted Node 20
+ * (src/lag/CULPRITS.md).
+ */
+async function sessionsEnded(state) {
+  const until = Date.now() + CLOSE_WAIT_MS
+  while (Date.now() < until) {
+    const quiet = Date.now() - state.times[0]
+    if (Atomics.load(state.flag, 0) === 0 && quiet >= AFTER_DISCONNECT_MS) return
+    await new Promise((resolve) => setTimeout(resolve, Math.max(10, AFTER_DISCONNECT_MS - quiet)))
+  }
+}
+
+/**
+ * `heapGrowth` and `heapSnapshots`, checked: null when both are off, else
+ * what the worker needs (lib/memory-sidecar.js).
+ */
+function memoryOptions(options) {
+  const growth = options.heapGrowth === undefined ? false : options.heapGrowth
+  if (typeof growth !== 'boolean' && (growth === null || typeof growth !== 'object')) {
+    throw invalidArgType('options.heapGrowth', 'of type boolean or object', growth)
+  }
+  const snaps = options.heapSnapshots === undefined ? false : options.heapSnapshots
+  if (snaps !== false && (snaps === null || typeof snaps !== 'object')) {
+    throw invalidArgType('options.heapSnapshots', 'false or of type object', snaps)
+  }
+  const heapGrowth = growth === false ? null : { top: sidecarTop(growth, 'options.heapGrowth'), samplingIntervalBytes: 0 }
+  let heapSnapshots = null
+  if (snaps !== false) {
+    validateObject(snaps, 'options.heapSnapshots')
+    validateKeys(snaps, 'options.heapSnapshots', ['dir', 'force'], 'it takes dir, force')
+    const { dir } = snaps
+    if (typeof dir !== 'string') throw invalidArgType('options.heapSnapshots.dir', 'of type string', dir)
+    let isDir = false
+    try {
+      isDir = dir !== '' && !dir.includes('\0') && fs.statSync(dir).isDirectory()
+    } catch {
+      isDir = false
+    }
+    if (!isDir) throw invalidArgValue('options.heapSnapshots.dir', dir, 'must name an existing directory')
+    const force = snaps.force === undefined ? false : snaps.force
+    if (typeof force !== 'boolean') throw invalidArgType('options.heapSnapshots.force', 'of type boolean', force)
+    heapSnapshots = { dir: path.resolve(dir), force }
+  }
+  if (heapGrowth === null && heapSnapshots === null) return null
+  if (!isMainThread) {
+    throw invalidArgValue(
+      heapGrowth !== null ? 'options.heapGrowth' : 'options.heapSnapshots',
+      heapGrowth !== null ? growth : snaps,
+      "reads the main thread's heap: start this sidecar from the main thread",
+    )
+  }
+  return { heapGrowth, heapSnapshots, state: new SharedArrayBuffer(STATE_BYTES), availableForTest: snapshot.availableForTest }
 }
 
 module.exports = { startSidecar }

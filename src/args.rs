@@ -169,6 +169,15 @@ pub fn make_error(env: &Env, code: String, a: String, b: String, c: String) -> U
         },
         "ERR_ILLEGAL_CONSTRUCTOR" => Error::IllegalConstructor,
         "ERR_MEMORY_ALLOCATION_FAILED" => Error::AllocationFailed { what: a },
+        "ERR_NODEPERF_LOW_MEMORY" => Error::LowMemory {
+            needed: a.parse().unwrap_or(0),
+            available: b.parse().unwrap_or(0),
+            detail: c,
+        },
+        "ERR_NODEPERF_LOCATOR_ACTIVE" => Error::LocatorActive { reason: a },
+        "ERR_NODEPERF_LOCATOR_STOPPED" => Error::LocatorStopped,
+        "ERR_NODEPERF_INSPECTOR_IN_USE" => Error::InspectorInUse { reason: a },
+        "ERR_NODEPERF_INSPECTOR" => Error::Inspector { reason: a },
         _ => Error::InvalidArgValue {
             name: "code".into(),
             reason: format!("is not a code the façade may build: {code}"),

@@ -82,6 +82,23 @@ pub enum Error {
     IllegalConstructor,
     /// Memory for `what` could not be allocated (Node's own code).
     AllocationFailed { what: String },
+    /// A heap snapshot was refused: it would take about `needed` bytes of
+    /// memory and `available` are free; `detail` says where the figures
+    /// come from and how to override.
+    LowMemory {
+        needed: u64,
+        available: u64,
+        detail: String,
+    },
+    /// A leak locator already runs on this thread (one at a time).
+    LocatorActive { reason: String },
+    /// `read()` on a leak locator after its `stop()`.
+    LocatorStopped,
+    /// The inspector (or V8's sampling heap profiler) is already in use by
+    /// someone else: a debugger, or another session.
+    InspectorInUse { reason: String },
+    /// An inspector command of ours failed; `reason` is the inspector's error.
+    Inspector { reason: String },
 }
 
 impl Error {
@@ -122,6 +139,11 @@ impl Error {
             Self::StringTooLong { .. } => "ERR_STRING_TOO_LONG",
             Self::IllegalConstructor => "ERR_ILLEGAL_CONSTRUCTOR",
             Self::AllocationFailed { .. } => "ERR_MEMORY_ALLOCATION_FAILED",
+            Self::LowMemory { .. } => "ERR_NODEPERF_LOW_MEMORY",
+            Self::LocatorActive { .. } => "ERR_NODEPERF_LOCATOR_ACTIVE",
+            Self::LocatorStopped => "ERR_NODEPERF_LOCATOR_STOPPED",
+            Self::InspectorInUse { .. } => "ERR_NODEPERF_INSPECTOR_IN_USE",
+            Self::Inspector { .. } => "ERR_NODEPERF_INSPECTOR",
         }
     }
 
@@ -198,8 +220,31 @@ impl fmt::Display for Error {
             }
             Self::IllegalConstructor => f.write_str("Illegal constructor"),
             Self::AllocationFailed { what } => write!(f, "Failed to allocate memory for {what}"),
+            Self::LowMemory {
+                needed,
+                available,
+                detail,
+            } => write!(
+                f,
+                "Not enough memory for a heap snapshot: it would take about {} and {} is available ({detail})",
+                mib(*needed),
+                mib(*available)
+            ),
+            Self::LocatorActive { reason } => {
+                write!(f, "A leak locator already runs on this thread: {reason}")
+            }
+            Self::LocatorStopped => {
+                f.write_str("The leak locator was stopped; start a new one to read again")
+            }
+            Self::InspectorInUse { reason } => write!(f, "The inspector is in use: {reason}"),
+            Self::Inspector { reason } => write!(f, "An inspector command failed: {reason}"),
         }
     }
+}
+
+/// Bytes as MiB with one decimal (`123.4 MiB`).
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// Node's word for a name: a dotted name (`options.signal`) is a property,
@@ -284,6 +329,21 @@ mod tests {
             Error::Sidecar {
                 reason: "listen EADDRINUSE".into(),
             },
+            Error::LowMemory {
+                needed: 3 << 20,
+                available: 1 << 20,
+                detail: "MemAvailable".into(),
+            },
+            Error::LocatorActive {
+                reason: "stop it first".into(),
+            },
+            Error::LocatorStopped,
+            Error::InspectorInUse {
+                reason: "a debugger is attached".into(),
+            },
+            Error::Inspector {
+                reason: "-32000".into(),
+            },
         ];
         for e in own {
             assert!(e.code().starts_with("ERR_NODEPERF_"), "{e:?}");
@@ -306,5 +366,18 @@ mod tests {
             "Failed to allocate memory for a SharedArrayBuffer of 8 bytes"
         );
         assert_eq!(Error::Aborted.js_class(), JsClass::AbortError);
+    }
+
+    #[test]
+    fn low_memory_names_both_figures() {
+        let e = Error::LowMemory {
+            needed: 1536 << 20,
+            available: 512 << 20,
+            detail: "MemAvailable; force: true writes it anyway".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Not enough memory for a heap snapshot: it would take about 1536.0 MiB and 512.0 MiB is available (MemAvailable; force: true writes it anyway)"
+        );
     }
 }

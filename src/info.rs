@@ -71,6 +71,21 @@ pub fn error_for_test(env: &Env, code: String) -> napi::Result<Unknown<'_>> {
             thread: "worker-1".into(),
         },
         "ERR_NODEPERF_NOT_ATTACHED" => Error::NotAttached,
+        "ERR_NODEPERF_LOW_MEMORY" => Error::LowMemory {
+            needed: 2048 << 20,
+            available: 1024 << 20,
+            detail: "MemAvailable".into(),
+        },
+        "ERR_NODEPERF_LOCATOR_ACTIVE" => Error::LocatorActive {
+            reason: "stop it first".into(),
+        },
+        "ERR_NODEPERF_LOCATOR_STOPPED" => Error::LocatorStopped,
+        "ERR_NODEPERF_INSPECTOR_IN_USE" => Error::InspectorInUse {
+            reason: "a debugger is attached".into(),
+        },
+        "ERR_NODEPERF_INSPECTOR" => Error::Inspector {
+            reason: "-32000".into(),
+        },
         _ => return Err(Error::out_of_range("code", "a known error code", code).into_napi(env)),
     };
     Ok(e.to_js(env))

@@ -1,0 +1,106 @@
+'use strict'
+// The leak locator's arithmetic: which allocation sites of a V8 sampling
+// heap profile (`HeapProfiler.SamplingHeapProfile`) hold more live bytes
+// than at the previous read. Pure functions of the profile, with no
+// inspector in them: lib/memory-locator.js runs them on the thread that
+// samples, the sidecar's worker (lib/sidecar-worker.js) on its own thread,
+// off the loop it watches. Why this way: docs/memory.md, "Leak locator".
+
+const { MAX_FRAMES, isUser } = require('./culprits-attribute.js')
+
+/** Sites returned per read unless asked otherwise. */
+const DEFAULT_TOP = 20
+
+function frameOf(cf) {
+  return {
+    functionName: cf.functionName === '' ? '(anonymous)' : cf.functionName,
+    url: cf.url,
+    // The inspector's positions are 0-based; people (and culprits) count from 1.
+    line: cf.lineNumber + 1,
+    column: cf.columnNumber + 1,
+  }
+}
+
+const keyOf = (cf) => `${cf.functionName}\0${cf.url}\0${cf.lineNumber}\0${cf.columnNumber}`
+
+/**
+ * Every allocation site of `profile` with live bytes: `Map<stackKey, site>`.
+ * A site is a whole stack (the allocating function and its callers), keyed
+ * by its frames rather than by node ids: an id lasts only while its node
+ * holds samples (V8 deletes an emptied node; the stack's next sample makes
+ * a new one with a new id). `(root)` is left out of the stacks.
+ */
+function sitesOf(profile) {
+  const sites = new Map()
+  const head = profile && profile.head
+  if (!head) return sites
+  // Iterative walk: a deep recursion in the app is a deep tree here.
+  const stack = [[head, '', null]]
+  while (stack.length > 0) {
+    const [node, parentKey, parentFrames] = stack.pop()
+    const cf = node.callFrame
+    const isRoot = parentFrames === null
+    const key = isRoot ? '' : `${parentKey}\n${keyOf(cf)}`
+    const frames = isRoot ? [] : [cf, ...parentFrames].slice(0, MAX_FRAMES * 4)
+    if (!isRoot && node.selfSize > 0) {
+      const known = sites.get(key)
+      if (known) known.liveBytes += node.selfSize
+      else sites.set(key, { frames, liveBytes: node.selfSize })
+    }
+    for (const child of node.children || []) stack.push([child, key, frames])
+  }
+  return sites
+}
+
+/**
+ * The growth since the previous read. Keeps the previous read's live bytes
+ * per site, nothing more (one number per stack).
+ */
+class Growth {
+  constructor() {
+    /** stack key → live bytes at the previous read */
+    this.previous = new Map()
+    this.reads = 0
+  }
+
+  /**
+   * Sites of `profile` ranked by live bytes gained since the previous read
+   * (the first read: since sampling started), the `top` first, only those
+   * that grew. `totalLiveBytes` counts every sampled live byte.
+   */
+  read(profile, top = DEFAULT_TOP) {
+    const sites = sitesOf(profile)
+    const ranked = []
+    let totalLiveBytes = 0
+    for (const [key, site] of sites) {
+      totalLiveBytes += site.liveBytes
+      const growthBytes = site.liveBytes - (this.previous.get(key) ?? 0)
+      if (growthBytes > 0) ranked.push({ key, site, growthBytes })
+    }
+    ranked.sort((a, b) => b.growthBytes - a.growthBytes || b.site.liveBytes - a.site.liveBytes)
+    this.previous = new Map([...sites].map(([key, site]) => [key, site.liveBytes]))
+    this.reads++
+    return {
+      read: this.reads,
+      totalLiveBytes,
+      sites: ranked.slice(0, top).map(({ site, growthBytes }) => describeSite(site, growthBytes)),
+    }
+  }
+}
+
+/**
+ * A site as users get it: its first user frame (not Node's, V8's or this
+ * package's; the allocating frame when there is none) names it; `frames`
+ * is the whole stack, allocating function first.
+ */
+function describeSite(site, growthBytes) {
+  const named = site.frames.find((cf) => isUser(cf)) ?? site.frames[0]
+  return {
+    ...frameOf(named),
+    liveBytes: site.liveBytes,
+    growthBytes,
+    frames: site.frames.slice(0, MAX_FRAMES).map(frameOf),
+  }
+}
+
+module.exports = { Growth, sitesOf, DEFAULT_TOP }
