@@ -82,6 +82,28 @@ pub enum Error {
     IllegalConstructor,
     /// Memory for `what` could not be allocated (Node's own code).
     AllocationFailed { what: String },
+    /// A file that is not a valid heap snapshot (empty, truncated, gzip'd,
+    /// not JSON, inconsistent): what was wrong, and the byte offset where
+    /// it was found when there is one.
+    HeapSnapshot {
+        file: String,
+        offset: Option<u64>,
+        reason: String,
+    },
+    /// A snapshot whose `meta` lacks a field or type list the analyser
+    /// needs, or describes them in a way it does not know.
+    HeapLayout { file: String, reason: String },
+    /// An id-based diff of snapshots that cannot be compared by id (taken in
+    /// different processes, or given in the wrong order).
+    HeapDifferentProcess { reason: String },
+    /// A snapshot file that could not be opened or read. The `code` is the
+    /// OS's own (`ENOENT`, `EISDIR`, `EACCES`, ...), as `node:fs` errors have.
+    HeapFile {
+        path: String,
+        os_code: &'static str,
+        syscall: &'static str,
+        message: String,
+    },
 }
 
 impl Error {
@@ -122,6 +144,10 @@ impl Error {
             Self::StringTooLong { .. } => "ERR_STRING_TOO_LONG",
             Self::IllegalConstructor => "ERR_ILLEGAL_CONSTRUCTOR",
             Self::AllocationFailed { .. } => "ERR_MEMORY_ALLOCATION_FAILED",
+            Self::HeapSnapshot { .. } => "ERR_NODEPERF_HEAP_SNAPSHOT",
+            Self::HeapLayout { .. } => "ERR_NODEPERF_HEAP_LAYOUT",
+            Self::HeapDifferentProcess { .. } => "ERR_NODEPERF_HEAP_DIFFERENT_PROCESS",
+            Self::HeapFile { os_code, .. } => os_code,
         }
     }
 
@@ -198,6 +224,27 @@ impl fmt::Display for Error {
             }
             Self::IllegalConstructor => f.write_str("Illegal constructor"),
             Self::AllocationFailed { what } => write!(f, "Failed to allocate memory for {what}"),
+            Self::HeapSnapshot {
+                file,
+                offset,
+                reason,
+            } => match offset {
+                Some(at) => write!(f, "{file} is not a valid heap snapshot: {reason} (at byte {at})"),
+                None => write!(f, "{file} is not a valid heap snapshot: {reason}"),
+            },
+            Self::HeapLayout { file, reason } => {
+                write!(f, "{file} has a heap snapshot layout this version does not know: {reason}")
+            }
+            Self::HeapDifferentProcess { reason } => write!(
+                f,
+                "The snapshots cannot be compared by object id: {reason}. Use {{ by: 'constructor' }} to compare them by constructor"
+            ),
+            Self::HeapFile {
+                path,
+                os_code,
+                syscall,
+                message,
+            } => write!(f, "{os_code}: {message}, {syscall} '{path}'"),
         }
     }
 }

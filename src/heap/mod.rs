@@ -1,0 +1,16 @@
+//! Heap-snapshot analysis (`heap.summary`, `heap.diff`): a streaming parse
+//! of `.heapsnapshot` files into compact columns, the dominator tree, and
+//! per-constructor totals with retained sizes. Pure Rust, run as pool
+//! tasks (`crate::pool::tasks::heap`). See `README.md` beside this file.
+
+mod classes;
+mod dominators;
+mod layout;
+mod parse;
+mod reader;
+mod report;
+
+pub use report::{diff, summary, By, Failure, SummaryOptions};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,498 @@
+//! A `.heapsnapshot` read in one streaming pass into compact columns (see
+//! `README.md` beside this file): the `snapshot` header through serde_json,
+//! `nodes` and `edges` straight into integer columns, `strings` last, kept
+//! whole only where a class name needs them.
+#![forbid(unsafe_code)]
+
+pub use super::layout::Layout;
+use super::reader::{Bad, Reader};
+use serde_json::Value;
+use std::io::Read;
+
+/// The `snapshot` header is small (meta plus counts); more is not a snapshot.
+const MAX_HEADER: usize = 1 << 20;
+/// Bytes kept of a string no class name needs (shown in retainer paths).
+pub const SHOWN: usize = 200;
+
+/// Strings kept from the `strings` section: each whole, or its first
+/// [`SHOWN`] bytes.
+#[derive(Default)]
+pub struct Strings {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Strings {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// String `i` (lossy UTF-8), or "" past the end.
+    pub fn get(&self, i: u32) -> std::borrow::Cow<'_, str> {
+        let i = i as usize;
+        if i >= self.ends.len() {
+            return "".into();
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        String::from_utf8_lossy(&self.bytes[start..self.ends[i]])
+    }
+
+    pub fn push(&mut self, s: &[u8]) {
+        self.bytes.extend_from_slice(s);
+        self.ends.push(self.bytes.len());
+    }
+}
+
+/// What to keep of the graph.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Everything (summary, and the newer side of a diff).
+    All,
+    /// Nodes and strings only (the older side of an id diff; edges are
+    /// checked, then dropped).
+    NodesOnly,
+}
+
+/// A parsed snapshot: node columns, edge columns (by source node, in file
+/// order), strings.
+pub struct Graph {
+    pub layout: Layout,
+    pub file_size: u64,
+    pub node_type: Vec<u8>,
+    pub node_name: Vec<u32>,
+    pub node_id: Vec<u32>,
+    pub self_size: Vec<u64>,
+    /// `first_edge[i]..first_edge[i + 1]` are node `i`'s edges.
+    pub first_edge: Vec<u32>,
+    pub edge_type: Vec<u8>,
+    pub edge_name: Vec<u32>,
+    /// Target node (its ordinal, not its offset in `nodes`).
+    pub edge_to: Vec<u32>,
+    pub edge_total: u64,
+    pub strings: Strings,
+    /// Raw header fields worth reporting (title, counts).
+    pub title: Option<String>,
+}
+
+impl Graph {
+    pub fn nodes(&self) -> usize {
+        self.node_type.len()
+    }
+
+    pub fn edges_of(&self, n: usize) -> std::ops::Range<usize> {
+        self.first_edge[n] as usize..self.first_edge[n + 1] as usize
+    }
+}
+
+/// How parsing failed.
+pub enum ParseError {
+    Bad(Bad),
+    Layout(String),
+}
+
+impl From<Bad> for ParseError {
+    fn from(b: Bad) -> Self {
+        Self::Bad(b)
+    }
+}
+
+fn at(offset: u64, reason: impl Into<String>) -> ParseError {
+    ParseError::Bad(Bad::At {
+        offset,
+        reason: reason.into(),
+    })
+}
+
+/// Capacity for `claimed` items of at least `min_bytes` each in a file of
+/// `file_size` bytes: never more than the file can hold, whatever a header
+/// says.
+fn capacity(claimed: Option<u64>, min_bytes: u64, file_size: u64) -> usize {
+    let can_hold = file_size / min_bytes.max(1);
+    claimed.unwrap_or(0).min(can_hold).min(usize::MAX as u64) as usize
+}
+
+/// Reads a whole snapshot from `src` (`file_size` bytes long).
+pub fn parse<R: Read>(
+    src: R,
+    file_size: u64,
+    keep: Keep,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Graph, ParseError> {
+    let mut r = Reader::new(src, cancelled);
+    if let Some([0x1f, 0x8b]) = r.peek2()? {
+        return Err(at(
+            0,
+            "it is gzip-compressed (starts with 1f 8b): decompress it first (gunzip)",
+        ));
+    }
+    match r.ws()? {
+        None => {
+            return Err(at(
+                r.offset(),
+                if file_size == 0 {
+                    "the file is empty"
+                } else {
+                    "the file holds only whitespace"
+                },
+            ))
+        }
+        Some(b'{') => {}
+        Some(b) => {
+            return Err(at(
+                r.offset(),
+                format!(
+                    "expected '{{' opening a heap snapshot, found {}",
+                    super::reader::show(b)
+                ),
+            ))
+        }
+    }
+    r.expect(b'{', "'{'")?;
+    let mut layout: Option<Layout> = None;
+    let mut title = None;
+    let mut nodes: Option<NodeCols> = None;
+    let mut edges: Option<EdgeCols> = None;
+    let mut strings: Option<Strings> = None;
+    let mut key = Vec::new();
+    if r.ws()? == Some(b'}') {
+        return Err(at(r.offset(), "the top-level object is empty"));
+    }
+    loop {
+        r.string(&mut key, 64)?;
+        r.expect(b':', "':' after a key")?;
+        let key_at = r.offset();
+        match key.as_slice() {
+            b"snapshot" => {
+                let mut raw = Vec::new();
+                r.capture(&mut raw, MAX_HEADER)?;
+                let header: Value = serde_json::from_slice(&raw).map_err(|e| {
+                    at(
+                        key_at,
+                        format!("the 'snapshot' header is not valid JSON: {e}"),
+                    )
+                })?;
+                let l = Layout::from_header(&header).map_err(|e| ParseError::Layout(e.0))?;
+                title = header
+                    .get("title")
+                    .and_then(Value::as_str)
+                    .map(String::from);
+                layout = Some(l);
+            }
+            b"nodes" => {
+                let l = layout.as_ref().ok_or_else(|| {
+                    at(
+                        key_at,
+                        "'nodes' comes before the 'snapshot' header that describes it",
+                    )
+                })?;
+                nodes = Some(read_nodes(&mut r, l, file_size)?);
+            }
+            b"edges" => {
+                let l = layout.as_ref().ok_or_else(|| {
+                    at(
+                        key_at,
+                        "'edges' comes before the 'snapshot' header that describes it",
+                    )
+                })?;
+                edges = Some(read_edges(&mut r, l, file_size, keep)?);
+            }
+            b"strings" => {
+                let (Some(l), Some(n)) = (layout.as_ref(), nodes.as_ref()) else {
+                    return Err(at(key_at, "'strings' comes before 'nodes'"));
+                };
+                strings = Some(read_strings(&mut r, l, n)?);
+            }
+            _ => r.skip_value()?,
+        }
+        if !r.more(b'}')? {
+            break;
+        }
+    }
+    if let Some(b) = r.ws()? {
+        return Err(at(
+            r.offset(),
+            format!(
+                "unexpected {} after the snapshot's end",
+                super::reader::show(b)
+            ),
+        ));
+    }
+    let end = r.offset();
+    let missing = |what: &str| at(end, format!("it has no '{what}' section"));
+    let layout = layout.ok_or_else(|| missing("snapshot"))?;
+    let nodes = nodes.ok_or_else(|| missing("nodes"))?;
+    let edges = edges.ok_or_else(|| missing("edges"))?;
+    let strings = strings.ok_or_else(|| missing("strings"))?;
+    assemble(layout, nodes, edges, strings, file_size, end, title)
+}
+
+struct NodeCols {
+    kind: Vec<u8>,
+    name: Vec<u32>,
+    id: Vec<u32>,
+    size: Vec<u64>,
+    edge_count: Vec<u32>,
+    /// Where the array ends in the file, for messages.
+    end: u64,
+}
+
+fn read_nodes<R: Read>(
+    r: &mut Reader<R>,
+    l: &Layout,
+    file_size: u64,
+) -> Result<NodeCols, ParseError> {
+    let nf = l.node_fields.len();
+    // Each field takes at least two bytes ("0,").
+    let cap = capacity(l.node_count, 2 * nf as u64, file_size);
+    let mut c = NodeCols {
+        kind: Vec::with_capacity(cap),
+        name: Vec::with_capacity(cap),
+        id: Vec::with_capacity(cap),
+        size: Vec::with_capacity(cap),
+        edge_count: Vec::with_capacity(cap),
+        end: 0,
+    };
+    let types = l.node_types.len() as u64;
+    let mut col = 0;
+    let u32_of = |v: u64, what: &str| {
+        u32::try_from(v).map_err(|_| format!("a node's {what} ({v}) is over 2^32"))
+    };
+    r.uints("nodes", |v| {
+        if col == l.n_type {
+            if v >= types {
+                return Err(format!("a node's type ({v}) is not in meta.node_types"));
+            }
+            c.kind.push(v as u8);
+        } else if col == l.n_name {
+            c.name.push(u32_of(v, "name")?);
+        } else if col == l.n_id {
+            c.id.push(u32_of(v, "id")?);
+        } else if col == l.n_size {
+            c.size.push(v);
+        } else if col == l.n_edges {
+            c.edge_count.push(u32_of(v, "edge_count")?);
+        }
+        col += 1;
+        if col == nf {
+            col = 0;
+        }
+        Ok(())
+    })?;
+    c.end = r.offset();
+    if col != 0 {
+        return Err(at(
+            c.end,
+            format!("'nodes' holds a partial node (its length is not a multiple of {nf} fields)"),
+        ));
+    }
+    Ok(c)
+}
+
+struct EdgeCols {
+    kind: Vec<u8>,
+    name: Vec<u32>,
+    /// The target's offset in `nodes` (checked and divided later).
+    to: Vec<u32>,
+    /// How many edges the file holds (also when they are not kept).
+    total: u64,
+    max_to: u64,
+    end: u64,
+}
+
+fn read_edges<R: Read>(
+    r: &mut Reader<R>,
+    l: &Layout,
+    file_size: u64,
+    keep: Keep,
+) -> Result<EdgeCols, ParseError> {
+    let ef = l.edge_fields.len();
+    let nf = l.node_fields.len() as u64;
+    let cap = if keep == Keep::All {
+        capacity(l.edge_count, 2 * ef as u64, file_size)
+    } else {
+        0
+    };
+    let mut c = EdgeCols {
+        kind: Vec::with_capacity(cap),
+        name: Vec::with_capacity(cap),
+        to: Vec::with_capacity(cap),
+        total: 0,
+        max_to: 0,
+        end: 0,
+    };
+    let types = l.edge_types.len() as u64;
+    let all = keep == Keep::All;
+    let mut col = 0;
+    r.uints("edges", |v| {
+        if col == l.e_type {
+            if v >= types {
+                return Err(format!("an edge's type ({v}) is not in meta.edge_types"));
+            }
+            if all {
+                c.kind.push(v as u8);
+            }
+            c.total += 1;
+        } else if col == l.e_name {
+            let v = u32::try_from(v)
+                .map_err(|_| format!("an edge's name_or_index ({v}) is over 2^32"))?;
+            if all {
+                c.name.push(v);
+            }
+        } else if col == l.e_to {
+            if v % nf != 0 {
+                return Err(format!(
+                    "an edge's to_node ({v}) is not a multiple of the node field count ({nf})"
+                ));
+            }
+            let t = v / nf;
+            let t32 =
+                u32::try_from(t).map_err(|_| format!("an edge's to_node ({v}) is too large"))?;
+            c.max_to = c.max_to.max(t);
+            if all {
+                c.to.push(t32);
+            }
+        }
+        col += 1;
+        if col == ef {
+            col = 0;
+        }
+        Ok(())
+    })?;
+    c.end = r.offset();
+    if col != 0 {
+        return Err(at(
+            c.end,
+            format!("'edges' holds a partial edge (its length is not a multiple of {ef} fields)"),
+        ));
+    }
+    Ok(c)
+}
+
+/// Strings: those a class name (object and native node names) or a synthetic
+/// root's name needs are kept whole, the others cut to [`SHOWN`] bytes.
+fn read_strings<R: Read>(
+    r: &mut Reader<R>,
+    l: &Layout,
+    n: &NodeCols,
+) -> Result<Strings, ParseError> {
+    let mut whole = Vec::new();
+    for (k, &name) in n.kind.iter().zip(&n.name) {
+        if *k == l.t_object || *k == l.t_native || *k == l.t_synthetic {
+            let i = name as usize;
+            if i >= whole.len() {
+                whole.resize(i + 1, false);
+            }
+            whole[i] = true;
+        }
+    }
+    let mut s = Strings::default();
+    r.strings(
+        |i| {
+            if whole.get(i).copied().unwrap_or(false) {
+                usize::MAX
+            } else {
+                SHOWN
+            }
+        },
+        |_, bytes| s.push(bytes),
+    )?;
+    Ok(s)
+}
+
+fn assemble(
+    layout: Layout,
+    n: NodeCols,
+    e: EdgeCols,
+    strings: Strings,
+    file_size: u64,
+    end: u64,
+    title: Option<String>,
+) -> Result<Graph, ParseError> {
+    let count = n.kind.len() as u64;
+    if let Some(claimed) = layout.node_count {
+        if claimed != count {
+            return Err(at(
+                n.end,
+                format!("the header says {claimed} nodes, 'nodes' holds {count}"),
+            ));
+        }
+    }
+    if let Some(claimed) = layout.edge_count {
+        if claimed != e.total {
+            return Err(at(
+                e.end,
+                format!("the header says {claimed} edges, 'edges' holds {}", e.total),
+            ));
+        }
+    }
+    if count == 0 {
+        return Err(at(
+            n.end,
+            "'nodes' is empty (a snapshot has at least its root)",
+        ));
+    }
+    if count > u64::from(u32::MAX) - 1 || e.total > u64::from(u32::MAX) - 1 {
+        return Err(at(end, "more than 2^32 nodes or edges"));
+    }
+    if e.total > 0 && e.max_to >= count {
+        return Err(at(
+            e.end,
+            format!(
+                "an edge points to node {} but there are {count} nodes",
+                e.max_to
+            ),
+        ));
+    }
+    let mut first_edge = Vec::with_capacity(n.edge_count.len() + 1);
+    let mut sum: u64 = 0;
+    for &c in &n.edge_count {
+        first_edge.push(sum as u32);
+        sum += u64::from(c);
+        if sum > e.total {
+            break;
+        }
+    }
+    if sum != e.total {
+        return Err(at(
+            e.end,
+            format!(
+                "the nodes' edge counts add up to {}{sum} but 'edges' holds {}",
+                if sum > e.total { "at least " } else { "" },
+                e.total
+            ),
+        ));
+    }
+    first_edge.push(sum as u32);
+    let strings_len = strings.len() as u64;
+    if let Some(max) = n.name.iter().max() {
+        if u64::from(*max) >= strings_len {
+            return Err(at(
+                end,
+                format!("a node's name is string {max} but there are {strings_len} strings"),
+            ));
+        }
+    }
+    for (k, name) in e.kind.iter().zip(&e.name) {
+        if !layout.edge_name_is_index(*k) && u64::from(*name) >= strings_len {
+            return Err(at(
+                end,
+                format!("an edge's name is string {name} but there are {strings_len} strings"),
+            ));
+        }
+    }
+    Ok(Graph {
+        file_size,
+        node_type: n.kind,
+        node_name: n.name,
+        node_id: n.id,
+        self_size: n.size,
+        first_edge,
+        edge_type: e.kind,
+        edge_name: e.name,
+        edge_to: e.to,
+        edge_total: e.total,
+        strings,
+        title,
+        layout,
+    })
+}
