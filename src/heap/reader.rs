@@ -319,8 +319,16 @@ impl<'c, R: Read> Reader<'c, R> {
                     )),
                 };
             }
-            if let Some(b'.' | b'e' | b'E') = self.peek()? {
-                return self.bad(format!("expected an integer in {what}, found a fraction"));
+            match self.peek()? {
+                Some(b'.' | b'e' | b'E') => {
+                    return self.bad(format!("expected an integer in {what}, found a fraction"))
+                }
+                None => {
+                    return self.bad(format!(
+                        "unexpected end of file inside {what} (the file is truncated)"
+                    ))
+                }
+                _ => {}
             }
             if let Err(reason) = each(v) {
                 return Err(Bad::At { offset: at, reason });

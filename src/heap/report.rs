@@ -343,8 +343,12 @@ fn diff_by_id(a_path: &str, b_path: &str, top: usize, cancelled: &dyn Fn() -> bo
     let (g, ol) = (&b.g, &old.g.layout);
     // Same process? Shared ids must mostly name the same kind of object, and
     // the newer snapshot must hold the newer ids.
-    let max_a = old.ids.last().map_or(0, |p| p.0);
-    let max_b = g.node_id.iter().copied().max().unwrap_or(0);
+    // V8 gives heap objects odd ids, counting up; embedder (native) objects
+    // get even ids from a hash, which say nothing about age.
+    let newest =
+        |ids: &mut dyn Iterator<Item = u32>| ids.filter(|id| id & 1 == 1).max().unwrap_or(0);
+    let max_a = newest(&mut old.ids.iter().map(|p| p.0));
+    let max_b = newest(&mut g.node_id.iter().copied());
     let mut is_new = vec![false; g.nodes()];
     let (mut shared, mut agree) = (0u64, 0u64);
     for (n, new) in is_new.iter_mut().enumerate() {
