@@ -1,11 +1,11 @@
 // A slow, plain JS reference for heap.summary on small snapshots (the specs
 // compare against it): JSON.parse, DevTools' class names, and dominators by
-// the iterative Cooper–Harvey–Kennedy algorithm over memlab's essential
+// memlab's "Detached " prefix, and dominators by the iterative Cooper–Harvey–Kennedy algorithm over memlab's essential
 // edges, with unreached nodes hung under the root.
 import { readFileSync } from 'node:fs'
 
-export function className(type, name) {
-  if (type === 'object' || type === 'native') return name
+export function className(type, name, detached = false) {
+  if (type === 'object' || type === 'native') return detached ? `Detached ${name}` : name
   if (type === 'hidden') return '(system)'
   if (type === 'code') return '(compiled code)'
   return `(${type})`
@@ -33,7 +33,7 @@ export function load(file) {
       name,
       id: s.nodes[at + col('id')],
       selfSize: s.nodes[at + col('self_size')],
-      cls: className(type, name),
+      cls: className(type, name, col('detachedness') >= 0 && s.nodes[at + col('detachedness')] === 2),
       out: [],
     }
     const k = s.nodes[at + col('edge_count')]

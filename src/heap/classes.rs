@@ -1,5 +1,6 @@
 //! Class names ("constructors") as Chrome DevTools' `HeapSnapshotNode.
-//! className()` gives them, and per-class totals with the DevTools summary
+//! className()` gives them (with memlab's "Detached " prefix for detached
+//! nodes), and per-class totals with the DevTools summary
 //! rule for retained sizes: a class's retained size is the sum over its
 //! nodes that have no dominator ancestor of the same class.
 #![forbid(unsafe_code)]
@@ -47,16 +48,26 @@ pub fn classify(g: &Graph) -> Classes {
         .iter()
         .map(|t| intern(class_name(t, "", false), &mut names))
         .collect();
-    let mut by_string: HashMap<u32, u32> = HashMap::new();
+    // Detached DOM/embedder nodes are named "Detached <name>", as memlab
+    // names them (and DevTools groups them).
+    let mut by_string: HashMap<(u32, bool), u32> = HashMap::new();
     let of = g
         .node_type
         .iter()
         .zip(&g.node_name)
-        .map(|(&t, &name)| {
+        .enumerate()
+        .map(|(n, (&t, &name))| {
             if t == l.t_object || t == l.t_native {
-                *by_string
-                    .entry(name)
-                    .or_insert_with(|| intern(g.strings.get(name).into_owned(), &mut names))
+                let detached = g.detached.get(n).copied().unwrap_or(false);
+                *by_string.entry((name, detached)).or_insert_with(|| {
+                    let s = g.strings.get(name);
+                    let s = if detached {
+                        format!("Detached {s}")
+                    } else {
+                        s.into_owned()
+                    };
+                    intern(s, &mut names)
+                })
             } else {
                 by_type[t as usize]
             }

@@ -19,6 +19,8 @@ pub struct Layout {
     pub(super) n_id: usize,
     pub(super) n_size: usize,
     pub(super) n_edges: usize,
+    /// `detachedness` (0 unknown, 1 attached, 2 detached), where present.
+    pub(super) n_detached: Option<usize>,
     /// Positions of the edge columns.
     pub(super) e_type: usize,
     pub(super) e_name: usize,
@@ -117,6 +119,7 @@ impl Layout {
             n_id: position(&node_fields, "id", nf)?,
             n_size: position(&node_fields, "self_size", nf)?,
             n_edges: position(&node_fields, "edge_count", nf)?,
+            n_detached: node_fields.iter().position(|f| f == "detachedness"),
             e_type: position(&edge_fields, "type", ef)?,
             e_name: position(&edge_fields, "name_or_index", ef)?,
             e_to: position(&edge_fields, "to_node", ef)?,

@@ -62,6 +62,9 @@ pub struct Graph {
     pub node_name: Vec<u32>,
     pub node_id: Vec<u32>,
     pub self_size: Vec<u64>,
+    /// Whether each node is a detached DOM/embedder node (`detachedness`
+    /// 2); empty when the layout has no such field.
+    pub detached: Vec<bool>,
     /// `first_edge[i]..first_edge[i + 1]` are node `i`'s edges.
     pub first_edge: Vec<u32>,
     pub edge_type: Vec<u8>,
@@ -232,6 +235,7 @@ struct NodeCols {
     id: Vec<u32>,
     size: Vec<u64>,
     edge_count: Vec<u32>,
+    detached: Vec<bool>,
     /// Where the array ends in the file, for messages.
     end: u64,
 }
@@ -250,6 +254,7 @@ fn read_nodes<R: Read>(
         id: Vec::with_capacity(cap),
         size: Vec::with_capacity(cap),
         edge_count: Vec::with_capacity(cap),
+        detached: Vec::with_capacity(if l.n_detached.is_some() { cap } else { 0 }),
         end: 0,
     };
     let types = l.node_types.len() as u64;
@@ -271,6 +276,8 @@ fn read_nodes<R: Read>(
             c.size.push(v);
         } else if col == l.n_edges {
             c.edge_count.push(u32_of(v, "edge_count")?);
+        } else if Some(col) == l.n_detached {
+            c.detached.push(v == 2);
         }
         col += 1;
         if col == nf {
@@ -486,6 +493,7 @@ fn assemble(
         node_name: n.name,
         node_id: n.id,
         self_size: n.size,
+        detached: n.detached,
         first_edge,
         edge_type: e.kind,
         edge_name: e.name,

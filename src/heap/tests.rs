@@ -324,6 +324,13 @@ fn classes_follow_devtools_and_retained_counts_outermost_only() {
     assert_eq!(get("(closure)").count, 1);
     assert_eq!(get("(system)").self_size, 3);
     assert_eq!(get("(synthetic)").retained, 70);
+
+    // A detached object (detachedness 2) is its own class, as in memlab.
+    let text = s.json().replace("3,2,3,10,2,0,0", "3,2,3,10,2,0,2");
+    let g = graph(&text);
+    let c = classify(&g);
+    assert_eq!(c.names[c.of[1] as usize], "Detached A");
+    assert_eq!(c.names[c.of[2] as usize], "A");
 }
 
 fn write(name: &str, text: &str) -> PathBuf {
