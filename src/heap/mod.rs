@@ -9,6 +9,7 @@ mod layout;
 mod parse;
 mod reader;
 mod report;
+mod strings;
 
 pub use report::{diff, summary, By, Failure, SummaryOptions};
 

@@ -6,6 +6,7 @@
 
 pub use super::layout::Layout;
 use super::reader::{Bad, Reader};
+pub use super::strings::Strings;
 use serde_json::Value;
 use std::io::Read;
 
@@ -13,35 +14,6 @@ use std::io::Read;
 const MAX_HEADER: usize = 1 << 20;
 /// Bytes kept of a string no class name needs (shown in retainer paths).
 pub const SHOWN: usize = 200;
-
-/// Strings kept from the `strings` section: each whole, or its first
-/// [`SHOWN`] bytes.
-#[derive(Default)]
-pub struct Strings {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Strings {
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// String `i` (lossy UTF-8), or "" past the end.
-    pub fn get(&self, i: u32) -> std::borrow::Cow<'_, str> {
-        let i = i as usize;
-        if i >= self.ends.len() {
-            return "".into();
-        }
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        String::from_utf8_lossy(&self.bytes[start..self.ends[i]])
-    }
-
-    pub fn push(&mut self, s: &[u8]) {
-        self.bytes.extend_from_slice(s);
-        self.ends.push(self.bytes.len());
-    }
-}
 
 /// What to keep of the graph.
 #[derive(Clone, Copy, PartialEq, Eq)]
