@@ -127,7 +127,7 @@ pub fn totals(
             let c = classes.of[n] as usize;
             let t = &mut out[c];
             t.count += 1;
-            t.self_size += g.self_size[n];
+            t.self_size += g.size(n);
             if on_path[c] == 0 {
                 if t.top_node == u32::MAX || dom.retained[n] > dom.retained[t.top_node as usize] {
                     t.top_node = n as u32;

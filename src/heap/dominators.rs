@@ -169,8 +169,10 @@ pub fn dominators(
         return None;
     }
 
-    let mut dom = vec![0u32; len];
     let mut bucket_head = vec![0u32; len];
+    // A vertex's slot links it into its semidominator's bucket while it
+    // waits there; once it leaves (its dominator found) it holds dom[v]: a
+    // vertex waits in one bucket, once, so one array serves both.
     let mut bucket_next = vec![0u32; len];
     let mut stack: Vec<u32> = Vec::new();
     // eval with iterative path compression.
@@ -224,7 +226,7 @@ pub fn dominators(
             let v = b as usize;
             let next = bucket_next[v];
             let u = evaluate(b, &mut ancestor, &mut label, &semi);
-            dom[v] = if semi[u as usize] < semi[v] {
+            bucket_next[v] = if semi[u as usize] < semi[v] {
                 u
             } else {
                 p as u32
@@ -234,6 +236,16 @@ pub fn dominators(
     }
     drop(preds);
     drop(pred_start);
+    // Vertices left waiting never got a dominator here (0, as in memlab).
+    for head in bucket_head {
+        let mut b = head;
+        while b != 0 {
+            let next = bucket_next[b as usize];
+            bucket_next[b as usize] = 0;
+            b = next;
+        }
+    }
+    let mut dom = bucket_next;
     dom[0] = r;
     dom[r as usize] = r;
     for i in 2..=n as usize {
@@ -245,7 +257,7 @@ pub fn dominators(
 
     let idom: Vec<u32> = (1..=count).map(|v| dom[v] - 1).collect();
     drop(dom);
-    let mut retained = g.self_size.clone();
+    let mut retained: Vec<u64> = (0..count).map(|n| g.size(n)).collect();
     for i in (2..=n as usize).rev() {
         let o = vertex[i] as usize - 1;
         retained[idom[o] as usize] += retained[o];

@@ -4,14 +4,17 @@
 //! tasks (`crate::pool::tasks::heap`). See `README.md` beside this file.
 
 mod classes;
+mod diff;
 mod dominators;
+mod edges;
 mod layout;
 mod parse;
 mod reader;
 mod report;
 mod strings;
 
-pub use report::{diff, summary, By, Failure, SummaryOptions};
+pub use diff::diff;
+pub use report::{summary, By, Failure, SummaryOptions};
 
 #[cfg(test)]
 mod tests;

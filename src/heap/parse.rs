@@ -4,6 +4,8 @@
 //! whole only where a class name needs them.
 #![forbid(unsafe_code)]
 
+pub use super::edges::edge_names;
+use super::edges::{read_edges, EdgeCols};
 pub use super::layout::Layout;
 use super::reader::{Bad, Reader};
 pub use super::strings::Strings;
@@ -33,17 +35,23 @@ pub struct Graph {
     pub node_type: Vec<u8>,
     pub node_name: Vec<u32>,
     pub node_id: Vec<u32>,
-    pub self_size: Vec<u64>,
+    /// Self sizes; `u32::MAX` means "look in `big_sizes`".
+    pub self_size: Vec<u32>,
+    /// (node, size) of the rare nodes of 4 GiB or more, by node.
+    pub big_sizes: Vec<(u32, u64)>,
     /// Whether each node is a detached DOM/embedder node (`detachedness`
     /// 2); empty when the layout has no such field.
     pub detached: Vec<bool>,
     /// `first_edge[i]..first_edge[i + 1]` are node `i`'s edges.
     pub first_edge: Vec<u32>,
     pub edge_type: Vec<u8>,
-    pub edge_name: Vec<u32>,
     /// Target node (its ordinal, not its offset in `nodes`).
     pub edge_to: Vec<u32>,
     pub edge_total: u64,
+    /// Where the `edges` array starts in the file: edge names are not kept
+    /// (4 bytes an edge), but read again for the few a report shows
+    /// ([`edge_names`]).
+    pub edges_at: u64,
     pub strings: Strings,
     /// Raw header fields worth reporting (title, counts).
     pub title: Option<String>,
@@ -56,6 +64,18 @@ impl Graph {
 
     pub fn edges_of(&self, n: usize) -> std::ops::Range<usize> {
         self.first_edge[n] as usize..self.first_edge[n + 1] as usize
+    }
+
+    /// Node `n`'s self size.
+    #[inline]
+    pub fn size(&self, n: usize) -> u64 {
+        match self.self_size[n] {
+            u32::MAX => self
+                .big_sizes
+                .binary_search_by_key(&(n as u32), |p| p.0)
+                .map_or(u64::from(u32::MAX), |i| self.big_sizes[i].1),
+            s => u64::from(s),
+        }
     }
 }
 
@@ -169,7 +189,12 @@ pub fn parse<R: Read>(
                         "'edges' comes before the 'snapshot' header that describes it",
                     )
                 })?;
-                edges = Some(read_edges(&mut r, l, file_size, keep)?);
+                let cap = if keep == Keep::All {
+                    capacity(l.edge_count, 2 * l.edge_fields.len() as u64, file_size)
+                } else {
+                    0
+                };
+                edges = Some(read_edges(&mut r, l, cap, keep == Keep::All)?);
             }
             b"strings" => {
                 let (Some(l), Some(n)) = (layout.as_ref(), nodes.as_ref()) else {
@@ -205,7 +230,8 @@ struct NodeCols {
     kind: Vec<u8>,
     name: Vec<u32>,
     id: Vec<u32>,
-    size: Vec<u64>,
+    size: Vec<u32>,
+    big_sizes: Vec<(u32, u64)>,
     edge_count: Vec<u32>,
     detached: Vec<bool>,
     /// Where the array ends in the file, for messages.
@@ -225,6 +251,7 @@ fn read_nodes<R: Read>(
         name: Vec::with_capacity(cap),
         id: Vec::with_capacity(cap),
         size: Vec::with_capacity(cap),
+        big_sizes: Vec::new(),
         edge_count: Vec::with_capacity(cap),
         detached: Vec::with_capacity(if l.n_detached.is_some() { cap } else { 0 }),
         end: 0,
@@ -245,7 +272,12 @@ fn read_nodes<R: Read>(
         } else if col == l.n_id {
             c.id.push(u32_of(v, "id")?);
         } else if col == l.n_size {
-            c.size.push(v);
+            if v >= u64::from(u32::MAX) {
+                c.big_sizes.push((c.size.len() as u32, v));
+                c.size.push(u32::MAX);
+            } else {
+                c.size.push(v as u32);
+            }
         } else if col == l.n_edges {
             c.edge_count.push(u32_of(v, "edge_count")?);
         } else if Some(col) == l.n_detached {
@@ -262,86 +294,6 @@ fn read_nodes<R: Read>(
         return Err(at(
             c.end,
             format!("'nodes' holds a partial node (its length is not a multiple of {nf} fields)"),
-        ));
-    }
-    Ok(c)
-}
-
-struct EdgeCols {
-    kind: Vec<u8>,
-    name: Vec<u32>,
-    /// The target's offset in `nodes` (checked and divided later).
-    to: Vec<u32>,
-    /// How many edges the file holds (also when they are not kept).
-    total: u64,
-    max_to: u64,
-    end: u64,
-}
-
-fn read_edges<R: Read>(
-    r: &mut Reader<R>,
-    l: &Layout,
-    file_size: u64,
-    keep: Keep,
-) -> Result<EdgeCols, ParseError> {
-    let ef = l.edge_fields.len();
-    let nf = l.node_fields.len() as u64;
-    let cap = if keep == Keep::All {
-        capacity(l.edge_count, 2 * ef as u64, file_size)
-    } else {
-        0
-    };
-    let mut c = EdgeCols {
-        kind: Vec::with_capacity(cap),
-        name: Vec::with_capacity(cap),
-        to: Vec::with_capacity(cap),
-        total: 0,
-        max_to: 0,
-        end: 0,
-    };
-    let types = l.edge_types.len() as u64;
-    let all = keep == Keep::All;
-    let mut col = 0;
-    r.uints("edges", |v| {
-        if col == l.e_type {
-            if v >= types {
-                return Err(format!("an edge's type ({v}) is not in meta.edge_types"));
-            }
-            if all {
-                c.kind.push(v as u8);
-            }
-            c.total += 1;
-        } else if col == l.e_name {
-            let v = u32::try_from(v)
-                .map_err(|_| format!("an edge's name_or_index ({v}) is over 2^32"))?;
-            if all {
-                c.name.push(v);
-            }
-        } else if col == l.e_to {
-            if v % nf != 0 {
-                return Err(format!(
-                    "an edge's to_node ({v}) is not a multiple of the node field count ({nf})"
-                ));
-            }
-            let t = v / nf;
-            let t32 =
-                u32::try_from(t).map_err(|_| format!("an edge's to_node ({v}) is too large"))?;
-            c.max_to = c.max_to.max(t);
-            if all {
-                c.to.push(t32);
-            }
-        }
-        col += 1;
-        if col == ef {
-            col = 0;
-        }
-        Ok(())
-    })?;
-    c.end = r.offset();
-    if col != 0 {
-        return Err(at(
-            c.end,
-            format!("'edges' holds a partial edge (its length is not a multiple of {ef} fields)"),
         ));
     }
     Ok(c)
@@ -451,13 +403,14 @@ fn assemble(
             ));
         }
     }
-    for (k, name) in e.kind.iter().zip(&e.name) {
-        if !layout.edge_name_is_index(*k) && u64::from(*name) >= strings_len {
-            return Err(at(
-                end,
-                format!("an edge's name is string {name} but there are {strings_len} strings"),
-            ));
-        }
+    if e.total > 0 && e.max_name >= strings_len {
+        return Err(at(
+            end,
+            format!(
+                "an edge's name is string {} but there are {strings_len} strings",
+                e.max_name
+            ),
+        ));
     }
     Ok(Graph {
         file_size,
@@ -465,10 +418,11 @@ fn assemble(
         node_name: n.name,
         node_id: n.id,
         self_size: n.size,
+        big_sizes: n.big_sizes,
         detached: n.detached,
         first_edge,
         edge_type: e.kind,
-        edge_name: e.name,
+        edges_at: e.at,
         edge_to: e.to,
         edge_total: e.total,
         strings,

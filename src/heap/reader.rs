@@ -45,6 +45,13 @@ impl<'c, R: Read> Reader<'c, R> {
         }
     }
 
+    /// A reader of `src`, which is positioned at byte `offset` of the file.
+    pub fn at(src: R, offset: u64, cancelled: &'c dyn Fn() -> bool) -> Self {
+        let mut r = Self::new(src, cancelled);
+        r.base = offset;
+        r
+    }
+
     /// Offset of the next unread byte.
     pub fn offset(&self) -> u64 {
         self.base + self.pos as u64
