@@ -44,7 +44,7 @@ const option = (name, fallback) => {
 const GENERATE = `
 const v8 = require('node:v8')
 const target = Number(process.argv[1]) * 2 ** 20
-class Record { constructor(i) { this.id = i; this.values = new Array(8).fill(i); this.label = 'record-' + i } }
+class Record { constructor(i) { this.id = i; this.values = new Array(8).fill(i); this.label = 'record-' + i; this.tags = [{ k: i }, { k: i + 1 }] } }
 class Chain { constructor(next, i) { this.next = next; this.payload = { i, s: 'c' + (i % 1000) } } }
 class Cache { constructor() { this.map = new Map() } }
 globalThis.roots = { records: [], chains: [], caches: [], fns: [] }
@@ -193,7 +193,7 @@ async function child(name, file, out) {
 // The parent.
 
 function generate(cache, mb) {
-  const file = join(cache, `heap-${mb}mb.heapsnapshot`)
+  const file = join(cache, `heap-v2-${mb}mb.heapsnapshot`)
   if (!existsSync(file)) {
     const t = performance.now()
     execFileSync(process.execPath, [`--max-old-space-size=${Math.max(1024, mb * 4)}`, '-e', GENERATE, String(mb), file], {
