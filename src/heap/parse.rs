@@ -200,7 +200,7 @@ pub fn parse<R: Read>(
                 let (Some(l), Some(n)) = (layout.as_ref(), nodes.as_ref()) else {
                     return Err(at(key_at, "'strings' comes before 'nodes'"));
                 };
-                strings = Some(read_strings(&mut r, l, n)?);
+                strings = Some(read_strings(&mut r, l, n, file_size)?);
             }
             _ => r.skip_value()?,
         }
@@ -305,10 +305,14 @@ fn read_strings<R: Read>(
     r: &mut Reader<R>,
     l: &Layout,
     n: &NodeCols,
+    file_size: u64,
 ) -> Result<Strings, ParseError> {
+    // A file of S bytes holds fewer than S / 3 strings (`"",` each): a name
+    // past that is refused after the read, and must not size this table.
+    let most = (file_size / 3).min(u64::from(u32::MAX)) as usize;
     let mut whole = Vec::new();
     for (k, &name) in n.kind.iter().zip(&n.name) {
-        if *k == l.t_object || *k == l.t_native || *k == l.t_synthetic {
+        if (*k == l.t_object || *k == l.t_native || *k == l.t_synthetic) && (name as usize) < most {
             let i = name as usize;
             if i >= whole.len() {
                 whole.resize(i + 1, false);

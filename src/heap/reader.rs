@@ -8,8 +8,6 @@ use std::io::{self, Read};
 
 /// Bytes read from the file per refill.
 const CHUNK: usize = 1 << 20;
-/// Deepest nesting `skip_value` follows (the snapshot's own is 3).
-const MAX_DEPTH: usize = 256;
 
 /// Why reading stopped: at `offset`, for `reason`.
 #[derive(Debug)]
@@ -418,64 +416,42 @@ impl<'c, R: Read> Reader<'c, R> {
         }
     }
 
-    /// Skips one value of any kind (the sections the analyser does not use).
+    /// Skips one value of any kind (the sections the analyser does not
+    /// use). Iterative, so any nesting depth is fine (an allocation trace
+    /// tree nests as deep as the stacks it recorded); it checks brackets
+    /// and strings, not commas and colons.
     pub fn skip_value(&mut self) -> Res<()> {
         let mut scratch = Vec::new();
-        self.skip(&mut scratch, 0)
-    }
-
-    fn skip(&mut self, scratch: &mut Vec<u8>, depth: usize) -> Res<()> {
-        if depth > MAX_DEPTH {
-            return self.bad("values nested too deeply");
-        }
-        match self.ws()? {
-            Some(b'"') => self.string(scratch, 0),
-            Some(b'[') => {
-                self.pos += 1;
-                if self.ws()? == Some(b']') {
+        let mut open: Vec<u8> = Vec::new();
+        loop {
+            match self.ws()? {
+                Some(b'"') => self.string(&mut scratch, 0)?,
+                Some(b @ (b'[' | b'{')) => {
                     self.pos += 1;
-                    return Ok(());
+                    open.push(if b == b'[' { b']' } else { b'}' });
                 }
-                loop {
-                    self.skip(scratch, depth + 1)?;
-                    if !self.more(b']')? {
-                        return Ok(());
+                Some(b @ (b']' | b'}')) => {
+                    if open.pop() != Some(b) {
+                        return self.bad(format!("unexpected {}", show(b)));
                     }
-                }
-            }
-            Some(b'{') => {
-                self.pos += 1;
-                if self.ws()? == Some(b'}') {
                     self.pos += 1;
-                    return Ok(());
                 }
-                loop {
-                    self.string(scratch, 0)?;
-                    self.expect(b':', "':'")?;
-                    self.skip(scratch, depth + 1)?;
-                    if !self.more(b'}')? {
-                        return Ok(());
+                Some(b',' | b':') if !open.is_empty() => self.pos += 1,
+                Some(b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+                    while let Some(b) = self.peek()? {
+                        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.') {
+                            self.pos += 1;
+                        } else {
+                            break;
+                        }
                     }
                 }
+                Some(b) => return self.bad(format!("expected a value, found {}", show(b))),
+                None => return self.bad("unexpected end of file (the file is truncated)"),
             }
-            Some(b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
-                let mut any = false;
-                while let Some(b) = self.peek()? {
-                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.') {
-                        self.pos += 1;
-                        any = true;
-                    } else {
-                        break;
-                    }
-                }
-                if any {
-                    Ok(())
-                } else {
-                    self.bad("expected a value")
-                }
+            if open.is_empty() {
+                return Ok(());
             }
-            Some(b) => self.bad(format!("expected a value, found {}", show(b))),
-            None => self.bad("unexpected end of file (the file is truncated)"),
         }
     }
 }

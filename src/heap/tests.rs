@@ -232,6 +232,18 @@ fn a_lying_header_allocates_nothing_and_is_caught() {
 }
 
 #[test]
+fn skips_deeply_nested_sections_and_refuses_names_past_the_strings() {
+    let good = objects(&[2], vec![(0, ELEMENT, 1, 1)]).json();
+    let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    let text = good.replace("\"trace_tree\":[]", &format!("\"trace_tree\":{deep}"));
+    assert_eq!(graph(&text).nodes(), 2);
+    // A name index of 4e9 neither sizes a table nor passes.
+    let text = good.replace("3,2,3,10,0,0,0", "3,4000000000,3,10,0,0,0");
+    let (_, why) = failure(text.as_bytes());
+    assert!(why.contains("name is string 4000000000"), "{why}");
+}
+
+#[test]
 fn unknown_layouts_are_layout_errors() {
     let good = objects(&[2], vec![(0, ELEMENT, 1, 1)]).json();
     let no_size = good.replace("\"self_size\",", "\"size\",");
