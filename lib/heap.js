@@ -6,7 +6,7 @@
 
 const { fileURLToPath } = require('node:url')
 const { Pool, pool: defaultPool, heapSubmit } = require('./pool.js')
-const { invalidArgType, invalidArgValue } = require('./errors.js')
+const { invalidArgType, invalidArgValue, isRevokedProxy, revokedProxy } = require('./errors.js')
 const { validateOptions, validateKeys, validateSignal, integerOption, oneOf } = require('./validate.js')
 
 const SUMMARY = 0
@@ -21,6 +21,8 @@ const MAX_PATHS = 1000
 /** A path as `node:fs` takes one: a string or a `file:` URL (not empty, no NUL). */
 function pathArg(value, name) {
   let path = value
+  if (typeof value === 'object' && value !== null && isRevokedProxy(value)) throw revokedProxy(name, value)
+  if (typeof value === 'function' && isRevokedProxy(value)) throw revokedProxy(name, value)
   if (value instanceof URL) {
     if (value.protocol !== 'file:') throw invalidArgValue(name, value.href, "must be a path or a 'file:' URL")
     path = fileURLToPath(value)
@@ -38,7 +40,8 @@ function common(options, keys, what) {
   validateKeys(options, 'options', keys, `${what} takes ${keys.join(', ')}`)
   const signal = validateSignal(options.signal, 'options.signal')
   const top = integerOption(options.top, 'options.top', Infinity, 0, Number.MAX_SAFE_INTEGER, true)
-  const target = options.pool ?? defaultPool
+  const target = options.pool === undefined ? defaultPool : options.pool
+  if ((typeof target === 'object' || typeof target === 'function') && isRevokedProxy(target)) throw revokedProxy('options.pool', target)
   if (!(target instanceof Pool)) throw invalidArgType('options.pool', 'an instance of Pool', target)
   return { signal, top, target }
 }
