@@ -239,6 +239,21 @@ test('runs on a pool of its own when given one, and the pools work afterwards', 
   assert.equal(await pool.hash('sha256', 'still here'), createHash('sha256').update('still here').digest('hex'))
 })
 
+test('works from a worker thread too, and settles there', async () => {
+  const { Worker } = await import('node:worker_threads')
+  const index = join(import.meta.dirname, '..', 'index.js')
+  const w = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads')
+     require(workerData.index).heap.summary(workerData.file, { top: 2, paths: 0 })
+       .then((s) => parentPort.postMessage(s.constructors.map((c) => c.name)), (e) => parentPort.postMessage(e.code))`,
+    { eval: true, workerData: { index, file: file('a.heapsnapshot') } },
+  )
+  const [names] = await Promise.all([new Promise((resolve) => w.once('message', resolve))])
+  await w.terminate()
+  const s = await heap.summary(file('a.heapsnapshot'), { top: 2, paths: 0 })
+  assert.deepEqual(names, s.constructors.map((c) => c.name))
+})
+
 // Snapshots of other Node majors, when their binaries are at hand
 // (scripts/node-binaries.js installs them for the test matrix).
 for (const major of [22, 24]) {
