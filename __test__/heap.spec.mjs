@@ -123,6 +123,8 @@ test('diff by id finds exactly the 500 new instances; by constructor the deltas'
   // The synthetic root nodes are structure, not objects: never "new".
   const fresh = b.nodeList.filter((n) => n.type !== 'synthetic' && !old.has(n.id))
   assert.equal(d.added.count, fresh.length)
+  const now = new Set(b.ids)
+  assert.equal(d.removed.count, a.nodeList.filter((n) => n.type !== 'synthetic' && !now.has(n.id)).length)
   assert.equal(d.added.selfSize, fresh.reduce((s, n) => s + n.selfSize, 0))
   assert.equal(leak.selfSize, fresh.filter((n) => n.cls === 'HeapSpecLeak').reduce((s, n) => s + n.selfSize, 0))
   const c = await heap.diff(file('a.heapsnapshot'), pathToFileURL(file('b.heapsnapshot')), { by: 'constructor' })

@@ -68,6 +68,8 @@ fn diff_by_id(a_path: &str, b_path: &str, top: usize, cancelled: &dyn Fn() -> bo
     let max_b = newest(&mut g.node_id.iter().copied());
     let mut is_new = vec![false; g.nodes()];
     let (mut shared, mut agree) = (0u64, 0u64);
+    // A's objects still in B, to count those that are gone.
+    let mut kept = vec![false; old.g.nodes()];
     for (n, new) in is_new.iter_mut().enumerate() {
         if g.node_type[n] == g.layout.t_synthetic {
             // The root and the GC-root groups: structure, not objects.
@@ -76,6 +78,7 @@ fn diff_by_id(a_path: &str, b_path: &str, top: usize, cancelled: &dyn Fn() -> bo
         match old.find(g.node_id[n]) {
             None => *new = true,
             Some(o) => {
+                kept[o] = true;
                 shared += 1;
                 let same_type = ol.node_types[old.g.node_type[o] as usize]
                     == g.layout.node_types[g.node_type[n] as usize];
@@ -103,6 +106,9 @@ fn diff_by_id(a_path: &str, b_path: &str, top: usize, cancelled: &dyn Fn() -> bo
         }
         .into());
     }
+    let removed = (0..old.g.nodes())
+        .filter(|&o| !kept[o] && old.g.node_type[o] != ol.t_synthetic)
+        .count();
     let t = totals(g, &b.classes, &b.dom, |n| is_new[n]);
     // All new objects together, counted once each under the same rule.
     let one = Classes {
@@ -120,7 +126,7 @@ fn diff_by_id(a_path: &str, b_path: &str, top: usize, cancelled: &dyn Fn() -> bo
         "a": side(a_path, &old.g),
         "b": side(b_path, g),
         "added": { "count": all.count, "selfSize": all.self_size, "retainedSize": all.retained },
-        "removed": { "count": old.g.nodes() as u64 - (g.nodes() as u64 - all.count) },
+        "removed": { "count": removed },
         "constructors": listed,
     });
     Ok(out.to_string())

@@ -467,6 +467,7 @@ fn id_diff_finds_new_objects_and_rejects_other_processes() {
     // C (30) retains D (40); the new B is 50.
     assert_eq!(v["added"]["selfSize"], 120);
     assert_eq!(v["added"]["retainedSize"], 120);
+    assert_eq!(v["removed"]["count"], 0);
     let rows = v["constructors"].as_array().unwrap();
     let row = |n: &str| rows.iter().find(|r| r["name"] == n).unwrap().clone();
     assert_eq!(row("C")["retainedSize"], 70);
