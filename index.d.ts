@@ -610,3 +610,142 @@ export interface MemorySnapshotApi {
 
 /** Memory: the leak locator and heap snapshots (see docs/memory.md). */
 export declare const memory: MemoryLeakLocatorApi & MemorySnapshotApi
+// Heap snapshots
+
+/** One constructor ("class name", as Chrome DevTools' summary shows it). */
+export interface HeapConstructor {
+  /** DevTools' class name: an object's constructor name, `(closure)`, `(array)`, `(string)`, `(system)`, `(compiled code)`, … */
+  name: string
+  /** Objects of this constructor. */
+  count: number
+  /** Their own sizes, bytes. */
+  selfSize: number
+  /** What they keep alive, bytes: the sum of the retained sizes of those with no dominator of the same constructor. */
+  retainedSize: number
+}
+
+/** One object in a report. */
+export interface HeapNodeInfo {
+  /** Its constructor (class name). */
+  class: string
+  /** Its snapshot node type (`object`, `closure`, `string`, …). */
+  type: string
+  /** Its name (strings and long names cut to 200 bytes). */
+  name: string
+  /** Its snapshot object id. */
+  id: number
+  selfSize: number
+  retainedSize: number
+}
+
+/** A shortest chain of references from the root to an object. */
+export interface HeapRetainerPath {
+  /** The constructor this path is for (one of the largest by retained size). */
+  constructor: string
+  retainedSize: number
+  /** The representative: the object of that constructor that retains the most. */
+  node: HeapNodeInfo
+  /** False if no chain of non-weak references from the root leads to it. */
+  reachable: boolean
+  /** From the root's first reference down to `node`. */
+  path: Array<{ edge: { type: string; name: string | number }; node: HeapNodeInfo }>
+}
+
+/** What {@link heap.summary} resolves with. */
+export interface HeapSummary {
+  file: string
+  nodes: number
+  edges: number
+  /** The sum of every object's self size, bytes. */
+  totalSize: number
+  /** Largest retained size first; at most `options.top`. */
+  constructors: HeapConstructor[]
+  /** How many constructors there are in all. */
+  constructorCount: number
+  retainerPaths: HeapRetainerPath[]
+  meta: {
+    nodeFields: string[]
+    edgeFields: string[]
+    nodeTypes: string[]
+    edgeTypes: string[]
+    /** Strings in the snapshot. */
+    strings: number
+    /** Bytes. */
+    fileSize: number
+    title: string | null
+  }
+}
+
+export interface HeapOptions {
+  /** How many constructors to list (largest retained size first). @default Infinity */
+  top?: number
+  /** Cancels the analysis: the promise rejects with an `AbortError`. */
+  signal?: AbortSignal
+  /** The pool to run on. @default pool */
+  pool?: Pool
+}
+
+export interface HeapSummaryOptions extends HeapOptions {
+  /** Retainer paths, for this many of the largest constructors. @default 5 */
+  paths?: number
+}
+
+export interface HeapDiffOptions extends HeapOptions {
+  /**
+   * `'id'`: objects of `b` whose ids are not in `a` (both from one
+   * process, `a` taken first). `'constructor'`: count and size changes per
+   * constructor (any two snapshots). @default 'id'
+   */
+  by?: 'id' | 'constructor'
+}
+
+interface HeapDiffSide {
+  file: string
+  nodes: number
+  totalSize: number
+}
+
+/** What {@link heap.diff} resolves with for `by: 'id'`. */
+export interface HeapDiffById {
+  by: 'id'
+  a: HeapDiffSide
+  b: HeapDiffSide
+  /** The objects of `b` that `a` did not have. */
+  added: { count: number; selfSize: number; retainedSize: number }
+  /** How many objects of `a` are gone from `b`. */
+  removed: { count: number }
+  /** The added objects by constructor (largest retained size first). */
+  constructors: HeapConstructor[]
+}
+
+/** What {@link heap.diff} resolves with for `by: 'constructor'`. */
+export interface HeapDiffByConstructor {
+  by: 'constructor'
+  a: HeapDiffSide
+  b: HeapDiffSide
+  /** Changes (`b` minus `a`), largest retained-size change first; unchanged constructors left out. */
+  constructors: Array<
+    HeapConstructor & {
+      before: Omit<HeapConstructor, 'name'>
+      after: Omit<HeapConstructor, 'name'>
+    }
+  >
+}
+
+/** Heap-snapshot analysis, run on the pool (never on the calling thread). */
+export declare const heap: {
+  /**
+   * Reads a `.heapsnapshot` (streamed: files of several GB are fine) and
+   * summarises it by constructor with retained sizes. Rejects with
+   * `ERR_NODEPERF_HEAP_SNAPSHOT` (not a valid snapshot; `offset` set),
+   * `ERR_NODEPERF_HEAP_LAYOUT` (a layout it does not know) or the OS code
+   * (`ENOENT`, `EISDIR`, …; `path` and `syscall` set).
+   */
+  summary(path: string | URL, options?: HeapSummaryOptions): Promise<HeapSummary>
+  /**
+   * Compares two snapshots. An id diff of snapshots of different processes
+   * (or given newest first) rejects with `ERR_NODEPERF_HEAP_DIFFERENT_PROCESS`.
+   */
+  diff(a: string | URL, b: string | URL, options?: HeapDiffOptions & { by?: 'id' }): Promise<HeapDiffById>
+  diff(a: string | URL, b: string | URL, options: HeapDiffOptions & { by: 'constructor' }): Promise<HeapDiffByConstructor>
+}

@@ -3,6 +3,9 @@
 // marked @ts-expect-error (an unused @ts-expect-error is itself an error).
 import {
   AbortError,
+  heap,
+  type HeapSummary,
+  type HeapDiffById,
   overloaded,
   startSidecar,
   underPressure,
@@ -211,3 +214,20 @@ void startSidecar({ heapGrowth: true, heapSnapshots: { dir: '/var/tmp' } })
 void startSidecar({ heapGrowth: { samplingIntervalBytes: 65536 }, heapSnapshots: false })
 // @ts-expect-error heapSnapshots needs a dir
 void startSidecar({ heapSnapshots: true })
+// Heap snapshots.
+async function heapTypes(): Promise<void> {
+  const s: HeapSummary = await heap.summary('a.heapsnapshot', { top: 10, paths: 2, signal: AbortSignal.timeout(1000) })
+  const biggest: string | undefined = s.constructors[0]?.name
+  const step: string | number | undefined = s.retainerPaths[0]?.path[0]?.edge.name
+  void [biggest, step]
+  const d: HeapDiffById = await heap.diff('a.heapsnapshot', new URL('file:///b.heapsnapshot'))
+  const added: number = d.added.count
+  const c = await heap.diff('a', 'b', { by: 'constructor' })
+  const before: number = c.constructors[0]!.before.count
+  void [added, before]
+  // @ts-expect-error by is 'id' or 'constructor'
+  await heap.diff('a', 'b', { by: 'name' })
+  // @ts-expect-error a summary takes no 'by'
+  await heap.summary('a', { by: 'id' })
+}
+void heapTypes

@@ -23,9 +23,9 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import path from 'node:path'
+import path, { join } from 'node:path'
 
 const require = createRequire(import.meta.url)
 const native = require('@nodeperf/native')
@@ -148,6 +148,27 @@ const fastifyApp = () => ({ addHook() {} })
 /** Stands for the `done` callback: replaced by one that throws what it is given. */
 function DONE() {}
 
+/** A tiny valid heap snapshot (root -> an object), for the heap rows. */
+const snapshotFile = join(mkdtempSync(join(tmpdir(), 'nodeperf-hostile-')), 'tiny.heapsnapshot')
+writeFileSync(
+  snapshotFile,
+  JSON.stringify({
+    snapshot: {
+      meta: {
+        node_fields: ['type', 'name', 'id', 'self_size', 'edge_count'],
+        node_types: [['hidden', 'array', 'string', 'object', 'code', 'closure', 'native', 'synthetic'], 'string', 'number', 'number', 'number'],
+        edge_fields: ['type', 'name_or_index', 'to_node'],
+        edge_types: [['context', 'element', 'property', 'internal', 'hidden', 'shortcut', 'weak'], 'string_or_number', 'node'],
+      },
+      node_count: 2,
+      edge_count: 1,
+    },
+    nodes: [7, 0, 1, 0, 1, 3, 1, 3, 16, 0],
+    edges: [2, 2, 5],
+    strings: ['', 'Tiny', 'x'],
+  }),
+)
+
 const SURFACE = {
   ...Object.fromEntries(READS.map((m) => [`lag.${m}`, { args: noArgs, call: (...a) => lag[m](...a) }])),
   'lag.percentile': { args: () => [50], call: (...a) => lag.percentile(...a) },
@@ -221,6 +242,18 @@ const SURFACE = {
     data: [0],
   },
   'pool.stats': { args: noArgs, call: (...a) => pool.stats(...a) },
+  'heap.summary': {
+    args: () => [snapshotFile, {}],
+    call: (...a) => native.heap.summary(...a),
+    async: true,
+    options: { at: 1, names: ['top', 'paths', 'signal', 'pool'] },
+  },
+  'heap.diff': {
+    args: () => [snapshotFile, snapshotFile, {}],
+    call: (...a) => native.heap.diff(...a),
+    async: true,
+    options: { at: 2, names: ['by', 'top', 'signal', 'pool'] },
+  },
   'pool.close': { args: noArgs, call: (...a) => createPool({ threads: 1 }).close(...a), async: true },
   createPool: {
     args: () => [{}],

@@ -64,6 +64,8 @@ const byteLengthOf = uncurry(Object.getOwnPropertyDescriptor(TypedArrayPrototype
 let submitRaw = null
 /** For lib/prom.js (set in Pool's static block). */
 let poolMetrics
+/** For lib/heap.js (set in Pool's static block). */
+let heapSubmit
 
 const DEFAULT_MAX_QUEUE = 131072
 const MAX_THREADS = 256
@@ -272,6 +274,14 @@ class Pool {
   static {
     // For lib/prom.js: a pool's metrics, packed (see `PoolCore::metrics`).
     poolMetrics = (p, bounds) => p.#sync().metrics(bounds)
+    // For lib/heap.js: a heap analysis task on pool `p` (arguments checked
+    // there); its Promise resolves with the report's JSON text.
+    heapSubmit = (p, kind, path, other, by, top, paths, signal) => {
+      const n = p.#sync()
+      if (signal === undefined) return promiseFor(n.__submitHeap(kind, path, other, by, top, paths, false))
+      if (signal.aborted) throw abortError(signal)
+      return watch(n, n.__submitHeap(kind, path, other, by, top, paths, true), signal)
+    }
     // For the specs, not the typings: a task that sleeps `ms` (checking
     // cancel) or panics, reached as `pool[Symbol.for('nodeperf.testTask')]`.
     Object.defineProperty(Pool.prototype, Symbol.for('nodeperf.testTask'), {
@@ -326,4 +336,4 @@ function hashSync(algorithm, data, encoding) {
 /** For lib/prom.js: the default pool's packed metrics, or null before it started. */
 const defaultPoolMetrics = (bounds) => binding.defaultPoolMetrics(bounds)
 
-module.exports = { Pool, pool, createPool, hashSync, poolMetrics, defaultPoolMetrics, OPS }
+module.exports = { Pool, pool, createPool, hashSync, poolMetrics, defaultPoolMetrics, OPS, heapSubmit: (...args) => heapSubmit(...args) }

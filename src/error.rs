@@ -99,6 +99,28 @@ pub enum Error {
     InspectorInUse { reason: String },
     /// An inspector command of ours failed; `reason` is the inspector's error.
     Inspector { reason: String },
+    /// A file that is not a valid heap snapshot (empty, truncated, gzip'd,
+    /// not JSON, inconsistent): what was wrong, and the byte offset where
+    /// it was found when there is one.
+    HeapSnapshot {
+        file: String,
+        offset: Option<u64>,
+        reason: String,
+    },
+    /// A snapshot whose `meta` lacks a field or type list the analyser
+    /// needs, or describes them in a way it does not know.
+    HeapLayout { file: String, reason: String },
+    /// An id-based diff of snapshots that cannot be compared by id (taken in
+    /// different processes, or given in the wrong order).
+    HeapDifferentProcess { reason: String },
+    /// A snapshot file that could not be opened or read. The `code` is the
+    /// OS's own (`ENOENT`, `EISDIR`, `EACCES`, ...), as `node:fs` errors have.
+    HeapFile {
+        path: String,
+        os_code: &'static str,
+        syscall: &'static str,
+        message: String,
+    },
 }
 
 impl Error {
@@ -144,6 +166,10 @@ impl Error {
             Self::LocatorStopped => "ERR_NODEPERF_LOCATOR_STOPPED",
             Self::InspectorInUse { .. } => "ERR_NODEPERF_INSPECTOR_IN_USE",
             Self::Inspector { .. } => "ERR_NODEPERF_INSPECTOR",
+            Self::HeapSnapshot { .. } => "ERR_NODEPERF_HEAP_SNAPSHOT",
+            Self::HeapLayout { .. } => "ERR_NODEPERF_HEAP_LAYOUT",
+            Self::HeapDifferentProcess { .. } => "ERR_NODEPERF_HEAP_DIFFERENT_PROCESS",
+            Self::HeapFile { os_code, .. } => os_code,
         }
     }
 
@@ -238,6 +264,27 @@ impl fmt::Display for Error {
             }
             Self::InspectorInUse { reason } => write!(f, "The inspector is in use: {reason}"),
             Self::Inspector { reason } => write!(f, "An inspector command failed: {reason}"),
+            Self::HeapSnapshot {
+                file,
+                offset,
+                reason,
+            } => match offset {
+                Some(at) => write!(f, "{file} is not a valid heap snapshot: {reason} (at byte {at})"),
+                None => write!(f, "{file} is not a valid heap snapshot: {reason}"),
+            },
+            Self::HeapLayout { file, reason } => {
+                write!(f, "{file} has a heap snapshot layout this version does not know: {reason}")
+            }
+            Self::HeapDifferentProcess { reason } => write!(
+                f,
+                "The snapshots cannot be compared by object id: {reason}. Use {{ by: 'constructor' }} to compare them by constructor"
+            ),
+            Self::HeapFile {
+                path,
+                os_code,
+                syscall,
+                message,
+            } => write!(f, "{os_code}: {message}, {syscall} '{path}'"),
         }
     }
 }

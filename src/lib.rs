@@ -5,6 +5,7 @@ mod alloc;
 mod args;
 mod error;
 mod hdr;
+mod heap;
 mod info;
 mod json;
 mod lag;

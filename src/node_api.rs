@@ -367,6 +367,20 @@ pub unsafe fn latin1(env: RawEnv, s: &[u8]) -> Result<Value, Error> {
     Ok(v)
 }
 
+/// A string from UTF-8 bytes.
+///
+/// # Safety
+/// The module's contract.
+pub unsafe fn utf8(env: RawEnv, s: &[u8]) -> Result<Value, Error> {
+    let mut v = ptr::null_mut();
+    // SAFETY: the caller's contract; `s` is valid for its length, which
+    // is passed with it; `v` is a local out-pointer.
+    check("napi_create_string_utf8", unsafe {
+        sys::napi_create_string_utf8(env.raw, s.as_ptr().cast(), s.len() as isize, &mut v)
+    })?;
+    Ok(v)
+}
+
 /// A new `Buffer` holding a copy of `bytes`.
 ///
 /// # Safety

@@ -41,6 +41,16 @@ impl Error {
             if let Self::JsonSyntax { position, .. } = self {
                 let _ = obj.set_named_property("position", *position as f64);
             }
+            if let Self::HeapSnapshot {
+                offset: Some(at), ..
+            } = self
+            {
+                let _ = obj.set_named_property("offset", *at as f64);
+            }
+            if let Self::HeapFile { path, syscall, .. } = self {
+                let _ = obj.set_named_property("path", path.as_str());
+                let _ = obj.set_named_property("syscall", *syscall);
+            }
         }
         value
     }

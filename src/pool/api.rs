@@ -5,8 +5,10 @@
 use super::core::{PoolCore, Snapshot, Summary};
 use super::js::{output_value, HandleState, Held, JsSide, Keep};
 use super::tasks::hash::{self, Algorithm, Encoding};
+use super::tasks::heap::HeapTask;
 use super::tasks::{Output, Task, TaskCtx};
 use crate::error::{Error, OrThrow};
+use crate::heap::{By, SummaryOptions};
 use crate::node_api::{RawEnv, Value};
 use crate::shared::{self, CaptureMode, DataKind};
 use napi::bindgen_prelude::{Float64Array, Unknown};
@@ -285,6 +287,68 @@ impl NativePool {
             cancellable,
         )
         .or_throw(env)
+    }
+
+    /// `heap.summary(path)` (`kind` 0) or `heap.diff(path, other)` (`kind`
+    /// 1, `by` 0 id, 1 constructor) → task id. `top` is how many
+    /// constructors to list (`Infinity` for all), `paths` how many retainer
+    /// paths a summary gives. The façade has checked the values; they are
+    /// checked again here.
+    #[napi(js_name = "__submitHeap")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn submit_heap(
+        &self,
+        env: Env,
+        kind: u32,
+        path: String,
+        other: String,
+        by: u32,
+        top: f64,
+        paths: u32,
+        cancellable: bool,
+    ) -> napi::Result<u32> {
+        let js = JsSide::get(&env).or_throw(&env)?;
+        accept(
+            &js,
+            &self.handle,
+            |_| {
+                let top = if top.is_infinite() && top > 0.0 {
+                    usize::MAX
+                } else if top >= 0.0 && top.fract() == 0.0 && top <= 9007199254740991.0 {
+                    top as usize
+                } else {
+                    return Err(Error::out_of_range(
+                        "options.top",
+                        "an integer >= 0, or Infinity",
+                        top,
+                    ));
+                };
+                let task = match (kind, by) {
+                    (0, _) => HeapTask::Summary {
+                        path,
+                        options: SummaryOptions {
+                            top,
+                            paths: paths as usize,
+                        },
+                    },
+                    (1, 0 | 1) => HeapTask::Diff {
+                        a: path,
+                        b: other,
+                        by: if by == 0 { By::Id } else { By::Constructor },
+                        top,
+                    },
+                    _ => {
+                        return Err(Error::InvalidArgValue {
+                            name: "options.by".into(),
+                            reason: "must be 'id' or 'constructor'".into(),
+                        })
+                    }
+                };
+                Ok((Task::Heap(Box::new(task)), [None, None], None))
+            },
+            cancellable,
+        )
+        .or_throw(&env)
     }
 
     /// Internal (the specs): a task that sleeps `ms` or panics → task id.

@@ -831,6 +831,7 @@ pub unsafe fn output_value(env: RawEnv, out: Output) -> Result<Value, Error> {
             Output::Text(t) => node_api::latin1(env, t.as_bytes()),
             Output::Bytes(d) => node_api::buffer_copy(env, d.as_bytes()),
             Output::Count(n) => node_api::double(env, n),
+            Output::Json(text) => node_api::utf8(env, text.as_bytes()),
         }
     }
 }

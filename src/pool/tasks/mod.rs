@@ -3,6 +3,7 @@
 //! [`OutRegion`]s and return an [`Output`] the JS thread turns into a value.
 
 pub mod hash;
+pub mod heap;
 pub mod json;
 
 use crate::error::Error;
@@ -25,6 +26,8 @@ pub enum Task {
     },
     /// A JSON job's scan (boxed: it is rare, and keeps `Task` small).
     Json(Box<json::JsonTask>),
+    /// A heap-snapshot summary or diff (boxed, as `Json`).
+    Heap(Box<heap::HeapTask>),
     /// Internal, for the specs: sleeps `ms` in 1 ms steps (checking cancel),
     /// or panics.
     Test { panic: bool, ms: u32 },
@@ -36,6 +39,7 @@ impl Task {
         match self {
             Task::Hash { .. } | Task::HashChunks { .. } => Op::Hash,
             Task::Json(j) => j.op(),
+            Task::Heap(_) => Op::Heap,
             Task::Test { .. } => Op::Test,
         }
     }
@@ -49,10 +53,19 @@ pub enum Op {
     JsonValidate = 2,
     /// The specs' internal sleep/panic task.
     Test = 3,
+    /// `heap.summary` / `heap.diff` (not a `pool.run` op, so not in
+    /// [`Op::PUBLIC`], whose order the metrics packing follows).
+    Heap = 4,
 }
 
 impl Op {
-    pub const ALL: [Op; 4] = [Op::Hash, Op::JsonParse, Op::JsonValidate, Op::Test];
+    pub const ALL: [Op; 5] = [
+        Op::Hash,
+        Op::JsonParse,
+        Op::JsonValidate,
+        Op::Test,
+        Op::Heap,
+    ];
     /// The ops users submit: what metrics report (not the specs' `Test`).
     pub const PUBLIC: [Op; 3] = [Op::Hash, Op::JsonParse, Op::JsonValidate];
 
@@ -68,6 +81,7 @@ impl Op {
             Op::JsonParse => "json.parse",
             Op::JsonValidate => "json.validate",
             Op::Test => "test",
+            Op::Heap => "heap",
         }
     }
 }
@@ -77,15 +91,19 @@ pub enum Output {
     Text(Text),
     Bytes(Digest),
     Count(f64),
+    /// JSON text, given to JS as a string (a heap report).
+    Json(String),
 }
 
 /// Why a task stopped early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Stop {
     Cancelled,
     /// The submitting thread ended: drop the task silently.
     Ended,
     Detached,
+    /// The task failed with this error (a heap task's bad input).
+    Failed(Box<Error>),
 }
 
 impl From<Stop> for Error {
@@ -96,6 +114,7 @@ impl From<Stop> for Error {
                 thread: "the submitting thread".into(),
             },
             Stop::Detached => Error::Detached,
+            Stop::Failed(e) => *e,
         }
     }
 }
@@ -176,6 +195,7 @@ impl Task {
                 out,
             } => hash::hash_chunks(*algorithm, input, *chunk_size, out, ctx),
             Self::Json(j) => j.run(),
+            Self::Heap(h) => h.run(ctx),
             Self::Test { panic, ms } => {
                 if *panic {
                     panic!("test panic requested");

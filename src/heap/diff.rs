@@ -1,0 +1,201 @@
+//! `heap.diff`: by object id (what is new in the newer snapshot, and
+//! whether the two can be compared by id at all), or by constructor.
+#![forbid(unsafe_code)]
+
+use super::classes::{totals, Classes, Totals};
+use super::parse::{Graph, Keep};
+use super::report::{analyse, load, row_json, rows, total_size, By, Out};
+use crate::error::Error;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// The older side of an id diff: each id's node, for the process check.
+struct IdIndex {
+    /// (id, ordinal), sorted by id.
+    ids: Vec<(u32, u32)>,
+    g: Graph,
+}
+
+impl IdIndex {
+    fn find(&self, id: u32) -> Option<usize> {
+        self.ids
+            .binary_search_by_key(&id, |p| p.0)
+            .ok()
+            .map(|i| self.ids[i].1 as usize)
+    }
+}
+
+/// Below this many shared ids the process check says nothing.
+const CHECK_MIN: u64 = 100;
+
+/// `heap.diff(a, b)`.
+pub fn diff(
+    a_path: &str,
+    b_path: &str,
+    by: By,
+    top: usize,
+    cancelled: &dyn Fn() -> bool,
+) -> Out<String> {
+    match by {
+        By::Id => diff_by_id(a_path, b_path, top, cancelled),
+        By::Constructor => diff_by_constructor(a_path, b_path, top, cancelled),
+    }
+}
+
+fn side(path: &str, g: &Graph) -> Value {
+    json!({ "file": path, "nodes": g.nodes(), "totalSize": total_size(g) })
+}
+
+fn diff_by_id(a_path: &str, b_path: &str, top: usize, cancelled: &dyn Fn() -> bool) -> Out<String> {
+    let old = load(a_path, Keep::NodesOnly, cancelled)?;
+    let mut ids: Vec<(u32, u32)> = old
+        .node_id
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, i as u32))
+        .collect();
+    ids.sort_unstable();
+    let old = IdIndex { ids, g: old };
+    let b = analyse(b_path, cancelled)?;
+    let (g, ol) = (&b.g, &old.g.layout);
+    // Same process? Shared ids must mostly name the same kind of object, and
+    // the newer snapshot must hold the newer ids.
+    // V8 gives heap objects odd ids, counting up; embedder (native) objects
+    // get even ids from a hash, which say nothing about age.
+    let newest =
+        |ids: &mut dyn Iterator<Item = u32>| ids.filter(|id| id & 1 == 1).max().unwrap_or(0);
+    let max_a = newest(&mut old.ids.iter().map(|p| p.0));
+    let max_b = newest(&mut g.node_id.iter().copied());
+    let mut is_new = vec![false; g.nodes()];
+    let (mut shared, mut agree) = (0u64, 0u64);
+    // A's objects still in B, to count those that are gone.
+    let mut kept = vec![false; old.g.nodes()];
+    for (n, new) in is_new.iter_mut().enumerate() {
+        if g.node_type[n] == g.layout.t_synthetic {
+            // The root and the GC-root groups: structure, not objects.
+            continue;
+        }
+        match old.find(g.node_id[n]) {
+            None => *new = true,
+            Some(o) => {
+                kept[o] = true;
+                shared += 1;
+                let same_type = ol.node_types[old.g.node_type[o] as usize]
+                    == g.layout.node_types[g.node_type[n] as usize];
+                if same_type
+                    && old.g.strings.get(old.g.node_name[o]) == g.strings.get(g.node_name[n])
+                {
+                    agree += 1;
+                }
+            }
+        }
+    }
+    if shared >= CHECK_MIN && agree * 2 < shared {
+        return Err(Error::HeapDifferentProcess {
+            reason: format!(
+                "of the {shared} object ids the two snapshots share, only {agree} name the same kind of object in both, so they come from different processes"
+            ),
+        }
+        .into());
+    }
+    if max_b < max_a && shared >= CHECK_MIN {
+        return Err(Error::HeapDifferentProcess {
+            reason: format!(
+                "the second snapshot ({b_path}, newest object id {max_b}) is older than the first ({a_path}, newest id {max_a}): give the older snapshot first"
+            ),
+        }
+        .into());
+    }
+    let removed = (0..old.g.nodes())
+        .filter(|&o| !kept[o] && old.g.node_type[o] != ol.t_synthetic)
+        .count();
+    let t = totals(g, &b.classes, &b.dom, |n| is_new[n]);
+    // All new objects together, counted once each under the same rule.
+    let one = Classes {
+        of: vec![0; g.nodes()],
+        names: vec![String::new()],
+    };
+    let all = totals(g, &one, &b.dom, |n| is_new[n]);
+    let all = all[0];
+    let listed: Vec<Value> = rows(&b.classes.names, &t, top)
+        .iter()
+        .map(|(i, t)| row_json(&b.classes.names[*i], t))
+        .collect();
+    let out = json!({
+        "by": "id",
+        "a": side(a_path, &old.g),
+        "b": side(b_path, g),
+        "added": { "count": all.count, "selfSize": all.self_size, "retainedSize": all.retained },
+        "removed": { "count": removed },
+        "constructors": listed,
+    });
+    Ok(out.to_string())
+}
+
+fn diff_by_constructor(
+    a_path: &str,
+    b_path: &str,
+    top: usize,
+    cancelled: &dyn Fn() -> bool,
+) -> Out<String> {
+    let per_class = |path: &str| -> Out<(Value, HashMap<String, Totals>)> {
+        let a = analyse(path, cancelled)?;
+        let t = totals(&a.g, &a.classes, &a.dom, |_| true);
+        let map = a
+            .classes
+            .names
+            .iter()
+            .zip(t)
+            .filter(|(_, t)| t.count > 0)
+            .map(|(n, t)| (n.clone(), t))
+            .collect();
+        Ok((side(path, &a.g), map))
+    };
+    // One at a time: the first's graph is freed before the second is read.
+    let (side_a, ta) = per_class(a_path)?;
+    let (side_b, tb) = per_class(b_path)?;
+    let mut names: Vec<&String> = ta
+        .keys()
+        .chain(tb.keys().filter(|k| !ta.contains_key(*k)))
+        .collect();
+    let zero = Totals::default();
+    let delta = |n: &String| {
+        let (x, y) = (ta.get(n).unwrap_or(&zero), tb.get(n).unwrap_or(&zero));
+        (
+            y.count as i128 - x.count as i128,
+            y.self_size as i128 - x.self_size as i128,
+            y.retained as i128 - x.retained as i128,
+            x,
+            y,
+        )
+    };
+    names.retain(|n| {
+        let (c, s, r, _, _) = delta(n);
+        c != 0 || s != 0 || r != 0
+    });
+    names.sort_by(|p, q| {
+        let (_, ps, pr, _, _) = delta(p);
+        let (_, qs, qr, _, _) = delta(q);
+        qr.abs()
+            .cmp(&pr.abs())
+            .then(qs.abs().cmp(&ps.abs()))
+            .then(p.cmp(q))
+    });
+    names.truncate(top);
+    let listed: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            let (c, s, r, x, y) = delta(n);
+            json!({
+                "name": n,
+                "count": c as f64,
+                "selfSize": s as f64,
+                "retainedSize": r as f64,
+                "before": { "count": x.count, "selfSize": x.self_size, "retainedSize": x.retained },
+                "after": { "count": y.count, "selfSize": y.self_size, "retainedSize": y.retained },
+            })
+        })
+        .collect();
+    let out = json!({ "by": "constructor", "a": side_a, "b": side_b, "constructors": listed });
+    Ok(out.to_string())
+}
