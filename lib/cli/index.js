@@ -53,7 +53,10 @@ async function main(argv, io = defaultIo) {
       io.err(`nodeperf ${name}: ${err.message}\n\n${err.usage}`)
       return 2
     }
-    io.err(`nodeperf ${name}: ${err && err.code ? `${err.code}: ` : ''}${err && err.message ? err.message : err}\n`)
+    const message = err && err.message ? err.message : String(err)
+    // fs errors already start with their code ("ENOENT: no such file …").
+    const code = err && err.code && !message.startsWith(`${err.code}:`) ? `${err.code}: ` : ''
+    io.err(`nodeperf ${name}: ${code}${message}\n`)
     return 1
   }
 }
