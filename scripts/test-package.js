@@ -5,7 +5,8 @@
 //      main tarball, which holds no .node; the platform tarball holds its .node;
 //   2. the shipped .node needs no GLIBC_ symbol version above 2.17 (non-weak);
 //   3. installed with npm into an empty folder, with no cargo or rustc on the
-//      PATH, the package works from CJS and ESM on Node 20, 22 and 24;
+//      PATH, the package works from CJS and ESM on Node 20, 22 and 24, and
+//      so does `npx nodeperf heap summary`;
 //   4. so does an esbuild bundle of the same app (@nodeperf/native external, as
 //      the README says), and bundles made with --loader:.node=copy and =file;
 //   5. with the platform package hidden, require() throws a clear error, and the
@@ -185,6 +186,23 @@ if (expect(quick !== null, "the README has a quick start to run")) {
       `${r.stdout}\n${r.stderr}`,
     )
   }
+}
+
+// The CLI as a user runs it: `npx nodeperf heap summary` on a snapshot of
+// the installed package's own process, with each Node major first on the PATH.
+mustRun(nodes[majors[0]], ['-e', "require('@nodeperf/native'); require('v8').writeHeapSnapshot('app.heapsnapshot')"], { cwd: app, env })
+for (const major of majors) {
+  const pathWith = `${path.dirname(nodes[major])}${path.delimiter}${env.PATH}`
+  const r = run(npm, ['exec', '--no', '--', 'nodeperf', 'heap', 'summary', 'app.heapsnapshot', '--json'], { cwd: app, env: { ...env, PATH: pathWith }, timeout: 120_000 })
+  let report = null
+  try {
+    report = JSON.parse(r.stdout)
+  } catch {}
+  expect(
+    r.status === 0 && report && report.nodes > 1000 && report.constructors.some((c) => c.name === 'Object' && c.count > 0),
+    `Node ${major}: npx nodeperf heap summary on a snapshot of the installed package's process`,
+    `${(r.stdout || '').slice(0, 2000)}\n${r.stderr}`,
+  )
 }
 
 // ---- 4. bundled apps ----------------------------------------------------------
