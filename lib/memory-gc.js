@@ -83,6 +83,9 @@ const heap = {
 /** Heap used after each major GC: [{ at, heapUsed }], oldest first. */
 const points = []
 
+/** For the benches: called with each new point. */
+let pointHook = null
+
 /** Leak listeners: { callback, options, suspected }. */
 const leakListeners = new Set()
 let status = evaluate(LEAK_DEFAULTS)
@@ -133,9 +136,11 @@ function rotate() {
       heap.majorGcs++
       heap.usedAfterMajorGc = after.heapStatistics.usedHeapSize
       heap.lastMajorAt = now
-      points.push({ at: now, heapUsed: after.heapStatistics.usedHeapSize })
+      const point = { at: now, heapUsed: after.heapStatistics.usedHeapSize }
+      points.push(point)
       if (points.length > POINTS_KEPT) points.shift()
       added = true
+      if (pointHook !== null) pointHook(point)
     } else if (PROFILER_MINOR.has(s.gcType)) {
       heap.minorGcs++
       const old = after.heapSpaceStatistics.find((x) => x.spaceName === 'old_space')
@@ -423,9 +428,10 @@ module.exports = {
   gcStats,
   onLeakSuspected,
   leakStatus,
+  // Not part of the API: the pure rule and internals, for the specs and benches.
+  [Symbol.for('nodeperf.memoryGcHelper')]: () => ({
+    setPointHook(fn) {
+      pointHook = fn
+    },
+    leakRule, mannKendallZ, theilSen, gcMsBetween, rotate, points, LEAK_DEFAULTS, DEFAULT_GC_BUCKETS, KINDS }),
 }
-
-// Not part of the API: the pure rule and internals, for the specs and benches.
-Object.defineProperty(module.exports, Symbol.for('nodeperf.memoryGcHelper'), {
-  value: () => ({ leakRule, mannKendallZ, theilSen, gcMsBetween, rotate, points, LEAK_DEFAULTS, DEFAULT_GC_BUCKETS, KINDS }),
-})
