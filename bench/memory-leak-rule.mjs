@@ -27,7 +27,7 @@ const GCS = option('gcs', 35)
 const LEAK_AFTER = option('leak-after', 20)
 const PARALLEL = option('parallel', 2)
 const WORKLOAD = fileURLToPath(new URL('./memory-leak-workload.cjs', import.meta.url))
-const FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=256']
+const FLAGS = ['--max-semi-space-size=1']
 
 async function runWorkload(kind) {
   const p = spawn(process.execPath, [...FLAGS, WORKLOAD, kind, String(GCS), String(LEAK_AFTER)], { stdio: ['ignore', 'pipe', 'inherit'] })

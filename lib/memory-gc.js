@@ -52,7 +52,8 @@ const LEAK_DEFAULTS = Object.freeze({
   window: 30,
   minPoints: 10,
   minZ: 2.5,
-  minHalfZ: 1.2,
+  minHalfZ: 0.8,
+  minHalfSlopeRatio: 0.33,
   minRiseBytes: 256 * 1024,
   minRiseFraction: 0.01,
 })
@@ -299,13 +300,19 @@ function windowStats(w, o) {
   const z1 = mannKendallZ(ys.slice(0, h))
   const z2 = mannKendallZ(ys.slice(n - h))
   const perGc = theilSen(idx, ys)
+  // Each half's own slope, against the whole window's (within a factor of
+  // 1/minHalfSlopeRatio either way): a step or a fill that stopped makes one
+  // half's slope far steeper than the other's, however the noise falls.
+  const s1 = theilSen(idx.slice(0, h), ys.slice(0, h))
+  const s2 = theilSen(idx.slice(n - h), ys.slice(n - h))
+  const halvesAgree = Math.min(s1, s2) >= o.minHalfSlopeRatio * perGc && Math.max(s1, s2) <= perGc / o.minHalfSlopeRatio
   const perMs = theilSen(
     w.map((p) => p.at),
     ys,
   )
   const rise = perGc * (n - 1)
   const needed = Math.max(o.minRiseBytes, o.minRiseFraction * median([...ys]))
-  const suspected = z >= o.minZ && z1 >= o.minHalfZ && z2 >= o.minHalfZ && perGc > 0 && rise >= needed
+  const suspected = z >= o.minZ && z1 >= o.minHalfZ && z2 >= o.minHalfZ && halvesAgree && perGc > 0 && rise >= needed
   const confidence = Math.min(phi(z), phi(z1), phi(z2))
   return { n, z, z1, z2, perGc, perMs, rise, needed, suspected, confidence }
 }
@@ -371,6 +378,7 @@ function checkLeakOptions(options, name = 'options') {
     minPoints,
     minZ: numberOption(options.minZ, `${name}.minZ`, LEAK_DEFAULTS.minZ, 0, 10, '>= 0 and <= 10'),
     minHalfZ: numberOption(options.minHalfZ, `${name}.minHalfZ`, LEAK_DEFAULTS.minHalfZ, 0, 10, '>= 0 and <= 10'),
+    minHalfSlopeRatio: numberOption(options.minHalfSlopeRatio, `${name}.minHalfSlopeRatio`, LEAK_DEFAULTS.minHalfSlopeRatio, 0, 1, '>= 0 and <= 1'),
     minRiseBytes: numberOption(options.minRiseBytes, `${name}.minRiseBytes`, LEAK_DEFAULTS.minRiseBytes, 0, 2 ** 53, '>= 0'),
     minRiseFraction: numberOption(options.minRiseFraction, `${name}.minRiseFraction`, LEAK_DEFAULTS.minRiseFraction, 0, 10, '>= 0 and <= 10'),
   }
