@@ -322,9 +322,11 @@ function windowStats(w, o) {
  * Suffix windows of the newest minPoints, minPoints + 5, … up to `window`
  * points are tried; the rule holds when, in one of them, the Mann–Kendall
  * trend holds over the window (Z >= minZ) and separately in each half
- * (Z >= minHalfZ: a one-time step lies in one half only), and the
- * Theil–Sen rise over it is at least minRiseBytes and minRiseFraction of
- * the median heap.
+ * (Z >= minHalfZ), each half's Theil–Sen slope is within a factor of
+ * 1/minHalfSlopeRatio of the window's (a one-time step or a fill that
+ * stopped makes one half far steeper), and the Theil–Sen rise over the
+ * window is at least minRiseBytes and minRiseFraction of its median heap.
+ * The verdict describes the smallest window that holds, else the whole.
  *
  * @returns {{ suspected: boolean, slopeBytesPerMinute: number, slopeBytesPerMajorGc: number,
  *   confidence: number, z: number, zHalves: [number, number], risenBytes: number,
@@ -345,20 +347,26 @@ function leakRule(pts, options = LEAK_DEFAULTS) {
     points: w.map((p) => ({ at: p.at, heapUsed: p.heapUsed })),
   })
   if (all.length < o.minPoints) return verdict(null, all, false)
-  let best = null
-  let bestW = all
+  // The smallest window that holds (its slope is the newest), with the
+  // highest confidence of any window that holds; else the whole window.
+  let found = null
+  let foundW = null
+  let confidence = 0
+  let whole = null
   for (let n = o.minPoints; n <= all.length; n = n + 5 > all.length && n < all.length ? all.length : n + 5) {
     const w = all.slice(-n)
     const st = windowStats(w, o)
-    if (st.suspected && (best === null || !best.suspected || st.confidence > best.confidence)) {
-      best = st
-      bestW = w
-    } else if (best === null || (!best.suspected && st.n === all.length)) {
-      best = st
-      bestW = w
+    if (st.suspected) {
+      if (found === null) {
+        found = st
+        foundW = w
+      }
+      confidence = Math.max(confidence, st.confidence)
     }
+    if (n === all.length) whole = st
   }
-  return verdict(best, bestW, best.suspected)
+  if (found !== null) return verdict({ ...found, confidence }, foundW, true)
+  return verdict(whole, all, false)
 }
 
 function evaluate(o) {
