@@ -553,7 +553,7 @@ export interface LeakOptions {
   minHalfSlopeRatio?: number
   /** Least rise over the window, bytes. @default 262144 */
   minRiseBytes?: number
-  /** Least rise as a fraction of the window's median heap. @default 0.01 */
+  /** Least rise as a fraction of the window's median heap. @default 0.02 */
   minRiseFraction?: number
 }
 

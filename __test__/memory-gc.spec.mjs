@@ -229,7 +229,7 @@ test('leak rule: no firing on noise, a cache that fills and plateaus, a one-time
 })
 
 test('leak rule: a steady leak after a stable phase is flagged within 10 points, with a sane slope and confidence', () => {
-  const perGc = 40 * 1024
+  const perGc = 60 * 1024
   for (let seed = 1; seed <= 20; seed++) {
     const pts = series(40, (i) => Math.max(0, i - 19) * perGc, 50 * 1024, seed)
     const f = firings(pts)

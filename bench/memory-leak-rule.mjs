@@ -12,10 +12,13 @@
 // callback over-reads the exact numbers (v8.GCProfiler).
 //
 // usage: node bench/memory-leak-rule.mjs [--runs 3] [--gcs 35] [--leak-after 20] [--parallel 2]
+//   NODEPERF_BENCH_SAVE=file.json also writes every run's points there;
+//   NODEPERF_BENCH_ONLY=step,leak runs only those workloads.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import fs from 'node:fs'
 import { machine, option } from './common.mjs'
 
 const require = createRequire(import.meta.url)
@@ -91,12 +94,14 @@ function summarise(r) {
 console.log(`leak rule: ${machine()} (2 shared, noisy cores)`)
 console.log(`workloads: ${FLAGS.join(' ')}, ${GCS} major GCs each, leak of 1 MB/min from major GC ${LEAK_AFTER}; ${RUNS} runs, ${PARALLEL} workloads at a time`)
 console.log(`rule: ${JSON.stringify(LEAK_DEFAULTS)}\n`)
-const kinds = ['stable', 'cache', 'step', 'leak']
+const kinds = process.env.NODEPERF_BENCH_ONLY ? process.env.NODEPERF_BENCH_ONLY.split(',') : ['stable', 'cache', 'step', 'leak']
 const rows = []
+const saved = []
 for (let run = 1; run <= RUNS; run++) {
   for (let i = 0; i < kinds.length; i += PARALLEL) {
     const batch = await Promise.all(kinds.slice(i, i + PARALLEL).map(runWorkload))
     for (const r of batch) {
+      saved.push({ run, kind: r.kind, points: r.points, fired: r.fired })
       const s = { run, ...summarise(r) }
       rows.push(s)
       console.log(
@@ -108,6 +113,7 @@ for (let run = 1; run <= RUNS; run++) {
     }
   }
 }
+if (process.env.NODEPERF_BENCH_SAVE) fs.writeFileSync(process.env.NODEPERF_BENCH_SAVE, JSON.stringify(saved))
 const nonLeak = rows.filter((r) => r.kind !== 'leak')
 const leaks = rows.filter((r) => r.kind === 'leak')
 const fpOurs = rows.reduce((n, r) => n + r.oursFp, 0)

@@ -55,7 +55,7 @@ const LEAK_DEFAULTS = Object.freeze({
   minHalfZ: 0.8,
   minHalfSlopeRatio: 0.33,
   minRiseBytes: 256 * 1024,
-  minRiseFraction: 0.01,
+  minRiseFraction: 0.02,
 })
 const LEAK_KEYS = Object.keys(LEAK_DEFAULTS)
 

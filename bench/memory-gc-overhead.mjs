@@ -1,0 +1,68 @@
+// What GC metrics cost (memory.startGcStats(): a PerformanceObserver('gc')
+// and a v8.GCProfiler rotated at each major GC and every 5 s): a hello-world
+// http server's throughput under autocannon with them on vs off, in
+// interleaved rounds (each round: off, on and a second off in rotating
+// order, each in a fresh child process). The off/off ratio is the A/A
+// control: the machine's own noise floor in the same run.
+//
+// usage: node bench/memory-gc-overhead.mjs [--pairs 5] [--seconds 5] [--connections 50]
+import { createRequire } from 'node:module'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { machine, median, option } from './common.mjs'
+
+const require = createRequire(import.meta.url)
+const autocannon = require('autocannon')
+const PAIRS = option('pairs', 5)
+const SECONDS = option('seconds', 5)
+const CONNECTIONS = option('connections', 50)
+
+const serverCode = (on) => `
+  const { memory } = require('@nodeperf/native')
+  if (${on}) memory.startGcStats()
+  const server = require('node:http').createServer((req, res) => res.end('hello world'))
+  server.listen(0, '127.0.0.1', () => console.log(server.address().port))
+  process.on('SIGTERM', () => {
+    const s = memory.gcStats()
+    console.log(JSON.stringify({ scavenges: s.pauses.scavenge.count, majors: s.pauses.mark_compact.count }))
+    process.exit(0)
+  })`
+
+async function round(on) {
+  const p = spawn(process.execPath, ['-e', serverCode(on)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  p.stdout.on('data', (d) => (out += d))
+  while (!out.includes('\n')) await once(p.stdout, 'data')
+  const port = Number(out.split('\n')[0])
+  const r = await autocannon({ url: `http://127.0.0.1:${port}`, connections: CONNECTIONS, duration: SECONDS })
+  p.kill('SIGTERM')
+  await once(p, 'exit')
+  const gcs = JSON.parse(out.trim().split('\n').at(-1))
+  return { rps: r.requests.average, gcs }
+}
+
+console.log(`GC metrics overhead: ${machine()} (2 shared, noisy cores)`)
+console.log(`http hello world, autocannon ${CONNECTIONS} connections, ${SECONDS} s a round, ${PAIRS} rounds of off / on / off (order rotating)\n`)
+const orders = [['off', 'on', 'off2'], ['on', 'off2', 'off'], ['off2', 'off', 'on']]
+const rps = { off: [], on: [], off2: [] }
+let seen = null
+for (let i = 0; i < PAIRS; i++) {
+  for (const mode of orders[i % orders.length]) {
+    const r = await round(mode === 'on')
+    rps[mode].push(r.rps)
+    if (mode === 'on') seen = r.gcs
+  }
+  console.log(`round ${i + 1}: off ${rps.off[i].toFixed(0)}  on ${rps.on[i].toFixed(0)}  off (A/A) ${rps.off2[i].toFixed(0)} req/s`)
+}
+const ratios = rps.on.map((x, i) => x / rps.off[i])
+const aa = rps.off2.map((x, i) => x / rps.off[i])
+const ratio = median(ratios)
+const noise = median(aa.map((x) => Math.abs(1 - x)))
+console.log(`\n| | req/s (median) | per-round ratio to off (median) |`)
+console.log(`|---|---|---|`)
+console.log(`| GC metrics off | ${median(rps.off).toFixed(0)} | 1 |`)
+console.log(`| GC metrics on | ${median(rps.on).toFixed(0)} | ${(ratio * 100).toFixed(1)}% (rounds: ${ratios.map((x) => (x * 100).toFixed(1)).join(', ')}) |`)
+console.log(`| off again (A/A control) | ${median(rps.off2).toFixed(0)} | ${(median(aa) * 100).toFixed(1)}% (rounds: ${aa.map((x) => (x * 100).toFixed(1)).join(', ')}) |`)
+console.log(`\nGCs in the last 'on' round: ${seen.scavenges} scavenges, ${seen.majors} major`)
+console.log(`A/A noise floor (median |1 - off/off|): ${(noise * 100).toFixed(1)}%`)
+console.log(`bar (on >= 98% of off): ${ratio >= 0.98 ? 'met' : 'MISSED'} (${(ratio * 100).toFixed(1)}%)${noise > 0.02 ? ' — the A/A control moves by more than 2% on this machine' : ''}`)
