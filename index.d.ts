@@ -551,6 +551,8 @@ export interface LeakOptions {
   minHalfZ?: number
   /** Each half's Theil–Sen slope within this factor of the window's, both ways, 0..1. @default 0.33 */
   minHalfSlopeRatio?: number
+  /** Largest rise between neighbouring points as a share of the window's range, 0..1. @default 0.5 */
+  maxJumpShare?: number
   /** Least rise over the window, bytes. @default 262144 */
   minRiseBytes?: number
   /** Least rise as a fraction of the window's median heap. @default 0.02 */

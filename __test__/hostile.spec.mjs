@@ -287,7 +287,7 @@ const SURFACE = {
   'memory.onLeakSuspected': {
     args: () => [() => {}, {}],
     call: (...a) => native.memory.onLeakSuspected(...a),
-    options: { at: 1, names: ['window', 'minPoints', 'minZ', 'minHalfZ', 'minRiseBytes', 'minRiseFraction'] },
+    options: { at: 1, names: ['window', 'minPoints', 'minZ', 'minHalfZ', 'minHalfSlopeRatio', 'maxJumpShare', 'minRiseBytes', 'minRiseFraction'] },
     done: (unsubscribe) => unsubscribe(),
   },
   'memory.onLeakSuspected() unsubscribe': { args: noArgs, call: (...a) => native.memory.onLeakSuspected(() => {})(...a) },

@@ -54,6 +54,7 @@ const LEAK_DEFAULTS = Object.freeze({
   minZ: 2.5,
   minHalfZ: 0.8,
   minHalfSlopeRatio: 0.33,
+  maxJumpShare: 0.5,
   minRiseBytes: 256 * 1024,
   minRiseFraction: 0.02,
 })
@@ -311,8 +312,19 @@ function windowStats(w, o) {
     ys,
   )
   const rise = perGc * (n - 1)
+  // A one-time step puts most of the window's range into one jump between
+  // neighbours; a trend spreads it over many.
+  let maxJump = 0
+  let lo = ys[0]
+  let hi = ys[0]
+  for (let i = 1; i < n; i++) {
+    maxJump = Math.max(maxJump, ys[i] - ys[i - 1])
+    lo = Math.min(lo, ys[i])
+    hi = Math.max(hi, ys[i])
+  }
+  const spread = hi > lo ? maxJump / (hi - lo) <= o.maxJumpShare : false
   const needed = Math.max(o.minRiseBytes, o.minRiseFraction * median([...ys]))
-  const suspected = z >= o.minZ && z1 >= o.minHalfZ && z2 >= o.minHalfZ && halvesAgree && perGc > 0 && rise >= needed
+  const suspected = z >= o.minZ && z1 >= o.minHalfZ && z2 >= o.minHalfZ && halvesAgree && spread && perGc > 0 && rise >= needed
   const confidence = Math.min(phi(z), phi(z1), phi(z2))
   return { n, z, z1, z2, perGc, perMs, rise, needed, suspected, confidence }
 }
@@ -324,7 +336,9 @@ function windowStats(w, o) {
  * trend holds over the window (Z >= minZ) and separately in each half
  * (Z >= minHalfZ), each half's Theil–Sen slope is within a factor of
  * 1/minHalfSlopeRatio of the window's (a one-time step or a fill that
- * stopped makes one half far steeper), and the Theil–Sen rise over the
+ * stopped makes one half far steeper), no rise between neighbouring points
+ * is more than maxJumpShare of the window's range (a step is one jump), and
+ * the Theil–Sen rise over the
  * window is at least minRiseBytes and minRiseFraction of its median heap.
  * The verdict describes the smallest window that holds, else the whole.
  *
@@ -387,6 +401,7 @@ function checkLeakOptions(options, name = 'options') {
     minZ: numberOption(options.minZ, `${name}.minZ`, LEAK_DEFAULTS.minZ, 0, 10, '>= 0 and <= 10'),
     minHalfZ: numberOption(options.minHalfZ, `${name}.minHalfZ`, LEAK_DEFAULTS.minHalfZ, 0, 10, '>= 0 and <= 10'),
     minHalfSlopeRatio: numberOption(options.minHalfSlopeRatio, `${name}.minHalfSlopeRatio`, LEAK_DEFAULTS.minHalfSlopeRatio, 0, 1, '>= 0 and <= 1'),
+    maxJumpShare: numberOption(options.maxJumpShare, `${name}.maxJumpShare`, LEAK_DEFAULTS.maxJumpShare, 0, 1, '>= 0 and <= 1'),
     minRiseBytes: numberOption(options.minRiseBytes, `${name}.minRiseBytes`, LEAK_DEFAULTS.minRiseBytes, 0, 2 ** 53, '>= 0'),
     minRiseFraction: numberOption(options.minRiseFraction, `${name}.minRiseFraction`, LEAK_DEFAULTS.minRiseFraction, 0, 10, '>= 0 and <= 10'),
   }
