@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
 import client from 'prom-client'
@@ -217,6 +218,12 @@ test('leak rule: no firing on noise, a cache that fills and plateaus, a one-time
     // Grows once by 16 MB at point 12 (anywhere in the window as it slides).
     assert.deepEqual(firings(series(80, (i) => (i >= 12 ? 16 * MB : 0), 150 * 1024, seed)), [], `step, seed ${seed}`)
   }
+  // Recorded by bench/memory-leak-rule.mjs: a 16 MB step at major GC 9, then
+  // V8's heap after GC creeping up by ~0.9 % over 26 GCs. The rule without
+  // its one-jump check fired on it twice.
+  const creep = JSON.parse(readFileSync(new URL('./fixtures/gc-points-step-creep.json', import.meta.url), 'utf8'))
+  assert.deepEqual(firings(creep), [])
+  assert.ok(firings(creep, { maxJumpShare: 1 }).length > 0, 'the fixture still shows what the check is for')
   // A fill that lasts longer than the rule's window is growth while it lasts
   // (docs/memory.md): it may be flagged then, and the flag clears on the plateau.
   const long = series(80, (i) => Math.min(i, 20) * MB, 150 * 1024, 1)
