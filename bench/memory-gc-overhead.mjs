@@ -5,17 +5,23 @@
 // order, each in a fresh child process). The off/off ratio is the A/A
 // control: the machine's own noise floor in the same run.
 //
-// usage: node bench/memory-gc-overhead.mjs [--pairs 5] [--seconds 5] [--connections 50]
+// Second, what each GC costs the main thread, which the http ratio cannot
+// resolve on a noisy machine: allocation churn that runs ~300 scavenges, with
+// GC metrics off and on in alternating rounds in one process, the main
+// thread's own CPU time (/proc/thread-self/schedstat) per scavenge.
+//
+// usage: node bench/memory-gc-overhead.mjs [--pairs 5] [--seconds 5] [--connections 50] [--micro-rounds 10]
 import { createRequire } from 'node:module'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { machine, median, option } from './common.mjs'
+import { busy, machine, median, option } from './common.mjs'
 
 const require = createRequire(import.meta.url)
 const autocannon = require('autocannon')
-const PAIRS = option('pairs', 5)
-const SECONDS = option('seconds', 5)
-const CONNECTIONS = option('connections', 50)
+const PAIRS = Number(option('pairs', 5))
+const SECONDS = Number(option('seconds', 5))
+const CONNECTIONS = Number(option('connections', 50))
+const MICRO_ROUNDS = Number(option('micro-rounds', 10))
 
 const serverCode = (on) => `
   const { memory } = require('@nodeperf/native')
@@ -66,3 +72,38 @@ console.log(`| off again (A/A control) | ${median(rps.off2).toFixed(0)} | ${(med
 console.log(`\nGCs in the last 'on' round: ${seen.scavenges} scavenges, ${seen.majors} major`)
 console.log(`A/A noise floor (median |1 - off/off|): ${(noise * 100).toFixed(1)}%`)
 console.log(`bar (on >= 98% of off): ${ratio >= 0.98 ? 'met' : 'MISSED'} (${(ratio * 100).toFixed(1)}%)${noise > 0.02 ? ' — the A/A control moves by more than 2% on this machine' : ''}`)
+
+// ---- per GC: main-thread CPU time, in one process -------------------------------
+const { memory } = require('@nodeperf/native')
+async function churn() {
+  // Short-lived objects only (scavenges, no major GC); yields so the
+  // observer's callbacks and profiler rotations run inside the measurement.
+  let sink = null
+  for (let batch = 0; batch < 300; batch++) {
+    for (let i = 0; i < 20_000; i++) sink = { i, s: [i, i + 1] }
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  return sink
+}
+await churn()
+const cpu = { off: [], on: [] }
+let scavenges = 0
+for (let r = 0; r < MICRO_ROUNDS; r++) {
+  for (const mode of r % 2 ? ['on', 'off'] : ['off', 'on']) {
+    if (mode === 'on') memory.startGcStats()
+    const before = memory.gcStats().pauses.scavenge.count
+    const { cpuMs } = await busy(churn)
+    if (mode === 'on') {
+      scavenges = memory.gcStats().pauses.scavenge.count - before
+      memory.stopGcStats()
+    }
+    cpu[mode].push(cpuMs)
+  }
+}
+const added = median(cpu.on) - median(cpu.off)
+console.log(`\nper GC, main-thread CPU time: ${MICRO_ROUNDS} alternating rounds of churn (${scavenges} scavenges a round)`)
+console.log(`| | CPU ms a round (median) |`)
+console.log(`|---|---|`)
+console.log(`| GC metrics off | ${median(cpu.off).toFixed(1)} |`)
+console.log(`| GC metrics on | ${median(cpu.on).toFixed(1)} |`)
+console.log(`added: ${added.toFixed(2)} ms a round, ${((added * 1000) / Math.max(1, scavenges)).toFixed(1)} µs per scavenge (${((added / median(cpu.off)) * 100).toFixed(1)}% of the round)`)

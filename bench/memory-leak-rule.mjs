@@ -25,10 +25,10 @@ const require = createRequire(import.meta.url)
 const { memory } = require('@nodeperf/native')
 const { leakRule, LEAK_DEFAULTS } = memory[Symbol.for('nodeperf.memoryGcHelper')]()
 
-const RUNS = option('runs', 3)
-const GCS = option('gcs', 35)
-const LEAK_AFTER = option('leak-after', 20)
-const PARALLEL = option('parallel', 2)
+const RUNS = Number(option('runs', 3))
+const GCS = Number(option('gcs', 35))
+const LEAK_AFTER = Number(option('leak-after', 20))
+const PARALLEL = Number(option('parallel', 2))
 const WORKLOAD = fileURLToPath(new URL('./memory-leak-workload.cjs', import.meta.url))
 const FLAGS = ['--max-semi-space-size=1']
 
