@@ -10,13 +10,16 @@ const culprits = require('./culprits.js')
 // Node's own, not a global fake timers may replace.
 const { setTimeout, setImmediate } = require('node:timers')
 
-// While GC metrics run on this thread (lib/memory-gc.js), the function that
-// says how many ms of a stall were GC pauses: (durationMs, endedAtHrMs) → ms.
+// While GC metrics run on this thread (lib/memory-gc.js): `gcMs(durationMs,
+// endedAtHrMs)` says how many ms of a stall were GC pauses, and `watch(on)`
+// is told whether any stall listener wants that (the pauses' times are
+// only watched then).
 let stallExtra = null
 
-/** Sets (or, with null, clears) the function that adds `gcMs` to stalls. */
-function setStallExtra(fn) {
-  stallExtra = fn
+/** Sets (or, with null, clears) what adds `gcMs` to stalls. */
+function setStallExtra(extra) {
+  stallExtra = extra
+  if (extra !== null) extra.watch(stallListeners.size > 0)
 }
 
 /** @type {Set<{ thresholdMs: number, callback: Function }>} */
@@ -59,7 +62,7 @@ function dispatchStall([durationMs, startedAt, endedAtHrMs]) {
 
 /** `info` with `gcMs` (ms of GC pause inside the stall) while GC metrics run. */
 function withGc(info, durationMs, endedAtHrMs) {
-  if (stallExtra !== null) info.gcMs = stallExtra(durationMs, endedAtHrMs)
+  if (stallExtra !== null) info.gcMs = stallExtra.gcMs(durationMs, endedAtHrMs)
   return info
 }
 
@@ -109,6 +112,7 @@ function configureAll(options) {
 }
 
 function syncStallListeners() {
+  if (stallExtra !== null) stallExtra.watch(stallListeners.size > 0)
   let min = culprits.config() === false ? Infinity : culprits.config().thresholdMs
   for (const l of stallListeners) min = Math.min(min, l.thresholdMs)
   if (min === Infinity) {

@@ -6,15 +6,17 @@
 //
 // Two sources, each for what it does well (docs/memory.md has the numbers):
 //
-// - a PerformanceObserver('gc'): every pause's kind, start and duration,
-//   delivered a loop turn after the GC: the pause histograms and the
-//   pauses' intervals, which stalls are matched against;
-// - a v8.GCProfiler: the heap's exact statistics before and after each
-//   GC, but only when the profiler is stopped. It is rotated (stopped and
-//   started again at once) when the observer reports a major GC, at every
-//   read (gcStats, a scrape) and every ROTATE_MS. Reading
-//   v8.getHeapStatistics() in the observer's callback instead over-reads
-//   (what was allocated between the GC and the callback is counted).
+// - a v8.GCProfiler: every GC's kind, pause (`cost`) and the heap's exact
+//   statistics before and after it, handed over only when the profiler is
+//   stopped. It is rotated (stopped and started again at once) right after
+//   each major GC (a FinalizationRegistry sentinel: an object only a major
+//   GC collects; its cleanup runs a task after that GC), at every read
+//   (gcStats, leakStatus, a scrape) and every ROTATE_MS. Reading v8.getHeapStatistics() after a
+//   GC instead over-reads (what was allocated since is counted).
+// - a PerformanceObserver('gc'), only while a stall listener (lag.onStall)
+//   wants `gcMs`: each pause's start time, which the profiler lacks. It
+//   costs the main thread more per GC than the profiler does (measured in
+//   bench/memory-gc-overhead.mjs), so it is not kept without a listener.
 //
 // The leak rule (leakRule) is pure: heap-used-after-major-GC points in, a
 // verdict out. docs/memory.md states the rule, its thresholds and what was
@@ -30,7 +32,13 @@ const { isRevokedProxy, revokedProxy, outOfRange } = require('./errors.js')
 
 /** GC kinds, by the observer's `detail.kind` bit and the profiler's `gcType`. */
 const KINDS = Object.freeze(['scavenge', 'minor_mark_compact', 'mark_compact', 'incremental_marking', 'weak_callbacks'])
-const KIND_OF_FLAG = { 1: 'scavenge', 2: 'minor_mark_compact', 4: 'mark_compact', 8: 'incremental_marking', 16: 'weak_callbacks' }
+const KIND_OF_TYPE = {
+  Scavenge: 'scavenge',
+  MinorMarkCompact: 'minor_mark_compact',
+  MarkSweepCompact: 'mark_compact',
+  IncrementalMarking: 'incremental_marking',
+  ProcessWeakCallbacks: 'weak_callbacks',
+}
 const MAJOR_FLAG = 4
 const PROFILER_MAJOR = 'MarkSweepCompact'
 const PROFILER_MINOR = new Set(['Scavenge', 'MinorMarkCompact'])
@@ -40,7 +48,7 @@ const DEFAULT_GC_BUCKETS = Object.freeze([
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ])
 
-/** How often the profiler is rotated with no major GC (bounds what it holds), ms. */
+/** How often the profiler is also rotated (bounds what it holds), ms. */
 const ROTATE_MS = 5000
 /** Pauses kept for matching against stalls (the newest). */
 const PAUSES_KEPT = 512
@@ -64,6 +72,7 @@ const LEAK_KEYS = Object.keys(LEAK_DEFAULTS)
 
 let observer = null
 let profiler = null
+let running = false
 let timer = null
 /** hrtime ms minus performance.now(): puts the pauses on the stalls' clock. */
 let hrOffsetMs = 0
@@ -90,36 +99,53 @@ let pointHook = null
 
 /** Leak listeners: { callback, options, suspected }. */
 const leakListeners = new Set()
-let status = evaluate(LEAK_DEFAULTS)
+let status = leakRule(points, LEAK_DEFAULTS)
 
 // ---- the two sources -------------------------------------------------------
 
+// A major GC collects the sentinel (scavenges keep weak targets alive), and
+// its cleanup task then rotates the profiler and plants the next one.
+const sentinels = new FinalizationRegistry(afterMajorGc)
+let planted = false
+
+function plant() {
+  if (planted || !running) return
+  sentinels.register({}, undefined)
+  planted = true
+}
+
+function afterMajorGc() {
+  planted = false
+  if (!running) return
+  rotate()
+  plant()
+}
+
+/** The observer's entries: pause intervals; a major GC rotates the profiler. */
 function onEntries(list) {
   let major = false
-  for (const e of list.getEntries()) {
-    const flag = e.detail?.kind ?? e.kind
-    if (record(flag, e.startTime, e.duration)) major = true
-  }
+  for (const e of list.getEntries()) if (interval(e)) major = true
   if (major) rotate()
 }
 
-/** One pause from the observer; true for a major GC. */
-function record(flag, startTime, duration) {
-  const kind = KIND_OF_FLAG[flag]
-  if (kind === undefined) return false
-  const p = pauses.get(kind)
-  const s = duration / 1000
-  let i = 0
-  while (i < DEFAULT_GC_BUCKETS.length && s > DEFAULT_GC_BUCKETS[i]) i++
-  p.counts[i]++
-  p.sum += s
-  p.count++
-  const start = startTime + hrOffsetMs
+/** Keeps one pause's [startHrMs, endHrMs]; true for a major GC. */
+function interval(e) {
+  const start = e.startTime + hrOffsetMs
   recent[recentNext * 2] = start
-  recent[recentNext * 2 + 1] = start + duration
+  recent[recentNext * 2 + 1] = start + e.duration
   recentNext = (recentNext + 1) % PAUSES_KEPT
   if (recentSize < PAUSES_KEPT) recentSize++
-  return flag === MAJOR_FLAG
+  return (e.detail?.kind ?? e.kind) === MAJOR_FLAG
+}
+
+/** One pause from the profiler, into its kind's histogram. */
+function record(kind, seconds) {
+  const p = pauses.get(kind)
+  let i = 0
+  while (i < DEFAULT_GC_BUCKETS.length && seconds > DEFAULT_GC_BUCKETS[i]) i++
+  p.counts[i]++
+  p.sum += seconds
+  p.count++
 }
 
 /** Stops the profiler and starts it again at once; folds in what it saw. */
@@ -131,6 +157,8 @@ function rotate() {
   const now = Date.now()
   let added = false
   for (const s of r.statistics) {
+    const kind = KIND_OF_TYPE[s.gcType]
+    if (kind !== undefined && typeof s.cost === 'number') record(kind, s.cost / 1e6)
     const after = s.afterGC
     if (!after) continue
     heap.heapSizeLimit = after.heapStatistics.heapSizeLimit
@@ -152,55 +180,58 @@ function rotate() {
   if (added) leakCheck()
 }
 
-function running() {
-  return observer !== null
-}
-
 /**
- * Starts GC metrics on this thread (a PerformanceObserver and a rotated
- * v8.GCProfiler). Calling it while they run changes nothing. Returns
- * whether it started them.
+ * Starts GC metrics on this thread (a rotated v8.GCProfiler; a
+ * PerformanceObserver too while stall listeners want `gcMs`). Calling it
+ * while they run changes nothing. Returns whether it started them.
  */
 function startGcStats() {
-  if (observer !== null) return false
-  hrOffsetMs = Number(process.hrtime.bigint()) / 1e6 - performance.now()
+  if (running) return false
+  running = true
   profiler = new v8.GCProfiler()
   profiler.start()
-  observer = new PerformanceObserver(onEntries)
-  observer.observe({ entryTypes: ['gc'] })
   timer = setInterval(rotate, ROTATE_MS)
   timer.unref()
-  setStallExtra(stallGcMs)
+  plant()
+  setStallExtra(STALL_EXTRA)
   return true
 }
 
 /**
- * Stops GC metrics on this thread: disconnects the observer, stops the
- * profiler (folding in what it saw) and clears the timer. The counts so far
- * stay (the histograms are cumulative). Returns whether they were running.
+ * Stops GC metrics on this thread: stops the profiler (folding in what it
+ * saw), disconnects the observer, clears the timer. The counts so far stay
+ * (the histograms are cumulative). Returns whether they were running.
  */
 function stopGcStats() {
-  if (observer === null) return false
-  // Pauses the observer holds but has not delivered yet.
-  const pending = observer.takeRecords()
-  for (const e of pending) record(e.detail?.kind ?? e.kind, e.startTime, e.duration)
-  observer.disconnect()
-  observer = null
+  if (!running) return false
   rotate()
   profiler.stop()
   profiler = null
+  watchPauses(false)
+  setStallExtra(null)
   clearInterval(timer)
   timer = null
-  setStallExtra(null)
+  running = false
   return true
 }
 
-/** Folds in pauses the observer has buffered but not delivered yet. */
+/** The pause observer: on while GC metrics run and a stall listener wants `gcMs`. */
+function watchPauses(on) {
+  if (on && running && observer === null) {
+    hrOffsetMs = Number(process.hrtime.bigint()) / 1e6 - performance.now()
+    observer = new PerformanceObserver(onEntries)
+    observer.observe({ entryTypes: ['gc'] })
+  } else if (!on && observer !== null) {
+    observer.disconnect()
+    observer = null
+  }
+}
+
+/** Folds in pause intervals the observer has buffered but not delivered yet. */
 function flush() {
   if (observer === null) return
-  const pending = observer.takeRecords()
   let major = false
-  for (const e of pending) if (record(e.detail?.kind ?? e.kind, e.startTime, e.duration)) major = true
+  for (const e of observer.takeRecords()) if (interval(e)) major = true
   if (major) rotate()
 }
 
@@ -220,9 +251,10 @@ function gcMsBetween(startHrMs, endHrMs) {
   return Math.round(ms * 1000) / 1000
 }
 
-function stallGcMs(durationMs, endedAtHrMs) {
-  return gcMsBetween(endedAtHrMs - durationMs, endedAtHrMs)
-}
+const STALL_EXTRA = Object.freeze({
+  gcMs: (durationMs, endedAtHrMs) => gcMsBetween(endedAtHrMs - durationMs, endedAtHrMs),
+  watch: watchPauses,
+})
 
 // ---- reads ------------------------------------------------------------------
 
@@ -243,7 +275,7 @@ function gcStats() {
     byKind[kind] = { count: p.count, seconds: p.sum, buckets: cumulative }
   }
   return {
-    running: running(),
+    running,
     thread: lag.thread,
     buckets: [...DEFAULT_GC_BUCKETS],
     pauses: byKind,
@@ -383,10 +415,6 @@ function leakRule(pts, options = LEAK_DEFAULTS) {
   return verdict(whole, all, false)
 }
 
-function evaluate(o) {
-  return leakRule(points, o)
-}
-
 function checkLeakOptions(options, name = 'options') {
   validateOptions(options, name)
   if (options === undefined) return LEAK_DEFAULTS
@@ -409,9 +437,9 @@ function checkLeakOptions(options, name = 'options') {
 
 /** After each new point: the status, then each listener on its own options. */
 function leakCheck() {
-  status = evaluate(LEAK_DEFAULTS)
+  status = leakRule(points, LEAK_DEFAULTS)
   for (const l of [...leakListeners]) {
-    const v = l.options === LEAK_DEFAULTS ? status : evaluate(l.options)
+    const v = l.options === LEAK_DEFAULTS ? status : leakRule(points, l.options)
     if (v.suspected && !l.suspected && leakListeners.has(l)) {
       l.suspected = true
       try {
@@ -450,7 +478,7 @@ function onLeakSuspected(callback, options) {
 function leakStatus() {
   flush()
   rotate()
-  return { ...status, running: running(), majorGcs: heap.majorGcs }
+  return { ...status, running, majorGcs: heap.majorGcs }
 }
 
 module.exports = {
