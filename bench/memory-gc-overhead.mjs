@@ -7,8 +7,9 @@
 //
 // Second, what each GC costs the main thread, which the http ratio cannot
 // resolve on a noisy machine: allocation churn that runs ~300 scavenges, with
-// GC metrics off and on in alternating rounds in one process, the main
-// thread's own CPU time (/proc/thread-self/schedstat) per scavenge.
+// GC metrics off, on, and on with a stall listener (which adds the pause
+// observer) in rotating rounds in one process, the main thread's own CPU
+// time (/proc/thread-self/schedstat) per scavenge.
 //
 // usage: node bench/memory-gc-overhead.mjs [--pairs 5] [--seconds 5] [--connections 50] [--micro-rounds 10]
 import { createRequire } from 'node:module'
@@ -24,7 +25,7 @@ const CONNECTIONS = Number(option('connections', 50))
 const MICRO_ROUNDS = Number(option('micro-rounds', 10))
 
 const serverCode = (on) => `
-  const { memory } = require('@nodeperf/native')
+  const { memory, lag } = require('@nodeperf/native')
   if (${on}) memory.startGcStats()
   const server = require('node:http').createServer((req, res) => res.end('hello world'))
   server.listen(0, '127.0.0.1', () => console.log(server.address().port))
@@ -74,7 +75,7 @@ console.log(`A/A noise floor (median |1 - off/off|): ${(noise * 100).toFixed(1)}
 console.log(`bar (on >= 98% of off): ${ratio >= 0.98 ? 'met' : 'MISSED'} (${(ratio * 100).toFixed(1)}%)${noise > 0.02 ? ' — the A/A control moves by more than 2% on this machine' : ''}`)
 
 // ---- per GC: main-thread CPU time, in one process -------------------------------
-const { memory } = require('@nodeperf/native')
+const { memory, lag } = require('@nodeperf/native')
 async function churn() {
   // Short-lived objects only (scavenges, no major GC); yields so the
   // observer's callbacks and profiler rotations run inside the measurement.
@@ -86,15 +87,20 @@ async function churn() {
   return sink
 }
 await churn()
-const cpu = { off: [], on: [] }
+// 'watch': GC metrics on and a stall listener, which adds the pause observer.
+const cpu = { off: [], on: [], watch: [] }
+const MODES = ['off', 'on', 'watch']
 let scavenges = 0
 for (let r = 0; r < MICRO_ROUNDS; r++) {
-  for (const mode of r % 2 ? ['on', 'off'] : ['off', 'on']) {
-    if (mode === 'on') memory.startGcStats()
+  for (const mode of MODES.map((_, k) => MODES[(k + r) % 3])) {
+    let off = null
+    if (mode !== 'off') memory.startGcStats()
+    if (mode === 'watch') off = lag.onStall(3_600_000, () => {})
     const before = memory.gcStats().pauses.scavenge.count
     const { cpuMs } = await busy(churn)
-    if (mode === 'on') {
+    if (mode !== 'off') {
       scavenges = memory.gcStats().pauses.scavenge.count - before
+      if (off) off()
       memory.stopGcStats()
     }
     cpu[mode].push(cpuMs)
@@ -106,4 +112,8 @@ console.log(`| | CPU ms a round (median) |`)
 console.log(`|---|---|`)
 console.log(`| GC metrics off | ${median(cpu.off).toFixed(1)} |`)
 console.log(`| GC metrics on | ${median(cpu.on).toFixed(1)} |`)
-console.log(`added: ${added.toFixed(2)} ms a round, ${((added * 1000) / Math.max(1, scavenges)).toFixed(1)} µs per scavenge (${((added / median(cpu.off)) * 100).toFixed(1)}% of the round)`)
+console.log(`| GC metrics on, and a stall listener (pause observer) | ${median(cpu.watch).toFixed(1)} |`)
+const perGc = (ms) => `${ms.toFixed(2)} ms a round, ${((ms * 1000) / Math.max(1, scavenges)).toFixed(1)} µs per scavenge (${((ms / median(cpu.off)) * 100).toFixed(1)}% of the round)`
+console.log(`added, on: ${perGc(added)}`)
+console.log(`added, on with a stall listener: ${perGc(median(cpu.watch) - median(cpu.off))}`)
+console.log(`(the off rounds' own spread: ${Math.min(...cpu.off).toFixed(1)}–${Math.max(...cpu.off).toFixed(1)} ms)`)
