@@ -594,7 +594,7 @@ export interface LeakStatus extends LeakVerdict {
 
 /** GC metrics and the leak warning of the calling thread. */
 export interface MemoryGc {
-  /** Starts the GC observer and the rotated GC profiler on this thread; false if they ran. */
+  /** Starts the rotated GC profiler on this thread (a pause observer too while stall listeners exist); false if it ran. */
   startGcStats(): boolean
   /** Removes them (counts so far stay); false if they were not running. */
   stopGcStats(): boolean
