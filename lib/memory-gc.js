@@ -30,7 +30,7 @@ const { lag, setStallExtra } = require('./lag.js')
 const { validateFunction, validateOptions, validateKeys, integerOption, numberOption } = require('./validate.js')
 const { isRevokedProxy, revokedProxy, outOfRange } = require('./errors.js')
 
-/** GC kinds, by the observer's `detail.kind` bit and the profiler's `gcType`. */
+/** GC kinds (the `kind` label), and the profiler's `gcType` for each. */
 const KINDS = Object.freeze(['scavenge', 'minor_mark_compact', 'mark_compact', 'incremental_marking', 'weak_callbacks'])
 const KIND_OF_TYPE = {
   Scavenge: 'scavenge',
