@@ -109,6 +109,11 @@ export interface StallInfo {
   nativeShare?: number
   /** With culprits on: profile samples inside the stall. */
   samples?: number
+  /**
+   * While GC metrics run on this thread (`memory.startGcStats()`,
+   * `collectMetrics()`): ms of GC pause inside the stall.
+   */
+  gcMs?: number
 }
 
 /** Settings of stall culprits (`lag.configure({ culprits })`). */
@@ -608,8 +613,6 @@ export interface MemorySnapshotApi {
   writeHeapSnapshot(path?: string, options?: HeapSnapshotOptions): string
 }
 
-/** Memory: the leak locator and heap snapshots (see docs/memory.md). */
-export declare const memory: MemoryLeakLocatorApi & MemorySnapshotApi
 // Heap snapshots
 
 /** One constructor ("class name", as Chrome DevTools' summary shows it). */
@@ -749,3 +752,111 @@ export declare const heap: {
   diff(a: string | URL, b: string | URL, options?: HeapDiffOptions & { by?: 'id' }): Promise<HeapDiffById>
   diff(a: string | URL, b: string | URL, options: HeapDiffOptions & { by: 'constructor' }): Promise<HeapDiffByConstructor>
 }
+/** A GC kind, as the `kind` label of `nodeperf_gc_pause_seconds`. */
+export type GcKind = 'scavenge' | 'minor_mark_compact' | 'mark_compact' | 'incremental_marking' | 'weak_callbacks'
+
+/** The pauses of one GC kind since GC metrics started on this thread. */
+export interface GcPauses {
+  count: number
+  /** Total pause, seconds. */
+  seconds: number
+  /** Cumulative counts at each bound of {@link GcStats.buckets}. */
+  buckets: number[]
+}
+
+/** What {@link MemoryGc.gcStats} returns. Heap numbers in bytes, exact. */
+export interface GcStats {
+  running: boolean
+  /** `'main'` or `'worker-<threadId>'`. */
+  thread: string
+  /** Pause histogram bounds, seconds. */
+  buckets: number[]
+  pauses: Record<GcKind, GcPauses>
+  majorGcs: number
+  minorGcs: number
+  /** Heap used right after the last major GC (null before the first). */
+  heapUsedAfterMajorGc: number | null
+  /** Old space used right after the last scavenge (null before the first). */
+  oldSpaceUsedAfterMinorGc: number | null
+  heapSizeLimit: number
+  /** `heapSizeLimit - heapUsedAfterMajorGc` (null before the first major GC). */
+  headroomBytes: number | null
+  /** Epoch ms when the last major GC was seen. */
+  lastMajorGcAt: number | null
+}
+
+/** Options of the leak rule (docs/memory.md). */
+export interface LeakOptions {
+  /** Most heap-after-major-GC points looked at, 6..120. @default 30 */
+  window?: number
+  /** Fewest points decided on, 6..window. @default 10 */
+  minPoints?: number
+  /** Mann–Kendall Z over the window. @default 2.5 */
+  minZ?: number
+  /** Mann–Kendall Z in each half of the window. @default 0.8 */
+  minHalfZ?: number
+  /** Each half's Theil–Sen slope within this factor of the window's, both ways, 0..1. @default 0.33 */
+  minHalfSlopeRatio?: number
+  /** Largest rise between neighbouring points as a share of the window's range, 0..1. @default 0.5 */
+  maxJumpShare?: number
+  /** Least rise over the window, bytes. @default 262144 */
+  minRiseBytes?: number
+  /** Least rise as a fraction of the window's median heap. @default 0.02 */
+  minRiseFraction?: number
+}
+
+/** One heap-used-after-major-GC point. */
+export interface LeakPoint {
+  /** Epoch ms. */
+  at: number
+  heapUsed: number
+}
+
+/** The leak rule's verdict. */
+export interface LeakVerdict {
+  suspected: boolean
+  slopeBytesPerMinute: number
+  slopeBytesPerMajorGc: number
+  /** 0..1: the least of Φ(Z) over the window and its two halves. */
+  confidence: number
+  z: number
+  zHalves: [number, number]
+  risenBytes: number
+  windowPoints: number
+  points: LeakPoint[]
+}
+
+/** What an {@link MemoryGc.onLeakSuspected} callback receives. */
+export interface LeakInfo extends LeakVerdict {
+  thread: string
+  heapSizeLimit: number | null
+}
+
+/** What {@link MemoryGc.leakStatus} returns. */
+export interface LeakStatus extends LeakVerdict {
+  running: boolean
+  majorGcs: number
+}
+
+/** GC metrics and the leak warning of the calling thread. */
+export interface MemoryGc {
+  /** Starts the rotated GC profiler on this thread (a pause observer too while stall listeners exist); false if it ran. */
+  startGcStats(): boolean
+  /** Removes them (counts so far stay); false if they were not running. */
+  stopGcStats(): boolean
+  /** Pauses by kind and the exact heap numbers after GC. */
+  gcStats(): GcStats
+  /**
+   * Calls `callback` when the heap after major GCs starts to grow steadily
+   * (starts GC metrics if off). Returns a function that unsubscribes.
+   */
+  onLeakSuspected(callback: (info: LeakInfo) => void, options?: LeakOptions): () => void
+  /** The leak rule's verdict now (default options). */
+  leakStatus(): LeakStatus
+}
+
+/** Memory: GC metrics and the leak warning, the leak locator, heap snapshots. */
+export interface Memory extends MemoryGc, MemoryLeakLocatorApi, MemorySnapshotApi {}
+
+/** Memory diagnostics of the calling thread. */
+export declare const memory: Memory

@@ -231,3 +231,30 @@ async function heapTypes(): Promise<void> {
   await heap.summary('a', { by: 'id' })
 }
 void heapTypes
+// memory (GC part)
+import { type GcStats, type LeakInfo, type LeakStatus } from '@nodeperf/native'
+const started: boolean = memory.startGcStats()
+const gcs: GcStats = memory.gcStats()
+const markCompact: number = gcs.pauses.mark_compact.count
+const afterMajor: number | null = gcs.heapUsedAfterMajorGc
+void [started, markCompact, afterMajor]
+const offLeak: () => void = memory.onLeakSuspected((i: LeakInfo) => {
+  const perMin: number = i.slopeBytesPerMinute
+  const firstAt: number | undefined = i.points[0]?.at
+  void [perMin, firstAt]
+}, { window: 30, minPoints: 10 })
+offLeak()
+const leak: LeakStatus = memory.leakStatus()
+const suspected: boolean = leak.suspected
+void suspected
+// @ts-expect-error an unknown leak option
+memory.onLeakSuspected(() => {}, { windw: 30 })
+// @ts-expect-error no such GC kind
+void gcs.pauses.major
+lag.onStall(100, (s) => {
+  const gcMs: number | undefined = s.gcMs
+  void gcMs
+})
+collectMetrics({ gc: false })
+const stopped: boolean = memory.stopGcStats()
+void stopped

@@ -347,9 +347,20 @@ const SURFACE = {
     call: (...a) => promExports.collectMetrics(...a),
     options: {
       at: 0,
-      names: ['register', 'prefix', 'labels', 'buckets', 'poolBuckets', 'threads', 'compat', 'windowMs', 'pools', 'heapStatistics'],
+      names: ['register', 'prefix', 'labels', 'buckets', 'poolBuckets', 'threads', 'compat', 'windowMs', 'pools', 'heapStatistics', 'gc'],
     },
   },
+  'memory.startGcStats': { args: noArgs, call: (...a) => native.memory.startGcStats(...a) },
+  'memory.stopGcStats': { args: noArgs, call: (...a) => native.memory.stopGcStats(...a) },
+  'memory.gcStats': { args: noArgs, call: (...a) => native.memory.gcStats(...a) },
+  'memory.leakStatus': { args: noArgs, call: (...a) => native.memory.leakStatus(...a) },
+  'memory.onLeakSuspected': {
+    args: () => [() => {}, {}],
+    call: (...a) => native.memory.onLeakSuspected(...a),
+    options: { at: 1, names: ['window', 'minPoints', 'minZ', 'minHalfZ', 'minHalfSlopeRatio', 'maxJumpShare', 'minRiseBytes', 'minRiseFraction'] },
+    done: (unsubscribe) => unsubscribe(),
+  },
+  'memory.onLeakSuspected() unsubscribe': { args: noArgs, call: (...a) => native.memory.onLeakSuspected(() => {})(...a) },
   'prom.loadPromClient': { args: noArgs, call: (...a) => promExports.loadPromClient(...a) },
 }
 

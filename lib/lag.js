@@ -8,7 +8,19 @@ const { isRevokedProxy, revokedProxy } = require('./errors.js')
 const { validateFunction, validatePositive } = require('./validate.js')
 const culprits = require('./culprits.js')
 // Node's own, not a global fake timers may replace.
-const { setTimeout } = require('node:timers')
+const { setTimeout, setImmediate } = require('node:timers')
+
+// While GC metrics run on this thread (lib/memory-gc.js): `gcMs(durationMs,
+// endedAtHrMs)` says how many ms of a stall were GC pauses, and `watch(on)`
+// is told whether any stall listener wants that (the pauses' times are
+// only watched then).
+let stallExtra = null
+
+/** Sets (or, with null, clears) what adds `gcMs` to stalls. */
+function setStallExtra(extra) {
+  stallExtra = extra
+  if (extra !== null) extra.watch(stallListeners.size > 0)
+}
 
 /** @type {Set<{ thresholdMs: number, callback: Function }>} */
 const stallListeners = new Set()
@@ -24,7 +36,13 @@ const stallListeners = new Set()
 function dispatchStall([durationMs, startedAt, endedAtHrMs]) {
   const wait = culprits.captureDelayMs(durationMs)
   if (wait === undefined) {
-    deliver(durationMs, { durationMs, startedAt })
+    if (stallExtra === null) {
+      deliver(durationMs, { durationMs, startedAt })
+      return
+    }
+    // A GC's pause reaches its observer a loop turn after the GC (a native
+    // immediate queues it): the stall is delivered after that turn.
+    setImmediate(() => deliver(durationMs, withGc({ durationMs, startedAt }, durationMs, endedAtHrMs)))
     return
   }
   // The profiler's last samples of the stall reach the profile a little
@@ -33,12 +51,19 @@ function dispatchStall([durationMs, startedAt, endedAtHrMs]) {
   setTimeout(() => {
     const found = culprits.capture(durationMs, endedAtHrMs)
     if (found === undefined) {
-      deliver(durationMs, { durationMs, startedAt })
+      deliver(durationMs, withGc({ durationMs, startedAt }, durationMs, endedAtHrMs))
       return
     }
     const { logStallsThresholdMs } = binding.lagConfig()
-    deliver(durationMs, culprits.record(lag.thread, durationMs, startedAt, found, logStallsThresholdMs))
+    const info = culprits.record(lag.thread, durationMs, startedAt, found, logStallsThresholdMs)
+    deliver(durationMs, withGc(info, durationMs, endedAtHrMs))
   }, wait)
+}
+
+/** `info` with `gcMs` (ms of GC pause inside the stall) while GC metrics run. */
+function withGc(info, durationMs, endedAtHrMs) {
+  if (stallExtra !== null) info.gcMs = stallExtra.gcMs(durationMs, endedAtHrMs)
+  return info
 }
 
 function deliver(durationMs, info) {
@@ -87,6 +112,7 @@ function configureAll(options) {
 }
 
 function syncStallListeners() {
+  if (stallExtra !== null) stallExtra.watch(stallListeners.size > 0)
   let min = culprits.config() === false ? Infinity : culprits.config().thresholdMs
   for (const l of stallListeners) min = Math.min(min, l.thresholdMs)
   if (min === Infinity) {
@@ -200,4 +226,4 @@ function recentStalls() {
   return culprits.recentStalls()
 }
 
-module.exports = { lag, monitors, loopInfo, enableExport, readExport, windowRead, recentStalls }
+module.exports = { lag, monitors, loopInfo, enableExport, readExport, windowRead, recentStalls, setStallExtra }

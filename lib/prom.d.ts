@@ -25,6 +25,11 @@ export interface CollectMetricsOptions {
   compat?: boolean
   /** Sliding window of the gauges, ms. @default 60000 */
   windowMs?: number
+  /**
+   * The calling thread's GC pause histogram (`nodeperf_gc_pause_seconds`),
+   * heap after GC and leak gauges; starts `memory.startGcStats()`. @default true
+   */
+  gc?: boolean
   /** Where the heap gauge reads from. @default v8.getHeapStatistics of the collecting thread */
   heapStatistics?: () => { used_heap_size: number; heap_size_limit: number } | null
 }

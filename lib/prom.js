@@ -12,6 +12,7 @@
 const v8 = require('node:v8')
 const { lag, monitors, enableExport, readExport } = require('./lag.js')
 const { culpritCounts } = require('./culprits.js')
+const gc = require('./memory-gc.js')
 const { Pool, pool: defaultPool, poolMetrics, defaultPoolMetrics, OPS: POOL_OPS } = require('./pool.js')
 const { invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, peerMissing } = require('./errors.js')
 const { validateObject, validateOptions } = require('./validate.js')
@@ -52,6 +53,12 @@ const NAMES = Object.freeze({
   poolTasks: 'nodeperf_pool_tasks_total',
   poolWait: 'nodeperf_pool_task_wait_seconds',
   poolRun: 'nodeperf_pool_task_run_seconds',
+  gcPause: 'nodeperf_gc_pause_seconds',
+  heapAfterMajorGc: 'nodeperf_heap_used_after_major_gc_bytes',
+  oldSpaceAfterMinorGc: 'nodeperf_heap_old_space_used_after_minor_gc_bytes',
+  heapHeadroom: 'nodeperf_heap_headroom_bytes',
+  leakSuspected: 'nodeperf_memory_leak_suspected',
+  leakSlope: 'nodeperf_memory_leak_slope_bytes_per_minute',
 })
 
 /** Default pool task time buckets (seconds): 10 µs to 10 s. */
@@ -61,6 +68,9 @@ const DEFAULT_POOL_BUCKETS = Object.freeze([
 const OUTCOMES = ['ok', 'error', 'aborted', 'rejected']
 /** Labels our series set themselves. */
 const RESERVED_LABELS = ['thread', 'le', 'quantile', 'culprit', 'kind']
+
+/** The names of the calling thread's GC collectors (left out with `gc: false`). */
+const GC_NAMES = [NAMES.gcPause, NAMES.heapAfterMajorGc, NAMES.oldSpaceAfterMinorGc, NAMES.heapHeadroom, NAMES.leakSuspected, NAMES.leakSlope]
 
 /** Every metric name collectMetrics registers (before `prefix`). */
 const metricNames = Object.freeze(Object.values(NAMES))
@@ -113,7 +123,9 @@ function checkOptions(options) {
   const heapStatistics = options.heapStatistics === undefined ? v8.getHeapStatistics : options.heapStatistics
   if (typeof heapStatistics !== 'function') throw invalidArgType('options.heapStatistics', 'of type function', heapStatistics)
   const pools = checkPools(options.pools, labels)
-  return { register: prom, prefix, labels, buckets: [...buckets], poolBuckets: [...poolBuckets], threads, compat, windowMs, heapStatistics, pools }
+  const gcOn = options.gc === undefined ? true : options.gc
+  if (typeof gcOn !== 'boolean') throw invalidArgType('options.gc', 'of type boolean', gcOn)
+  return { register: prom, prefix, labels, buckets: [...buckets], poolBuckets: [...poolBuckets], threads, compat, windowMs, heapStatistics, pools, gc: gcOn }
 }
 
 /** `options.pools`: `{ name: pool }` of createPool() pools, exported with label pool="name". */
@@ -199,6 +211,8 @@ function scrapeCache(read) {
  * @param {boolean} [options.compat] also fill prom-client's nodejs_eventloop_lag_* gauges
  * @param {number} [options.windowMs] the sliding window of the gauges, default 60000
  * @param {Record<string, import('../index.js').Pool>} [options.pools] createPool() pools to export too, labelled pool="<key>"
+ * @param {boolean} [options.gc] GC pause histograms, heap after GC and the leak warning of the calling thread
+ *   (starts memory.startGcStats()); default true
  * @param {() => { used_heap_size: number, heap_size_limit: number } | null} [options.heapStatistics]
  *   where the heap gauge reads from (default v8.getHeapStatistics of the collecting thread)
  * @returns {string[]} the names registered
@@ -207,7 +221,7 @@ function collectMetrics(options) {
   const o = checkOptions(options)
   const { register, prefix, labels } = o
   const n = (name) => prefix + name
-  const names = metricNames.map(n).concat(o.compat ? compatMetricNames.map(n) : [])
+  const names = metricNames.filter((x) => o.gc || !GC_NAMES.includes(x)).map(n).concat(o.compat ? compatMetricNames.map(n) : [])
 
   if (register.getSingleMetric(n(NAMES.lag))) return names
 
@@ -319,6 +333,8 @@ function collectMetrics(options) {
     collector(n(NAMES.poolRun), 'Time tasks ran on a pool thread', 'histogram', 'sum', poolHistogram(n(NAMES.poolRun), 'run')),
   )
 
+  if (o.gc) collectors.push(...gcCollectors(n, labels))
+
   if (o.compat) {
     // prom-client's collectDefaultMetrics registers these names itself:
     // ours replace them on this registry (see the README).
@@ -338,6 +354,53 @@ function collectMetrics(options) {
 
   for (const c of collectors) register.registerMetric(c)
   return names
+}
+
+/**
+ * The calling thread's GC collectors (lib/memory-gc.js; each isolate has its
+ * own GC): pause histograms by kind, the exact heap after the last major and
+ * minor GC, the headroom to the heap limit and the leak warning. Starts GC
+ * metrics on this thread.
+ */
+function gcCollectors(n, labels) {
+  gc.startGcStats()
+  const read = scrapeCache(() => ({ stats: gc.gcStats(), leak: gc.leakStatus() }))
+  const lbl = (extra) => ({ ...labels, thread: lag.thread, ...extra })
+  const name = n(NAMES.gcPause)
+  const gauge = (value) => {
+    const v = value(read())
+    return v === null ? [] : [{ labels: lbl(), value: v }]
+  }
+  return [
+    collector(name, 'GC pauses of this thread by kind (scavenge, minor_mark_compact, mark_compact, incremental_marking, weak_callbacks)', 'histogram', 'sum', () => {
+      const { stats } = read()
+      const values = []
+      for (const [kind, p] of Object.entries(stats.pauses)) {
+        for (let i = 0; i < stats.buckets.length; i++) {
+          values.push({ labels: lbl({ kind, le: stats.buckets[i] }), value: p.buckets[i], metricName: `${name}_bucket` })
+        }
+        values.push({ labels: lbl({ kind, le: '+Inf' }), value: p.count, metricName: `${name}_bucket` })
+        values.push({ labels: lbl({ kind }), value: p.seconds, metricName: `${name}_sum` })
+        values.push({ labels: lbl({ kind }), value: p.count, metricName: `${name}_count` })
+      }
+      return values
+    }),
+    collector(n(NAMES.heapAfterMajorGc), 'V8 heap used right after the last major GC (exact, from v8.GCProfiler)', 'gauge', 'sum', () =>
+      gauge((r) => r.stats.heapUsedAfterMajorGc),
+    ),
+    collector(n(NAMES.oldSpaceAfterMinorGc), 'V8 old space used right after the last scavenge (exact, from v8.GCProfiler)', 'gauge', 'sum', () =>
+      gauge((r) => r.stats.oldSpaceUsedAfterMinorGc),
+    ),
+    collector(n(NAMES.heapHeadroom), 'heap_size_limit minus the heap used after the last major GC', 'gauge', 'min', () =>
+      gauge((r) => r.stats.headroomBytes),
+    ),
+    collector(n(NAMES.leakSuspected), 'The leak rule holds: the heap after major GCs grows steadily (docs/memory.md), 0 or 1', 'gauge', 'max', () =>
+      gauge((r) => (r.leak.suspected ? 1 : 0)),
+    ),
+    collector(n(NAMES.leakSlope), 'Theil-Sen slope of the heap used after major GCs over the leak rule window, bytes per minute', 'gauge', 'max', () =>
+      gauge((r) => (r.leak.windowPoints >= 2 ? r.leak.slopeBytesPerMinute : null)),
+    ),
+  ]
 }
 
 module.exports = {

@@ -30,7 +30,9 @@ if (metrics) {
   const client = require('prom-client')
   const { collectMetrics } = require('./prom.js')
   register = new client.Registry()
-  collectMetrics({ register, threads: 'all', heapStatistics: () => heap })
+  // GC series describe the collecting thread's own isolate: here that would
+  // be this worker's, so they stay off (the app's collectMetrics has them).
+  collectMetrics({ register, threads: 'all', heapStatistics: () => heap, gc: false })
 }
 
 function send(res, status, body) {
