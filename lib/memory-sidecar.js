@@ -25,7 +25,7 @@
 // main thread serves them all, connected at the first and kept until the
 // sidecar's close() or the main thread's exit: the end of any inspector
 // session on a thread clears V8's heap-snapshot object ids (checked on
-// Node 20: a session connected and disconnected between two
+// Node 20, 22, 24: a session connected and disconnected between two
 // v8.writeHeapSnapshot calls renumbers the objects), so a session per
 // request would renumber every object between two snapshots. A session
 // connected to the main thread keeps Node from exiting ("Waiting for the

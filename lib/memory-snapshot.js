@@ -18,8 +18,8 @@
 // Object ids: V8 keeps an object's id from one snapshot to the next only
 // while nothing clears its id map between them, and the end of any
 // inspector session on the thread clears it (V8's heap-profiler agent does
-// on its session's end; checked on Node 20 with a session connected and
-// disconnected between two v8.writeHeapSnapshot calls), as does an
+// on its session's end; checked on Node 20, 22 and 24 with a session
+// connected and disconnected between two v8.writeHeapSnapshot calls), as does an
 // inspector `HeapProfiler.takeHeapSnapshot`. heap.diff by id of two
 // snapshots with such an end between them matches the wrong objects. So
 // snapshots are written with `v8.writeHeapSnapshot` on the thread itself,
