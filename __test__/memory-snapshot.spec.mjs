@@ -340,6 +340,53 @@ test('sidecar: a second request while one runs is 409 busy; heap-growth reads be
   }
 })
 
+test('sidecar: snapshots of two sidecars in a row get their own files; none is written over', async () => {
+  setAvailable(PLENTY)
+  const paths = []
+  try {
+    for (let i = 0; i < 2; i++) {
+      const sidecar = await startSidecar({ metrics: false, heapSnapshots: { dir } })
+      try {
+        const res = await fetch(`http://127.0.0.1:${sidecar.port}/debug/heap-snapshot`, { method: 'POST' })
+        const body = await res.json()
+        assert.equal(res.status, 200, JSON.stringify(body))
+        paths.push(body)
+      } finally {
+        await sidecar.close()
+      }
+    }
+    assert.notEqual(paths[0].path, paths[1].path)
+    for (const { path: file, bytes } of paths) assert.equal(fs.statSync(file).size, bytes)
+  } finally {
+    for (const { path: file } of paths) fs.rmSync(file, { force: true })
+    setAvailable(null)
+  }
+})
+
+test('sidecar: a snapshot that cannot be written is 500 with the system\'s code, and leaves nothing behind', async () => {
+  setAvailable(PLENTY)
+  const gone = fs.mkdtempSync(path.join(dir, 'gone-'))
+  const sidecar = await startSidecar({ metrics: false, heapSnapshots: { dir: gone } })
+  try {
+    fs.rmSync(gone, { recursive: true })
+    const res = await fetch(`http://127.0.0.1:${sidecar.port}/debug/heap-snapshot`, { method: 'POST' })
+    const body = await res.json()
+    assert.equal(res.status, 500, JSON.stringify(body))
+    assert.equal(body.error.code, 'ENOENT')
+    assert.equal(fs.existsSync(gone), false)
+    // The next one works once the directory is back.
+    fs.mkdirSync(gone)
+    const again = await fetch(`http://127.0.0.1:${sidecar.port}/debug/heap-snapshot`, { method: 'POST' })
+    const ok = await again.json()
+    assert.equal(again.status, 200, JSON.stringify(ok))
+    assert.deepEqual(fs.readdirSync(gone), [path.basename(ok.path)])
+  } finally {
+    await sidecar.close()
+    fs.rmSync(gone, { recursive: true, force: true })
+    setAvailable(null)
+  }
+})
+
 // Fresh processes: the warning is once per process, and the exit is the point.
 const repo = path.join(path.dirname(new URL(import.meta.url).pathname), '..')
 function runChild(code) {

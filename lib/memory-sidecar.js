@@ -34,7 +34,6 @@
 // main thread also reads) says whether it is connected and when it ended
 // (lib/sidecar.js).
 
-const path = require('node:path')
 const inspector = require('node:inspector')
 const { Growth } = require('./memory-growth.js')
 const snapshot = require('./memory-snapshot.js')
@@ -67,7 +66,6 @@ class MemoryEndpoints {
     this.state = stateViews(config.state)
     this.growth = new Growth()
     this.busy = null
-    this.seq = 0
     /** The session to the main thread, or null. */
     this.session = null
     this.closing = false
@@ -184,8 +182,8 @@ class MemoryEndpoints {
       const refusal = snapshot.lowMemoryError(heap.used_heap_size, 'start the sidecar with heapSnapshots: { dir, force: true } to write it anyway')
       if (refusal !== null) throw failure(507, refusal.code, refusal.message)
     }
-    const file = path.join(dir, fileName(++this.seq))
-    const expression = `globalThis[Symbol.for(${JSON.stringify(key)})]?.(${JSON.stringify(file)}, ${force})`
+    // The main thread names the file (one sequence for the process).
+    const expression = `globalThis[Symbol.for(${JSON.stringify(key)})]?.(${JSON.stringify(dir)}, ${force})`
     const t0 = performance.now()
     const answer = await this.withMainThread((post) => post('Runtime.evaluate', { expression, returnByValue: true, silent: true }))
     const value = answer && answer.result ? answer.result.value : undefined
@@ -202,15 +200,6 @@ function failure(status, code, message) {
   e.status = status
   e.code = code
   return e
-}
-
-/** As Node names its own snapshots: Heap.<yyyymmdd>.<hhmmss>.<pid>.<thread>.<seq>.heapsnapshot (the main thread's 0). */
-function fileName(seq) {
-  const d = new Date()
-  const p = (n, w = 2) => String(n).padStart(w, '0')
-  const date = `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}`
-  const time = `${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`
-  return `Heap.${date}.${time}.${process.pid}.0.${p(seq, 3)}.sidecar.heapsnapshot`
 }
 
 module.exports = { MemoryEndpoints, stateViews, STATE_BYTES }

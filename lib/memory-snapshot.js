@@ -255,21 +255,43 @@ function writeHeapSnapshot(path, options) {
   return pathModule.resolve(v8.writeHeapSnapshot(path))
 }
 
+/** The sidecar's snapshots so far, in this process (their file names' sequence). */
+let sidecarSeq = 0
+
+/**
+ * A new file name in `dir`, as Node names its own snapshots:
+ * Heap.<yyyymmdd>.<hhmmss>.<pid>.0.<seq>.sidecar.heapsnapshot (the main
+ * thread's 0). One sequence for every sidecar of the process, and a name
+ * already taken (by another process's sidecar with the same pid, say) is
+ * skipped: no snapshot is ever written over.
+ */
+function sidecarFileName(dir) {
+  const d = new Date()
+  const p = (n, w = 2) => String(n).padStart(w, '0')
+  const date = `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}`
+  const time = `${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`
+  for (;;) {
+    const file = pathModule.join(dir, `Heap.${date}.${time}.${process.pid}.0.${p(++sidecarSeq, 3)}.sidecar.heapsnapshot`)
+    if (!fs.existsSync(file) && !fs.existsSync(`${file}.partial`)) return file
+  }
+}
+
 /**
  * The sidecar's POST /debug/heap-snapshot, run on the main thread (through
  * `Runtime.evaluate` from the sidecar's worker, at the next interrupt
  * check, so also while the loop is stuck): the same check and the same
- * `v8.writeHeapSnapshot`, into `<file>.partial` (created here, 0600,
- * refusing an existing file), renamed to `file` when complete, removed on
+ * `v8.writeHeapSnapshot`, into `<file>.partial` in `dir` (created here,
+ * 0600, refusing an existing file), renamed when complete, removed on
  * failure. Never throws: returns `{ path, bytes }` or `{ error: { code,
  * message } }`, a plain value the inspector can return by value.
  */
-function writeForSidecar(file, force) {
+function writeForSidecar(dir, force) {
   try {
     if (!force) {
       const refusal = lowMemoryError(v8.getHeapStatistics().used_heap_size, 'start the sidecar with heapSnapshots: { dir, force: true } to write it anyway')
       if (refusal !== null) return { error: { code: refusal.code, message: refusal.message } }
     }
+    const file = sidecarFileName(dir)
     const partial = `${file}.partial`
     fs.closeSync(fs.openSync(partial, 'wx', 0o600))
     try {

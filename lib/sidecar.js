@@ -245,7 +245,7 @@ function installSnapshotFunction(config) {
   const key = `@nodeperf/native.sidecarSnapshot.${process.pid}.${++snapshotKeys}.${Math.random().toString(36).slice(2)}`
   const sym = Symbol.for(key)
   Object.defineProperty(globalThis, sym, {
-    value: (file, force) => snapshot.writeForSidecar(file, force),
+    value: (dir, force) => snapshot.writeForSidecar(dir, force),
     configurable: true,
     enumerable: false,
     writable: false,
