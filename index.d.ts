@@ -266,12 +266,14 @@ export interface SidecarOptions {
    */
   heapGrowth?: boolean | LeakLocatorOptions
   /**
-   * Serve `POST /debug/heap-snapshot`: writes the main thread's heap
-   * snapshot into `dir` (streamed from the sidecar's worker) and answers
-   * `{ path, bytes, ms }`. **Blocks the main loop for seconds and takes
-   * 8–30× the heap used in extra memory**: refused (507,
-   * `ERR_NODEPERF_LOW_MEMORY`) when that is more than is available, unless
-   * `force`. Main thread only. @default false
+   * Serve `POST /debug/heap-snapshot`: the main thread writes its heap
+   * snapshot into `dir` (`v8.writeHeapSnapshot`, a 0600 file; also while
+   * its loop is stuck) and the sidecar answers `{ path, bytes, ms }` (`path`
+   * absolute). Object ids stay comparable across its snapshots (heap.diff
+   * by id). **Blocks the main loop for seconds and takes 8–30× the heap
+   * used in extra memory**: refused (507, `ERR_NODEPERF_LOW_MEMORY`) when
+   * that is more than is available, unless `force`; 409 `busy` while
+   * another memory request runs. Main thread only. @default false
    */
   heapSnapshots?: false | { dir: string; force?: boolean }
   /** `/health/ready` limits, as {@link PressureOptions}. */
@@ -555,6 +557,19 @@ export interface AllocationSite extends StallFrame {
   frames: StallFrame[]
 }
 
+/**
+ * The sites of one read summed per naming function (the frame that names
+ * each site): one leak reached through several call paths is one row.
+ */
+export interface AllocationFunction extends StallFrame {
+  /** Sampled live bytes of all its sites. */
+  liveBytes: number
+  /** `liveBytes` minus the previous read's (the whole of it at the first read); > 0. */
+  growthBytes: number
+  /** How many sites (distinct stacks with live bytes) it names. */
+  sites: number
+}
+
 /** What {@link LeakLocator.read} resolves to. */
 export interface LeakLocatorRead {
   /** 1 for the first read of this locator (or sidecar), then 2, … */
@@ -564,6 +579,8 @@ export interface LeakLocatorRead {
   samplingIntervalBytes: number
   /** The sites that grew since the previous read, most growth first (`top` of them). */
   sites: AllocationSite[]
+  /** The same per naming function: those that grew, most growth first (`top` of them). */
+  functions: AllocationFunction[]
 }
 
 /** A running leak locator: see {@link MemoryLeakLocatorApi.startLeakLocator}. */
@@ -604,13 +621,18 @@ export interface MemorySnapshotApi {
   /**
    * Writes a heap snapshot of the calling thread's heap to `path` (default:
    * Node's `Heap.<date>.<time>.<pid>.<thread>.<seq>.heapsnapshot` in the
-   * working directory) and returns the path. **Blocks the thread for
-   * seconds and takes 8–30× the heap used in extra memory**: throws
-   * `ERR_NODEPERF_LOW_MEMORY` (with both figures) when the estimate is more
-   * than the memory available (MemAvailable, and the cgroup's limit minus
-   * its usage), unless `options.force`. Never taken automatically.
+   * working directory), a 0600 file, and returns its absolute path.
+   * **Blocks the thread for seconds and takes 8–30× the heap used in extra
+   * memory**: throws `ERR_NODEPERF_LOW_MEMORY` (with both figures) when the
+   * estimate is more than the memory available (MemAvailable, and the
+   * cgroup's limit minus its usage), unless `options.force`. Never taken
+   * automatically. Warns once (`NODEPERF_SNAPSHOT_IDS`) when an inspector
+   * session of the package ended since the previous snapshot (object ids
+   * then differ: diff by constructor).
    */
   writeHeapSnapshot(path?: string, options?: HeapSnapshotOptions): string
+  /** The options alone: the default path. */
+  writeHeapSnapshot(options: HeapSnapshotOptions): string
 }
 
 // Heap snapshots

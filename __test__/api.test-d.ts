@@ -23,6 +23,7 @@ import {
   type StallInfo,
   memory,
   type AllocationSite,
+  type AllocationFunction,
   type LeakLocator,
   type LeakLocatorRead,
 } from '@nodeperf/native'
@@ -199,6 +200,9 @@ void locator.read().then((r: LeakLocatorRead) => {
   const top: AllocationSite | undefined = r.sites[0]
   const grew: number = top ? top.growthBytes + top.liveBytes + top.line + top.frames.length : r.totalLiveBytes
   void [grew, r.read, r.samplingIntervalBytes]
+  const fn: AllocationFunction | undefined = r.functions[0]
+  const perFunction: number = fn ? fn.growthBytes + fn.liveBytes + fn.sites + fn.line : 0
+  void perFunction
 })
 const on: boolean = locator.running
 void on
@@ -208,6 +212,12 @@ memory.startLeakLocator({ samplingIntervalBytes: '32k' })
 const file: string = memory.writeHeapSnapshot('/tmp/app.heapsnapshot', { force: true })
 void file
 void memory.writeHeapSnapshot()
+const forced: string = memory.writeHeapSnapshot({ force: true })
+void forced
+// @ts-expect-error options alone take force only
+memory.writeHeapSnapshot({ path: 'x' })
+// @ts-expect-error unknown sidecar options are refused
+void startSidecar({ heapsnapshots: { dir: '/var/tmp' } })
 // @ts-expect-error force is a boolean
 memory.writeHeapSnapshot(undefined, { force: 'yes' })
 void startSidecar({ heapGrowth: true, heapSnapshots: { dir: '/var/tmp' } })

@@ -57,6 +57,13 @@ test('a leaking site among twelve allocating ones ranks first within 3 reads, an
         assert.ok(Array.isArray(s.frames) && s.frames.length >= 1)
       }
       for (let i = 1; i < result.sites.length; i++) assert.ok(result.sites[i - 1].growthBytes >= result.sites[i].growthBytes, 'ranked by growth')
+      assert.ok(Array.isArray(result.functions) && result.functions.length <= 20)
+      for (let i = 1; i < result.functions.length; i++) assert.ok(result.functions[i - 1].growthBytes >= result.functions[i].growthBytes)
+      const leakFn = result.functions.find((f) => f.functionName === workload.LEAK)
+      if (leakFn) {
+        assert.ok(leakFn.sites >= 1)
+        assert.ok(leakFn.growthBytes > 0 && leakFn.liveBytes >= leakFn.growthBytes)
+      }
       ranks.push(rankOf(result.sites, workload.LEAK))
       const leak = result.sites.find((s) => s.functionName === workload.LEAK)
       leakLive.push(leak ? leak.liveBytes : 0)
@@ -72,6 +79,38 @@ test('a leaking site among twelve allocating ones ranks first within 3 reads, an
     locator.stop()
     workload.reset()
   }
+})
+
+test('read().functions sums the sites per naming function: one leak through three call paths is one row', () => {
+  const { Growth } = require('../lib/memory-growth.js')
+  const frame = (functionName, url, line) => ({ functionName, url, lineNumber: line, columnNumber: 4, scriptId: '0' })
+  const node = (cf, selfSize, children = []) => ({ callFrame: cf, selfSize, children })
+  const app = 'file:///srv/app/cache.js'
+  const framework = 'file:///srv/app/node_modules/framework/router.js'
+  // root -> route{A,B,C} (framework) -> remember (app) -> Buffer.from (node:buffer, allocates)
+  const profile = (leak, other) => ({
+    head: node(frame('(root)', '', -1), 0, [
+      ...['routeA', 'routeB', 'routeC'].map((r, i) =>
+        node(frame(r, framework, 10 + i), 0, [node(frame('remember', app, 41), 0, [node(frame('from', 'node:buffer', 300), leak[i])])]),
+      ),
+      node(frame('render', 'file:///srv/app/view.js', 7), other),
+    ]),
+  })
+  const g = new Growth()
+  const first = g.read(profile([30_000, 20_000, 10_000], 50_000), 10)
+  // By site, the leak is three rows, each smaller than render's one.
+  assert.equal(first.sites.filter((x) => x.functionName === 'remember').length, 3)
+  assert.equal(first.sites[0].functionName, 'render')
+  // By function, it is one row, first, with its three stacks.
+  assert.deepEqual(first.functions[0], { functionName: 'remember', url: app, line: 42, column: 5, liveBytes: 60_000, growthBytes: 60_000, sites: 3 })
+  assert.equal(first.functions[1].functionName, 'render')
+  assert.equal(first.functions.length, 2)
+
+  // Next read: net growth per function; one that did not grow is left out.
+  const second = g.read(profile([40_000, 35_000, 0], 50_000), 10)
+  assert.deepEqual(second.functions, [{ functionName: 'remember', url: app, line: 42, column: 5, liveBytes: 75_000, growthBytes: 15_000, sites: 2 }])
+  // `top` bounds it as it bounds sites.
+  assert.equal(g.read(profile([50_000, 50_000, 50_000], 60_000), 1).functions.length, 1)
 })
 
 test('one locator per thread; stop twice does nothing; read after stop rejects; a new one starts after stop', async () => {
@@ -208,6 +247,7 @@ test('sidecar: /debug/heap-growth is 404 when off, JSON when on, and shares the 
       assert.equal(body.read, read)
       assert.equal(body.samplingIntervalBytes, 32768)
       assert.ok(body.sites.length <= 10)
+      assert.ok(Array.isArray(body.functions) && body.functions.length <= 10)
       ranks.push(rankOf(body.sites, workload.LEAK))
     }
     assert.ok(ranks.includes(1), `the leak's ranks from the sidecar: ${ranks.join(', ')}`)

@@ -128,6 +128,16 @@ test('bad options', async () => {
   await assert.rejects(startSidecar({ stallThresholdMs: 0 }), { code: 'ERR_OUT_OF_RANGE' })
   await assert.rejects(startSidecar({ metrics: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE' })
   await assert.rejects(startSidecar('x'), { code: 'ERR_INVALID_ARG_TYPE' })
+  // Unknown fields, a typo of a known one included, are refused with the list.
+  for (const bad of [{ bogus: 1 }, { heapsnapshots: { dir: '.' } }, { metrics: false, Port: 1 }]) {
+    const key = Object.keys(bad).find((k) => k !== 'metrics')
+    await assert.rejects(startSidecar(bad), (e) => {
+      assert.equal(e.code, 'ERR_INVALID_ARG_VALUE')
+      assert.match(e.message, new RegExp(`unknown field '${key}'`))
+      assert.match(e.message, /heapSnapshots/, 'lists the known fields')
+      return true
+    })
+  }
   for (const maxConnections of [0, 1.5, 65537]) {
     await assert.rejects(startSidecar({ maxConnections }), { code: 'ERR_OUT_OF_RANGE' })
   }

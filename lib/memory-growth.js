@@ -1,7 +1,7 @@
 'use strict'
 // The leak locator's arithmetic: which allocation sites of a V8 sampling
 // heap profile (`HeapProfiler.SamplingHeapProfile`) hold more live bytes
-// than at the previous read. Pure functions of the profile, with no
+// than at the previous read, and the same summed per naming function. Pure functions of the profile, with no
 // inspector in them: lib/memory-locator.js runs them on the thread that
 // samples, the sidecar's worker (lib/sidecar-worker.js) on its own thread,
 // off the loop it watches. Why this way: docs/memory.md, "Leak locator".
@@ -60,6 +60,8 @@ class Growth {
   constructor() {
     /** stack key → live bytes at the previous read */
     this.previous = new Map()
+    /** function key → live bytes at the previous read */
+    this.previousFunctions = new Map()
     this.reads = 0
   }
 
@@ -79,13 +81,49 @@ class Growth {
     }
     ranked.sort((a, b) => b.growthBytes - a.growthBytes || b.site.liveBytes - a.site.liveBytes)
     this.previous = new Map([...sites].map(([key, site]) => [key, site.liveBytes]))
+    const functions = this.functionsRead(sites, top)
     this.reads++
     return {
       read: this.reads,
       totalLiveBytes,
       sites: ranked.slice(0, top).map(({ site, growthBytes }) => describeSite(site, growthBytes)),
+      functions,
     }
   }
+
+  /**
+   * The sites summed per naming function (the frame `describeSite` names a
+   * site by), ranked by the function's net growth since the previous read:
+   * one leak reached through several call paths (stacks that differ only
+   * in deeper frames) is one row. `sites` counts its stacks with live bytes.
+   */
+  functionsRead(sites, top) {
+    const byFunction = new Map()
+    for (const site of sites.values()) {
+      const named = namedFrame(site)
+      const key = keyOf(named)
+      const f = byFunction.get(key)
+      if (f) {
+        f.liveBytes += site.liveBytes
+        f.sites++
+      } else {
+        byFunction.set(key, { frame: named, liveBytes: site.liveBytes, sites: 1 })
+      }
+    }
+    const ranked = []
+    for (const [key, f] of byFunction) {
+      const growthBytes = f.liveBytes - (this.previousFunctions.get(key) ?? 0)
+      if (growthBytes > 0) ranked.push({ f, growthBytes })
+    }
+    ranked.sort((a, b) => b.growthBytes - a.growthBytes || b.f.liveBytes - a.f.liveBytes)
+    this.previousFunctions = new Map([...byFunction].map(([key, f]) => [key, f.liveBytes]))
+    return ranked.slice(0, top).map(({ f, growthBytes }) => ({ ...frameOf(f.frame), liveBytes: f.liveBytes, growthBytes, sites: f.sites }))
+  }
+}
+
+/** The frame that names a site: its first user frame, else the allocating one. */
+function namedFrame(site) {
+  return site.frames.find((cf) => isUser(cf)) ?? site.frames[0]
 }
 
 /**
@@ -94,7 +132,7 @@ class Growth {
  * is the whole stack, allocating function first.
  */
 function describeSite(site, growthBytes) {
-  const named = site.frames.find((cf) => isUser(cf)) ?? site.frames[0]
+  const named = namedFrame(site)
   return {
     ...frameOf(named),
     liveBytes: site.liveBytes,

@@ -22,6 +22,7 @@ const { nodeperfError } = require('./errors.js')
 const { integerOption, validateKeys, validateOptions } = require('./validate.js')
 const binding = require('./native.js')
 const { Growth, DEFAULT_TOP } = require('./memory-growth.js')
+const { sessionEnded } = require('./memory-snapshot.js')
 
 const DEFAULT_INTERVAL_BYTES = 32 * 1024
 const MIN_INTERVAL_BYTES = 1024
@@ -101,6 +102,7 @@ function acquireSampler(user, intervalBytes) {
     sampler = { session, intervalBytes: bytes, users: new Set([user]) }
   } catch (e) {
     session.disconnect()
+    sessionEnded()
     throw e
   }
   process.on('exit', stopAll)
@@ -114,8 +116,10 @@ function releaseSampler(user) {
   sampler = null
   process.off('exit', stopAll)
   // Not `HeapProfiler.stopSampling`, which builds and returns a whole
-  // profile first: the session's end stops the sampler it started.
+  // profile first: the session's end stops the sampler it started. The end
+  // also clears V8's heap-snapshot object ids (lib/memory-snapshot.js).
   session.disconnect()
+  sessionEnded()
 }
 
 /** At exit: no session of ours outlives the thread's JavaScript. */

@@ -11,8 +11,22 @@
 // estimated from the heap used and compared with what the system and the
 // cgroup have left; below the estimate the call throws
 // ERR_NODEPERF_LOW_MEMORY with both figures, unless `force: true`. Never
-// taken automatically. The sidecar's POST /debug/heap-snapshot makes the
-// same check (lib/memory-sidecar.js).
+// taken automatically. The sidecar's POST /debug/heap-snapshot runs the
+// same write on the main thread (writeForSidecar, below; lib/sidecar.js
+// installs it, lib/memory-sidecar.js calls it), with the same check.
+//
+// Object ids: V8 keeps an object's id from one snapshot to the next only
+// while nothing clears its id map between them, and the end of any
+// inspector session on the thread clears it (V8's heap-profiler agent does
+// on its session's end; checked on Node 20, 22 and 24 with a session
+// connected and disconnected between two v8.writeHeapSnapshot calls), as does an
+// inspector `HeapProfiler.takeHeapSnapshot`. heap.diff by id of two
+// snapshots with such an end between them matches the wrong objects. So
+// snapshots are written with `v8.writeHeapSnapshot` on the thread itself,
+// the sidecar keeps one session to the main thread rather than one per
+// request, and a snapshot written after one of the package's own sessions
+// on the thread ended (a leak locator's stop(), the sidecar's session)
+// warns once (NODEPERF_SNAPSHOT_IDS).
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -161,20 +175,69 @@ function lowMemoryError(heapUsed, overrideHint) {
 }
 
 /**
+ * Ends of the package's inspector sessions on this thread (each clears
+ * V8's object ids), and the sidecars' counts of theirs (Int32Array views
+ * of their shared state, lib/memory-sidecar.js).
+ */
+let sessionEnds = 0
+const sidecarCounters = new Set()
+/** The count at this thread's previous snapshot (null: none yet). */
+let endsAtLastSnapshot = null
+let warnedIds = false
+
+/** A session of the package's on this thread has ended (lib/memory-locator.js). */
+function sessionEnded() {
+  sessionEnds++
+}
+
+/** Counts a sidecar's session ends too, until the returned function is called. */
+function watchSessionEnds(counter) {
+  sidecarCounters.add(counter)
+  return () => {
+    // Its ends still count: they happened.
+    sessionEnds += Atomics.load(counter, 0)
+    sidecarCounters.delete(counter)
+  }
+}
+
+/**
+ * Called before each snapshot this package writes: warns (once per
+ * process) when one of the package's sessions on this thread ended since
+ * the previous one, as that clears V8's object ids.
+ */
+function noteSnapshot() {
+  let now = sessionEnds
+  for (const c of sidecarCounters) now += Atomics.load(c, 0)
+  if (endsAtLastSnapshot !== null && now !== endsAtLastSnapshot && !warnedIds) {
+    warnedIds = true
+    process.emitWarning(
+      "@nodeperf/native: an inspector session ended since the previous heap snapshot (a leak locator's stop(), or the sidecar's session at close()), which clears V8's object ids: heap.diff by id of these two snapshots would match the wrong objects; diff them with { by: 'constructor' } (docs/memory.md, \"Object ids\")",
+      { code: 'NODEPERF_SNAPSHOT_IDS' },
+    )
+  }
+  endsAtLastSnapshot = now
+}
+
+/**
  * Writes a heap snapshot of the calling thread's isolate to `path` (default:
  * Node's `Heap.<date>.<time>.<pid>.<thread>.<seq>.heapsnapshot` in the
- * working directory) and returns the path. Blocks this thread for seconds
- * and takes 8–30× the heap used in extra memory while it runs: refuses
- * (ERR_NODEPERF_LOW_MEMORY) when that is more than is available, unless
- * `options.force`.
+ * working directory) and returns its absolute path. The file is 0600.
+ * Blocks this thread for seconds and takes 8–30× the heap used in extra
+ * memory while it runs: refuses (ERR_NODEPERF_LOW_MEMORY) when that is more
+ * than is available, unless `options.force`. The options may come alone,
+ * in place of the path.
  *
- * @param {string} [path]
+ * @param {string | { force?: boolean }} [path]
  * @param {{ force?: boolean }} [options]
  * @returns {string}
  */
 function writeHeapSnapshot(path, options) {
+  if (options === undefined && path !== null && typeof path === 'object') {
+    options = path
+    path = undefined
+  }
   if (path !== undefined) {
-    if (typeof path !== 'string') throw invalidArgType('path', 'of type string', path)
+    if (typeof path !== 'string') throw invalidArgType('path', 'of type string or an options object', path)
     if (path === '' || path.includes('\0')) throw invalidArgValue('path', path, 'must be a non-empty file name without null bytes')
   }
   validateOptions(options)
@@ -186,13 +249,72 @@ function writeHeapSnapshot(path, options) {
     const refusal = lowMemoryError(v8.getHeapStatistics().used_heap_size, 'pass { force: true } to write it anyway')
     if (refusal !== null) throw refusal
   }
-  return v8.writeHeapSnapshot(path)
+  noteSnapshot()
+  // Node opens the file 0600 and returns the name as given (or its own
+  // relative default): absolute, it still names the file after a chdir.
+  return pathModule.resolve(v8.writeHeapSnapshot(path))
+}
+
+/** The sidecar's snapshots so far, in this process (their file names' sequence). */
+let sidecarSeq = 0
+
+/**
+ * A new file name in `dir`, as Node names its own snapshots:
+ * Heap.<yyyymmdd>.<hhmmss>.<pid>.0.<seq>.sidecar.heapsnapshot (the main
+ * thread's 0). One sequence for every sidecar of the process, and a name
+ * already taken (by another process's sidecar with the same pid, say) is
+ * skipped: no snapshot is ever written over.
+ */
+function sidecarFileName(dir) {
+  const d = new Date()
+  const p = (n, w = 2) => String(n).padStart(w, '0')
+  const date = `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}`
+  const time = `${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`
+  for (;;) {
+    const file = pathModule.join(dir, `Heap.${date}.${time}.${process.pid}.0.${p(++sidecarSeq, 3)}.sidecar.heapsnapshot`)
+    if (!fs.existsSync(file) && !fs.existsSync(`${file}.partial`)) return file
+  }
+}
+
+/**
+ * The sidecar's POST /debug/heap-snapshot, run on the main thread (through
+ * `Runtime.evaluate` from the sidecar's worker, at the next interrupt
+ * check, so also while the loop is stuck): the same check and the same
+ * `v8.writeHeapSnapshot`, into `<file>.partial` in `dir` (created here,
+ * 0600, refusing an existing file), renamed when complete, removed on
+ * failure. Never throws: returns `{ path, bytes }` or `{ error: { code,
+ * message } }`, a plain value the inspector can return by value.
+ */
+function writeForSidecar(dir, force) {
+  try {
+    if (!force) {
+      const refusal = lowMemoryError(v8.getHeapStatistics().used_heap_size, 'start the sidecar with heapSnapshots: { dir, force: true } to write it anyway')
+      if (refusal !== null) return { error: { code: refusal.code, message: refusal.message } }
+    }
+    const file = sidecarFileName(dir)
+    const partial = `${file}.partial`
+    fs.closeSync(fs.openSync(partial, 'wx', 0o600))
+    try {
+      noteSnapshot()
+      v8.writeHeapSnapshot(partial)
+      fs.renameSync(partial, file)
+    } catch (e) {
+      fs.rmSync(partial, { force: true })
+      throw e
+    }
+    return { path: file, bytes: fs.statSync(file).size }
+  } catch (e) {
+    return { error: { code: (e && typeof e.code === 'string' && e.code) || 'ERR_NODEPERF_SIDECAR', message: String((e && e.message) || e) } }
+  }
 }
 
 module.exports = { writeHeapSnapshot }
 // Internal (not spread into `memory`: lib/memory.js copies enumerable keys only).
 Object.defineProperties(module.exports, {
   lowMemoryError: { value: lowMemoryError },
+  writeForSidecar: { value: writeForSidecar },
+  sessionEnded: { value: sessionEnded },
+  watchSessionEnds: { value: watchSessionEnds },
   availableMemory: { value: availableMemory },
   estimateSnapshotBytes: { value: estimateSnapshotBytes },
   availableForTest: { get: () => availableForTest },

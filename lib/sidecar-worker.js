@@ -17,13 +17,15 @@ if (!watched) throw sidecarError(`no monitor for thread ${target}`)
 const watchedWindow = () => windowRead(watched, windowMs)
 watchedWindow()
 
+// /debug/heap-growth and /debug/heap-snapshot, when asked for (lib/memory-sidecar.js).
 let heap = null
+const memoryEndpoints = workerData.memory ? new MemoryEndpoints(workerData.memory, () => heap) : null
+
 parentPort.on('message', (m) => {
   if (m && m.heap) heap = m.heap
+  // close() and the main thread's exit: end the session to the main thread.
+  if (m && m.disconnect && memoryEndpoints !== null) memoryEndpoints.close()
 })
-
-// /debug/heap-growth and /debug/heap-snapshot, when asked for (lib/memory-sidecar.js).
-const memoryEndpoints = workerData.memory ? new MemoryEndpoints(workerData.memory, () => heap) : null
 
 let register = null
 if (metrics) {

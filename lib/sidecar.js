@@ -47,6 +47,26 @@ function workerScript(metrics) {
   return [code, { eval: true }]
 }
 
+/** startSidecar()'s options: any other field is refused (a typo would otherwise go unnoticed). */
+const OPTIONS = [
+  'port',
+  'host',
+  'allowRemote',
+  'maxConnections',
+  'headersTimeoutMs',
+  'requestTimeoutMs',
+  'keepAliveTimeoutMs',
+  'idleTimeoutMs',
+  'stallThresholdMs',
+  'metrics',
+  'stalls',
+  'heapGrowth',
+  'heapSnapshots',
+  'maxLagMs',
+  'maxUtilization',
+  'windowMs',
+]
+
 /** The longest timeout option, in ms (one hour). */
 const MAX_TIMEOUT_MS = 3_600_000
 
@@ -167,6 +187,7 @@ function timeoutOptions(options) {
 async function startSidecar(options) {
   validateOptions(options)
   if (options === undefined) options = {}
+  validateKeys(options, 'options', OPTIONS, `it takes ${OPTIONS.join(', ')}`)
   const port = integerOption(options.port, 'options.port', 0, 0, 65535, false, '>= 0 and <= 65535')
   const allowRemote = options.allowRemote === undefined ? false : options.allowRemote
   if (typeof allowRemote !== 'boolean') throw invalidArgType('options.allowRemote', 'of type boolean', allowRemote)
@@ -198,16 +219,45 @@ async function startSidecar(options) {
     releaseSampler = held.release
     memory.heapGrowth.samplingIntervalBytes = held.intervalBytes
   }
-  try {
-    return await launch(workerData, metrics, host, port, releaseSampler)
-  } catch (e) {
+  // The snapshot function the worker runs on this thread (lib/memory-sidecar.js):
+  // a key of this sidecar's own, removed at close().
+  let uninstall = () => {}
+  if (memory !== null && memory.heapSnapshots !== null) uninstall = installSnapshotFunction(memory.heapSnapshots)
+  const release = () => {
+    uninstall()
     releaseSampler()
+  }
+  try {
+    return await launch(workerData, metrics, host, port, release)
+  } catch (e) {
+    release()
     throw e
   }
 }
 
+let snapshotKeys = 0
+/**
+ * Puts `snapshot.writeForSidecar` on this thread's global under
+ * `Symbol.for(key)` (non-enumerable), records the key in `config` for the
+ * worker, and returns what removes it.
+ */
+function installSnapshotFunction(config) {
+  const key = `@nodeperf/native.sidecarSnapshot.${process.pid}.${++snapshotKeys}.${Math.random().toString(36).slice(2)}`
+  const sym = Symbol.for(key)
+  Object.defineProperty(globalThis, sym, {
+    value: (dir, force) => snapshot.writeForSidecar(dir, force),
+    configurable: true,
+    enumerable: false,
+    writable: false,
+  })
+  config.key = key
+  return () => {
+    delete globalThis[sym]
+  }
+}
+
 /** Starts the worker and waits until it listens. */
-async function launch(workerData, metrics, host, port, releaseSampler) {
+async function launch(workerData, metrics, host, port, release) {
   const { memory } = workerData
   const [script, mode] = workerScript(metrics)
   const worker = new Worker(script, {
@@ -246,14 +296,24 @@ async function launch(workerData, metrics, host, port, releaseSampler) {
   heapTimer.unref()
 
   const state = memory === null ? null : stateViews(memory.state)
-  // A memory request's session (connected to this thread) must end before
-  // the process does, or Node waits for it ("Waiting for the debugger to
-  // disconnect..."). This thread answers nothing while it waits here, so
-  // the request fails and disconnects; the wait is bounded.
+  // The worker's session to this thread (kept from its first memory
+  // request on: lib/memory-sidecar.js) must end before the process does, or
+  // Node waits for it ("Waiting for the debugger to disconnect..."). The
+  // worker disconnects on its own loop while this thread waits here
+  // (bounded), then this thread leaves the worker AFTER_DISCONNECT_MS
+  // before the process ends it (a worker that ended right after an
+  // inspector disconnect aborted Node 20). Nothing is paid when no memory
+  // request was made.
   const onExit = () => {
-    if (Atomics.load(state.flag, 0) === 1) Atomics.wait(state.flag, 0, 1, EXIT_WAIT_MS)
+    if (Atomics.load(state.flag, 0) !== 1) return
+    worker.postMessage({ disconnect: true })
+    Atomics.wait(state.flag, 0, 1, EXIT_WAIT_MS)
+    if (Atomics.load(state.flag, 0) === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, AFTER_DISCONNECT_MS)
   }
   if (state !== null) process.on('exit', onExit)
+  // The main thread counts the ends of the worker's sessions: each clears
+  // V8's object ids (lib/memory-snapshot.js warns on it).
+  const unwatch = state === null ? () => {} : snapshot.watchSessionEnds(state.disconnects)
 
   let closed = null
   return {
@@ -264,11 +324,13 @@ async function launch(workerData, metrics, host, port, releaseSampler) {
         clearInterval(heapTimer)
         closed = (async () => {
           if (state !== null) {
+            worker.postMessage({ disconnect: true })
             await sessionsEnded(state)
             process.off('exit', onExit)
           }
           await worker.terminate()
-          releaseSampler()
+          unwatch()
+          release()
         })()
       }
       return closed
@@ -277,8 +339,8 @@ async function launch(workerData, metrics, host, port, releaseSampler) {
 }
 
 /**
- * Waits (at most CLOSE_WAIT_MS) until no memory request's session is
- * connected and the last one ended AFTER_DISCONNECT_MS ago: a worker that
+ * Waits (at most CLOSE_WAIT_MS) until the worker's session is not
+ * connected and ended AFTER_DISCONNECT_MS ago: a worker that
  * ended right after an inspector session's disconnect aborted Node 20
  * (src/lag/CULPRITS.md).
  */
