@@ -60,25 +60,49 @@ fn unique_strings(g: &Graph) -> HashMap<u64, u32> {
         .collect()
 }
 
-/// Renumbered ids: of the strings each snapshot holds exactly once (the
-/// same text, so almost always the same long-lived object: property names,
-/// source identifiers), how many carry another id in B, one from A's range
-/// (a string created after A would have a newer id). Within one process
-/// and one numbering none do; after V8 restarts its ids, every object past
-/// the first difference in the two snapshots' order does.
-/// Returns (strings held once by both, those that moved).
-fn moved_strings(a: &Graph, b: &Graph, max_a: u32) -> (u64, u64) {
+/// The oldest anchors looked at for ids renumbered upwards.
+const OLDEST: usize = 1000;
+
+/// Renumbered ids, as seen by the strings each snapshot holds exactly once
+/// (the same text, so almost always the same long-lived object: property
+/// names, source identifiers).
+struct Anchors {
+    /// Strings held once by both.
+    both: u64,
+    /// Those with another id in B, one from A's range (a string created
+    /// after A would have a newer id). Within one numbering none do; after
+    /// V8 restarts its ids, every object past the first difference in the
+    /// two snapshots' order does.
+    moved: u64,
+    /// Of the `oldest` with the lowest ids in A (the process's first:
+    /// the runtime's own names, which live as long as it does), those with
+    /// another id in B, in any range: ids renumbered from a higher start.
+    oldest: u64,
+    oldest_moved: u64,
+}
+
+fn anchors(a: &Graph, b: &Graph, max_a: u32) -> Anchors {
     let (ua, ub) = (unique_strings(a), unique_strings(b));
-    let (mut both, mut moved) = (0u64, 0u64);
-    for (h, id_b) in &ub {
-        if let Some(&id_a) = ua.get(h) {
-            both += 1;
-            if id_a != *id_b && *id_b <= max_a {
-                moved += 1;
-            }
-        }
+    let mut pairs: Vec<(u32, u32)> = ub
+        .iter()
+        .filter_map(|(h, &id_b)| ua.get(h).map(|&id_a| (id_a, id_b)))
+        .collect();
+    let both = pairs.len() as u64;
+    let moved = pairs
+        .iter()
+        .filter(|&&(id_a, id_b)| id_a != id_b && id_b <= max_a)
+        .count() as u64;
+    let k = pairs.len().min(OLDEST);
+    if k > 0 {
+        pairs.select_nth_unstable(k - 1);
     }
-    (both, moved)
+    let oldest_moved = pairs[..k].iter().filter(|p| p.0 != p.1).count() as u64;
+    Anchors {
+        both,
+        moved,
+        oldest: k as u64,
+        oldest_moved,
+    }
 }
 
 /// `heap.diff(a, b)`.
@@ -152,11 +176,21 @@ fn diff_by_id(
     }
     // Renumbered (or another process): strings both hold once moved to
     // other ids of A's range. Checked first: its evidence is the plainest.
-    let (both, moved) = moved_strings(&old.g, g, max_a);
+    let an = anchors(&old.g, g, max_a);
+    let (both, moved) = (an.both, an.moved);
     if both >= ANCHOR_MIN && moved * 20 >= both {
         return Err(Error::HeapDifferentProcess {
             reason: format!(
                 "of the {both} strings each snapshot holds once, {moved} have another id in the second than in the first (an id the first gave another object), so {CAUSES}"
+            ),
+        }
+        .into());
+    }
+    let (oldest, oldest_moved) = (an.oldest, an.oldest_moved);
+    if oldest >= ANCHOR_MIN && oldest_moved * 2 >= oldest {
+        return Err(Error::HeapDifferentProcess {
+            reason: format!(
+                "of the {oldest} oldest strings each snapshot holds once (the process's own names, which outlive any snapshot), {oldest_moved} have another id in the second, so {CAUSES}"
             ),
         }
         .into());

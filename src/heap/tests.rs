@@ -601,10 +601,16 @@ fn id_diff_rejects_renumbered_ids() {
     // A string made again after A (its text the same, its id newer) is no
     // sign of renumbering.
     let mut ids_d = ids_a.clone();
-    for id in ids_d.iter_mut().skip(100) {
+    for id in ids_d.iter_mut().skip(150) {
         *id += 1000;
     }
     let d = write("rd.heapsnapshot", &strings_snap(&texts, &ids_d).json());
     let v = ok(diff(a, d.to_str().unwrap(), By::Id, usize::MAX, 0, &never));
-    assert_eq!(v["added"]["count"], 100);
+    assert_eq!(v["added"]["count"], 50);
+    // Every id renumbered from above A's: the oldest strings moved too.
+    let ids_e: Vec<u32> = ids_a.iter().map(|id| id + 1000).collect();
+    let e = write("re.heapsnapshot", &strings_snap(&texts, &ids_e).json());
+    let m = err(diff(a, e.to_str().unwrap(), By::Id, usize::MAX, 0, &never)).to_string();
+    assert!(m.contains("of the 200 oldest strings"), "{m}");
+    assert!(m.contains("200 have another id"), "{m}");
 }
