@@ -722,6 +722,12 @@ export interface HeapDiffOptions extends HeapOptions {
    * constructor (any two snapshots). @default 'id'
    */
   by?: 'id' | 'constructor'
+  /**
+   * Retainer paths (`by: 'id'` only): for this many of the largest added
+   * constructors, a shortest path from the root in `b` to one of their new
+   * objects. @default 5
+   */
+  paths?: number
 }
 
 interface HeapDiffSide {
@@ -739,8 +745,14 @@ export interface HeapDiffById {
   added: { count: number; selfSize: number; retainedSize: number }
   /** How many objects of `a` are gone from `b`. */
   removed: { count: number }
-  /** The added objects by constructor (largest retained size first). */
+  /**
+   * The added objects by constructor, largest self size first (the new
+   * objects' own bytes; `retainedSize` also counts older objects held only
+   * through new ones).
+   */
   constructors: HeapConstructor[]
+  /** For the first `options.paths` constructors: a path in `b` to a new object of each. */
+  retainerPaths: HeapRetainerPath[]
 }
 
 /** What {@link heap.diff} resolves with for `by: 'constructor'`. */
@@ -748,7 +760,7 @@ export interface HeapDiffByConstructor {
   by: 'constructor'
   a: HeapDiffSide
   b: HeapDiffSide
-  /** Changes (`b` minus `a`), largest retained-size change first; unchanged constructors left out. */
+  /** Changes (`b` minus `a`), largest self-size growth first (then count growth); unchanged constructors left out. */
   constructors: Array<
     HeapConstructor & {
       before: Omit<HeapConstructor, 'name'>
@@ -768,8 +780,10 @@ export declare const heap: {
    */
   summary(path: string | URL, options?: HeapSummaryOptions): Promise<HeapSummary>
   /**
-   * Compares two snapshots. An id diff of snapshots of different processes
-   * (or given newest first) rejects with `ERR_NODEPERF_HEAP_DIFFERENT_PROCESS`.
+   * Compares two snapshots. An id diff of snapshots of different processes,
+   * of one process whose ids V8 renumbered between them (an inspector
+   * session with the heap profiler closed in between), or given newest
+   * first rejects with `ERR_NODEPERF_HEAP_DIFFERENT_PROCESS`.
    */
   diff(a: string | URL, b: string | URL, options?: HeapDiffOptions & { by?: 'id' }): Promise<HeapDiffById>
   diff(a: string | URL, b: string | URL, options: HeapDiffOptions & { by: 'constructor' }): Promise<HeapDiffByConstructor>

@@ -232,6 +232,9 @@ async function heapTypes(): Promise<void> {
   void [biggest, step]
   const d: HeapDiffById = await heap.diff('a.heapsnapshot', new URL('file:///b.heapsnapshot'))
   const added: number = d.added.count
+  const pathTo: number = d.retainerPaths[0]!.node.id
+  await heap.diff('a', 'b', { paths: 2 })
+  void pathTo
   const c = await heap.diff('a', 'b', { by: 'constructor' })
   const before: number = c.constructors[0]!.before.count
   void [added, before]

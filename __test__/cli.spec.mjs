@@ -73,11 +73,16 @@ test('usage errors print the usage and exit 2', () => {
     [['heap', 'diff', a], /expected 2 arguments, got 1/],
     [['heap', 'diff', a, b, '--by', 'name'], /--by must be 'id' or 'constructor'/],
     [['heap', 'summary', a, '--html'], /argument missing|--html/],
+    // Our own wording, not parseArgs' "argument is ambiguous".
+    [['heap', 'summary', a, '--top', '-3'], /--top must be a non-negative integer or 'all', got '-3'/],
+    [['heap', 'diff', a, b, '--paths', '-1'], /--paths must be a non-negative integer or 'all', got '-1'/],
+    [['heap', 'summary', a, '--top', '--json'], /--top needs a value/],
   ]
   for (const [args, message] of cases) {
     const r = cli(...args)
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`)
     assert.match(r.err, message, args.join(' '))
+    assert.doesNotMatch(r.err, /ambiguous/, args.join(' '))
     assert.match(r.err, /Usage:/, args.join(' '))
     assert.equal(r.out, '')
   }
@@ -113,7 +118,12 @@ test('heap summary: an aligned table, --json is the API report, --html one escap
   const end = lines[header].indexOf('Retained size') + 'Retained size'.length
   for (const row of rows) assert.equal(row.length, end, row)
   api.constructors.forEach((c, i) => assert.ok(rows[i].startsWith(c.name.slice(0, 20)), rows[i]))
-  assert.match(r.out, /\d+(\.\d)? (KB|MB)/)
+  // 1024-based sizes, labelled as such.
+  assert.match(r.out, /\d+\.\d (KiB|MiB)/)
+  assert.doesNotMatch(r.out, /\d (KB|MB|GB)\b/)
+  const total = r.out.match(/objects, [\d,]+ references, ([\d.]+) (KiB|MiB) in all/)
+  assert.ok(total, r.out.split('\n')[0])
+  assert.equal(total[1], (api.totalSize / (total[2] === 'KiB' ? 1024 : 2 ** 20)).toFixed(1))
   assert.match(r.out, /Retainer paths/)
 
   const j = cli('heap', 'summary', b, '--json', '--top', 'all', '--paths', '0')
@@ -121,6 +131,15 @@ test('heap summary: an aligned table, --json is the API report, --html one escap
   const full = await heap.summary(b, { paths: 0 })
   assert.deepEqual(JSON.parse(j.out), full)
   assert.ok(full.constructors.some((c) => c.name === 'CliSpecLeak' && c.count === 500))
+  // --json without --top or --paths: what the API resolves with by default,
+  // every constructor (more than the table's 20).
+  const all = cli('heap', 'summary', b, '--json')
+  assert.equal(all.code, 0, all.err)
+  const byDefault = await heap.summary(b)
+  assert.ok(byDefault.constructors.length > 20)
+  assert.deepEqual(JSON.parse(all.out), byDefault)
+  const three = JSON.parse(cli('heap', 'summary', b, '--json', '--top', '3').out)
+  assert.equal(three.constructors.length, 3)
 
   const out = join(dir, 'summary.html')
   const h = cli('heap', 'summary', a, '--html', out)
@@ -133,16 +152,33 @@ test('heap summary: an aligned table, --json is the API report, --html one escap
   assert.doesNotMatch(html, /<script|<link|src=|href=/, 'no external assets, no scripts')
 })
 
-test('heap diff: by id finds the 200 new instances; by constructor the changes', () => {
+test('heap diff: by id finds the 200 new instances; by constructor the changes', async () => {
   const r = cli('heap', 'diff', a, b, '--json')
   assert.equal(r.code, 0, r.err)
   const d = JSON.parse(r.out)
   assert.equal(d.constructors.find((c) => c.name === 'CliSpecLeak').count, 200)
-  const t = cli('heap', 'diff', a, b)
-  assert.match(t.out, /objects in b that a did not have/)
+  // Everything the API gives, not the table's top 20.
+  assert.deepEqual(d, await heap.diff(a, b))
+  const t = cli('heap', 'diff', a, b, '--html', join(dir, 'id.html'))
+  assert.equal(t.code, 0, t.err)
+  const gone = t.out.match(/^([\d,]+) objects in b that a did not have: .*; ([\d,]+) of a's objects are gone$/m)
+  assert.ok(gone, t.out)
+  assert.equal(gone[1], d.added.count.toLocaleString('en-US'))
+  assert.equal(gone[2], d.removed.count.toLocaleString('en-US'))
   assert.match(t.out, /^CliSpecLeak +200 /m)
+  assert.match(t.out, /Retained size: what they keep alive/)
+  assert.match(t.out, /Where the largest new ones are held/)
+  assert.match(t.out, /-\[property kept\]-> Array/)
+  // The HTML says what the text says, the gone objects included.
+  const idHtml = readFileSync(join(dir, 'id.html'), 'utf8')
+  assert.ok(idHtml.includes(`${gone[2]} of a&#39;s objects are gone`), 'the gone line is in the HTML')
+  assert.match(idHtml, /Where the largest new ones are held/)
   const c = cli('heap', 'diff', a, b, '--by', 'constructor', '--html', join(dir, 'diff.html'))
   assert.equal(c.code, 0, c.err)
   assert.match(c.out, /^CliSpecLeak +\+200 .* 300 → 500$/m)
+  assert.match(c.out, /largest self-size growth first/)
   assert.match(readFileSync(join(dir, 'diff.html'), 'utf8'), /CliSpecLeak/)
+  // Growth first: the first row grew in self size.
+  const first = c.out.split('\n').find((l, i, all) => i > 0 && /^-+ /.test(all[i - 1]))
+  assert.match(first, /^\S.* +[+-]?[\d,]+ +\+[\d.]+ (KiB|MiB) /, first)
 })

@@ -36,6 +36,33 @@ for (let i = 0; i < 20000; i++) junk.push({ ['k' + (i % 7)]: 'v' + i, n: [i] })
 v8.writeHeapSnapshot(process.argv[1])
 `
 
+// One process whose ids V8 renumbers between the snapshots: an in-process
+// inspector session samples the heap (HeapProfiler.startSampling +
+// getSamplingProfile) and closes. 30,000 objects of one shape come first,
+// so that most ids the two share still name the same kind of object (a
+// check by kind alone lets the pair through).
+const RENUMBER = `
+const v8 = require('node:v8')
+const inspector = require('node:inspector')
+class HeapSpecPoint { constructor(x) { this.x = x; this.y = x } }
+globalThis.points = []
+for (let i = 0; i < 30000; i++) points.push(new HeapSpecPoint(i))
+v8.writeHeapSnapshot(process.argv[1])
+const session = new inspector.Session()
+session.connect()
+session.post('HeapProfiler.startSampling', {}, (err) => {
+  if (err) throw err
+  session.post('HeapProfiler.getSamplingProfile', {}, (err, { profile }) => {
+    if (err || !profile) throw err
+    session.post('HeapProfiler.stopSampling', {}, () => {
+      session.disconnect()
+      for (let i = 0; i < 500; i++) points.push(new HeapSpecPoint(i))
+      v8.writeHeapSnapshot(process.argv[2])
+    })
+  })
+})
+`
+
 function run(node, script, ...args) {
   execFileSync(node, ['-e', script, ...args], { stdio: 'pipe' })
 }
@@ -44,6 +71,7 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), 'nodeperf-heap-'))
   run(process.execPath, GROW, file('a.heapsnapshot'), file('b.heapsnapshot'))
   run(process.execPath, OTHER, file('other.heapsnapshot'))
+  run(process.execPath, RENUMBER, file('ra.heapsnapshot'), file('rb.heapsnapshot'))
 })
 
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -127,18 +155,91 @@ test('diff by id finds exactly the 500 new instances; by constructor the deltas'
   assert.equal(d.removed.count, a.nodeList.filter((n) => n.type !== 'synthetic' && !now.has(n.id)).length)
   assert.equal(d.added.selfSize, fresh.reduce((s, n) => s + n.selfSize, 0))
   assert.equal(leak.selfSize, fresh.filter((n) => n.cls === 'HeapSpecLeak').reduce((s, n) => s + n.selfSize, 0))
+  // The new objects' own bytes first.
+  for (let i = 1; i < d.constructors.length; i++) {
+    assert.ok(d.constructors[i - 1].selfSize >= d.constructors[i].selfSize, 'sorted by self size')
+  }
   const c = await heap.diff(file('a.heapsnapshot'), pathToFileURL(file('b.heapsnapshot')), { by: 'constructor' })
   const row = c.constructors.find((r) => r.name === 'HeapSpecLeak')
   assert.equal(row.count, 500)
   assert.equal(row.before.count, 1000)
   assert.equal(row.after.count, 1500)
   assert.equal(row.selfSize, row.after.selfSize - row.before.selfSize)
+  // Growth first: the largest self-size increase leads, and the 500 new
+  // instances' constructor comes before any with an unchanged count and size.
+  for (let i = 1; i < c.constructors.length; i++) {
+    assert.ok(c.constructors[i - 1].selfSize >= c.constructors[i].selfSize, 'sorted by self-size change')
+  }
+  const at = c.constructors.indexOf(row)
+  assert.ok(c.constructors.slice(0, at).every((r) => r.selfSize > 0), 'only larger growth before it')
+  assert.ok(!('retainerPaths' in c))
+})
+
+test('diff by id gives retainer paths in b to new objects of the largest added constructors', async () => {
+  const b = reference(file('b.heapsnapshot'))
+  const old = new Set(reference(file('a.heapsnapshot')).ids)
+  const byId = new Map(b.nodeList.map((n, i) => [n.id, i]))
+  const d = await heap.diff(file('a.heapsnapshot'), file('b.heapsnapshot'), { paths: 3 })
+  assert.equal(d.retainerPaths.length, 3)
+  d.retainerPaths.forEach((p, i) => assert.equal(p.constructor, d.constructors[i].name))
+  const leak = d.retainerPaths.find((p) => p.constructor === 'HeapSpecLeak')
+  assert.ok(leak, 'the leaking constructor has a path')
+  for (const p of d.retainerPaths) {
+    assert.ok(!old.has(p.node.id), `@${p.node.id} is a new object`)
+    assert.equal(p.node.class, p.constructor)
+    let at = 0
+    for (const step of p.path) {
+      const to = byId.get(step.node.id)
+      assert.ok(b.nodeList[at].out.some((e) => e.to === to && e.type === step.edge.type && e.type !== 'weak'))
+      at = to
+    }
+    if (p.reachable) assert.equal(b.nodeList[at].id, p.node.id)
+  }
+  // The leak hangs off the global's `kept` array.
+  assert.ok(leak.path.some((s) => s.edge.name === 'kept'), JSON.stringify(leak.path.map((s) => s.edge.name)))
+  const none = await heap.diff(file('a.heapsnapshot'), file('b.heapsnapshot'), { paths: 0, top: 1 })
+  assert.deepEqual(none.retainerPaths, [])
+  assert.equal(none.constructors.length, 1)
+})
+
+test('an id diff across renumbered ids (an inspector heap sampler between the snapshots) is refused', async () => {
+  const a = reference(file('ra.heapsnapshot'))
+  const b = reference(file('rb.heapsnapshot'))
+  // V8 did renumber: strings each snapshot holds once (the same objects)
+  // mostly carry other ids in b.
+  const once = (nodes) => {
+    const seen = new Map()
+    for (const n of nodes) if (n.type === 'string') seen.set(n.name, seen.has(n.name) ? null : n.id)
+    return seen
+  }
+  const [sa, sb] = [once(a.nodeList), once(b.nodeList)]
+  const both = [...sa].filter(([text, id]) => id !== null && sb.get(text) != null)
+  const moved = both.filter(([text, id]) => sb.get(text) !== id).length
+  assert.ok(moved * 2 > both.length, `${moved} of ${both.length} strings moved`)
+  // A check by kind alone would pass this pair: most shared ids still name
+  // the same kind of object.
+  const kinds = new Map(a.nodeList.map((n) => [n.id, `${n.type} ${n.cls}`]))
+  const shared = b.nodeList.filter((n) => n.type !== 'synthetic' && kinds.has(n.id))
+  const agree = shared.filter((n) => kinds.get(n.id) === `${n.type} ${n.cls}`).length
+  assert.ok(agree * 2 > shared.length, `${agree} of ${shared.length} agree`)
+  await assert.rejects(heap.diff(file('ra.heapsnapshot'), file('rb.heapsnapshot')), (e) => {
+    assert.equal(e.code, 'ERR_NODEPERF_HEAP_DIFFERENT_PROCESS')
+    assert.match(e.message, /renumbered/)
+    assert.match(e.message, /different processes/)
+    assert.match(e.message, /startSampling/)
+    assert.match(e.message, /by: 'constructor'/)
+    return true
+  })
+  // By constructor the pair compares.
+  const c = await heap.diff(file('ra.heapsnapshot'), file('rb.heapsnapshot'), { by: 'constructor' })
+  assert.equal(c.constructors.find((r) => r.name === 'HeapSpecPoint').count, 500)
 })
 
 test('an id diff of other processes, or in the wrong order, is refused', async () => {
   await assert.rejects(heap.diff(file('a.heapsnapshot'), file('other.heapsnapshot')), (e) => {
     assert.equal(e.code, 'ERR_NODEPERF_HEAP_DIFFERENT_PROCESS')
     assert.match(e.message, /by: 'constructor'/)
+    assert.match(e.message, /different processes/)
     return true
   })
   await assert.rejects(heap.diff(file('b.heapsnapshot'), file('a.heapsnapshot')), {
@@ -216,7 +317,9 @@ test('options are checked with the error kit', async () => {
     [() => heap.diff(a), 'ERR_INVALID_ARG_TYPE'],
     [() => heap.diff(a, a, { by: 'name' }), 'ERR_INVALID_ARG_VALUE'],
     [() => heap.diff(a, a, { by: 1 }), 'ERR_INVALID_ARG_TYPE'],
-    [() => heap.diff(a, a, { paths: 1 }), 'ERR_INVALID_ARG_VALUE'],
+    [() => heap.diff(a, a, { path: 1 }), 'ERR_INVALID_ARG_VALUE'],
+    [() => heap.diff(a, a, { paths: -1 }), 'ERR_OUT_OF_RANGE'],
+    [() => heap.diff(a, a, { paths: 1001 }), 'ERR_OUT_OF_RANGE'],
   ]
   for (const [call, code] of cases) {
     await assert.rejects(call(), { code }, String(call))

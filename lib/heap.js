@@ -13,8 +13,8 @@ const SUMMARY = 0
 const DIFF = 1
 const BY = ['id', 'constructor']
 const SUMMARY_KEYS = ['top', 'paths', 'signal', 'pool']
-const DIFF_KEYS = ['by', 'top', 'signal', 'pool']
-/** Retainer paths a summary gives by default. */
+const DIFF_KEYS = ['by', 'top', 'paths', 'signal', 'pool']
+/** Retainer paths a summary (or an id diff) gives by default. */
 const DEFAULT_PATHS = 5
 const MAX_PATHS = 1000
 
@@ -68,12 +68,14 @@ function summary(path, options) {
 
 /**
  * Compares two snapshots. `by: 'id'` (the default): objects of `b` whose
- * ids are not in `a` (new since `a`, alive in `b`), by constructor; both
- * must come from one process, `a` first. `by: 'constructor'`: per-constructor
- * count and size changes (any two snapshots).
+ * ids are not in `a` (new since `a`, alive in `b`), by constructor (largest
+ * self size first), with retainer paths to the largest; both must come from
+ * one process, `a` first, with no renumbering of ids between them.
+ * `by: 'constructor'`: per-constructor count and size changes, largest
+ * self-size growth first (any two snapshots).
  * @param {string | URL} a
  * @param {string | URL} b
- * @param {{ by?: 'id' | 'constructor', top?: number, signal?: AbortSignal, pool?: Pool }} [options]
+ * @param {{ by?: 'id' | 'constructor', top?: number, paths?: number, signal?: AbortSignal, pool?: Pool }} [options]
  * @returns {Promise<object>}
  */
 function diff(a, b, options) {
@@ -82,7 +84,8 @@ function diff(a, b, options) {
     const fileB = pathArg(b, 'b')
     const { signal, top, target } = common(options, DIFF_KEYS, 'heap.diff')
     const by = options?.by === undefined ? 0 : oneOf(options.by, 'options.by', BY)
-    return heapSubmit(target, DIFF, fileA, fileB, by, top, 0, signal).then(parse)
+    const paths = integerOption(options?.paths, 'options.paths', DEFAULT_PATHS, 0, MAX_PATHS)
+    return heapSubmit(target, DIFF, fileA, fileB, by, top, by === 0 ? paths : 0, signal).then(parse)
   } catch (err) {
     return Promise.reject(err)
   }

@@ -12,11 +12,37 @@ class UsageError extends Error {
   }
 }
 
+/**
+ * `--name -3`, `--name -x`: parseArgs calls a value that starts with '-'
+ * ambiguous. A value that is no option of ours is taken as the value (so
+ * the option's own check words the error); an option of ours is a missing
+ * value.
+ */
+function joinDashValues(argv, options) {
+  const known = (arg) => arg === '-h' || arg === '--help' || (arg.startsWith('--') && Object.hasOwn(options, arg.slice(2).split('=')[0]))
+  const out = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    const next = argv[i + 1]
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined
+    if (name !== undefined && Object.hasOwn(options, name) && options[name].type === 'string' && next !== undefined && next.startsWith('-') && next !== '--') {
+      if (known(next)) return { error: `--${name} needs a value, got the option '${next}'` }
+      out.push(`${arg}=${next}`)
+      i++
+    } else {
+      out.push(arg)
+    }
+  }
+  return { argv: out }
+}
+
 /** `util.parseArgs`, its errors turned into `UsageError`s. */
 function parse(argv, options, usage, positionals) {
+  const joined = joinDashValues(argv, options)
+  if (joined.error !== undefined) throw new UsageError(joined.error, usage)
   let parsed
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
+    parsed = parseArgs({ args: joined.argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
   } catch (err) {
     throw new UsageError(err.message, usage)
   }
@@ -35,13 +61,13 @@ function count(value, name, fallback, usage) {
   return Number(value)
 }
 
-/** Bytes as KB / MB / GB (1024-based), one decimal. */
+/** Bytes as KiB / MiB / GiB (powers of 1024), one decimal (two for GiB). */
 function size(bytes) {
   const sign = bytes < 0 ? '-' : ''
   const b = Math.abs(bytes)
-  if (b < 2 ** 20) return `${sign}${(b / 1024).toFixed(1)} KB`
-  if (b < 2 ** 30) return `${sign}${(b / 2 ** 20).toFixed(1)} MB`
-  return `${sign}${(b / 2 ** 30).toFixed(2)} GB`
+  if (b < 2 ** 20) return `${sign}${(b / 1024).toFixed(1)} KiB`
+  if (b < 2 ** 30) return `${sign}${(b / 2 ** 20).toFixed(1)} MiB`
+  return `${sign}${(b / 2 ** 30).toFixed(2)} GiB`
 }
 
 const signed = (n, f = String) => (n > 0 ? `+${f(n)}` : f(n))

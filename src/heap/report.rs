@@ -216,7 +216,7 @@ fn node_json(a: &Analysed, n: usize) -> Value {
 
 /// Shortest paths (BFS over edges that are not weak) from the root to each
 /// target's representative node.
-fn retainer_paths(
+pub(super) fn retainer_paths(
     a: &Analysed,
     targets: &[(usize, Totals)],
     cancelled: &dyn Fn() -> bool,

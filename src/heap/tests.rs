@@ -18,6 +18,7 @@ const META: &str = r#"{"node_fields":["type","name","id","self_size","edge_count
 // Type codes of META.
 const HIDDEN: u32 = 0;
 const OBJECT: u32 = 3;
+const STRING: u32 = 2;
 const CLOSURE: u32 = 5;
 const SYNTHETIC: u32 = 9;
 // Edge type codes.
@@ -462,7 +463,7 @@ fn id_diff_finds_new_objects_and_rejects_other_processes() {
     let pa = write("a.heapsnapshot", &a.json());
     let pb = write("b.heapsnapshot", &b.json());
     let (pa, pb) = (pa.to_str().unwrap(), pb.to_str().unwrap());
-    let v = ok(diff(pa, pb, By::Id, usize::MAX, &never));
+    let v = ok(diff(pa, pb, By::Id, usize::MAX, 3, &never));
     assert_eq!(v["added"]["count"], 3);
     // C (30) retains D (40); the new B is 50.
     assert_eq!(v["added"]["selfSize"], 120);
@@ -474,9 +475,32 @@ fn id_diff_finds_new_objects_and_rejects_other_processes() {
     assert_eq!(row("D")["count"], 1);
     assert_eq!(row("B")["count"], 1);
     assert!(rows.iter().all(|r| r["name"] != "A"));
+    // The new objects' own bytes first: B (50), D (40), C (30).
+    let order: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(order, ["B", "D", "C"]);
+    // Paths lead from the root to a new object of the top constructors.
+    let paths = v["retainerPaths"].as_array().unwrap();
+    assert_eq!(paths.len(), 3);
+    assert_eq!(paths[0]["constructor"], "B");
+    assert_eq!(paths[0]["node"]["id"], 11);
+    let steps: Vec<u64> = paths[0]["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["node"]["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [3, 11]);
+    assert_eq!(paths[1]["node"]["id"], 9);
+    let none = ok(diff(pa, pb, By::Id, 1, 0, &never));
+    assert_eq!(none["constructors"].as_array().unwrap().len(), 1);
+    assert_eq!(none["retainerPaths"].as_array().unwrap().len(), 0);
 
-    let by_class = ok(diff(pa, pb, By::Constructor, usize::MAX, &never));
+    let by_class = ok(diff(pa, pb, By::Constructor, usize::MAX, 3, &never));
     let rows = by_class["constructors"].as_array().unwrap();
+    // Largest self-size growth first: B (+50), D (+40), then C (+30).
+    let order: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(order[0], "B");
+    assert_eq!(order[1], "D");
     let b_row = rows.iter().find(|r| r["name"] == "B").unwrap();
     assert_eq!(b_row["count"], 1.0);
     assert_eq!(b_row["before"]["count"], 1);
@@ -494,6 +518,7 @@ fn id_diff_finds_new_objects_and_rejects_other_processes() {
         y.to_str().unwrap(),
         By::Id,
         usize::MAX,
+        3,
         &never,
     ));
     assert_eq!(e.code(), "ERR_NODEPERF_HEAP_DIFFERENT_PROCESS");
@@ -507,6 +532,7 @@ fn id_diff_finds_new_objects_and_rejects_other_processes() {
         x.to_str().unwrap(),
         By::Id,
         usize::MAX,
+        3,
         &never,
     ));
     assert!(e.to_string().contains("older"), "{e}");
@@ -516,8 +542,75 @@ fn id_diff_finds_new_objects_and_rejects_other_processes() {
             n.to_str().unwrap(),
             By::Id,
             5,
+            3,
             &never
         ))["added"]["count"]
             == 1
     );
+}
+
+/// Root, then `texts.len()` strings under it, the i-th with id `ids[i]`.
+fn strings_snap(texts: &[String], ids: &[u32]) -> Snap {
+    let mut nodes = vec![(SYNTHETIC, 0, 1, 0)];
+    let mut strings = strings();
+    let mut edges = Vec::new();
+    for (i, (t, &id)) in texts.iter().zip(ids).enumerate() {
+        strings.push(t.clone());
+        nodes.push((STRING, strings.len() as u32 - 1, id, 16));
+        edges.push((0, ELEMENT, i as u32, i + 1));
+    }
+    Snap {
+        nodes,
+        edges,
+        strings,
+    }
+}
+
+#[test]
+fn id_diff_rejects_renumbered_ids() {
+    // 200 strings, then the same process renumbered: each string's id
+    // shifted by one object after the 20th (a new object came first), as
+    // V8's ids are when it starts them afresh. Kinds still agree (all
+    // strings), so only the strings' texts show it. (The last one's new
+    // id is above A's ids: 179 moved within A's range.)
+    let texts: Vec<String> = (0..200).map(|i| format!("text {i}")).collect();
+    let ids_a: Vec<u32> = (0..200).map(|i| 3 + 2 * i).collect();
+    let ids_b: Vec<u32> = (0..200)
+        .map(|i| if i < 20 { 3 + 2 * i } else { 5 + 2 * i })
+        .collect();
+    let a = write("ra.heapsnapshot", &strings_snap(&texts, &ids_a).json());
+    let b = write("rb.heapsnapshot", &strings_snap(&texts, &ids_b).json());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let e = err(diff(a, b, By::Id, usize::MAX, 0, &never));
+    assert_eq!(e.code(), "ERR_NODEPERF_HEAP_DIFFERENT_PROCESS");
+    let m = e.to_string();
+    assert!(m.contains("179 have another id"), "{m}");
+    assert!(
+        m.contains("renumbered") && m.contains("different processes"),
+        "{m}"
+    );
+    assert!(m.contains("by: 'constructor'"), "{m}");
+    // The same strings with their ids kept, plus 10 new ones: fine.
+    let mut more = texts.clone();
+    more.extend((0..10).map(|i| format!("new {i}")));
+    let mut ids_c = ids_a.clone();
+    ids_c.extend((0..10).map(|i| 1001 + 2 * i));
+    let c = write("rc.heapsnapshot", &strings_snap(&more, &ids_c).json());
+    let v = ok(diff(a, c.to_str().unwrap(), By::Id, usize::MAX, 0, &never));
+    assert_eq!(v["added"]["count"], 10);
+    // A string made again after A (its text the same, its id newer) is no
+    // sign of renumbering.
+    let mut ids_d = ids_a.clone();
+    for id in ids_d.iter_mut().skip(150) {
+        *id += 1000;
+    }
+    let d = write("rd.heapsnapshot", &strings_snap(&texts, &ids_d).json());
+    let v = ok(diff(a, d.to_str().unwrap(), By::Id, usize::MAX, 0, &never));
+    assert_eq!(v["added"]["count"], 50);
+    // Every id renumbered from above A's: the oldest strings moved too.
+    let ids_e: Vec<u32> = ids_a.iter().map(|id| id + 1000).collect();
+    let e = write("re.heapsnapshot", &strings_snap(&texts, &ids_e).json());
+    let m = err(diff(a, e.to_str().unwrap(), By::Id, usize::MAX, 0, &never)).to_string();
+    assert!(m.contains("of the 200 oldest strings"), "{m}");
+    assert!(m.contains("200 have another id"), "{m}");
 }

@@ -292,7 +292,7 @@ impl NativePool {
     /// `heap.summary(path)` (`kind` 0) or `heap.diff(path, other)` (`kind`
     /// 1, `by` 0 id, 1 constructor) → task id. `top` is how many
     /// constructors to list (`Infinity` for all), `paths` how many retainer
-    /// paths a summary gives. The façade has checked the values; they are
+    /// paths a summary or an id diff gives. The façade has checked the values; they are
     /// checked again here.
     #[napi(js_name = "__submitHeap")]
     #[allow(clippy::too_many_arguments)]
@@ -336,6 +336,7 @@ impl NativePool {
                         b: other,
                         by: if by == 0 { By::Id } else { By::Constructor },
                         top,
+                        paths: paths as usize,
                     },
                     _ => {
                         return Err(Error::InvalidArgValue {

@@ -17,6 +17,8 @@ pub enum HeapTask {
         b: String,
         by: By,
         top: usize,
+        /// Retainer paths (`by: 'id'` only).
+        paths: usize,
     },
 }
 
@@ -25,7 +27,13 @@ impl HeapTask {
         let cancelled = || ctx.cancelled();
         let out = match self {
             Self::Summary { path, options } => heap::summary(path, *options, &cancelled),
-            Self::Diff { a, b, by, top } => heap::diff(a, b, *by, *top, &cancelled),
+            Self::Diff {
+                a,
+                b,
+                by,
+                top,
+                paths,
+            } => heap::diff(a, b, *by, *top, *paths, &cancelled),
         };
         match out {
             Ok(text) => Ok(Output::Json(text)),
