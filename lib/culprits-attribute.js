@@ -24,6 +24,7 @@ function isUser(cf) {
 function isMeta(cf) {
   return cf.url === '' && cf.functionName.startsWith('(')
 }
+/** An inspector call frame as we show it (positions 1-based, as people count). */
 function frameOf(cf) {
   return {
     functionName: cf.functionName === '' ? '(anonymous)' : cf.functionName,
@@ -182,4 +183,4 @@ function describe(culprit) {
   return culprit.kind === 'gc' ? `garbage collection (${Math.round(culprit.share * 100)}%), allocating in ${text}` : text
 }
 
-module.exports = { MAX_FRAMES, isUser, attribute, describe, label, round }
+module.exports = { MAX_FRAMES, isUser, frameOf, attribute, describe, label, round }

@@ -6,20 +6,10 @@
 // samples, the sidecar's worker (lib/sidecar-worker.js) on its own thread,
 // off the loop it watches. Why this way: docs/memory.md, "Leak locator".
 
-const { MAX_FRAMES, isUser } = require('./culprits-attribute.js')
+const { MAX_FRAMES, isUser, frameOf } = require('./culprits-attribute.js')
 
 /** Sites returned per read unless asked otherwise. */
 const DEFAULT_TOP = 20
-
-function frameOf(cf) {
-  return {
-    functionName: cf.functionName === '' ? '(anonymous)' : cf.functionName,
-    url: cf.url,
-    // The inspector's positions are 0-based; people (and culprits) count from 1.
-    line: cf.lineNumber + 1,
-    column: cf.columnNumber + 1,
-  }
-}
 
 const keyOf = (cf) => `${cf.functionName}\0${cf.url}\0${cf.lineNumber}\0${cf.columnNumber}`
 
