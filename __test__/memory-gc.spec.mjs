@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import client from 'prom-client'
 import { memory, lag } from '@nodeperf/native'
 import { collectMetrics, metricNames } from '@nodeperf/native/prom'
+import { parse } from './exposition.mjs'
 
 v8.setFlagsFromString('--expose-gc')
 const gc = vm.runInNewContext('gc')
@@ -22,19 +23,6 @@ const turn = () => new Promise((resolve) => setImmediate(resolve))
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const root = fileURLToPath(new URL('..', import.meta.url))
 
-/** Parses exposition text into { name: [{ labels, value }] }. */
-function parse(text) {
-  const out = {}
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue
-    const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/)
-    assert.ok(m, `unparsable line: ${line}`)
-    const labels = {}
-    for (const [, k, v] of (m[2] || '').matchAll(/([a-zA-Z_]+)="([^"]*)"/g)) labels[k] = v
-    ;(out[m[1]] ||= []).push({ labels, value: Number(m[3]) })
-  }
-  return out
-}
 
 test('forced major and minor GCs count under their kinds; heap after the major GC is exactly what a GCProfiler saw', async () => {
   memory.startGcStats()

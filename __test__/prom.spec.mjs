@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import client from 'prom-client'
 import { lag } from '@nodeperf/native'
 import { collectMetrics, metricNames, compatMetricNames } from '@nodeperf/native/prom'
+import { parse } from './exposition.mjs'
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const busyWait = (ms) => {
@@ -14,19 +15,6 @@ const busyWait = (ms) => {
   while (performance.now() < end);
 }
 
-/** Parses exposition text into { name: [{ labels, value }] }. */
-function parse(text) {
-  const out = {}
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue
-    const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/)
-    assert.ok(m, `unparsable line: ${line}`)
-    const labels = {}
-    for (const [, k, v] of (m[2] || '').matchAll(/([a-zA-Z_]+)="([^"]*)"/g)) labels[k] = v
-    ;(out[m[1]] ||= []).push({ labels, value: Number(m[3]) })
-  }
-  return out
-}
 const bucketsOf = (parsed, thread, name = 'nodeperf_eventloop_lag_seconds') =>
   parsed[`${name}_bucket`].filter((s) => s.labels.thread === thread).map((s) => [s.labels.le, s.value])
 
