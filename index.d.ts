@@ -375,9 +375,19 @@ export interface ChunkedHashTask {
   out: ArrayBufferView
 }
 
+/**
+ * Where a task runs: `'auto'` hashes inputs below a per-algorithm size on
+ * the calling thread (cheaper for it than a hand-over; the sizes are in
+ * docs/api.md) and larger ones on the pool; `'always'` uses the pool,
+ * `'never'` the calling thread. Either way the result is a Promise.
+ */
+export type Offload = 'auto' | 'always' | 'never'
+
 export interface RunOptions {
   /** Aborting rejects with an AbortError; a queued task then never runs. */
   signal?: AbortSignal
+  /** @default 'auto' */
+  offload?: Offload
 }
 
 /** `{ op: 'json.parse', data }` → exactly what `JSON.parse` returns. */
@@ -413,6 +423,11 @@ export interface PoolStats {
   failed: number
   /** `run` calls refused because the queue was full. */
   rejected: number
+  /**
+   * Tasks this thread ran itself under `offload` (not counted above: they
+   * never reached the pool).
+   */
+  inline: number
   /** From submission to start. */
   waitTime: TimeSummary
   /** From start to end. */

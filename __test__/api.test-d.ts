@@ -117,9 +117,13 @@ async function usePool(): Promise<void> {
   const chunks: number = await pool.run({ op: 'hash', algorithm: 'sha256', data: out, chunkSize: 65536, out })
   const ac = new AbortController()
   await pool.hash('crc32', new ArrayBuffer(8), 'base64', { signal: ac.signal })
+  await pool.hash('sha256', 'x', 'hex', { offload: 'never' })
+  await pool.run({ op: 'hash', algorithm: 'md5', data: 'x' }, { offload: 'always' })
+  // @ts-expect-error offload is 'auto' | 'always' | 'never'
+  await pool.hash('sha256', 'x', 'hex', { offload: 'sometimes' })
   const p: Pool = createPool({ threads: 2, maxQueue: 1000 })
   const s: PoolStats = p.stats()
-  const p99: number = s.waitTime.p99
+  const p99: number = s.waitTime.p99 + s.inline
   const n: number = p.threads + p.queueSize + p.maxQueue
   await p.close()
   const sync: string = hashSync('sha1', 'x')

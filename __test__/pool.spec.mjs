@@ -11,6 +11,9 @@ const require = createRequire(import.meta.url)
 const native = require('@nodeperf/native')
 const { pool, createPool, hashSync, shared } = native
 const testTask = Symbol.for('nodeperf.testTask')
+// The pool's own machinery (batches, the stage, maxQueue) is what most of
+// these specs check: small tasks must reach it rather than run inline.
+const ALWAYS = { offload: 'always' }
 const indexPath = require.resolve('@nodeperf/native')
 
 const NODE_ALGS = ['sha256', 'sha1', 'sha512', 'md5']
@@ -126,7 +129,7 @@ test('the default pool has max(1, availableParallelism() - 1) threads and a docu
 
 test('stats() counts tasks and times them', async () => {
   const p = createPool({ threads: 1 })
-  await Promise.all([p[testTask]('sleep', 20), p.hash('md5', 'x'), p[testTask]('panic').catch(() => {})])
+  await Promise.all([p[testTask]('sleep', 20), p.hash('md5', 'x', undefined, ALWAYS), p[testTask]('panic').catch(() => {})])
   const s = p.stats()
   assert.equal(s.threads, 1)
   assert.equal(s.completed, 2)
@@ -142,12 +145,12 @@ test('a full queue rejects at once with ERR_NODEPERF_QUEUE_FULL, and recovers', 
   const p = createPool({ threads: 1, maxQueue: 2 })
   const running = p[testTask]('sleep', 200)
   while (p.stats().active === 0) await new Promise((r) => setTimeout(r, 1))
-  const queued = [p.hash('md5', 'a'), p.hash('md5', 'b')]
+  const queued = [p.hash('md5', 'a', undefined, ALWAYS), p.hash('md5', 'b', undefined, ALWAYS)]
   assert.equal(p.queueSize, 2)
-  await assert.rejects(p.hash('md5', 'c'), { code: 'ERR_NODEPERF_QUEUE_FULL', message: /queue is full \(2 tasks waiting\)/ })
+  await assert.rejects(p.hash('md5', 'c', undefined, ALWAYS), { code: 'ERR_NODEPERF_QUEUE_FULL', message: /queue is full \(2 tasks waiting\)/ })
   assert.equal(p.stats().rejected, 1)
   await Promise.all([running, ...queued])
-  assert.equal(await p.hash('md5', 'c'), crypto.hash('md5', 'c'))
+  assert.equal(await p.hash('md5', 'c', undefined, ALWAYS), crypto.hash('md5', 'c'))
   await p.close()
 })
 
@@ -156,7 +159,7 @@ test('small tasks held for one flush still meet maxQueue exactly, synchronously'
   const running = p[testTask]('sleep', 200)
   while (p.stats().active === 0) await new Promise((r) => setTimeout(r, 1))
   // No stats() read in between: all ten are submitted in one synchronous run.
-  const settled = Promise.allSettled(Array.from({ length: 10 }, (_, i) => p.hash('xxh3', `t${i}`)))
+  const settled = Promise.allSettled(Array.from({ length: 10 }, (_, i) => p.hash('xxh3', `t${i}`, undefined, ALWAYS)))
   const outcomes = await settled
   assert.deepEqual(
     outcomes.map((o) => o.status),
@@ -174,7 +177,7 @@ test('tiny Buffer inputs staged in JS: maxQueue exact and synchronous across sta
     const running = p[testTask]('sleep', 200)
     while (p.stats().active === 0) await new Promise((r) => setTimeout(r, 1))
     const data = Array.from({ length: n }, (_, i) => Buffer.from(`b${i}`))
-    const outcomes = await Promise.allSettled(data.map((d) => p.hash('xxh3', d)))
+    const outcomes = await Promise.allSettled(data.map((d) => p.hash('xxh3', d, undefined, ALWAYS)))
     const accepted = Math.min(n, maxQueue)
     assert.deepEqual(
       outcomes.map((o) => o.status),
@@ -204,10 +207,10 @@ test('staged and unstaged tasks reach the pool in the order they were submitted'
   for (let round = 0; round < 40; round++) {
     for (const d of data) {
       const i = ps.length
-      ps.push(p.hash('sha1', d).then((digest) => order.push(i) && digest))
+      ps.push(p.hash('sha1', d, undefined, ALWAYS).then((digest) => order.push(i) && digest))
       // Another pool's tasks in between: the stage changes pool.
       if (i % 7 === 0) {
-        ps.push(other.hash('md5', d))
+        ps.push(other.hash('md5', d, undefined, ALWAYS))
         others++
       }
     }
@@ -239,12 +242,12 @@ test('a staged copy is of the bytes, whatever a subclass or a patched global say
   }
   const liar = new Liar(crypto.randomBytes(40))
   const real = Buffer.from(liar.buffer)
-  assert.equal(await pool.hash('sha256', liar), crypto.hash('sha256', real))
+  assert.equal(await pool.hash('sha256', liar, undefined, ALWAYS), crypto.hash('sha256', real))
   const hasInstance = Object.getOwnPropertyDescriptor(Function.prototype, Symbol.hasInstance)
   Object.defineProperty(Uint8Array, Symbol.hasInstance, { value: () => true, configurable: true })
   try {
     const f64 = new Float64Array([Math.PI])
-    assert.equal(await pool.hash('sha256', f64), crypto.hash('sha256', Buffer.from(f64.buffer)))
+    assert.equal(await pool.hash('sha256', f64, undefined, ALWAYS), crypto.hash('sha256', Buffer.from(f64.buffer)))
   } finally {
     delete Uint8Array[Symbol.hasInstance]
   }
@@ -252,6 +255,7 @@ test('a staged copy is of the bytes, whatever a subclass or a patched global say
   // Detached: refused, as when not staged.
   const gone = new Uint8Array(8)
   structuredClone(gone.buffer, { transfer: [gone.buffer] })
+  await assert.rejects(pool.hash('md5', gone, undefined, ALWAYS), { code: 'ERR_INVALID_ARG_VALUE' })
   await assert.rejects(pool.hash('md5', gone), { code: 'ERR_INVALID_ARG_VALUE' })
 })
 
@@ -259,7 +263,7 @@ test('close() right after staged tasks: they are accepted and settle first', asy
   const p = createPool({ threads: 1 })
   const data = Array.from({ length: 100 }, (_, i) => Buffer.from(`c${i}`))
   const order = []
-  const ps = data.map((d, i) => p.hash('crc32', d).then((h) => order.push(i) && h))
+  const ps = data.map((d, i) => p.hash('crc32', d, undefined, ALWAYS).then((h) => order.push(i) && h))
   const closed = p.close().then(() => order.push('closed'))
   await assert.rejects(p.hash('crc32', data[0]), { code: 'ERR_NODEPERF_POOL_CLOSED' })
   assert.deepEqual(await Promise.all(ps), data.map((d) => hashSync('crc32', d)))
@@ -285,11 +289,11 @@ test('the settler and stage are checked when set; a stage flush of a bad count i
     `const { pool, hashSync } = require(${JSON.stringify(indexPath)})
      const binding = require(${JSON.stringify(require.resolve('../lib/binding.js'))})
      ;(async () => {
-       await pool.hash('md5', Buffer.from('a'))
+       await pool.hash('md5', Buffer.from('a'), undefined, { offload: 'always' })
        binding.__stageFlush(1)
        binding.__flushSubmitted()
        await new Promise((r) => setTimeout(r, 100))
-       const h = await pool.hash('md5', Buffer.from('b'))
+       const h = await pool.hash('md5', Buffer.from('b'), undefined, { offload: 'always' })
        if (h !== hashSync('md5', Buffer.from('b'))) throw new Error('wrong digest')
        console.log('alive')
      })()`,
@@ -306,7 +310,7 @@ test('two threads filling the shared default pool at once: exactly maxQueue acce
      const { pool } = require(${JSON.stringify(indexPath)})
      parentPort.once('message', async () => {
        const ps = []
-       for (let i = 0; i < ${n}; i++) ps.push(pool.hash('xxh3', 'w' + i))
+       for (let i = 0; i < ${n}; i++) ps.push(pool.hash('xxh3', 'w' + i, undefined, { offload: 'always' }))
        const submittedAt = performance.timeOrigin + performance.now()
        const r = await Promise.allSettled(ps)
        parentPort.postMessage({
@@ -328,7 +332,7 @@ test('two threads filling the shared default pool at once: exactly maxQueue acce
   w.postMessage('go')
   const ps = []
   // Buffers here (staged in JS, see index.js), strings in the worker.
-  for (let i = 0; i < n; i++) ps.push(pool.hash('xxh3', Buffer.from('m' + i)))
+  for (let i = 0; i < n; i++) ps.push(pool.hash('xxh3', Buffer.from('m' + i), undefined, ALWAYS))
   const submittedAt = performance.timeOrigin + performance.now()
   const [mine, theirs] = await Promise.all([Promise.allSettled(ps), fromWorker, slept])
   assert.ok(Math.max(submittedAt, theirs.submittedAt) < sleptAt, 'both threads submitted while the pool was blocked')
@@ -396,10 +400,10 @@ test('abort before start: AbortError at once, and the task never runs', async ()
 test('small tasks aborted before they reach the pool: AbortError, and their ids serve later tasks', async () => {
   const p = createPool({ threads: 1 })
   const acs = Array.from({ length: 10 }, () => new AbortController())
-  const first = acs.map((ac, i) => p.hash('xxh3', `first ${i}`, 'hex', { signal: ac.signal }))
+  const first = acs.map((ac, i) => p.hash('xxh3', `first ${i}`, 'hex', { signal: ac.signal, ...ALWAYS }))
   // Aborted in the same synchronous run: still held, not yet handed over.
   for (let i = 0; i < 10; i += 2) acs[i].abort()
-  const second = Array.from({ length: 10 }, (_, i) => p.hash('xxh3', `second ${i}`))
+  const second = Array.from({ length: 10 }, (_, i) => p.hash('xxh3', `second ${i}`, undefined, ALWAYS))
   const outcomes = await Promise.allSettled(first)
   outcomes.forEach((o, i) => {
     if (i % 2 === 0) assert.equal(o.reason?.name, 'AbortError', `first ${i}`)
@@ -536,7 +540,7 @@ test('every accepted task settles exactly once (20k tasks with aborts mixed in)'
   const all = []
   for (let i = 0; i < 20000; i++) {
     const ac = i % 7 === 0 ? new AbortController() : undefined
-    const pr = p.hash('xxh3', `task ${i}`, 'hex', ac && { signal: ac.signal })
+    const pr = p.hash('xxh3', `task ${i}`, 'hex', { signal: ac?.signal, ...ALWAYS })
     all.push(pr.then(() => resolved++, () => rejected++))
     if (ac && i % 2) queueMicrotask(() => ac.abort())
     else if (ac) ac.abort() // most of these are still queued: they never run
@@ -557,7 +561,7 @@ test('worker threads share the default pool and get their own results', async ()
   const w = new Worker(
     `const { parentPort } = require('node:worker_threads')
      const { pool } = require(${JSON.stringify(indexPath)})
-     Promise.all([pool.hash('sha256', 'from worker'), pool.hash('md5', 'w')])
+     Promise.all([pool.hash('sha256', 'from worker', undefined, { offload: 'always' }), pool.hash('md5', 'w', undefined, { offload: 'always' })])
        .then((d) => parentPort.postMessage({ d, threads: pool.threads }))`,
     { eval: true },
   )

@@ -214,16 +214,18 @@ test('pool metrics: threads, queue, tasks by op and outcome, wait/run histograms
   const { pool } = await import('@nodeperf/native')
   const register = new client.Registry()
   collectMetrics({ register })
-  await pool.hash('sha256', 'warm-up')
+  // Small inputs would run inline (offload 'auto'): these count pool tasks.
+  const ALWAYS = { offload: 'always' }
+  await pool.hash('sha256', 'warm-up', 'hex', ALWAYS)
   const value = (p, name, labels = {}) =>
     (p[name] || []).find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value ?? 0
   const before = parse(await register.metrics())
-  await Promise.all(Array.from({ length: 50 }, (_, i) => pool.hash('sha256', `task ${i}`)))
+  await Promise.all(Array.from({ length: 50 }, (_, i) => pool.hash('sha256', `task ${i}`, 'hex', ALWAYS)))
   // One task aborted while it waits behind a long one: counted as aborted.
   const big = new Uint8Array(64 << 20)
   const long = Promise.all(Array.from({ length: pool.threads }, () => pool.hash('sha256', big)))
   const ac = new AbortController()
-  const queued = pool.hash('sha256', 'never runs', 'hex', { signal: ac.signal })
+  const queued = pool.hash('sha256', 'never runs', 'hex', { signal: ac.signal, ...ALWAYS })
   ac.abort()
   await assert.rejects(queued, { name: 'AbortError' })
   await long
@@ -259,8 +261,8 @@ test('options.pools: createPool() pools are exported with a pool label, apart fr
   const before = parse(await register.metrics())
   const defaultOk = (p) => one(p, 'nodeperf_pool_tasks_total', { pool: undefined, op: 'hash', outcome: 'ok' })
   const imagesOk = (p) => one(p, 'nodeperf_pool_tasks_total', { pool: 'images', op: 'hash', outcome: 'ok' })
-  await Promise.all(Array.from({ length: 7 }, (_, i) => images.hash('md5', `img ${i}`)))
-  await pool.hash('md5', 'default')
+  await Promise.all(Array.from({ length: 7 }, (_, i) => images.hash('md5', `img ${i}`, 'hex', { offload: 'always' })))
+  await pool.hash('md5', 'default', 'hex', { offload: 'always' })
   // A full queue: rejected on this pool only.
   const big = new Uint8Array(32 << 20)
   const burst = Array.from({ length: 20 }, () => images.hash('sha256', big).catch((e) => e.code))

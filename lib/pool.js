@@ -7,7 +7,7 @@ const { availableParallelism } = require('node:os')
 const binding = require('./native.js')
 const { isArrayBuffer, isSharedArrayBuffer } = require('node:util').types
 const { abortError, illegalConstructor, invalidArgType, invalidArgValue, outOfRangeAs, nodeperfError } = require('./errors.js')
-const { DATA_TYPES, signalOption, validateObject, validateOptions, validateKeys, integerOption, oneOf } = require('./validate.js')
+const { DATA_TYPES, signalOption, offloadOption, validateObject, validateOptions, validateKeys, integerOption, oneOf } = require('./validate.js')
 const { STAGE_SLOT, attachSettler, flushStage, promiseFor, stageTask, submitted, watch } = require('./stage.js')
 const json = require('./json.js')
 const { checkEmptyInput, viewByteLength } = require('./input.js')
@@ -16,6 +16,24 @@ const { checkEmptyInput, viewByteLength } = require('./input.js')
 const { ops: OPS, algorithms: ALGORITHMS, encodings: ENCODINGS } = binding.poolTables()
 
 const algorithmCode = (a, name) => oneOf(a, name, ALGORITHMS)
+
+// `offload: 'auto'` hashes an input of fewer than this many bytes on the
+// calling thread, and larger ones on the pool: below it, hashing inline costs
+// the thread less than handing the task over and settling it does. Measured
+// per algorithm by bench/hash-crossover.mjs (table in src/pool/README.md).
+const INLINE_BELOW = {
+  sha256: 2048,
+  sha1: 2048,
+  sha512: 1024,
+  md5: 1024,
+  blake3: 4096,
+  xxh3: 32768,
+  crc32: 16384,
+}
+const inlineBelow = ALGORITHMS.map((a) => {
+  if (INLINE_BELOW[a] === undefined) throw new Error(`no offload threshold for ${a}`)
+  return INLINE_BELOW[a]
+})
 const encodingCode = (e, name) => (e === undefined ? 0 : oneOf(e, name, ENCODINGS))
 
 // Inputs up to this size are copied natively; larger ones are read in place.
@@ -60,6 +78,28 @@ const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
 const uncurry = (get) => Function.prototype.call.bind(get)
 const typedArrayTag = uncurry(Object.getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag).get)
 const byteLengthOf = uncurry(Object.getOwnPropertyDescriptor(TypedArrayPrototype, 'byteLength').get)
+const dataViewByteLength = uncurry(Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength').get)
+const arrayBufferByteLength = uncurry(Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength').get)
+const sharedByteLength = uncurry(Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength').get)
+
+/**
+ * The input's size for the offload rule, read with intrinsics (no user
+ * getter runs): bytes, or UTF-16 units for a string (its UTF-8 is at least
+ * that long). 0 for a detached view and for what is not an input at all:
+ * both then take the inline path, whose checks say what is wrong.
+ */
+function inputSize(data) {
+  if (typeof data === 'string') return data.length
+  if (typedArrayTag(data) !== undefined) return byteLengthOf(data)
+  try {
+    if (ArrayBuffer.isView(data)) return dataViewByteLength(data)
+    if (isArrayBuffer(data)) return arrayBufferByteLength(data)
+    if (isSharedArrayBuffer(data)) return sharedByteLength(data)
+  } catch {
+    // A detached DataView's byteLength throws.
+  }
+  return 0
+}
 
 let submitRaw = null
 /** For lib/prom.js (set in Pool's static block). */
@@ -83,6 +123,10 @@ class Pool {
   #native = null
   #index = 0
   #make
+  /** Tasks this thread's handle ran inline (`offload`), for `stats()`. */
+  #inline = 0
+  /** Set by `close()`: inline tasks are refused as pooled ones are. */
+  #closed = false
   /** JSON parses in flight on this pool: `close()` waits for them too. */
   #json = new Set()
 
@@ -122,8 +166,8 @@ class Pool {
       switch (task.op) {
         case 'hash':
           validateKeys(task, 'task', HASH_FIELDS, `a hash task takes ${HASH_FIELDS.join(', ')}`)
-          if (task.chunkSize !== undefined || task.out !== undefined) return this.#chunks(task, signal)
-          return this.#hash(task.algorithm, task.data, task.encoding, signal, 'task.')
+          if (task.chunkSize !== undefined || task.out !== undefined) return this.#chunks(task, signal, offloadOption(options))
+          return this.#hash(task.algorithm, task.data, task.encoding, signal, offloadOption(options), 'task.')
         case 'json.parse':
         case 'json.validate':
           validateKeys(task, 'task', JSON_FIELDS, `a ${task.op} task takes ${JSON_FIELDS.join(', ')}`)
@@ -170,15 +214,25 @@ class Pool {
    */
   hash(algorithm, data, encoding, options) {
     try {
-      return this.#hash(algorithm, data, encoding, signalOption(options), '')
+      return this.#hash(algorithm, data, encoding, signalOption(options), offloadOption(options), '')
     } catch (err) {
       return Promise.reject(err)
     }
   }
 
-  #hash(algorithm, data, encoding, signal, prefix) {
+  #hash(algorithm, data, encoding, signal, offload, prefix) {
     const alg = algorithmCode(algorithm, `${prefix}algorithm`)
     const enc = encodingCode(encoding, `${prefix}encoding`)
+    if (offload !== 'always' && (offload === 'never' || inputSize(data) < inlineBelow[alg])) {
+      if (signal !== undefined && signal.aborted) throw abortError(signal)
+      if (this.#closed) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
+      const kind = dataKind(data, `${prefix}data`)
+      const value = dataValue
+      dataValue = undefined
+      const digest = binding.hashSync(kind, value, alg, enc)
+      this.#inline++
+      return Promise.resolve(digest)
+    }
     // The stage first: for a Uint8Array, the intrinsics are all the checking
     // it needs (a detached or out-of-bounds view has length 0 and goes the
     // usual way, which says why).
@@ -204,7 +258,10 @@ class Pool {
     return watch(n, submitted(submitRaw(code | 1, value)), signal)
   }
 
-  #chunks(task, signal) {
+  #chunks(task, signal, offload) {
+    if (offload === 'never') {
+      throw invalidArgValue('options.offload', offload, "is not used with chunkSize/out: a chunked hash task runs on the pool (hash each chunk with hashSync to stay on this thread)")
+    }
     const alg = algorithmCode(task.algorithm, 'task.algorithm')
     if (task.encoding !== undefined) {
       throw invalidArgValue('task.encoding', task.encoding, 'is not used with chunkSize/out: digests are written as bytes into out')
@@ -234,7 +291,9 @@ class Pool {
    * runTime }`; the times as `{ p50, p99, max, mean }` in milliseconds.
    */
   stats() {
-    return this.#sync().stats()
+    const stats = this.#sync().stats()
+    stats.inline = this.#inline
+    return stats
   }
 
   /** Number of native threads. */
@@ -260,6 +319,7 @@ class Pool {
    * @returns {Promise<void>}
    */
   close() {
+    this.#closed = true
     let closed
     try {
       closed = this.#sync().close()

@@ -106,6 +106,13 @@ function validateKeys(object, name, allowed, what) {
 }
 
 /** One of `names` (a table from Rust): its index. */
+/** `options.offload`: 'auto' (the default), 'always' or 'never'. */
+const OFFLOAD = ['auto', 'always', 'never']
+function offloadOption(options) {
+  const value = options == null ? undefined : options.offload
+  return value === undefined ? 'auto' : OFFLOAD[oneOf(value, 'options.offload', OFFLOAD)]
+}
+
 function oneOf(value, name, names) {
   const i = typeof value === 'string' ? names.indexOf(value) : -1
   if (i >= 0) return i
@@ -119,6 +126,7 @@ module.exports = {
   validateOptions,
   validateSignal,
   signalOption,
+  offloadOption,
   validateFunction,
   numberOption,
   validatePositive,
