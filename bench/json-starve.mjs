@@ -56,7 +56,7 @@ async function once(input) {
         const start = performance.now()
         while (!done && performance.now() - start < blockMs) {
           const t = performance.now()
-          await pool.hash('sha256', 'tiny')
+          await pool.hash('sha256', 'tiny', 'hex', { offload: 'always' })
           lat.push(performance.now() - t)
           await new Promise((r) => setTimeout(r, 10))
         }

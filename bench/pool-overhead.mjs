@@ -26,7 +26,7 @@ const standIn = () =>
       setImmediate(flush)
     }
   })
-const ours = () => pool.hash('xxh3', data)
+const ours = () => pool.hash('xxh3', data, 'hex', { offload: 'always' })
 console.log(`# bench/pool-overhead — ${machine()}; pool threads ${pool.threads}; µs of main-thread busy time per task, 100k tasks`)
 const cols = {}
 const add = (name, r) => {

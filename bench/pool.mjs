@@ -29,7 +29,7 @@ for (const t of sections.includes('dispatch') ? [...new Set([threads, 2])] : [])
   const data = Buffer.from('0123456789abcdef')
   const piscina = new Piscina({ filename: path.join(here, 'piscina-worker.cjs'), minThreads: t, maxThreads: t })
   const mine = t === threads ? pool : createPool({ threads: t })
-  const ours = () => mine.hash('xxh3', data)
+  const ours = () => mine.hash('xxh3', data, 'hex', { offload: 'always' })
   const theirs = () => piscina.run({ data })
   await inFlight(20_000, 64, ours) // warm-up
   await inFlight(20_000, 64, theirs)
@@ -74,7 +74,7 @@ for (const t of sections.includes('dispatch') ? [...new Set([threads, 2])] : [])
 if (sections.includes('sha1k')) {
   const N = 100_000
   const data = crypto.randomBytes(1024)
-  const ours = () => pool.hash('sha256', data)
+  const ours = () => pool.hash('sha256', data, 'hex', { offload: 'always' })
   const subtle = () => crypto.subtle.digest('SHA-256', data)
   await inFlight(20_000, 64, ours)
   await inFlight(20_000, 64, subtle)

@@ -34,8 +34,8 @@ if (process.argv[2] === '--child') {
   const tiny = Buffer.from('0123456789abcdef')
   const kib = crypto.randomBytes(1024)
   const mib = crypto.randomBytes(1 << 20)
-  const xxh = () => pool.hash('xxh3', tiny)
-  const sha = () => pool.hash('sha256', kib)
+  const xxh = () => pool.hash('xxh3', tiny, 'hex', { offload: 'always' })
+  const sha = () => pool.hash('sha256', kib, 'hex', { offload: 'always' })
   await inFlight(20_000, 64, xxh) // warm-up
   await inFlight(20_000, 64, sha)
   const reps = 3
