@@ -6,7 +6,7 @@ use super::core::{PoolCore, Snapshot, Summary};
 use super::js::{output_value, HandleState, Held, JsSide, Keep};
 use super::tasks::hash::{self, Algorithm, Encoding};
 use super::tasks::heap::HeapTask;
-use super::tasks::{Output, Task, TaskCtx};
+use super::tasks::{Output, Task};
 use crate::error::{Error, OrThrow};
 use crate::heap::{By, SummaryOptions};
 use crate::node_api::{RawEnv, Value};
@@ -162,6 +162,23 @@ pub(super) fn encoding(code: u32) -> Result<Encoding, Error> {
         name: "task.encoding".into(),
         reason: format!("must be one of {}", Encoding::NAMES.join(", ")),
     })
+}
+
+/// The algorithm and encoding of a hash, checked together: `'number'` and
+/// `'bigint'` only for digests they hold exactly.
+pub(super) fn hash_codes(
+    algorithm_code: u32,
+    encoding_code: u32,
+) -> Result<(Algorithm, Encoding), Error> {
+    let a = algorithm(algorithm_code)?;
+    let e = encoding(encoding_code)?;
+    if !e.fits(a) {
+        return Err(Error::InvalidArgValue {
+            name: "task.encoding".into(),
+            reason: hash::does_not_fit(a, e),
+        });
+    }
+    Ok((a, e))
 }
 
 pub(super) fn kind(code: u32) -> Result<DataKind, Error> {
@@ -439,8 +456,7 @@ pub fn hash_sync<'e>(
     encoding_code: u32,
 ) -> napi::Result<Unknown<'e>> {
     let run = || -> Result<Output, Error> {
-        let algorithm = algorithm(algorithm_code)?;
-        let encoding = encoding(encoding_code)?;
+        let (algorithm, encoding) = hash_codes(algorithm_code, encoding_code)?;
         let kind = kind(kind_code)?;
         let state = crate::thread::ThreadState::get(env)?;
         // SAFETY: `shared::capture`'s contract holds: inside this napi call on
@@ -455,12 +471,16 @@ pub fn hash_sync<'e>(
                 CaptureMode::Sync,
             )
         }?;
-        let out = match cap.input.owned() {
-            Some(v) => hash::encode(&hash::digest_bytes(algorithm, v), encoding),
-            None => hash::hash(algorithm, &cap.input, encoding, &TaskCtx::default())
-                .map_err(Error::from)?,
-        };
-        Ok(out)
+        // On this thread only, as one piece (never rayon's global pool:
+        // a synchronous call keeps to the thread that made it).
+        // SAFETY: `Input::read`'s contract holds: `digest_bytes` is a plain
+        // hash computation over the borrowed bytes (no locks, no allocation).
+        let d = unsafe {
+            cap.input
+                .read(0..cap.input.len(), |b| hash::digest_bytes(algorithm, b))
+        }
+        .map_err(|g| Error::from(super::tasks::Stop::from(g)))?;
+        Ok(hash::encode(&d, encoding))
     };
     let out = run().or_throw(env)?;
     // SAFETY: `output_value`'s and `unknown`'s contract holds: inside this napi

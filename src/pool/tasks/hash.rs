@@ -57,10 +57,15 @@ pub enum Encoding {
     Base64,
     Base64Url,
     Buffer,
+    /// The digest as an unsigned integer in a JS number (crc32 only).
+    Number,
+    /// The digest as an unsigned integer in a BigInt (crc32, xxh3).
+    BigInt,
 }
 
 impl Encoding {
-    pub const NAMES: [&'static str; 4] = ["hex", "base64", "base64url", "buffer"];
+    pub const NAMES: [&'static str; 6] =
+        ["hex", "base64", "base64url", "buffer", "number", "bigint"];
 
     pub fn from_code(code: u32) -> Option<Self> {
         Some(match code {
@@ -68,9 +73,34 @@ impl Encoding {
             1 => Self::Base64,
             2 => Self::Base64Url,
             3 => Self::Buffer,
+            4 => Self::Number,
+            5 => Self::BigInt,
             _ => return None,
         })
     }
+
+    /// Whether `a`'s digest can be given this way: a number holds 53 bits
+    /// exactly (so a 4-byte digest), a BigInt here at most 64.
+    pub fn fits(self, a: Algorithm) -> bool {
+        match self {
+            Self::Number => a.digest_len() <= 4,
+            Self::BigInt => a.digest_len() <= 8,
+            _ => true,
+        }
+    }
+}
+
+/// Why `e` cannot give `a`'s digest (see [`Encoding::fits`]).
+pub fn does_not_fit(a: Algorithm, e: Encoding) -> String {
+    let (name, fits) = match e {
+        Encoding::Number => ("number", "crc32"),
+        _ => ("bigint", "crc32 and xxh3"),
+    };
+    format!(
+        "must not be '{name}' for {}: its {}-byte digest does not fit ('{name}' is for {fits})",
+        Algorithm::NAMES[a as usize],
+        a.digest_len()
+    )
 }
 
 /// A digest of at most 64 bytes, inline.
@@ -109,7 +139,18 @@ impl Text {
     }
 }
 
+/// The digest's bytes read as a big-endian unsigned integer (the byte
+/// order of its hex: crc32's and xxh3's value as their own APIs give it).
+/// Only for digests of at most 8 bytes ([`Encoding::fits`]).
+fn as_u64(d: &Digest) -> u64 {
+    let b = d.as_bytes();
+    debug_assert!(b.len() <= 8);
+    b.iter().take(8).fold(0, |v, &x| (v << 8) | u64::from(x))
+}
+
 /// Encodes a digest on the pool thread, so the JS thread only copies text.
+/// `encoding` must fit the digest ([`Encoding::fits`], checked when the
+/// task is made).
 pub fn encode(d: &Digest, encoding: Encoding) -> Output {
     let src = d.as_bytes();
     let mut t = Text {
@@ -118,6 +159,8 @@ pub fn encode(d: &Digest, encoding: Encoding) -> Output {
     };
     let n = match encoding {
         Encoding::Buffer => return Output::Bytes(*d),
+        Encoding::Number => return Output::U32(as_u64(d) as u32),
+        Encoding::BigInt => return Output::U64(as_u64(d)),
         Encoding::Hex => {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             for (i, b) in src.iter().enumerate() {
