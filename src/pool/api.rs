@@ -3,10 +3,10 @@
 //! names to codes; everything here re-checks what memory safety depends on.
 
 use super::core::{PoolCore, Snapshot, Summary};
-use super::js::{output_value, HandleState, Held, JsSide, Keep};
+use super::js::{HandleState, Held, JsSide, Keep};
 use super::tasks::hash::{self, Algorithm, Encoding};
 use super::tasks::heap::HeapTask;
-use super::tasks::{Output, Task};
+use super::tasks::Task;
 use crate::error::{Error, OrThrow};
 use crate::heap::{By, SummaryOptions};
 use crate::node_api::{RawEnv, Value};
@@ -443,51 +443,6 @@ impl NativePool {
     #[napi(getter)]
     pub fn closed(&self) -> bool {
         self.handle.closed.get()
-    }
-}
-
-/// `hashSync(algorithm, data, encoding)` on the calling thread.
-#[napi]
-pub fn hash_sync<'e>(
-    env: &'e Env,
-    kind_code: u32,
-    data: Unknown<'e>,
-    algorithm_code: u32,
-    encoding_code: u32,
-) -> napi::Result<Unknown<'e>> {
-    let run = || -> Result<Output, Error> {
-        let (algorithm, encoding) = hash_codes(algorithm_code, encoding_code)?;
-        let kind = kind(kind_code)?;
-        let state = crate::thread::ThreadState::get(env)?;
-        // SAFETY: `shared::capture`'s contract holds: inside this napi call on
-        // the env's thread; `data` is its live argument, and a Sync capture is
-        // used only before the call returns.
-        let cap = unsafe {
-            shared::capture(
-                RawEnv::of(env),
-                data.raw(),
-                kind,
-                &state.shared,
-                CaptureMode::Sync,
-            )
-        }?;
-        // On this thread only, as one piece (never rayon's global pool:
-        // a synchronous call keeps to the thread that made it).
-        // SAFETY: `Input::read`'s contract holds: `digest_bytes` is a plain
-        // hash computation over the borrowed bytes (no locks, no allocation).
-        let d = unsafe {
-            cap.input
-                .read(0..cap.input.len(), |b| hash::digest_bytes(algorithm, b))
-        }
-        .map_err(|g| Error::from(super::tasks::Stop::from(g)))?;
-        Ok(hash::encode(&d, encoding))
-    };
-    let out = run().or_throw(env)?;
-    // SAFETY: `output_value`'s and `unknown`'s contract holds: inside this napi
-    // call on the env's thread, which returns the value.
-    unsafe {
-        let value = output_value(RawEnv::of(env), out).or_throw(env)?;
-        Ok(unknown(env, value))
     }
 }
 

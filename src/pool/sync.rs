@@ -8,12 +8,12 @@
 //! type, empty inputs, which may be detached or out-of-bounds views) go to
 //! the façade's checked path, so every check and error is `hashSync`'s.
 
-use super::api::{hash_codes, unknown};
+use super::api::{hash_codes, kind, unknown};
 use super::js::output_value;
-use super::tasks::hash;
+use super::tasks::{hash, Output};
 use crate::error::{Error, OrThrow};
 use crate::node_api::{self, CallbackInfo, EnvPtr, RawEnv, Reference, Value};
-use crate::shared;
+use crate::shared::{self, CaptureMode};
 use crate::thread::ThreadState;
 use napi::bindgen_prelude::Unknown;
 use napi::{Env, JsValue};
@@ -140,5 +140,51 @@ unsafe extern "C" fn raw_hash(env: EnvPtr, info: CallbackInfo) -> Value {
             debug_assert!(thrown.is_ok());
             std::ptr::null_mut()
         }
+    }
+}
+
+/// The façade's checked path ends here (`hashChecked`): `data` of the
+/// `kind` it found, hashed on the calling thread.
+#[napi]
+pub fn hash_sync<'e>(
+    env: &'e Env,
+    kind_code: u32,
+    data: Unknown<'e>,
+    algorithm_code: u32,
+    encoding_code: u32,
+) -> napi::Result<Unknown<'e>> {
+    let run = || -> Result<Output, Error> {
+        let (algorithm, encoding) = hash_codes(algorithm_code, encoding_code)?;
+        let kind = kind(kind_code)?;
+        let state = crate::thread::ThreadState::get(env)?;
+        // SAFETY: `shared::capture`'s contract holds: inside this napi call on
+        // the env's thread; `data` is its live argument, and a Sync capture is
+        // used only before the call returns.
+        let cap = unsafe {
+            shared::capture(
+                RawEnv::of(env),
+                data.raw(),
+                kind,
+                &state.shared,
+                CaptureMode::Sync,
+            )
+        }?;
+        // On this thread only, as one piece (never rayon's global pool:
+        // a synchronous call keeps to the thread that made it).
+        // SAFETY: `Input::read`'s contract holds: `digest_bytes` is a plain
+        // hash computation over the borrowed bytes (no locks, no allocation).
+        let d = unsafe {
+            cap.input
+                .read(0..cap.input.len(), |b| hash::digest_bytes(algorithm, b))
+        }
+        .map_err(|g| Error::from(super::tasks::Stop::from(g)))?;
+        Ok(hash::encode(&d, encoding))
+    };
+    let out = run().or_throw(env)?;
+    // SAFETY: `output_value`'s and `unknown`'s contract holds: inside this napi
+    // call on the env's thread, which returns the value.
+    unsafe {
+        let value = output_value(RawEnv::of(env), out).or_throw(env)?;
+        Ok(unknown(env, value))
     }
 }
