@@ -7,7 +7,9 @@
 //           (createHash where crypto.hash is missing)      (16 B … 256 MiB)
 //   blake3  hashSync('blake3', b, 'buffer') and a 1-thread pool's
 //           hash('blake3', b, 'buffer'), awaited one at a time, vs
-//           @napi-rs/blake-hash blake3(b)                  (16 MiB, 256 MiB)
+//           @napi-rs/blake-hash blake3(b)                  (16 MiB, 256 MiB);
+//           the pool also by its thread's run time (stats().runTime), i.e.
+//           without the two thread wake-ups of each awaited call
 // Every contender of a row is timed in each round, in an order that
 // rotates per round (interleaved); one timing is `reps` calls, with `reps`
 // calibrated so that it lasts about --ms milliseconds. Reported: median
@@ -42,19 +44,31 @@ const keep = (v) => {
   sink ^= typeof v === 'string' ? v.length : typeof v === 'bigint' ? Number(v & 1n) : typeof v === 'number' ? v & 1 : v[0]
 }
 
-/** Seconds for `reps` calls of `f` (awaited one by one when `async`). */
-async function time(f, reps, isAsync) {
+/** Total run time (ms) of the tasks `p` has finished, from its stats. */
+const ranMs = (p) => {
+  const s = p.stats()
+  return s.runTime.mean * s.completed
+}
+
+/**
+ * Seconds for `reps` calls of `f` (awaited one by one when `async`); with
+ * `onPool`, the seconds that pool's thread spent running them instead
+ * (from submission to settlement minus the wake-ups either way).
+ */
+async function time(f, reps, isAsync, onPool) {
+  const r0 = onPool ? ranMs(onPool) : 0
   const t0 = performance.now()
   if (isAsync) for (let i = 0; i < reps; i++) keep(await f())
   else for (let i = 0; i < reps; i++) keep(f())
+  if (onPool) return (ranMs(onPool) - r0) / 1000
   return (performance.now() - t0) / 1000
 }
 
 /** How many calls of `f` take about `targetMs` (at least 1). */
-async function calibrate(f, isAsync) {
+async function calibrate(f, isAsync, onPool) {
   let reps = 1
   for (;;) {
-    const s = await time(f, reps, isAsync)
+    const s = await time(f, reps, isAsync, onPool)
     if (s * 1000 >= targetMs / 4 || reps >= 1 << 24) return Math.max(1, Math.round((reps * targetMs) / (s * 1000)))
     reps *= 4
   }
@@ -67,14 +81,14 @@ async function calibrate(f, isAsync) {
 async function row(label, size, contenders) {
   const reps = []
   for (const c of contenders) {
-    await time(c.f, 3, c.async) // warm up
-    reps.push(await calibrate(c.f, c.async))
+    await time(c.f, 3, c.async, c.onPool) // warm up
+    reps.push(await calibrate(c.f, c.async, c.onPool))
   }
   const rates = contenders.map(() => [])
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < contenders.length; k++) {
       const i = (k + r) % contenders.length
-      const s = await time(contenders[i].f, reps[i], contenders[i].async)
+      const s = await time(contenders[i].f, reps[i], contenders[i].async, contenders[i].onPool)
       rates[i].push(reps[i] / s)
     }
   }
@@ -147,6 +161,7 @@ if (only.has('blake3')) {
       { name: "hashSync('blake3', b, 'buffer')", f: () => hashSync('blake3', b, 'buffer') },
       { name: "hasher('blake3', 'buffer')", f: () => h(b) },
       { name: 'createPool({ threads: 1 }).hash, awaited', f: () => pool1.hash('blake3', b, 'buffer'), async: true },
+      { name: "the same, its thread's run time (stats)", f: () => pool1.hash('blake3', b, 'buffer'), async: true, onPool: pool1 },
     ])))
     buffers.delete(n)
   }
