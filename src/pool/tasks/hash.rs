@@ -94,7 +94,7 @@ impl Encoding {
 pub fn does_not_fit(a: Algorithm, e: Encoding) -> String {
     let (name, fits) = match e {
         Encoding::Number => ("number", "crc32"),
-        _ => ("bigint", "crc32 and xxh3"),
+        _ => ("bigint", "xxh3 and crc32"),
     };
     format!(
         "must not be '{name}' for {}: its {}-byte digest does not fit ('{name}' is for {fits})",
@@ -445,6 +445,35 @@ mod tests {
                 "len {len}"
             );
         }
+    }
+
+    #[test]
+    fn numeric_encodings_read_the_digest_big_endian_where_it_fits() {
+        let crc = digest_bytes(Algorithm::Crc32, b"123456789");
+        assert!(matches!(
+            encode(&crc, Encoding::Number),
+            Output::U32(0xcbf4_3926)
+        ));
+        assert!(matches!(
+            encode(&crc, Encoding::BigInt),
+            Output::U64(0xcbf4_3926)
+        ));
+        // xxh3-64 of the empty input, seed 0 (its hex is 2d06800538d394c2).
+        let xxh = digest_bytes(Algorithm::Xxh3, b"");
+        assert!(matches!(
+            encode(&xxh, Encoding::BigInt),
+            Output::U64(0x2d06_8005_38d3_94c2)
+        ));
+        for a in (0..7).filter_map(Algorithm::from_code) {
+            assert_eq!(Encoding::Number.fits(a), a == Algorithm::Crc32, "{a:?}");
+            assert_eq!(
+                Encoding::BigInt.fits(a),
+                matches!(a, Algorithm::Crc32 | Algorithm::Xxh3),
+                "{a:?}"
+            );
+            assert!(Encoding::Hex.fits(a) && Encoding::Buffer.fits(a));
+        }
+        assert!(does_not_fit(Algorithm::Sha256, Encoding::Number).contains("32-byte"));
     }
 
     #[test]
