@@ -340,8 +340,23 @@ export interface NodeperfError extends Error {
 /** Algorithms of `{ op: 'hash' }`. */
 export type HashAlgorithm = 'sha256' | 'sha1' | 'sha512' | 'md5' | 'blake3' | 'xxh3' | 'crc32'
 
-/** How a digest is returned: text (default `'hex'`) or a Buffer. */
-export type HashEncoding = 'hex' | 'base64' | 'base64url' | 'buffer'
+/**
+ * How a digest is returned: text (default `'hex'`), a Buffer, or, where
+ * the digest fits exactly, its value as an unsigned integer: `'number'`
+ * (crc32) or `'bigint'` (crc32, xxh3; the value `@node-rs/xxhash`'s
+ * `xxh3.xxh64` gives). Other algorithms refuse those two with
+ * `ERR_INVALID_ARG_VALUE`.
+ */
+export type HashEncoding = 'hex' | 'base64' | 'base64url' | 'buffer' | 'number' | 'bigint'
+
+/** The encodings that give text. */
+export type HashTextEncoding = 'hex' | 'base64' | 'base64url'
+
+/** Algorithms whose digest fits a JS number exactly (`encoding: 'number'`). */
+export type NumberHashAlgorithm = 'crc32'
+
+/** Algorithms whose digest fits a 64-bit BigInt (`encoding: 'bigint'`). */
+export type BigIntHashAlgorithm = 'crc32' | 'xxh3'
 
 /**
  * Bytes to hash: a string (as UTF-8), a Buffer, any TypedArray, a DataView,
@@ -444,8 +459,10 @@ export interface CreatePoolOptions {
 /** A pool of native threads; see `pool` and `createPool`. */
 export declare class Pool {
   private constructor()
+  run(task: HashTask & { algorithm: NumberHashAlgorithm; encoding: 'number' }, options?: RunOptions): Promise<number>
+  run(task: HashTask & { algorithm: BigIntHashAlgorithm; encoding: 'bigint' }, options?: RunOptions): Promise<bigint>
   run(task: HashTask & { encoding: 'buffer' }, options?: RunOptions): Promise<Buffer>
-  run(task: HashTask, options?: RunOptions): Promise<string>
+  run(task: HashTask & { encoding?: HashTextEncoding }, options?: RunOptions): Promise<string>
   run(task: ChunkedHashTask, options?: RunOptions): Promise<number>
   run(task: JsonParseTask, options?: JsonOptions): Promise<unknown>
   run(task: JsonValidateTask, options?: JsonOptions): Promise<true>
@@ -461,8 +478,10 @@ export declare class Pool {
    * `AbortError` when `options.signal` aborts.
    */
   parseJson(data: JsonInput, options?: JsonOptions | null): Promise<unknown>
+  hash(algorithm: NumberHashAlgorithm, data: HashData, encoding: 'number', options?: RunOptions): Promise<number>
+  hash(algorithm: BigIntHashAlgorithm, data: HashData, encoding: 'bigint', options?: RunOptions): Promise<bigint>
   hash(algorithm: HashAlgorithm, data: HashData, encoding: 'buffer', options?: RunOptions): Promise<Buffer>
-  hash(algorithm: HashAlgorithm, data: HashData, encoding?: Exclude<HashEncoding, 'buffer'>, options?: RunOptions): Promise<string>
+  hash(algorithm: HashAlgorithm, data: HashData, encoding?: HashTextEncoding, options?: RunOptions): Promise<string>
   stats(): PoolStats
   /** Stops accepting tasks; resolves once every accepted task has settled. */
   close(): Promise<void>
@@ -477,9 +496,25 @@ export declare const pool: Pool
 /** A pool of its own, with `threads` native threads. */
 export declare function createPool(options?: CreatePoolOptions): Pool
 
-/** Hashes on the calling thread. */
+/** Hashes on the calling thread (only that thread, whatever the size). */
+export declare function hashSync(algorithm: NumberHashAlgorithm, data: HashData, encoding: 'number'): number
+export declare function hashSync(algorithm: BigIntHashAlgorithm, data: HashData, encoding: 'bigint'): bigint
 export declare function hashSync(algorithm: HashAlgorithm, data: HashData, encoding: 'buffer'): Buffer
-export declare function hashSync(algorithm: HashAlgorithm, data: HashData, encoding?: Exclude<HashEncoding, 'buffer'>): string
+export declare function hashSync(algorithm: HashAlgorithm, data: HashData, encoding?: HashTextEncoding): string
+
+/** A function that hashes its one argument on the calling thread, as `hashSync` does. */
+export type Hasher<R> = (data: HashData) => R
+
+/**
+ * A native function with `algorithm` and `encoding` (default `'hex'`)
+ * fixed, both checked here: `hasher('crc32', 'number')(data)` is
+ * `hashSync('crc32', data, 'number')` without looking the names up on
+ * each call. Same inputs, results and errors as `hashSync`.
+ */
+export declare function hasher(algorithm: NumberHashAlgorithm, encoding: 'number'): Hasher<number>
+export declare function hasher(algorithm: BigIntHashAlgorithm, encoding: 'bigint'): Hasher<bigint>
+export declare function hasher(algorithm: HashAlgorithm, encoding: 'buffer'): Hasher<Buffer>
+export declare function hasher(algorithm: HashAlgorithm, encoding?: HashTextEncoding): Hasher<string>
 
 /** SharedArrayBuffer helpers. */
 export declare const shared: {

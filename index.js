@@ -6,7 +6,7 @@
 // - lib/native.js   the addon (loaded by lib/binding.js), attached to this thread
 // - lib/lag.js      event-loop lag: `lag`, `monitors`, `loopInfo`, `recentStalls`
 // - lib/culprits.js which code a stall ran (a rotated CPU profile per thread)
-// - lib/pool.js     the native thread pool: `pool`, `createPool`, `hashSync`
+// - lib/pool.js     the native thread pool: `pool`, `createPool`, `hashSync`, `hasher`
 // - lib/stage.js    how pool tasks become Promises (settling, the stage)
 // - lib/abort.js    one 'abort' listener per AbortSignal, shared by its tasks
 // - lib/json.js     JSON parsed off the main thread, built in slices
@@ -19,7 +19,7 @@
 // - lib/errors.js, lib/validate.js   the one error and argument-check kit
 
 const { lag, monitors, loopInfo, recentStalls } = require('./lib/lag.js')
-const { Pool, pool, createPool, hashSync } = require('./lib/pool.js')
+const { Pool, pool, createPool, hashSync, hasher } = require('./lib/pool.js')
 const { parseJsonSync } = require('./lib/json.js')
 const { shared } = require('./lib/shared.js')
 const { overloaded, underPressure, yieldEvery } = require('./lib/pressure.js')
@@ -36,6 +36,7 @@ module.exports = {
   pool,
   createPool,
   hashSync,
+  hasher,
   shared,
   Pool,
   parseJsonSync,

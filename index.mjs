@@ -11,6 +11,7 @@ export const {
   pool,
   createPool,
   hashSync,
+  hasher,
   shared,
   Pool,
   overloaded,

@@ -106,7 +106,7 @@ void startSidecar({ allowRemote: 'yes' })
 // @ts-expect-error fn gets the item type
 yieldEvery(['a'], (n: number) => n)
 // The pool.
-import { pool, createPool, hashSync, shared, type Pool, type PoolStats } from '@nodeperf/native'
+import { pool, createPool, hashSync, hasher, shared, type Pool, type PoolStats, type Hasher } from '@nodeperf/native'
 
 async function usePool(): Promise<void> {
   const hex: string = await pool.hash('sha256', 'abc')
@@ -139,6 +139,24 @@ async function usePool(): Promise<void> {
   // @ts-expect-error a hex digest is a string
   const notBuf: Buffer = await pool.hash('md5', 'x')
   void notBuf
+  // Numeric digests where they fit.
+  const crcN: number = hashSync('crc32', 'x', 'number')
+  const xxB: bigint = hashSync('xxh3', new Uint8Array(3), 'bigint')
+  const crcP: number = await pool.hash('crc32', 'x', 'number')
+  const xxP: bigint = await pool.run({ op: 'hash', algorithm: 'xxh3', data: 'x', encoding: 'bigint' })
+  const h: Hasher<number> = hasher('crc32', 'number')
+  const hn: number = h(Buffer.from('x'))
+  const hx: bigint = hasher('xxh3', 'bigint')(new DataView(new ArrayBuffer(2)))
+  const hs: string = hasher('sha256')('x')
+  const hb: Buffer = hasher('blake3', 'buffer')(new SharedArrayBuffer(4))
+  void [crcN, xxB, crcP, xxP, hn, hx, hs, hb]
+  // @ts-expect-error a SHA-256 digest does not fit a number
+  hashSync('sha256', 'x', 'number')
+  // @ts-expect-error xxh3 needs 'bigint', not 'number'
+  hasher('xxh3', 'number')
+  // @ts-expect-error a crc32 'number' hasher returns a number
+  const notStr: string = hasher('crc32', 'number')('x')
+  void notStr
 }
 void usePool
 // JSON

@@ -262,6 +262,8 @@ const SURFACE = {
     done: closeIt,
   },
   hashSync: { args: () => ['sha256', 'abc', 'hex'], call: (...a) => native.hashSync(...a), data: [1] },
+  hasher: { args: () => ['xxh3', 'bigint'], call: (...a) => native.hasher(...a) },
+  'hasher()': { args: () => ['abc'], call: (...a) => native.hasher('crc32', 'number')(...a), data: [0] },
   'shared.alloc': {
     args: () => [16],
     call: (...a) => shared.alloc(...a),

@@ -13,7 +13,7 @@ const json = require('./json.js')
 const { checkEmptyInput, viewByteLength } = require('./input.js')
 
 // Names in code order, from Rust (src/pool/tables.rs).
-const { ops: OPS, algorithms: ALGORITHMS, encodings: ENCODINGS } = binding.poolTables()
+const { ops: OPS, algorithms: ALGORITHMS, encodings: ENCODINGS, digestLengths: DIGEST_LENGTHS } = binding.poolTables()
 
 const algorithmCode = (a, name) => oneOf(a, name, ALGORITHMS)
 
@@ -34,7 +34,23 @@ const inlineBelow = ALGORITHMS.map((a) => {
   if (INLINE_BELOW[a] === undefined) throw new Error(`no offload threshold for ${a}`)
   return INLINE_BELOW[a]
 })
-const encodingCode = (e, name) => (e === undefined ? 0 : oneOf(e, name, ENCODINGS))
+// 'number' and 'bigint' give the digest as an unsigned integer, so only
+// where it fits exactly: a number holds 4 bytes (crc32), a BigInt here 8
+// (crc32, xxh3). Rust checks the same (`Encoding::fits`).
+const NUMBER = ENCODINGS.indexOf('number')
+const BIGINT = ENCODINGS.indexOf('bigint')
+const FITS_IN = { [NUMBER]: 4, [BIGINT]: 8 }
+function encodingCode(e, name, alg) {
+  if (e === undefined) return 0
+  const enc = oneOf(e, name, ENCODINGS)
+  if (enc === NUMBER || enc === BIGINT) {
+    if (DIGEST_LENGTHS[alg] > FITS_IN[enc]) {
+      const fit = ALGORITHMS.filter((_, a) => DIGEST_LENGTHS[a] <= FITS_IN[enc]).join(' and ')
+      throw invalidArgValue(name, e, `must not be '${e}' for ${ALGORITHMS[alg]}: its ${DIGEST_LENGTHS[alg]}-byte digest does not fit ('${e}' is for ${fit})`)
+    }
+  }
+  return enc
+}
 
 // Inputs up to this size are copied natively; larger ones are read in place.
 const COPY_MAX = 1024
@@ -100,6 +116,11 @@ function inputSize(data) {
   }
   return 0
 }
+
+// A hash task's code, for submitRaw and the stage (`unpack` in
+// src/pool/fast.rs): pool index, data kind (2 bits), algorithm (3 bits),
+// encoding (3 bits), and bit 0 for "cancellable", set by the caller.
+const packCode = (index, kind, alg, enc) => (index << 9) | (kind << 7) | (alg << 4) | (enc << 1)
 
 let submitRaw = null
 /** For lib/prom.js (set in Pool's static block). */
@@ -222,14 +243,13 @@ class Pool {
 
   #hash(algorithm, data, encoding, signal, offload, prefix) {
     const alg = algorithmCode(algorithm, `${prefix}algorithm`)
-    const enc = encodingCode(encoding, `${prefix}encoding`)
+    const enc = encodingCode(encoding, `${prefix}encoding`, alg)
     if (offload !== 'always' && (offload === 'never' || inputSize(data) < inlineBelow[alg])) {
       if (signal !== undefined && signal.aborted) throw abortError(signal)
       if (this.#closed) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
-      const kind = dataKind(data, `${prefix}data`)
-      const value = dataValue
-      dataValue = undefined
-      const digest = binding.hashSync(kind, value, alg, enc)
+      // The calling thread's hasher for this pair (see hasher() below).
+      const code = (alg << 8) | enc
+      const digest = (hashers[code] ??= binding.__hasher(code))(data)
       this.#inline++
       return Promise.resolve(digest)
     }
@@ -240,7 +260,7 @@ class Pool {
       const len = byteLengthOf(data)
       if (len !== 0 && len <= STAGE_SLOT) {
         if (this.#native === null) this.#n()
-        const code = (this.#index << 8) | (KIND_VIEW << 6) | (alg << 3) | (enc << 1)
+        const code = packCode(this.#index, KIND_VIEW, alg, enc)
         const promise = stageTask(this.#index, code, data, len)
         if (promise !== undefined) return promise
       }
@@ -249,9 +269,8 @@ class Pool {
     const value = dataValue
     dataValue = undefined
     const n = this.#native ?? this.#n()
-    // One packed number (see raw_submit in src/pool/fast.rs): one argument
-    // conversion instead of five.
-    const code = (this.#index << 8) | (kind << 6) | (alg << 3) | (enc << 1)
+    // One packed number: one argument conversion instead of five.
+    const code = packCode(this.#index, kind, alg, enc)
     flushStage()
     if (signal === undefined) return promiseFor(submitted(submitRaw(code, value)))
     if (signal.aborted) throw abortError(signal)
@@ -379,21 +398,59 @@ function createPool(options = {}) {
 /** The process-wide default pool (this thread's handle on it). */
 const pool = new Pool(() => binding.defaultPool(defaultThreads()), kConstruct)
 
-/**
- * Hashes on the calling thread (same algorithms, data and encodings as
- * `pool.hash`).
- * @returns {string | Buffer}
- */
-function hashSync(algorithm, data, encoding) {
-  const alg = algorithmCode(algorithm, 'algorithm')
-  const enc = encodingCode(encoding, 'encoding')
+// ---------------------------------------------------------------------------
+// Hashing on the calling thread. `hasher(algorithm, encoding)` is a raw
+// Node-API function with both codes fixed (src/pool/sync.rs): a call
+// decodes no names and converts no arguments. It reads strings and
+// non-empty TypedArrays, DataViews and ArrayBuffers itself, and hands
+// anything else to `hashChecked` below (so the checks and errors are
+// those of a pool task's data). `hashSync` keeps the hasher of its last
+// (algorithm, encoding) pair, and one per pair it has seen.
+
+const hasherCode = (algorithm, encoding, prefix) => {
+  const alg = algorithmCode(algorithm, `${prefix}algorithm`)
+  return (alg << 8) | encodingCode(encoding, `${prefix}encoding`, alg)
+}
+
+/** What a hasher does not read itself: checked, then hashed (`code` as in hasherCode). */
+function hashChecked(code, data) {
   const kind = dataKind(data, 'data')
   const value = dataValue
   dataValue = undefined
-  return binding.hashSync(kind, value, alg, enc)
+  return binding.hashSync(kind, value, code >> 8, code & 0xff)
+}
+binding.__setHashChecked(hashChecked)
+
+/**
+ * A function that hashes its one argument on the calling thread, with
+ * `algorithm` and `encoding` (default 'hex') fixed; both are checked here.
+ * @returns {(data: string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer) => string | Buffer | number | bigint}
+ */
+function hasher(algorithm, encoding) {
+  return binding.__hasher(hasherCode(algorithm, encoding, ''))
+}
+
+const hashers = []
+let lastAlgorithm
+let lastEncoding
+let lastHasher = null
+
+/**
+ * Hashes on the calling thread (same algorithms, data and encodings as
+ * `pool.hash`).
+ * @returns {string | Buffer | number | bigint}
+ */
+function hashSync(algorithm, data, encoding) {
+  if (algorithm !== lastAlgorithm || encoding !== lastEncoding || lastHasher === null) {
+    const code = hasherCode(algorithm, encoding, '')
+    lastHasher = hashers[code] ??= binding.__hasher(code)
+    lastAlgorithm = algorithm
+    lastEncoding = encoding
+  }
+  return lastHasher(data)
 }
 
 /** For lib/prom.js: the default pool's packed metrics, or null before it started. */
 const defaultPoolMetrics = (bounds) => binding.defaultPoolMetrics(bounds)
 
-module.exports = { Pool, pool, createPool, hashSync, poolMetrics, defaultPoolMetrics, OPS, heapSubmit: (...args) => heapSubmit(...args) }
+module.exports = { Pool, pool, createPool, hashSync, hasher, poolMetrics, defaultPoolMetrics, OPS, heapSubmit: (...args) => heapSubmit(...args) }

@@ -438,6 +438,18 @@ pub unsafe fn uint32(env: RawEnv, n: u32) -> Result<Value, Error> {
     Ok(v)
 }
 
+/// # Safety
+/// The module's contract.
+#[inline]
+pub unsafe fn bigint_u64(env: RawEnv, n: u64) -> Result<Value, Error> {
+    let mut v = ptr::null_mut();
+    // SAFETY: the caller's contract; `v` is a local out-pointer.
+    check("napi_create_bigint_uint64", unsafe {
+        sys::napi_create_bigint_uint64(env.raw, n, &mut v)
+    })?;
+    Ok(v)
+}
+
 /// An array of `values`.
 ///
 /// # Safety
@@ -675,6 +687,85 @@ pub unsafe fn function(env: RawEnv, name: &CStr, cb: Callback) -> Result<Value, 
         )
     })?;
     Ok(f)
+}
+
+/// A JS function that calls `cb` directly, with `data` (an integer, never
+/// dereferenced) handed back by [`args_and_data`] on every call.
+///
+/// # Safety
+/// The module's contract; `cb` upholds Node-API's callback contract.
+pub unsafe fn function_with_data(
+    env: RawEnv,
+    name: &CStr,
+    cb: Callback,
+    data: usize,
+) -> Result<Value, Error> {
+    let mut f = ptr::null_mut();
+    // SAFETY: the caller's contract; `name` is NUL-terminated (a `CStr`)
+    // and its length is passed; `data` is an integer carried as a pointer
+    // that nothing dereferences; `f` is a local out-pointer.
+    check("napi_create_function", unsafe {
+        sys::napi_create_function(
+            env.raw,
+            name.as_ptr(),
+            name.count_bytes() as isize,
+            Some(cb),
+            data as *mut c_void,
+            &mut f,
+        )
+    })?;
+    Ok(f)
+}
+
+/// A raw callback's first `N` arguments (`undefined` for those it did not
+/// get) and the integer its function was made with
+/// ([`function_with_data`]).
+///
+/// # Safety
+/// The module's contract; `info` is the info of the callback now running.
+#[inline]
+pub unsafe fn args_and_data<const N: usize>(
+    env: RawEnv,
+    info: CallbackInfo,
+) -> Result<([Value; N], usize), Error> {
+    let mut argc = N;
+    let mut argv = [ptr::null_mut(); N];
+    let mut data = ptr::null_mut();
+    // SAFETY: the caller's contract; `argv` has room for `argc` values
+    // (Node-API fills those not passed with `undefined`); `data` is a local
+    // out-pointer.
+    check("napi_get_cb_info", unsafe {
+        sys::napi_get_cb_info(
+            env.raw,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            &mut data,
+        )
+    })?;
+    Ok((argv, data as usize))
+}
+
+/// Calls `f(...argv)` with `this` undefined; `None` if it threw (the
+/// exception stays pending, so it reaches our caller's caller).
+///
+/// # Safety
+/// The module's contract, inside a call from JS; every value live in the
+/// current handle scope.
+pub unsafe fn call(env: RawEnv, f: Value, argv: &[Value]) -> Result<Option<Value>, Error> {
+    // SAFETY: `undefined`'s contract is ours (env current, inside a scope).
+    let undef = unsafe { undefined(env) }?;
+    let mut ret = ptr::null_mut();
+    // SAFETY: the caller's contract; `argv` is valid for its length, which
+    // is passed with it; `ret` is a local out-pointer.
+    let status =
+        unsafe { sys::napi_call_function(env.raw, undef, f, argv.len(), argv.as_ptr(), &mut ret) };
+    if status == sys::Status::napi_pending_exception {
+        return Ok(None);
+    }
+    check("napi_call_function", status)?;
+    Ok(Some(ret))
 }
 
 /// A raw callback's first `N` arguments; fails if it got fewer.

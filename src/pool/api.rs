@@ -3,10 +3,10 @@
 //! names to codes; everything here re-checks what memory safety depends on.
 
 use super::core::{PoolCore, Snapshot, Summary};
-use super::js::{output_value, HandleState, Held, JsSide, Keep};
+use super::js::{HandleState, Held, JsSide, Keep};
 use super::tasks::hash::{self, Algorithm, Encoding};
 use super::tasks::heap::HeapTask;
-use super::tasks::{Output, Task, TaskCtx};
+use super::tasks::Task;
 use crate::error::{Error, OrThrow};
 use crate::heap::{By, SummaryOptions};
 use crate::node_api::{RawEnv, Value};
@@ -162,6 +162,23 @@ pub(super) fn encoding(code: u32) -> Result<Encoding, Error> {
         name: "task.encoding".into(),
         reason: format!("must be one of {}", Encoding::NAMES.join(", ")),
     })
+}
+
+/// The algorithm and encoding of a hash, checked together: `'number'` and
+/// `'bigint'` only for digests they hold exactly.
+pub(super) fn hash_codes(
+    algorithm_code: u32,
+    encoding_code: u32,
+) -> Result<(Algorithm, Encoding), Error> {
+    let a = algorithm(algorithm_code)?;
+    let e = encoding(encoding_code)?;
+    if !e.fits(a) {
+        return Err(Error::InvalidArgValue {
+            name: "task.encoding".into(),
+            reason: hash::does_not_fit(a, e),
+        });
+    }
+    Ok((a, e))
 }
 
 pub(super) fn kind(code: u32) -> Result<DataKind, Error> {
@@ -426,48 +443,6 @@ impl NativePool {
     #[napi(getter)]
     pub fn closed(&self) -> bool {
         self.handle.closed.get()
-    }
-}
-
-/// `hashSync(algorithm, data, encoding)` on the calling thread.
-#[napi]
-pub fn hash_sync<'e>(
-    env: &'e Env,
-    kind_code: u32,
-    data: Unknown<'e>,
-    algorithm_code: u32,
-    encoding_code: u32,
-) -> napi::Result<Unknown<'e>> {
-    let run = || -> Result<Output, Error> {
-        let algorithm = algorithm(algorithm_code)?;
-        let encoding = encoding(encoding_code)?;
-        let kind = kind(kind_code)?;
-        let state = crate::thread::ThreadState::get(env)?;
-        // SAFETY: `shared::capture`'s contract holds: inside this napi call on
-        // the env's thread; `data` is its live argument, and a Sync capture is
-        // used only before the call returns.
-        let cap = unsafe {
-            shared::capture(
-                RawEnv::of(env),
-                data.raw(),
-                kind,
-                &state.shared,
-                CaptureMode::Sync,
-            )
-        }?;
-        let out = match cap.input.owned() {
-            Some(v) => hash::encode(&hash::digest_bytes(algorithm, v), encoding),
-            None => hash::hash(algorithm, &cap.input, encoding, &TaskCtx::default())
-                .map_err(Error::from)?,
-        };
-        Ok(out)
-    };
-    let out = run().or_throw(env)?;
-    // SAFETY: `output_value`'s and `unknown`'s contract holds: inside this napi
-    // call on the env's thread, which returns the value.
-    unsafe {
-        let value = output_value(RawEnv::of(env), out).or_throw(env)?;
-        Ok(unknown(env, value))
     }
 }
 

@@ -4,7 +4,7 @@
 //! the arrays the drain and the stage flush write into. The rest of the
 //! napi surface is in `api.rs`.
 
-use super::api::{algorithm, encoding, kind, unknown, Built};
+use super::api::{hash_codes, kind, unknown, Built};
 use super::js::{HandleState, JsSide, STAGE_SLOT, STAGE_SLOTS};
 use super::tasks::Task;
 use crate::error::{Error, OrThrow};
@@ -14,6 +14,28 @@ use napi::bindgen_prelude::Unknown;
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use std::rc::Rc;
+
+/// A hash task's packed code, as the façade packs it (lib/pool.js
+/// `packCode`; the stage's codes too): `poolIndex << 9 | kind << 7 |
+/// algorithm << 4 | encoding << 1 | cancellable`. Three bits each for the
+/// algorithm (7 names) and the encoding (6 names), two for the data kind.
+struct Packed {
+    index: u32,
+    kind: u32,
+    algorithm: u32,
+    encoding: u32,
+    cancellable: bool,
+}
+
+fn unpack(code: u32) -> Packed {
+    Packed {
+        index: code >> 9,
+        kind: (code >> 7) & 3,
+        algorithm: (code >> 4) & 7,
+        encoding: (code >> 1) & 7,
+        cancellable: code & 1 != 0,
+    }
+}
 
 /// # Safety
 /// Caller must ensure: inside a napi call on `env`'s thread, with `data`
@@ -26,8 +48,7 @@ unsafe fn hash_task(
     algorithm_code: u32,
     encoding_code: u32,
 ) -> Result<Built, Error> {
-    let algorithm = algorithm(algorithm_code)?;
-    let encoding = encoding(encoding_code)?;
+    let (algorithm, encoding) = hash_codes(algorithm_code, encoding_code)?;
     let kind = kind(kind_code)?;
     // SAFETY: `shared::capture`'s contract holds: our caller's contract, and
     // `js.thread` is this env's ThreadShared (`js` is this thread's side).
@@ -49,7 +70,8 @@ unsafe fn hash_task(
 /// `submit(code, data) -> id`, or `~id` when the façade must queue a
 /// microtask that calls `__flushSubmitted()` (see `JsSide::enqueue_small`);
 /// the façade packs
-/// `code = poolIndex << 8 | kind << 6 | algorithm << 3 | encoding << 1 | cancellable`.
+/// `code = poolIndex << 9 | kind << 7 | algorithm << 4 | encoding << 1 | cancellable`
+/// ([`unpack`]).
 ///
 /// # Safety
 /// Called by Node-API only, as a JS function on the env's thread.
@@ -64,8 +86,13 @@ unsafe extern "C" fn raw_submit(env: node_api::EnvPtr, info: CallbackInfo) -> Va
         // SAFETY: `node_api::get_uint32`'s contract holds: we are inside the
         // callback for `info` on the env's thread, and `code` is its argument.
         let code = unsafe { node_api::get_uint32(env, code) }?;
-        let (index, kind_code) = (code >> 8, (code >> 6) & 3);
-        let (alg, enc, cancellable) = ((code >> 3) & 7, (code >> 1) & 3, code & 1 != 0);
+        let Packed {
+            index,
+            kind: kind_code,
+            algorithm: alg,
+            encoding: enc,
+            cancellable,
+        } = unpack(code);
         let js = JsSide::current().ok_or(Error::NotAttached)?;
         let handle = js.pool(index).ok_or(Error::PoolClosed)?;
         if handle.closed.get() {
@@ -258,7 +285,12 @@ pub fn stage_flush(env: &Env, count: u32) -> napi::Result<Unknown<'_>> {
         // memory, and no JS runs during this call.
         // SAFETY: two in-bounds, aligned i32 reads of live memory.
         let (code, len) = unsafe { (codes.add(2 * k).read() as u32, codes.add(2 * k + 1).read()) };
-        let index = code >> 8;
+        let Packed {
+            index,
+            algorithm: alg,
+            encoding: enc,
+            ..
+        } = unpack(code);
         let handle = match &current {
             Some((i, h)) if *i == index => Some(Rc::clone(h)),
             _ => js.pool(index),
@@ -280,10 +312,11 @@ pub fn stage_flush(env: &Env, count: u32) -> napi::Result<Unknown<'_>> {
             // thread's memory, unchanged during this call.
             // SAFETY: an in-bounds slice of live, initialised bytes.
             let bytes = unsafe { std::slice::from_raw_parts(stage.add(k * STAGE_SLOT), len) };
+            let (algorithm, encoding) = hash_codes(alg, enc)?;
             let task = Task::Hash {
-                algorithm: algorithm((code >> 3) & 7)?,
+                algorithm,
                 input: shared::Input::copy(bytes),
-                encoding: encoding((code >> 1) & 3)?,
+                encoding,
             };
             js.enqueue_small(&handle, task, false)
                 .map(|(id, _)| id as i32)

@@ -823,7 +823,8 @@ impl JsSide {
 /// napi call or handle scope.
 #[inline]
 pub unsafe fn output_value(env: RawEnv, out: Output) -> Result<Value, Error> {
-    // SAFETY: `latin1`, `buffer_copy` and `double` each need only what our
+    // SAFETY: `latin1`, `buffer_copy`, `double`, `uint32` and `bigint_u64`
+    // each need only what our
     // caller promised (on `env`'s thread inside a napi call or handle
     // scope); the byte slices are borrowed from `out` for the call.
     unsafe {
@@ -831,6 +832,8 @@ pub unsafe fn output_value(env: RawEnv, out: Output) -> Result<Value, Error> {
             Output::Text(t) => node_api::latin1(env, t.as_bytes()),
             Output::Bytes(d) => node_api::buffer_copy(env, d.as_bytes()),
             Output::Count(n) => node_api::double(env, n),
+            Output::U32(n) => node_api::uint32(env, n),
+            Output::U64(n) => node_api::bigint_u64(env, n),
             Output::Json(text) => node_api::utf8(env, text.as_bytes()),
         }
     }

@@ -8,13 +8,15 @@ mod core;
 mod fast;
 mod js;
 mod json;
+mod sync;
 mod tables;
 pub mod tasks;
 
 pub use tables::{pool_tables, PoolTables};
 
 pub use api::{
-    create_pool, default_pool, default_pool_metrics, hash_sync, NativePool, PoolStats, TimeSummary,
+    create_pool, default_pool, default_pool_metrics, NativePool, PoolStats, TimeSummary,
 };
 pub use fast::{flush_submitted, raw_submit_fn, set_settler, stage_flush, stage_room};
 pub use json::JsonJob;
+pub use sync::{hash_sync, hasher_fn, set_hash_checked};

@@ -13,6 +13,9 @@ pub struct PoolTables {
     pub algorithms: Vec<String>,
     /// `encoding` names; the index is the code `Encoding::from_code` takes.
     pub encodings: Vec<String>,
+    /// Digest length in bytes, by algorithm code (what `'number'` and
+    /// `'bigint'` can hold is decided from it, see `Encoding::fits`).
+    pub digest_lengths: Vec<u32>,
 }
 
 #[napi]
@@ -21,5 +24,9 @@ pub fn pool_tables() -> PoolTables {
         ops: Op::PUBLIC.iter().map(|o| o.name().to_string()).collect(),
         algorithms: Algorithm::NAMES.map(String::from).to_vec(),
         encodings: Encoding::NAMES.map(String::from).to_vec(),
+        digest_lengths: (0..Algorithm::NAMES.len() as u32)
+            .filter_map(Algorithm::from_code)
+            .map(|a| a.digest_len() as u32)
+            .collect(),
     }
 }

@@ -93,7 +93,7 @@
 mod fault;
 mod view;
 
-pub use view::{capture, capture_out, is_detached, CaptureMode, DataKind};
+pub use view::{capture, capture_out, is_detached, with_sync_bytes, CaptureMode, DataKind};
 
 use crate::thread::ThreadShared;
 use std::ops::Range;

@@ -78,6 +78,84 @@ unsafe fn is_shared(env: RawEnv, buffer: Value) -> Result<bool, Error> {
     Ok(!unsafe { node_api::is_array_buffer(env, buffer) }?)
 }
 
+/// Bytes per element of a TypedArray kind. Never guessed: a kind this
+/// table does not know (a newer Node's) is refused rather than read past
+/// its end or short of it.
+fn element_size(ty: node_api::TypedArrayType) -> Option<usize> {
+    Some(match ty {
+        sys::TypedarrayType::int8_array
+        | sys::TypedarrayType::uint8_array
+        | sys::TypedarrayType::uint8_clamped_array => 1,
+        sys::TypedarrayType::int16_array
+        | sys::TypedarrayType::uint16_array
+        | node_api::FLOAT16_ARRAY => 2,
+        sys::TypedarrayType::int32_array
+        | sys::TypedarrayType::uint32_array
+        | sys::TypedarrayType::float32_array => 4,
+        sys::TypedarrayType::float64_array
+        | sys::TypedarrayType::bigint64_array
+        | sys::TypedarrayType::biguint64_array => 8,
+        _ => return None,
+    })
+}
+
+/// Runs `f` over the bytes of `value` during this call, read in place
+/// (strings as UTF-8), for a synchronous hash: `None` (and `f` not run)
+/// for anything but a string or a non-empty TypedArray, DataView or
+/// ArrayBuffer, which the façade's checked path then takes (a bare
+/// SharedArrayBuffer, a wrong type, and the empty inputs, among which the
+/// detached and out-of-bounds views it must tell apart).
+///
+/// No guard and no reference: the bytes are read before this napi call
+/// returns, and no JS runs until then, so nothing can detach, shrink or
+/// free them (a non-shared buffer belongs to this thread, whose JS alone
+/// can transfer it; a SharedArrayBuffer never shrinks).
+///
+/// # Safety
+/// Caller must ensure: `env` is the calling thread's env, inside a napi
+/// call; `value` is a live napi value of it.
+pub unsafe fn with_sync_bytes<R>(
+    env: RawEnv,
+    value: Value,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<Option<R>, Error> {
+    /// # Safety
+    /// `data..data + len` is readable until the current napi call returns.
+    unsafe fn read<'a>(data: *mut c_void, len: usize) -> &'a [u8] {
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts(data.cast::<u8>().cast_const(), len) }
+    }
+    // SAFETY: our contract (env current, value live) is all the Node-API
+    // calls need; each `read` is of the range Node-API just reported for
+    // `value`, non-null and non-empty, used only by `f` within this call,
+    // during which nothing can free it (see the function's doc).
+    unsafe {
+        if let Some(t) = node_api::typed_array(env, value)? {
+            let n = element_size(t.ty).map_or(0, |e| e * t.len);
+            return Ok((n != 0 && !t.data.is_null()).then(|| f(read(t.data, n))));
+        }
+        // Short strings (most keys) in one call: a write that leaves 4
+        // bytes or more unused holds the whole string (see `capture`).
+        let mut small = [0u8; 256];
+        if let Ok(written) = node_api::utf8_into(env, value, &mut small) {
+            if written + 4 < small.len() {
+                return Ok(Some(f(&small[..written])));
+            }
+            let len = node_api::utf8_len(env, value)?;
+            let mut buf = vec![0u8; len + 1];
+            let written = node_api::utf8_into(env, value, &mut buf)?;
+            return Ok(Some(f(&buf[..written])));
+        }
+        if let Some((len, data, _)) = node_api::data_view(env, value)? {
+            return Ok((len != 0 && !data.is_null()).then(|| f(read(data, len))));
+        }
+        if let Ok((data, len)) = node_api::array_buffer(env, value) {
+            return Ok((len != 0 && !data.is_null()).then(|| f(read(data, len))));
+        }
+    }
+    Ok(None)
+}
+
 /// # Safety
 /// Caller must ensure: `env` is the calling thread's env, inside a napi
 /// call; `value` is a live napi value of it.
@@ -87,22 +165,9 @@ unsafe fn view_info(env: RawEnv, value: Value) -> Result<Option<ViewInfo>, Error
     // SAFETY: `node_api::typed_array` needs what our caller promised: `env`
     // is this thread's env inside a napi call, `value` live in it.
     if let Some(t) = unsafe { node_api::typed_array(env, value) }? {
-        // Never guessed: a kind this table does not know (a newer Node's)
-        // is refused rather than read past its end or short of it.
-        let elem = match t.ty {
-            sys::TypedarrayType::int8_array
-            | sys::TypedarrayType::uint8_array
-            | sys::TypedarrayType::uint8_clamped_array => 1,
-            sys::TypedarrayType::int16_array
-            | sys::TypedarrayType::uint16_array
-            | node_api::FLOAT16_ARRAY => 2,
-            sys::TypedarrayType::int32_array
-            | sys::TypedarrayType::uint32_array
-            | sys::TypedarrayType::float32_array => 4,
-            sys::TypedarrayType::float64_array
-            | sys::TypedarrayType::bigint64_array
-            | sys::TypedarrayType::biguint64_array => 8,
-            _ => return Ok(None), // reported as a value of the wrong type
+        // A kind the table does not know: reported as a value of the wrong type.
+        let Some(elem) = element_size(t.ty) else {
+            return Ok(None);
         };
         return Ok(Some(ViewInfo {
             data: t.data,

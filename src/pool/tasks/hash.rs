@@ -57,10 +57,15 @@ pub enum Encoding {
     Base64,
     Base64Url,
     Buffer,
+    /// The digest as an unsigned integer in a JS number (crc32 only).
+    Number,
+    /// The digest as an unsigned integer in a BigInt (crc32, xxh3).
+    BigInt,
 }
 
 impl Encoding {
-    pub const NAMES: [&'static str; 4] = ["hex", "base64", "base64url", "buffer"];
+    pub const NAMES: [&'static str; 6] =
+        ["hex", "base64", "base64url", "buffer", "number", "bigint"];
 
     pub fn from_code(code: u32) -> Option<Self> {
         Some(match code {
@@ -68,9 +73,34 @@ impl Encoding {
             1 => Self::Base64,
             2 => Self::Base64Url,
             3 => Self::Buffer,
+            4 => Self::Number,
+            5 => Self::BigInt,
             _ => return None,
         })
     }
+
+    /// Whether `a`'s digest can be given this way: a number holds 53 bits
+    /// exactly (so a 4-byte digest), a BigInt here at most 64.
+    pub fn fits(self, a: Algorithm) -> bool {
+        match self {
+            Self::Number => a.digest_len() <= 4,
+            Self::BigInt => a.digest_len() <= 8,
+            _ => true,
+        }
+    }
+}
+
+/// Why `e` cannot give `a`'s digest (see [`Encoding::fits`]).
+pub fn does_not_fit(a: Algorithm, e: Encoding) -> String {
+    let (name, fits) = match e {
+        Encoding::Number => ("number", "crc32"),
+        _ => ("bigint", "xxh3 and crc32"),
+    };
+    format!(
+        "must not be '{name}' for {}: its {}-byte digest does not fit ('{name}' is for {fits})",
+        Algorithm::NAMES[a as usize],
+        a.digest_len()
+    )
 }
 
 /// A digest of at most 64 bytes, inline.
@@ -109,7 +139,18 @@ impl Text {
     }
 }
 
+/// The digest's bytes read as a big-endian unsigned integer (the byte
+/// order of its hex: crc32's and xxh3's value as their own APIs give it).
+/// Only for digests of at most 8 bytes ([`Encoding::fits`]).
+fn as_u64(d: &Digest) -> u64 {
+    let b = d.as_bytes();
+    debug_assert!(b.len() <= 8);
+    b.iter().take(8).fold(0, |v, &x| (v << 8) | u64::from(x))
+}
+
 /// Encodes a digest on the pool thread, so the JS thread only copies text.
+/// `encoding` must fit the digest ([`Encoding::fits`], checked when the
+/// task is made).
 pub fn encode(d: &Digest, encoding: Encoding) -> Output {
     let src = d.as_bytes();
     let mut t = Text {
@@ -118,6 +159,8 @@ pub fn encode(d: &Digest, encoding: Encoding) -> Output {
     };
     let n = match encoding {
         Encoding::Buffer => return Output::Bytes(*d),
+        Encoding::Number => return Output::U32(as_u64(d) as u32),
+        Encoding::BigInt => return Output::U64(as_u64(d)),
         Encoding::Hex => {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             for (i, b) in src.iter().enumerate() {
@@ -402,6 +445,35 @@ mod tests {
                 "len {len}"
             );
         }
+    }
+
+    #[test]
+    fn numeric_encodings_read_the_digest_big_endian_where_it_fits() {
+        let crc = digest_bytes(Algorithm::Crc32, b"123456789");
+        assert!(matches!(
+            encode(&crc, Encoding::Number),
+            Output::U32(0xcbf4_3926)
+        ));
+        assert!(matches!(
+            encode(&crc, Encoding::BigInt),
+            Output::U64(0xcbf4_3926)
+        ));
+        // xxh3-64 of the empty input, seed 0 (its hex is 2d06800538d394c2).
+        let xxh = digest_bytes(Algorithm::Xxh3, b"");
+        assert!(matches!(
+            encode(&xxh, Encoding::BigInt),
+            Output::U64(0x2d06_8005_38d3_94c2)
+        ));
+        for a in (0..7).filter_map(Algorithm::from_code) {
+            assert_eq!(Encoding::Number.fits(a), a == Algorithm::Crc32, "{a:?}");
+            assert_eq!(
+                Encoding::BigInt.fits(a),
+                matches!(a, Algorithm::Crc32 | Algorithm::Xxh3),
+                "{a:?}"
+            );
+            assert!(Encoding::Hex.fits(a) && Encoding::Buffer.fits(a));
+        }
+        assert!(does_not_fit(Algorithm::Sha256, Encoding::Number).contains("32-byte"));
     }
 
     #[test]

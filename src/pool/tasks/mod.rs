@@ -91,6 +91,10 @@ pub enum Output {
     Text(Text),
     Bytes(Digest),
     Count(f64),
+    /// A digest as a JS number (`encoding: 'number'`).
+    U32(u32),
+    /// A digest as a BigInt (`encoding: 'bigint'`).
+    U64(u64),
     /// JSON text, given to JS as a string (a heap report).
     Json(String),
 }
