@@ -34,7 +34,8 @@ pub use lag::{
     lag_set_stall_listener, lag_start, lag_stop, monitors, LagConfig, LagSnapshot, LoopMonitor,
 };
 pub use pool::{
-    create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, raw_submit_fn,
-    set_settler, stage_flush, stage_room, JsonJob, NativePool, PoolStats, TimeSummary,
+    create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, many_add_fn,
+    raw_submit_fn, set_settler, stage_flush, stage_room, JsonJob, NativePool, PoolStats,
+    TimeSummary,
 };
 pub use pool::{pool_tables, PoolTables};

@@ -832,6 +832,8 @@ pub unsafe fn output_value(env: RawEnv, out: Output) -> Result<Value, Error> {
             Output::Bytes(d) => node_api::buffer_copy(env, d.as_bytes()),
             Output::Count(n) => node_api::double(env, n),
             Output::Json(text) => node_api::utf8(env, text.as_bytes()),
+            Output::Many(bytes) => node_api::buffer_owned(env, bytes),
+            Output::ManyText(text) => node_api::latin1(env, &text),
         }
     }
 }

@@ -8,6 +8,7 @@ mod core;
 mod fast;
 mod js;
 mod json;
+mod many;
 mod tables;
 pub mod tasks;
 
@@ -18,3 +19,4 @@ pub use api::{
 };
 pub use fast::{flush_submitted, raw_submit_fn, set_settler, stage_flush, stage_room};
 pub use json::JsonJob;
+pub use many::many_add_fn;
