@@ -398,6 +398,33 @@ export interface ChunkedHashTask {
  */
 export type Offload = 'auto' | 'always' | 'never'
 
+/** Where `hashMany` puts the digests; see {@link Pool.hashMany}. */
+export interface HashManyOptions extends RunOptions {
+  /**
+   * `'buffer'` (the default): one Buffer of N × digest length bytes, digest
+   * `i` at `i × digestLength`; `'hex'`, `'base64'`, `'base64url'`: an Array
+   * of N strings.
+   * @default 'buffer'
+   */
+  encoding?: HashTextEncoding | 'buffer'
+  /**
+   * A view over a SharedArrayBuffer with room for N digests: they are
+   * written into it (digest `i` at `i × digestLength`) and the Promise
+   * resolves with it. Not with a text `encoding`.
+   */
+  out?: ArrayBufferView
+}
+
+/** `{ op: 'hash.many', algorithm, inputs, encoding, out }`: {@link Pool.hashMany} as a task. */
+export interface HashManyTask {
+  op: 'hash.many'
+  algorithm: HashAlgorithm
+  inputs: readonly HashData[]
+  /** @default 'buffer' */
+  encoding?: HashTextEncoding | 'buffer'
+  out?: ArrayBufferView
+}
+
 export interface RunOptions {
   /** Aborting rejects with an AbortError; a queued task then never runs. */
   signal?: AbortSignal
@@ -464,6 +491,9 @@ export declare class Pool {
   run(task: HashTask & { encoding: 'buffer' }, options?: RunOptions): Promise<Buffer>
   run(task: HashTask & { encoding?: HashTextEncoding }, options?: RunOptions): Promise<string>
   run(task: ChunkedHashTask, options?: RunOptions): Promise<number>
+  run<O extends ArrayBufferView>(task: HashManyTask & { out: O }, options?: RunOptions): Promise<O>
+  run(task: HashManyTask & { encoding: HashTextEncoding }, options?: RunOptions): Promise<string[]>
+  run(task: HashManyTask, options?: RunOptions): Promise<Buffer>
   run(task: JsonParseTask, options?: JsonOptions): Promise<unknown>
   run(task: JsonValidateTask, options?: JsonOptions): Promise<true>
   /**
@@ -482,6 +512,27 @@ export declare class Pool {
   hash(algorithm: BigIntHashAlgorithm, data: HashData, encoding: 'bigint', options?: RunOptions): Promise<bigint>
   hash(algorithm: HashAlgorithm, data: HashData, encoding: 'buffer', options?: RunOptions): Promise<Buffer>
   hash(algorithm: HashAlgorithm, data: HashData, encoding?: HashTextEncoding, options?: RunOptions): Promise<string>
+  /**
+   * Hashes every input of `inputs` as one pool task (one Promise, one
+   * crossing each way), spread over the pool's threads. Inputs are of the
+   * kinds `hash` takes, mixed freely; binary ones (of any size) are read in
+   * place: do not write to, transfer or detach them until the promise
+   * settles. Resolves with one Buffer of N × digest length bytes (default),
+   * an Array of N strings (`encoding`), or `out`. Aborting stops the batch
+   * between items. A bad item rejects before anything is accepted, naming
+   * its index (`inputs[3]`).
+   */
+  hashMany<O extends ArrayBufferView>(
+    algorithm: HashAlgorithm,
+    inputs: readonly HashData[],
+    options: HashManyOptions & { out: O },
+  ): Promise<O>
+  hashMany(
+    algorithm: HashAlgorithm,
+    inputs: readonly HashData[],
+    options: HashManyOptions & { encoding: HashTextEncoding },
+  ): Promise<string[]>
+  hashMany(algorithm: HashAlgorithm, inputs: readonly HashData[], options?: HashManyOptions): Promise<Buffer>
   stats(): PoolStats
   /** Stops accepting tasks; resolves once every accepted task has settled. */
   close(): Promise<void>

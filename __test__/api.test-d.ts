@@ -126,10 +126,17 @@ async function usePool(): Promise<void> {
   const p99: number = s.waitTime.p99 + s.inline
   const n: number = p.threads + p.queueSize + p.maxQueue
   await p.close()
+  const many: Buffer = await pool.hashMany('sha256', ['a', Buffer.from('b'), new ArrayBuffer(2)])
+  const manyHex: string[] = await pool.hashMany('xxh3', ['a'], { encoding: 'hex', signal: ac.signal })
+  const manyOut: Uint8Array = await createPool().hashMany('md5', ['a'], { out: new Uint8Array(new SharedArrayBuffer(16)) })
+  const manyRun: string[] = await pool.run({ op: 'hash.many', algorithm: 'sha1', inputs: ['a'], encoding: 'base64' })
+  const manyRunBuf: Buffer = await pool.run({ op: 'hash.many', algorithm: 'sha1', inputs: ['a'] })
   const sync: string = hashSync('sha1', 'x')
   const syncBuf: Buffer = hashSync('sha1', 'x', 'buffer')
   const isShared: boolean = shared.isShared(out)
-  void [hex, buf, viaRun, raw, chunks, p99, n, sync, syncBuf, isShared]
+  void [hex, buf, viaRun, raw, chunks, p99, n, sync, syncBuf, isShared, many, manyHex, manyOut, manyRun, manyRunBuf]
+  // @ts-expect-error inputs is an array
+  await pool.hashMany('sha256', 'abc')
   // @ts-expect-error not an algorithm
   await pool.hash('sha3', 'x')
   // @ts-expect-error not an op

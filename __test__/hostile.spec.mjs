@@ -234,6 +234,12 @@ const SURFACE = {
     options: { at: 3, names: ['signal'] },
     data: [1],
   },
+  'pool.hashMany': {
+    args: () => ['sha256', ['abc', Buffer.from('x')], {}],
+    call: (...a) => pool.hashMany(...a),
+    async: true,
+    options: { at: 2, names: ['encoding', 'out', 'signal'] },
+  },
   'pool.parseJson': {
     args: () => ['[1]', {}],
     call: (...a) => pool.parseJson(...a),

@@ -10,6 +10,7 @@ const { abortError, illegalConstructor, invalidArgType, invalidArgValue, outOfRa
 const { DATA_TYPES, signalOption, offloadOption, validateObject, validateOptions, validateKeys, integerOption, oneOf } = require('./validate.js')
 const { STAGE_SLOT, attachSettler, flushStage, promiseFor, stageTask, submitted, watch } = require('./stage.js')
 const json = require('./json.js')
+const many = require('./many.js')
 const { checkEmptyInput, viewByteLength } = require('./input.js')
 
 // Names in code order, from Rust (src/pool/tables.rs).
@@ -87,6 +88,7 @@ function dataKind(data, name) {
 
 const HASH_FIELDS = ['op', 'algorithm', 'data', 'encoding', 'chunkSize', 'out']
 const JSON_FIELDS = ['op', 'data']
+const MANY_FIELDS = ['op', 'algorithm', 'inputs', 'encoding', 'out']
 
 // TypedArray intrinsics, so that neither a subclass nor a patched global
 // can make the stage's copy differ from the bytes: the kind, and the length.
@@ -189,6 +191,9 @@ class Pool {
           validateKeys(task, 'task', HASH_FIELDS, `a hash task takes ${HASH_FIELDS.join(', ')}`)
           if (task.chunkSize !== undefined || task.out !== undefined) return this.#chunks(task, signal, offloadOption(options))
           return this.#hash(task.algorithm, task.data, task.encoding, signal, offloadOption(options), 'task.')
+        case 'hash.many':
+          validateKeys(task, 'task', MANY_FIELDS, `a hash.many task takes ${MANY_FIELDS.join(', ')}`)
+          return this.#many(task.algorithm, task.inputs, task.encoding, task.out, signal, 'task.', 'task.')
         case 'json.parse':
         case 'json.validate':
           validateKeys(task, 'task', JSON_FIELDS, `a ${task.op} task takes ${JSON_FIELDS.join(', ')}`)
@@ -247,6 +252,13 @@ class Pool {
     if (offload !== 'always' && (offload === 'never' || inputSize(data) < inlineBelow[alg])) {
       if (signal !== undefined && signal.aborted) throw abortError(signal)
       if (this.#closed) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
+      // What the hasher hands back to hashChecked (anything but a string or a
+      // non-empty TypedArray) is checked here first, so errors name
+      // `task.data` where the caller wrote that.
+      if (typeof data !== 'string' && (typedArrayTag(data) === undefined || byteLengthOf(data) === 0)) {
+        dataKind(data, `${prefix}data`)
+        dataValue = undefined
+      }
       // The calling thread's hasher for this pair (see hasher() below).
       const code = (alg << 8) | enc
       const digest = (hashers[code] ??= binding.__hasher(code))(data)
@@ -275,6 +287,39 @@ class Pool {
     if (signal === undefined) return promiseFor(submitted(submitRaw(code, value)))
     if (signal.aborted) throw abortError(signal)
     return watch(n, submitted(submitRaw(code | 1, value)), signal)
+  }
+
+  /**
+   * `run({ op: 'hash.many', algorithm, inputs, encoding, out })`: one task
+   * for the whole batch (lib/many.js).
+   * @param {string} algorithm
+   * @param {Array<string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer>} inputs
+   * @param {{ encoding?: string, out?: ArrayBufferView, signal?: AbortSignal }} [options]
+   * @returns {Promise<Buffer | string[] | ArrayBufferView>}
+   */
+  hashMany(algorithm, inputs, options) {
+    try {
+      const signal = signalOption(options)
+      const o = options ?? {}
+      validateKeys(o, 'options', ['encoding', 'out', 'signal'], 'hashMany takes encoding, out and signal')
+      return this.#many(algorithm, inputs, o.encoding, o.out, signal, '', 'options.')
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  #many(algorithm, inputs, encoding, out, signal, prefix, optionPrefix) {
+    const alg = algorithmCode(algorithm, `${prefix}algorithm`)
+    const dest = many.destination(encoding, out, optionPrefix)
+    const batch = many.prepare(inputs, `${prefix}inputs`)
+    const n = this.#sync()
+    if (n.closed) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
+    if (signal !== undefined && signal.aborted) throw abortError(signal)
+    if (batch.n === 0) return Promise.resolve(many.empty(dest, out))
+    many.capture(batch)
+    const id = n.submitMany(batch.owner, batch.n, alg, dest, out, signal !== undefined)
+    const promise = signal === undefined ? promiseFor(id) : watch(n, id, signal)
+    return promise.then((value) => many.finish(batch, value, dest, out))
   }
 
   #chunks(task, signal, offload) {

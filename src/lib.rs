@@ -35,7 +35,7 @@ pub use lag::{
 };
 pub use pool::{
     create_pool, default_pool, default_pool_metrics, flush_submitted, hash_sync, hasher_fn,
-    raw_submit_fn, set_hash_checked, set_settler, stage_flush, stage_room, JsonJob, NativePool,
-    PoolStats, TimeSummary,
+    many_add_fn, raw_submit_fn, set_hash_checked, set_settler, stage_flush, stage_room, JsonJob,
+    NativePool, PoolStats, TimeSummary,
 };
 pub use pool::{pool_tables, PoolTables};

@@ -402,6 +402,44 @@ pub unsafe fn buffer_copy(env: RawEnv, bytes: &[u8]) -> Result<Value, Error> {
     Ok(v)
 }
 
+/// A new `Buffer` over `bytes` itself, freed when the Buffer is collected
+/// (no copy, and no fresh pages touched on the JS thread); a copy where
+/// Node-API allows no external buffers, or for no bytes.
+///
+/// # Safety
+/// The module's contract.
+pub unsafe fn buffer_owned(env: RawEnv, bytes: Vec<u8>) -> Result<Value, Error> {
+    unsafe extern "C" fn free(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+        // SAFETY: `hint` is the `Box<Vec<u8>>` leaked below for this Buffer,
+        // and Node-API calls its finalizer once.
+        drop(unsafe { Box::from_raw(hint.cast::<Vec<u8>>()) });
+    }
+    if bytes.is_empty() {
+        // SAFETY: the caller's contract.
+        return unsafe { buffer_copy(env, &bytes) };
+    }
+    let mut boxed = Box::new(bytes);
+    let (data, len) = (boxed.as_mut_ptr(), boxed.len());
+    let hint = Box::into_raw(boxed);
+    let mut v = ptr::null_mut();
+    // SAFETY: the caller's contract; `data..data + len` is the Vec's heap
+    // buffer, which does not move when the Box does and lives until `free`
+    // drops the Box (`hint`); `v` is a local out-pointer.
+    let status = unsafe {
+        sys::napi_create_external_buffer(env.raw, len, data.cast(), Some(free), hint.cast(), &mut v)
+    };
+    if status != sys::Status::napi_ok {
+        // SAFETY: not handed to Node-API (the call failed): ours to take back.
+        let bytes = unsafe { Box::from_raw(hint) };
+        if status == sys::Status::napi_no_external_buffers_allowed {
+            // SAFETY: the caller's contract.
+            return unsafe { buffer_copy(env, &bytes) };
+        }
+        check("napi_create_external_buffer", status)?;
+    }
+    Ok(v)
+}
+
 /// # Safety
 /// The module's contract.
 #[inline]
@@ -795,6 +833,47 @@ pub unsafe fn args<const N: usize>(env: RawEnv, info: CallbackInfo) -> Result<[V
         });
     }
     Ok(argv)
+}
+
+/// Every argument of a raw callback, into `argv` (cleared first): one
+/// `napi_get_cb_info` to count them, one to copy them.
+///
+/// # Safety
+/// The module's contract; `info` is the info of the callback now running.
+pub unsafe fn all_args(
+    env: RawEnv,
+    info: CallbackInfo,
+    argv: &mut Vec<Value>,
+) -> Result<(), Error> {
+    let mut argc = 0usize;
+    // SAFETY: the caller's contract; with a null `argv` Node-API only
+    // writes the count.
+    check("napi_get_cb_info", unsafe {
+        sys::napi_get_cb_info(
+            env.raw,
+            info,
+            &mut argc,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    })?;
+    argv.clear();
+    argv.resize(argc, ptr::null_mut());
+    let mut n = argc;
+    // SAFETY: the caller's contract; `argv` has room for `n` values.
+    check("napi_get_cb_info", unsafe {
+        sys::napi_get_cb_info(
+            env.raw,
+            info,
+            &mut n,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    })?;
+    argv.truncate(n.min(argc));
+    Ok(())
 }
 
 /// Throws `error` (a JS value) from the callback now running.

@@ -835,6 +835,8 @@ pub unsafe fn output_value(env: RawEnv, out: Output) -> Result<Value, Error> {
             Output::U32(n) => node_api::uint32(env, n),
             Output::U64(n) => node_api::bigint_u64(env, n),
             Output::Json(text) => node_api::utf8(env, text.as_bytes()),
+            Output::Many(bytes) => node_api::buffer_owned(env, bytes),
+            Output::ManyText(text) => node_api::latin1(env, &text),
         }
     }
 }

@@ -91,8 +91,12 @@
 //!    JS reader sees each byte either old or new.
 
 mod fault;
+mod many;
 mod view;
 
+#[cfg(test)]
+pub use many::test_bytes;
+pub use many::{capture_items, Items, GROUP_BYTES};
 pub use view::{capture, capture_out, is_detached, with_sync_bytes, CaptureMode, DataKind};
 
 use crate::thread::ThreadShared;

@@ -59,10 +59,10 @@ pub struct Capture {
 }
 
 /// The bytes and backing buffer of any ArrayBufferView.
-struct ViewInfo {
-    data: *mut c_void,
-    byte_len: usize,
-    buffer: Value,
+pub(super) struct ViewInfo {
+    pub(super) data: *mut c_void,
+    pub(super) byte_len: usize,
+    pub(super) buffer: Value,
 }
 
 /// Whether a view's `buffer` is a SharedArrayBuffer: a view's buffer is an
@@ -72,7 +72,7 @@ struct ViewInfo {
 /// # Safety
 /// Caller must ensure: `env` is the calling thread's env inside a napi
 /// call; `buffer` is the live buffer value of a view.
-unsafe fn is_shared(env: RawEnv, buffer: Value) -> Result<bool, Error> {
+pub(super) unsafe fn is_shared(env: RawEnv, buffer: Value) -> Result<bool, Error> {
     // SAFETY: `node_api::is_array_buffer` needs what our caller promised:
     // `env` is this thread's env inside a napi call, `buffer` live in it.
     Ok(!unsafe { node_api::is_array_buffer(env, buffer) }?)
@@ -159,7 +159,7 @@ pub unsafe fn with_sync_bytes<R>(
 /// # Safety
 /// Caller must ensure: `env` is the calling thread's env, inside a napi
 /// call; `value` is a live napi value of it.
-unsafe fn view_info(env: RawEnv, value: Value) -> Result<Option<ViewInfo>, Error> {
+pub(super) unsafe fn view_info(env: RawEnv, value: Value) -> Result<Option<ViewInfo>, Error> {
     // Asked first, without a separate `napi_is_typedarray` (the hot path
     // is a TypedArray): it checks the value itself.
     // SAFETY: `node_api::typed_array` needs what our caller promised: `env`

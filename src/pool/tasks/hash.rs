@@ -181,7 +181,7 @@ pub fn encode(d: &Digest, encoding: Encoding) -> Output {
 }
 
 /// Incremental state of one algorithm.
-enum State {
+pub(super) enum State {
     Sha256(sha2::Sha256),
     Sha1(sha1::Sha1),
     Sha512(sha2::Sha512),
@@ -192,7 +192,7 @@ enum State {
 }
 
 impl State {
-    fn new(a: Algorithm) -> Self {
+    pub(super) fn new(a: Algorithm) -> Self {
         match a {
             Algorithm::Sha256 => Self::Sha256(sha2::Sha256::new()),
             Algorithm::Sha1 => Self::Sha1(sha1::Sha1::new()),
@@ -204,7 +204,7 @@ impl State {
         }
     }
 
-    fn update(&mut self, b: &[u8]) {
+    pub(super) fn update(&mut self, b: &[u8]) {
         match self {
             Self::Sha256(h) => h.update(b),
             Self::Sha1(h) => h.update(b),
@@ -218,7 +218,7 @@ impl State {
         }
     }
 
-    fn finish(self) -> Digest {
+    pub(super) fn finish(self) -> Digest {
         match self {
             Self::Sha256(h) => Digest::new(&h.finalize()),
             Self::Sha1(h) => Digest::new(&h.finalize()),

@@ -5,6 +5,7 @@
 pub mod hash;
 pub mod heap;
 pub mod json;
+pub mod many;
 
 use crate::error::Error;
 use crate::shared::{Input, OutRegion};
@@ -24,6 +25,8 @@ pub enum Task {
         chunk_size: usize,
         out: OutRegion,
     },
+    /// `pool.hashMany`: a batch of inputs, one digest each (boxed, as `Json`).
+    HashMany(Box<many::HashMany>),
     /// A JSON job's scan (boxed: it is rare, and keeps `Task` small).
     Json(Box<json::JsonTask>),
     /// A heap-snapshot summary or diff (boxed, as `Json`).
@@ -38,6 +41,7 @@ impl Task {
     pub fn op(&self) -> Op {
         match self {
             Task::Hash { .. } | Task::HashChunks { .. } => Op::Hash,
+            Task::HashMany(_) => Op::HashMany,
             Task::Json(j) => j.op(),
             Task::Heap(_) => Op::Heap,
             Task::Test { .. } => Op::Test,
@@ -56,18 +60,21 @@ pub enum Op {
     /// `heap.summary` / `heap.diff` (not a `pool.run` op, so not in
     /// [`Op::PUBLIC`], whose order the metrics packing follows).
     Heap = 4,
+    /// `pool.hashMany` / `{ op: 'hash.many' }`: one task per batch.
+    HashMany = 5,
 }
 
 impl Op {
-    pub const ALL: [Op; 5] = [
+    pub const ALL: [Op; 6] = [
         Op::Hash,
         Op::JsonParse,
         Op::JsonValidate,
         Op::Test,
         Op::Heap,
+        Op::HashMany,
     ];
     /// The ops users submit: what metrics report (not the specs' `Test`).
-    pub const PUBLIC: [Op; 3] = [Op::Hash, Op::JsonParse, Op::JsonValidate];
+    pub const PUBLIC: [Op; 4] = [Op::Hash, Op::JsonParse, Op::JsonValidate, Op::HashMany];
 
     /// Whether a task of this op settles a Promise of its own through the
     /// drain (a JSON job's scan does not: its job tells its JS side).
@@ -82,6 +89,7 @@ impl Op {
             Op::JsonValidate => "json.validate",
             Op::Test => "test",
             Op::Heap => "heap",
+            Op::HashMany => "hash.many",
         }
     }
 }
@@ -97,6 +105,10 @@ pub enum Output {
     U64(u64),
     /// JSON text, given to JS as a string (a heap report).
     Json(String),
+    /// A batch's digests back to back, given to JS as one Buffer.
+    Many(Vec<u8>),
+    /// A batch's encoded digests back to back (ASCII), as one string.
+    ManyText(Vec<u8>),
 }
 
 /// Why a task stopped early.
@@ -198,6 +210,7 @@ impl Task {
                 chunk_size,
                 out,
             } => hash::hash_chunks(*algorithm, input, *chunk_size, out, ctx),
+            Self::HashMany(m) => m.run(ctx),
             Self::Json(j) => j.run(),
             Self::Heap(h) => h.run(ctx),
             Self::Test { panic, ms } => {
