@@ -152,16 +152,29 @@ class Pool {
     }
   }
 
-  /** A JSON job on this pool's threads, awaited by its `close()`. */
+  /**
+   * A JSON job (lib/json.js decides where it runs): one sent to this pool's
+   * threads is awaited by its `close()`; one parsed on the calling thread
+   * has settled before `close()` could be called.
+   */
   #jsonJob(data, options, validateOnly, dataName) {
-    const n = this.#sync()
-    if (n.closed) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
-    const job = json.start(n, data, options, validateOnly, dataName)
-    const jobs = this.#json
-    jobs.add(job)
-    const done = () => jobs.delete(job)
-    job.then(done, done)
-    return job
+    if (this.#closing) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
+    return json.start(this.#jsonHost, data, options, validateOnly, dataName)
+  }
+
+  #closing = false
+  #jsonHost = {
+    native: () => {
+      const n = this.#sync()
+      if (n.closed) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
+      return n
+    },
+    track: (job) => {
+      const jobs = this.#json
+      jobs.add(job)
+      const done = () => jobs.delete(job)
+      job.then(done, done)
+    },
   }
 
   /**
@@ -260,6 +273,7 @@ class Pool {
    * @returns {Promise<void>}
    */
   close() {
+    this.#closing = true
     let closed
     try {
       closed = this.#sync().close()

@@ -113,8 +113,27 @@ function oneOf(value, name, names) {
   throw invalidArgValue(name, value, `must be one of ${names.map((n) => `'${n}'`).join(', ')}`)
 }
 
+/** Where a job may run: `options.offload` (see `offloadOption`). */
+const OFFLOAD = ['auto', 'always', 'never']
+
+/**
+ * `options.offload` of an optional options object: `'auto'` (the default:
+ * the pool only where it shortens the main thread's longest stall),
+ * `'always'` (the pool) or `'never'` (the calling thread). Node's
+ * `validateOneOf`: anything else is `ERR_INVALID_ARG_VALUE`.
+ */
+function offloadOption(options) {
+  validateOptions(options)
+  const value = options === undefined ? undefined : options.offload
+  if (value === undefined) return 'auto'
+  if (typeof value === 'string' && OFFLOAD.includes(value)) return value
+  throw invalidArgValue('options.offload', value, `must be one of: ${OFFLOAD.map((v) => `'${v}'`).join(', ')}`)
+}
+
 module.exports = {
   DATA_TYPES,
+  OFFLOAD,
+  offloadOption,
   validateObject,
   validateOptions,
   validateSignal,
