@@ -597,6 +597,16 @@ export interface JsonOptions {
    * @default 65536
    */
   sliceSize?: number
+  /**
+   * Where the parse runs. `'auto'`: documents up to 1 MiB (UTF-16 units of
+   * a string, bytes of binary input; or up to an explicit `sliceSize`, if
+   * smaller) are parsed by `JSON.parse` on the calling thread at once
+   * (the promise is already settled), larger ones on the pool, where that
+   * shortens the main thread's longest stall. `'always'`: the pool, even
+   * for small documents. `'never'`: `JSON.parse` on the calling thread.
+   * @default 'auto'
+   */
+  offload?: Offload
 }
 
 /**

@@ -175,7 +175,11 @@ async function json(): Promise<void> {
   const fromShared: unknown = await jsonPool.run({ op: 'json.parse', data: new SharedArrayBuffer(2) })
   const ok: true = await jsonPool.run({ op: 'json.validate', data: new Uint8Array(2) })
   const sync: unknown = parseJsonSync(new DataView(new ArrayBuffer(2)))
-  const options: JsonOptions = { sliceSize: 10 }
+  const options: JsonOptions = { sliceSize: 10, offload: 'never' }
+  await jsonPool.parseJson('[1]', { offload: 'always' })
+  await jsonPool.run({ op: 'json.validate', data: '[1]' }, { offload: 'auto' })
+  // @ts-expect-error offload is 'auto', 'always' or 'never'
+  await jsonPool.parseJson('1', { offload: 'sometimes' })
   void [fromString, fromBytes, fromShared, ok, sync, options]
   // @ts-expect-error data must be a string or binary
   await jsonPool.parseJson(42)

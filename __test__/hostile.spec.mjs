@@ -244,7 +244,7 @@ const SURFACE = {
     args: () => ['[1]', {}],
     call: (...a) => pool.parseJson(...a),
     async: true,
-    options: { at: 1, names: ['signal', 'sliceSize'] },
+    options: { at: 1, names: ['signal', 'sliceSize', 'offload'] },
     data: [0],
   },
   'pool.stats': { args: noArgs, call: (...a) => pool.stats(...a) },

@@ -12,7 +12,7 @@ const { pool, createPool } = native
 // The packed metrics lib/prom.js reads, and the op order they are packed in.
 const { poolMetrics, OPS: ops } = require('../lib/pool.js')
 
-// Several MB, far above the 16 KiB a parse on the main thread alone takes.
+// Several MB, far above the 1 MiB up to which offload: 'auto' parses inline.
 const value = Array.from({ length: 60_000 }, (_, i) => ({ i, name: `item ${i}`, tags: ['a', 'ü', i % 7], ok: i % 2 === 0 }))
 const text = JSON.stringify(value)
 assert.ok(text.length > 3_000_000, `a large document: ${text.length}`)
@@ -182,5 +182,79 @@ test('a resizable ArrayBuffer is parsed from a copy: shrinking it mid-parse chan
     assert.equal(value.length, 200_000)
     assert.deepEqual(value[199_999], { i: 199_999, s: 'v199999' })
     rab.resize(bytes.length)
+  }
+})
+
+// options.offload: where a parse runs, seen through the created pool's counters.
+test("offload: 'never' is JSON.parse on the calling thread: same value, same errors, the pool untouched", async () => {
+  const p = createPool({ threads: 1 })
+  assert.deepEqual(await p.parseJson(text, { offload: 'never' }), value)
+  assert.deepEqual(await p.parseJson(Buffer.from(text), { offload: 'never' }), value)
+  assert.equal(await p.run({ op: 'json.validate', data: text }, { offload: 'never' }), true)
+  let expected
+  try {
+    JSON.parse('[1,x]')
+  } catch (e) {
+    expected = e.message
+  }
+  await assert.rejects(p.parseJson('[1,x]', { offload: 'never' }), (e) => {
+    assert.equal(e.name, 'SyntaxError')
+    assert.equal(e.code, 'ERR_NODEPERF_JSON_SYNTAX')
+    assert.equal(e.position, 3)
+    assert.ok(e.message.startsWith(expected.replace(/ at position \d+.*$/, '')), e.message)
+    return true
+  })
+  await p.close()
+  assert.equal(p.stats().completed, 0)
+  assert.equal(okCount(p, 'json.parse'), 0)
+})
+
+test("offload: 'always' sends even a tiny document to the pool", async () => {
+  const p = createPool({ threads: 1 })
+  assert.deepEqual(await p.parseJson('[1,{"a":"ü"}]', { offload: 'always' }), [1, { a: 'ü' }])
+  assert.equal(await p.run({ op: 'json.validate', data: Buffer.from('{}') }, { offload: 'always' }), true)
+  await p.close()
+  assert.equal(p.stats().completed, 2)
+  assert.equal(okCount(p, 'json.parse'), 1)
+  assert.equal(okCount(p, 'json.validate'), 1)
+})
+
+test("offload: 'auto' (the default) parses small documents inline and large ones on the pool", async () => {
+  const p = createPool({ threads: 1 })
+  const small = JSON.stringify(value.slice(0, 100))
+  assert.deepEqual(await p.parseJson(small), value.slice(0, 100))
+  assert.deepEqual(await p.parseJson(Buffer.from(small), { offload: 'auto' }), value.slice(0, 100))
+  assert.equal(okCount(p, 'json.parse'), 0)
+  assert.deepEqual(await p.parseJson(text), value) // > 1 MiB
+  assert.deepEqual(await p.parseJson(Buffer.from(text), { offload: 'auto' }), value)
+  // An explicit sliceSize below the document asks for slices: the pool.
+  assert.deepEqual(await p.parseJson(small, { sliceSize: 1024 }), value.slice(0, 100))
+  await p.close()
+  assert.equal(p.stats().completed, 3)
+  assert.equal(okCount(p, 'json.parse'), 3)
+})
+
+test('offload: anything else is ERR_INVALID_ARG_VALUE, as Node words it', async () => {
+  for (const bad of ['sometimes', 'AUTO', '', 1, true, null, {}]) {
+    await assert.rejects(pool.parseJson('[1]', { offload: bad }), (e) => {
+      assert.equal(e.name, 'TypeError')
+      assert.equal(e.code, 'ERR_INVALID_ARG_VALUE')
+      assert.match(e.message, /^The property 'options\.offload' must be one of: 'auto', 'always', 'never'\. Received /)
+      return true
+    })
+    await assert.rejects(pool.run({ op: 'json.validate', data: '[1]' }, { offload: bad }), { code: 'ERR_INVALID_ARG_VALUE' })
+  }
+})
+
+test('an already-aborted signal rejects an inline parse with an AbortError', async () => {
+  const c = new AbortController()
+  c.abort(new Error('because'))
+  for (const offload of ['never', 'auto']) {
+    await assert.rejects(pool.parseJson('[1]', { signal: c.signal, offload }), (e) => {
+      assert.equal(e.name, 'AbortError')
+      assert.equal(e.code, 'ABORT_ERR')
+      assert.equal(e.cause.message, 'because')
+      return true
+    })
   }
 })

@@ -79,6 +79,47 @@ export function records(bytes, seed = 1) {
   return '[' + parts.join(',') + ']'
 }
 
+// Short non-ASCII strings: names, cities and tags as an international
+// API payload has them (most strings two-byte or with multi-byte UTF-8).
+const INTL = [
+  'Zoë', 'Müller', 'Øresund', 'São Paulo', 'Kraków', 'Ελλάδα', 'Москва', 'Київ', '東京', '北京市',
+  '서울', 'Ἀθῆναι', 'İstanbul', 'Mañana', 'Straße', 'café', 'naïve', 'Ωmega', 'añejo', 'שלום',
+  'مرحبا', 'नमस्ते', 'ไทย', '😀 ok', '→ next', '€ 12', 'ｶﾀｶﾅ', 'jalapeño', 'Smørrebrød', 'Crème',
+]
+
+function intlString(r) {
+  const n = int(r, 1, 3)
+  const parts = []
+  for (let i = 0; i < n; i++) parts.push(r() < 0.8 ? pick(r, INTL) : pick(r, WORDS))
+  return '"' + parts.join(' ') + '"'
+}
+
+function intlRecord(r, id) {
+  const tags = []
+  for (let i = int(r, 1, 6); i > 0; i--) tags.push(intlString(r))
+  return (
+    `{"id":${id},"name":${intlString(r)},"city":${intlString(r)},"country":${intlString(r)},` +
+    `"score":${int(r, 0, 1000)},"tags":[${tags.join(',')}],"bio":${intlString(r)},` +
+    `"address":{"street":${intlString(r)},"zip":"${int(r, 10000, 99999)}","note":${intlString(r)}}}`
+  )
+}
+
+/**
+ * (e) Records of many short strings, mostly non-ASCII (Greek, Cyrillic,
+ * CJK, emoji…): V8 makes many small two-byte strings; `bytes` of UTF-8.
+ */
+export function intlRecords(bytes, seed = 5) {
+  const r = rng(seed)
+  const parts = []
+  let size = 2
+  for (let id = 0; size < bytes; id++) {
+    const rec = intlRecord(r, id)
+    parts.push(rec)
+    size += Buffer.byteLength(rec) + 1
+  }
+  return '[' + parts.join(',') + ']'
+}
+
 /** (b) A flat array of numbers. */
 export function numbers(bytes, seed = 2) {
   const r = rng(seed)
@@ -142,4 +183,5 @@ export const DOCS = {
   b: { name: 'numbers', make: () => numbers(20e6), warm: () => numbers(1e6, 12) },
   c: { name: 'strings', make: () => strings(20e6), warm: () => strings(1e6, 13) },
   d: { name: 'nested 5000', make: () => nested(2e6, 5000), warm: () => nested(2e5, 500, 14) },
+  e: { name: 'short non-ASCII strings', make: () => intlRecords(20e6), warm: () => intlRecords(1e6, 15) },
 }

@@ -18,7 +18,7 @@
 const { isAnyArrayBuffer } = require('node:util').types
 const binding = require('./native.js')
 const { AbortError, invalidArgType, nodeperfError, stringTooLong } = require('./errors.js')
-const { DATA_TYPES, validateOptions, validateSignal, integerOption } = require('./validate.js')
+const { DATA_TYPES, validateOptions, validateSignal, integerOption, offloadOption } = require('./validate.js')
 const { onAbort } = require('./abort.js')
 // Node's own, not the global: test frameworks' fake timers replace the
 // global one, and a parse must not wait for a fake clock.
@@ -58,10 +58,12 @@ const OBJECT = 1
 const STRING = 2
 
 const DEFAULT_SLICE = 64 * 1024
-// Documents up to this long (and up to a slice) are parsed in one turn on
-// the main thread: at most ~0.1 ms of JSON.parse, less than handing them to
-// a native thread and back costs.
-const SMALL = 16 * 1024
+// `offload: 'auto'`: documents up to this long (UTF-16 units of a string,
+// bytes of binary input) are parsed by JSON.parse on the calling thread,
+// at once: below it, handing the parse to the pool does not shorten the
+// main thread's longest stall (bench/json-crossover.mjs; the table is in
+// src/json/README.md). An explicit `sliceSize` below it lowers it.
+const OFFLOAD_AT = { string: 1024 * 1024, bytes: 1024 * 1024 }
 // Main-thread time per turn of the event loop, shared by every parse in
 // flight. One slice takes well under 1 ms, so a turn ends within ~3 ms.
 const BUDGET_MS = 2
@@ -122,10 +124,18 @@ function isStringLengthError(error) {
 
 function checkOptions(options) {
   validateOptions(options)
-  if (options === undefined) return { signal: undefined, slice: DEFAULT_SLICE }
+  if (options === undefined) return { signal: undefined, slice: DEFAULT_SLICE, sliced: false, offload: 'auto' }
   const signal = validateSignal(options.signal, 'options.signal')
   const slice = integerOption(options.sliceSize, 'options.sliceSize', DEFAULT_SLICE, 1, 0x7fffffff)
-  return { signal, slice }
+  const offload = offloadOption(options)
+  return { signal, slice, sliced: options.sliceSize !== undefined, offload }
+}
+
+/** Whether a document of `length` goes to the pool (see OFFLOAD_AT). */
+function offloads(input, length, opts) {
+  if (opts.offload !== 'auto') return opts.offload === 'always'
+  const at = OFFLOAD_AT[input.text !== null ? 'string' : 'bytes']
+  return length > (opts.sliced ? Math.min(opts.slice, at) : at)
 }
 
 // Keys an ordinary assignment would not simply create as an own data
@@ -454,12 +464,15 @@ class Task extends Settling {
 }
 
 /**
- * Parses (or, with `validateOnly`, validates) JSON on `pool`'s threads (a
- * native pool handle): resolves to what `JSON.parse` returns (or `true`),
- * or rejects with the `SyntaxError` `JSON.parse` would throw (with
- * `position`). `dataName` is the argument's name in errors.
+ * Parses (or, with `validateOnly`, validates) JSON, on the calling thread
+ * or on a pool's threads (`options.offload`, OFFLOAD_AT): resolves to what
+ * `JSON.parse` returns (or `true`), or rejects with the `SyntaxError`
+ * `JSON.parse` would throw (with `position`). `host.native()` gives the
+ * native pool handle (or throws), asked only for a job sent to the pool,
+ * whose promise then goes to `host.track(promise)`. `dataName` is the
+ * argument's name in errors.
  */
-function start(pool, data, options, validateOnly, dataName) {
+function start(host, data, options, validateOnly, dataName) {
   let input, opts
   try {
     input = normalize(data, dataName)
@@ -469,37 +482,32 @@ function start(pool, data, options, validateOnly, dataName) {
   }
   const { signal, slice } = opts
   if (signal && signal.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }))
-  return new Promise((resolve, reject) => {
+  const length = input.text !== null ? input.text.length : input.view.byteLength
+  if (!offloads(input, length, opts)) {
+    // On the calling thread, now: what JSON.parse costs, no more (a turn of
+    // the loop in between would only delay the value).
     try {
-      const length = input.text !== null ? input.text.length : input.view.byteLength
-      const task =
-        length <= Math.min(slice, SMALL)
-          ? new SmallTask(input, validateOnly, signal, resolve, reject)
-          : new Task(pool, input, slice, validateOnly, signal, resolve, reject)
-      schedule(task)
+      const value = parseInput(input)
+      return Promise.resolve(validateOnly ? true : value)
+    } catch (error) {
+      return Promise.reject(isStringLengthError(error) ? stringTooLong() : error)
+    }
+  }
+  let pool
+  try {
+    pool = host.native()
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  const job = new Promise((resolve, reject) => {
+    try {
+      schedule(new Task(pool, input, slice, validateOnly, signal, resolve, reject))
     } catch (error) {
       reject(error)
     }
   })
-}
-
-/** A small document: JSON.parse in one turn, no native thread. */
-class SmallTask extends Settling {
-  constructor(input, validateOnly, signal, resolve, reject) {
-    super(validateOnly, signal, resolve, reject)
-    this.input = input
-  }
-
-  step() {
-    if (this.finished) return false
-    try {
-      const value = parseInput(this.input)
-      this.done(this.validateOnly ? true : value)
-    } catch (error) {
-      this.fail(error)
-    }
-    return false
-  }
+  host.track(job)
+  return job
 }
 
 /**

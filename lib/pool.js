@@ -148,8 +148,6 @@ class Pool {
   #make
   /** Tasks this thread's handle ran inline (`offload`), for `stats()`. */
   #inline = 0
-  /** Set by `close()`: inline tasks are refused as pooled ones are. */
-  #closed = false
   /** JSON parses in flight on this pool: `close()` waits for them too. */
   #json = new Set()
 
@@ -222,16 +220,29 @@ class Pool {
     }
   }
 
-  /** A JSON job on this pool's threads, awaited by its `close()`. */
+  /**
+   * A JSON job (lib/json.js decides where it runs): one sent to this pool's
+   * threads is awaited by its `close()`; one parsed on the calling thread
+   * has settled before `close()` could be called.
+   */
   #jsonJob(data, options, validateOnly, dataName) {
-    const n = this.#sync()
-    if (n.closed) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
-    const job = json.start(n, data, options, validateOnly, dataName)
-    const jobs = this.#json
-    jobs.add(job)
-    const done = () => jobs.delete(job)
-    job.then(done, done)
-    return job
+    if (this.#closing) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
+    return json.start(this.#jsonHost, data, options, validateOnly, dataName)
+  }
+
+  #closing = false
+  #jsonHost = {
+    native: () => {
+      const n = this.#sync()
+      if (n.closed) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
+      return n
+    },
+    track: (job) => {
+      const jobs = this.#json
+      jobs.add(job)
+      const done = () => jobs.delete(job)
+      job.then(done, done)
+    },
   }
 
   /**
@@ -251,7 +262,7 @@ class Pool {
     const enc = encodingCode(encoding, `${prefix}encoding`, alg)
     if (offload !== 'always' && (offload === 'never' || inputSize(data) < inlineBelow[alg])) {
       if (signal !== undefined && signal.aborted) throw abortError(signal)
-      if (this.#closed) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
+      if (this.#closing) throw nodeperfError('ERR_NODEPERF_POOL_CLOSED')
       // What the hasher hands back to hashChecked (anything but a string or a
       // non-empty TypedArray) is checked here first, so errors name
       // `task.data` where the caller wrote that.
@@ -383,7 +394,7 @@ class Pool {
    * @returns {Promise<void>}
    */
   close() {
-    this.#closed = true
+    this.#closing = true
     let closed
     try {
       closed = this.#sync().close()

@@ -106,13 +106,6 @@ function validateKeys(object, name, allowed, what) {
 }
 
 /** One of `names` (a table from Rust): its index. */
-/** `options.offload`: 'auto' (the default), 'always' or 'never'. */
-const OFFLOAD = ['auto', 'always', 'never']
-function offloadOption(options) {
-  const value = options == null ? undefined : options.offload
-  return value === undefined ? 'auto' : OFFLOAD[oneOf(value, 'options.offload', OFFLOAD)]
-}
-
 function oneOf(value, name, names) {
   const i = typeof value === 'string' ? names.indexOf(value) : -1
   if (i >= 0) return i
@@ -120,13 +113,31 @@ function oneOf(value, name, names) {
   throw invalidArgValue(name, value, `must be one of ${names.map((n) => `'${n}'`).join(', ')}`)
 }
 
+/** Where a job may run: `options.offload` (see `offloadOption`). */
+const OFFLOAD = ['auto', 'always', 'never']
+
+/**
+ * `options.offload` of an optional options object: `'auto'` (the default:
+ * the pool only where it shortens the main thread's longest stall),
+ * `'always'` (the pool) or `'never'` (the calling thread). Node's
+ * `validateOneOf`: anything else is `ERR_INVALID_ARG_VALUE`.
+ */
+function offloadOption(options) {
+  validateOptions(options)
+  const value = options === undefined ? undefined : options.offload
+  if (value === undefined) return 'auto'
+  if (typeof value === 'string' && OFFLOAD.includes(value)) return value
+  throw invalidArgValue('options.offload', value, `must be one of: ${OFFLOAD.map((v) => `'${v}'`).join(', ')}`)
+}
+
 module.exports = {
   DATA_TYPES,
+  OFFLOAD,
+  offloadOption,
   validateObject,
   validateOptions,
   validateSignal,
   signalOption,
-  offloadOption,
   validateFunction,
   numberOption,
   validatePositive,
