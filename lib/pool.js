@@ -23,13 +23,13 @@ const algorithmCode = (a, name) => oneOf(a, name, ALGORITHMS)
 // the thread less than handing the task over and settling it does. Measured
 // per algorithm by bench/hash-crossover.mjs (table in src/pool/README.md).
 const INLINE_BELOW = {
-  sha256: 2048,
-  sha1: 2048,
-  sha512: 1024,
-  md5: 1024,
-  blake3: 4096,
-  xxh3: 32768,
-  crc32: 16384,
+  sha256: 8192,
+  sha1: 4096,
+  sha512: 4096,
+  md5: 4096,
+  blake3: 32768,
+  xxh3: 262144,
+  crc32: 262144,
 }
 const inlineBelow = ALGORITHMS.map((a) => {
   if (INLINE_BELOW[a] === undefined) throw new Error(`no offload threshold for ${a}`)
