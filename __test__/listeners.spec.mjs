@@ -75,9 +75,11 @@ test('one AbortSignal shared by many tasks and parses: one abort listener, no Ma
     const pending = []
     // Queued behind each other on one thread: all pending at once.
     for (let i = 0; i < 30; i++) pending.push(own[testTask]('sleep', 60_000, { signal }))
-    for (let i = 0; i < 5; i++) pending.push(own.hash('sha256', 'x'.repeat(4096), 'hex', { signal }))
-    for (let i = 0; i < 5; i++) pending.push(own.parseJson(JSON.stringify(['y'.repeat(100_000)]), { signal }))
-    for (let i = 0; i < 5; i++) pending.push(pool.parseJson('[1]', { signal }))
+    // offload: 'always', or small inputs settle inline before the abort.
+    const always = { signal, offload: 'always' }
+    for (let i = 0; i < 5; i++) pending.push(own.hash('sha256', 'x'.repeat(4096), 'hex', always))
+    for (let i = 0; i < 5; i++) pending.push(own.parseJson(JSON.stringify(['y'.repeat(100_000)]), always))
+    for (let i = 0; i < 5; i++) pending.push(pool.parseJson('[1]', always))
     assert.equal(getEventListeners(signal, 'abort').length, 1, 'one listener for 45 tasks and parses')
 
     const reason = new Error('stop')
@@ -95,7 +97,7 @@ test('one AbortSignal shared by many tasks and parses: one abort listener, no Ma
     const shared = new AbortController().signal
     const quick = []
     for (let i = 0; i < 20; i++) quick.push(own[testTask]('sleep', 0, { signal: shared }))
-    for (let i = 0; i < 3; i++) quick.push(own.parseJson('[2]', { signal: shared }))
+    for (let i = 0; i < 3; i++) quick.push(own.parseJson('[2]', { signal: shared, offload: 'always' }))
     assert.equal(getEventListeners(shared, 'abort').length, 1)
     await Promise.all(quick)
     assert.equal(getEventListeners(shared, 'abort').length, 0, 'removed when the last task settled')

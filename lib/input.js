@@ -8,12 +8,48 @@
 
 const { invalidArgValue, outOfRangeAs } = require('./errors.js')
 
+const { isArrayBuffer, isSharedArrayBuffer } = require('node:util').types
+
+// Intrinsics, shared by the pool's façade (lib/pool.js, lib/many.js):
+// neither a subclass nor a patched prototype or global changes what they
+// read.
 const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
 const uncurry = (f) => Function.prototype.call.bind(f)
+const getter = (proto, key) => uncurry(Object.getOwnPropertyDescriptor(proto, key).get)
 // `%TypedArray%.prototype.at` validates its receiver (ValidateTypedArray):
 // it throws for a detached or out-of-bounds view and for nothing else.
 const typedArrayAt = uncurry(TypedArrayPrototype.at)
-const typedArrayTag = uncurry(Object.getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag).get)
+const intrinsics = {
+  uncurry,
+  typedArrayTag: getter(TypedArrayPrototype, Symbol.toStringTag),
+  typedArrayByteLength: getter(TypedArrayPrototype, 'byteLength'),
+  typedArrayBuffer: getter(TypedArrayPrototype, 'buffer'),
+  dataViewBuffer: getter(DataView.prototype, 'buffer'),
+  dataViewByteLength: getter(DataView.prototype, 'byteLength'),
+  dataViewByteOffset: getter(DataView.prototype, 'byteOffset'),
+  arrayBufferByteLength: getter(ArrayBuffer.prototype, 'byteLength'),
+  sharedByteLength: getter(SharedArrayBuffer.prototype, 'byteLength'),
+}
+const { typedArrayTag } = intrinsics
+
+/**
+ * An input's size for the offload rule, read with intrinsics (no user
+ * getter runs): bytes, or UTF-16 units for a string (its UTF-8 is at least
+ * that long). 0 for a detached view and for what is not an input at all:
+ * both then take the inline path, whose checks say what is wrong.
+ */
+function inputSize(data) {
+  if (typeof data === 'string') return data.length
+  if (typedArrayTag(data) !== undefined) return intrinsics.typedArrayByteLength(data)
+  try {
+    if (ArrayBuffer.isView(data)) return intrinsics.dataViewByteLength(data)
+    if (isArrayBuffer(data)) return intrinsics.arrayBufferByteLength(data)
+    if (isSharedArrayBuffer(data)) return intrinsics.sharedByteLength(data)
+  } catch {
+    // A detached DataView's byteLength throws.
+  }
+  return 0
+}
 
 /** Whether a non-shared ArrayBuffer is detached (Node 20 lacks `.detached`). */
 function isDetached(buffer) {
@@ -73,4 +109,4 @@ function viewByteLength(data, name) {
   return n
 }
 
-module.exports = { checkEmptyInput, isDetached, viewByteLength }
+module.exports = { checkEmptyInput, inputSize, intrinsics, isDetached, viewByteLength }

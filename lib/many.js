@@ -30,7 +30,7 @@ const binding = require('./native.js')
 const { isArrayBuffer, isSharedArrayBuffer, isDataView } = require('node:util').types
 const { invalidArgType, invalidArgValue, nodeperfError, outOfRange, revokedProxy } = require('./errors.js')
 const { DATA_TYPES } = require('./validate.js')
-const { checkEmptyInput } = require('./input.js')
+const { checkEmptyInput, intrinsics } = require('./input.js')
 
 /** Items per `__manyAdd` call (they travel as call arguments). */
 const CHUNK = 4096
@@ -42,18 +42,9 @@ const KIND_TYPED_ARRAY = 1
 const KIND_ARRAY_BUFFER = 2
 const KIND_DATA_VIEW = 3
 
-// Intrinsics: neither a subclass nor a patched prototype changes what they
-// read.
-const uncurry = (f) => Function.prototype.call.bind(f)
-const getter = (proto, key) => uncurry(Object.getOwnPropertyDescriptor(proto, key).get)
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
-const typedArrayTag = getter(TypedArrayPrototype, Symbol.toStringTag)
-const typedArrayByteLength = getter(TypedArrayPrototype, 'byteLength')
-const typedArrayBuffer = getter(TypedArrayPrototype, 'buffer')
-const dataViewBuffer = getter(DataView.prototype, 'buffer')
-const dataViewByteLength = getter(DataView.prototype, 'byteLength')
-const dataViewByteOffset = getter(DataView.prototype, 'byteOffset')
-const arrayBufferByteLength = getter(ArrayBuffer.prototype, 'byteLength')
+// Intrinsics (lib/input.js): neither a subclass nor a patched prototype
+// changes what they read.
+const { uncurry, typedArrayTag, typedArrayByteLength, typedArrayBuffer, dataViewBuffer, dataViewByteLength, dataViewByteOffset, arrayBufferByteLength } = intrinsics
 const arrayBufferSlice = uncurry(ArrayBuffer.prototype.slice)
 // A property read, not a brand check (a C++ call, the largest per-item
 // cost here when measured): a SharedArrayBuffer has no `resizable`, and

@@ -11,7 +11,7 @@ const { DATA_TYPES, signalOption, offloadOption, validateObject, validateOptions
 const { STAGE_SLOT, attachSettler, flushStage, promiseFor, stageTask, submitted, watch } = require('./stage.js')
 const json = require('./json.js')
 const many = require('./many.js')
-const { checkEmptyInput, viewByteLength } = require('./input.js')
+const { checkEmptyInput, inputSize, intrinsics, viewByteLength } = require('./input.js')
 
 // Names in code order, from Rust (src/pool/tables.rs).
 const { ops: OPS, algorithms: ALGORITHMS, encodings: ENCODINGS, digestLengths: DIGEST_LENGTHS } = binding.poolTables()
@@ -90,34 +90,9 @@ const HASH_FIELDS = ['op', 'algorithm', 'data', 'encoding', 'chunkSize', 'out']
 const JSON_FIELDS = ['op', 'data']
 const MANY_FIELDS = ['op', 'algorithm', 'inputs', 'encoding', 'out']
 
-// TypedArray intrinsics, so that neither a subclass nor a patched global
+// Intrinsics (lib/input.js), so that neither a subclass nor a patched global
 // can make the stage's copy differ from the bytes: the kind, and the length.
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
-const uncurry = (get) => Function.prototype.call.bind(get)
-const typedArrayTag = uncurry(Object.getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag).get)
-const byteLengthOf = uncurry(Object.getOwnPropertyDescriptor(TypedArrayPrototype, 'byteLength').get)
-const dataViewByteLength = uncurry(Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength').get)
-const arrayBufferByteLength = uncurry(Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength').get)
-const sharedByteLength = uncurry(Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength').get)
-
-/**
- * The input's size for the offload rule, read with intrinsics (no user
- * getter runs): bytes, or UTF-16 units for a string (its UTF-8 is at least
- * that long). 0 for a detached view and for what is not an input at all:
- * both then take the inline path, whose checks say what is wrong.
- */
-function inputSize(data) {
-  if (typeof data === 'string') return data.length
-  if (typedArrayTag(data) !== undefined) return byteLengthOf(data)
-  try {
-    if (ArrayBuffer.isView(data)) return dataViewByteLength(data)
-    if (isArrayBuffer(data)) return arrayBufferByteLength(data)
-    if (isSharedArrayBuffer(data)) return sharedByteLength(data)
-  } catch {
-    // A detached DataView's byteLength throws.
-  }
-  return 0
-}
+const { typedArrayTag, typedArrayByteLength: byteLengthOf } = intrinsics
 
 // A hash task's code, for submitRaw and the stage (`unpack` in
 // src/pool/fast.rs): pool index, data kind (2 bits), algorithm (3 bits),

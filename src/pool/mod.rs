@@ -8,8 +8,8 @@ mod core;
 mod fast;
 mod js;
 mod json;
-mod sync;
 mod many;
+mod sync;
 mod tables;
 pub mod tasks;
 
@@ -20,5 +20,5 @@ pub use api::{
 };
 pub use fast::{flush_submitted, raw_submit_fn, set_settler, stage_flush, stage_room};
 pub use json::JsonJob;
-pub use sync::{hash_sync, hasher_fn, set_hash_checked};
 pub use many::many_add_fn;
+pub use sync::{hash_sync, hasher_fn, set_hash_checked};
