@@ -164,9 +164,18 @@ function checkBuckets(name, buckets) {
 /**
  * A read-only collector prom-client's Registry can hold: `get()` builds the
  * values at scrape time.
+ *
+ * Counters are named `…_total`, which is the sample name in both formats.
+ * The Prometheus text format uses it for the family too; OpenMetrics names
+ * the family without `_total`, and prom-client's OpenMetrics registry
+ * appends `_total` to every counter sample. So a counter answers
+ * `getForPromString()` (what the registry prints) with the family name of
+ * the registry's current format, and `get()` (getMetricsAsJSON, which
+ * AggregatorRegistry sums) always with the full name. Both formats then
+ * expose the same series names, each with exactly one `_total`.
  */
-function collector(name, help, type, aggregator, values) {
-  return {
+function collector(register, name, help, type, aggregator, values) {
+  const c = {
     name,
     help,
     type,
@@ -177,7 +186,15 @@ function collector(name, help, type, aggregator, values) {
     // there is nothing to reset (the histogram is cumulative by design).
     reset() {},
   }
+  if (type === 'counter') {
+    const family = name.replace(/_total$/, '')
+    c.getForPromString = async () => ({ name: isOpenMetrics(register) ? family : name, help, type, aggregator, values: values() })
+  }
+  return c
 }
+
+/** Whether `register` writes OpenMetrics (prom-client >= 15's `Registry.OPENMETRICS_CONTENT_TYPE`). */
+const isOpenMetrics = (register) => String(register.contentType).startsWith('application/openmetrics-text')
 
 /**
  * Reads every monitor once per scrape and registry: the collectors of one
@@ -235,7 +252,7 @@ function collectMetrics(options) {
   const lbl = (thread, extra) => ({ ...labels, thread, ...extra })
 
   const collectors = [
-    collector(n(NAMES.lag), 'Event-loop lag: how long an event arriving at a random moment waited; one observation per microsecond of loop time', 'histogram', 'sum', () => {
+    collector(register, n(NAMES.lag), 'Event-loop lag: how long an event arriving at a random moment waited; one observation per microsecond of loop time', 'histogram', 'sum', () => {
       const values = []
       for (const { thread, x } of read()) {
         for (let i = 0; i < o.buckets.length; i++) {
@@ -248,32 +265,32 @@ function collectMetrics(options) {
       }
       return values
     }),
-    collector(n(NAMES.lagMax), `Longest event-loop busy period in the last ${o.windowMs / 1000} s`, 'gauge', 'max', () =>
+    collector(register, n(NAMES.lagMax), `Longest event-loop busy period in the last ${o.windowMs / 1000} s`, 'gauge', 'max', () =>
       read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.windowMax })),
     ),
     // Quantile series must be typed summary (promtool rejects a gauge with a
     // quantile label): a summary over the sliding window, quantiles only.
-    collector(n(NAMES.lagQuantile), `Event-loop lag quantiles over the last ${o.windowMs / 1000} s`, 'summary', 'max', () =>
+    collector(register, n(NAMES.lagQuantile), `Event-loop lag quantiles over the last ${o.windowMs / 1000} s`, 'summary', 'max', () =>
       read().flatMap(({ thread, x }) => QUANTILES.map(([q, k]) => ({ labels: lbl(thread, { quantile: q }), value: x[k] }))),
     ),
-    collector(n(NAMES.utilization), `Event-loop utilisation over the last ${o.windowMs / 1000} s`, 'gauge', 'average', () =>
+    collector(register, n(NAMES.utilization), `Event-loop utilisation over the last ${o.windowMs / 1000} s`, 'gauge', 'average', () =>
       read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.windowUtilization })),
     ),
-    collector(n(NAMES.stalls), 'Event-loop busy periods longer than the stall threshold (lag.configure stallThresholdMs)', 'counter', 'sum', () =>
+    collector(register, n(NAMES.stalls), 'Event-loop busy periods longer than the stall threshold (lag.configure stallThresholdMs)', 'counter', 'sum', () =>
       read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.stallsTotal })),
     ),
-    collector(n(NAMES.stallSeconds), 'Total length of those stalls', 'counter', 'sum', () =>
+    collector(register, n(NAMES.stallSeconds), 'Total length of those stalls', 'counter', 'sum', () =>
       read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.stallSecondsTotal })),
     ),
     // At most 20 culprit labels per process (the first seen), then
     // culprit="other": the label set stays bounded however many distinct
     // functions stall (src/lag/CULPRITS.md).
-    collector(n(NAMES.stallCulprits), 'Stalls by the code that ran them (lag.configure culprits): culprit is "function (file:line)", at most 20 distinct values then "other"; kind is js, native, gc or unknown', 'counter', 'sum', () =>
+    collector(register, n(NAMES.stallCulprits), 'Stalls by the code that ran them (lag.configure culprits): culprit is "function (file:line)", at most 20 distinct values then "other"; kind is js, native, gc or unknown', 'counter', 'sum', () =>
       culpritCounts()
         .filter((c) => o.threads === 'all' || c.thread === lag.thread)
         .map((c) => ({ labels: lbl(c.thread, { culprit: c.culprit, kind: c.kind }), value: c.count })),
     ),
-    collector(n(NAMES.heapUtilization), 'V8 heap used / heap size limit of the collecting thread (alert at 0.75-0.85)', 'gauge', 'max', () => {
+    collector(register, n(NAMES.heapUtilization), 'V8 heap used / heap size limit of the collecting thread (alert at 0.75-0.85)', 'gauge', 'max', () => {
       const h = o.heapStatistics()
       return h ? [{ labels: { ...labels }, value: h.used_heap_size / h.heap_size_limit }] : []
     }),
@@ -321,19 +338,19 @@ function collectMetrics(options) {
   const poolGauge = (field) => () =>
     readPools().map(({ extra, p }) => ({ labels: { ...labels, ...extra }, value: p === null ? 0 : p[field] }))
   collectors.push(
-    collector(n(NAMES.poolThreads), 'Threads of the default pool (0 until it is first used); pools from createPool() carry a pool label', 'gauge', 'sum', poolGauge('threads')),
-    collector(n(NAMES.poolQueue), 'Tasks waiting in the pool', 'gauge', 'sum', poolGauge('queued')),
-    collector(n(NAMES.poolActive), 'Tasks running on the pool', 'gauge', 'sum', poolGauge('active')),
-    collector(n(NAMES.poolTasks), 'Tasks of the pool by op and outcome', 'counter', 'sum', () =>
+    collector(register, n(NAMES.poolThreads), 'Threads of the default pool (0 until it is first used); pools from createPool() carry a pool label', 'gauge', 'sum', poolGauge('threads')),
+    collector(register, n(NAMES.poolQueue), 'Tasks waiting in the pool', 'gauge', 'sum', poolGauge('queued')),
+    collector(register, n(NAMES.poolActive), 'Tasks running on the pool', 'gauge', 'sum', poolGauge('active')),
+    collector(register, n(NAMES.poolTasks), 'Tasks of the pool by op and outcome', 'counter', 'sum', () =>
       readPools().flatMap(({ extra, p }) =>
         p === null ? [] : p.ops.flatMap((x) => OUTCOMES.map((outcome, i) => ({ labels: { ...labels, ...extra, op: x.op, outcome }, value: x.outcomes[i] }))),
       ),
     ),
-    collector(n(NAMES.poolWait), 'Time tasks waited in the pool before a thread took them', 'histogram', 'sum', poolHistogram(n(NAMES.poolWait), 'wait')),
-    collector(n(NAMES.poolRun), 'Time tasks ran on a pool thread', 'histogram', 'sum', poolHistogram(n(NAMES.poolRun), 'run')),
+    collector(register, n(NAMES.poolWait), 'Time tasks waited in the pool before a thread took them', 'histogram', 'sum', poolHistogram(n(NAMES.poolWait), 'wait')),
+    collector(register, n(NAMES.poolRun), 'Time tasks ran on a pool thread', 'histogram', 'sum', poolHistogram(n(NAMES.poolRun), 'run')),
   )
 
-  if (o.gc) collectors.push(...gcCollectors(n, labels))
+  if (o.gc) collectors.push(...gcCollectors(register, n, labels))
 
   if (o.compat) {
     // prom-client's collectDefaultMetrics registers these names itself:
@@ -343,7 +360,7 @@ function collectMetrics(options) {
       const name = n(`nodejs_eventloop_lag_${stat}_seconds`)
       register.removeSingleMetric(name)
       collectors.push(
-        collector(name, `The ${stat} of event-loop lag over the last ${o.windowMs / 1000} s (@nodeperf/native)`, 'gauge', stat === 'min' ? 'min' : 'max', () => {
+        collector(register, name, `The ${stat} of event-loop lag over the last ${o.windowMs / 1000} s (@nodeperf/native)`, 'gauge', stat === 'min' ? 'min' : 'max', () => {
           // One series, as prom-client's: the calling thread's loop.
           const self = read().find((r) => r.thread === lag.thread) || read()[0]
           return self ? [{ labels: { ...labels }, value: self.x[field] }] : []
@@ -362,7 +379,7 @@ function collectMetrics(options) {
  * minor GC, the headroom to the heap limit and the leak warning. Starts GC
  * metrics on this thread.
  */
-function gcCollectors(n, labels) {
+function gcCollectors(register, n, labels) {
   gc.startGcStats()
   const read = scrapeCache(() => ({ stats: gc.gcStats(), leak: gc.leakStatus() }))
   const lbl = (extra) => ({ ...labels, thread: lag.thread, ...extra })
@@ -372,7 +389,7 @@ function gcCollectors(n, labels) {
     return v === null ? [] : [{ labels: lbl(), value: v }]
   }
   return [
-    collector(name, 'GC pauses of this thread by kind (scavenge, minor_mark_compact, mark_compact, incremental_marking, weak_callbacks)', 'histogram', 'sum', () => {
+    collector(register, name, 'GC pauses of this thread by kind (scavenge, minor_mark_compact, mark_compact, incremental_marking, weak_callbacks)', 'histogram', 'sum', () => {
       const { stats } = read()
       const values = []
       for (const [kind, p] of Object.entries(stats.pauses)) {
@@ -385,19 +402,19 @@ function gcCollectors(n, labels) {
       }
       return values
     }),
-    collector(n(NAMES.heapAfterMajorGc), 'V8 heap used right after the last major GC (exact, from v8.GCProfiler)', 'gauge', 'sum', () =>
+    collector(register, n(NAMES.heapAfterMajorGc), 'V8 heap used right after the last major GC (exact, from v8.GCProfiler)', 'gauge', 'sum', () =>
       gauge((r) => r.stats.heapUsedAfterMajorGc),
     ),
-    collector(n(NAMES.oldSpaceAfterMinorGc), 'V8 old space used right after the last scavenge (exact, from v8.GCProfiler)', 'gauge', 'sum', () =>
+    collector(register, n(NAMES.oldSpaceAfterMinorGc), 'V8 old space used right after the last scavenge (exact, from v8.GCProfiler)', 'gauge', 'sum', () =>
       gauge((r) => r.stats.oldSpaceUsedAfterMinorGc),
     ),
-    collector(n(NAMES.heapHeadroom), 'heap_size_limit minus the heap used after the last major GC', 'gauge', 'min', () =>
+    collector(register, n(NAMES.heapHeadroom), 'heap_size_limit minus the heap used after the last major GC', 'gauge', 'min', () =>
       gauge((r) => r.stats.headroomBytes),
     ),
-    collector(n(NAMES.leakSuspected), 'The leak rule holds: the heap after major GCs grows steadily (docs/memory.md), 0 or 1', 'gauge', 'max', () =>
+    collector(register, n(NAMES.leakSuspected), 'The leak rule holds: the heap after major GCs grows steadily (docs/memory.md), 0 or 1', 'gauge', 'max', () =>
       gauge((r) => (r.leak.suspected ? 1 : 0)),
     ),
-    collector(n(NAMES.leakSlope), 'Theil-Sen slope of the heap used after major GCs over the leak rule window, bytes per minute', 'gauge', 'max', () =>
+    collector(register, n(NAMES.leakSlope), 'Theil-Sen slope of the heap used after major GCs over the leak rule window, bytes per minute', 'gauge', 'max', () =>
       gauge((r) => (r.leak.windowPoints >= 2 ? r.leak.slopeBytesPerMinute : null)),
     ),
   ]
