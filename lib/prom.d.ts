@@ -1,3 +1,6 @@
+// Types of lib/prom.js, the CommonJS module (`require('@nodeperf/native/prom')`):
+// named exports only, as its module.exports has no `default`. The ESM entry's
+// types, with the default export lib/prom.mjs adds, are lib/prom.d.mts.
 import type { Registry } from 'prom-client'
 import type { Pool } from '../index.js'
 
@@ -53,12 +56,3 @@ export declare const DEFAULT_BUCKETS: readonly number[]
 
 /** The default pool task time buckets, seconds. */
 export declare const DEFAULT_POOL_BUCKETS: readonly number[]
-
-declare const prom: {
-  collectMetrics: typeof collectMetrics
-  metricNames: typeof metricNames
-  compatMetricNames: typeof compatMetricNames
-  DEFAULT_BUCKETS: typeof DEFAULT_BUCKETS
-  DEFAULT_POOL_BUCKETS: typeof DEFAULT_POOL_BUCKETS
-}
-export default prom
