@@ -9,34 +9,16 @@
 // values come straight from the native monitors, so every scraper sees the
 // same numbers and two scrapers never split the data between them.
 
-const v8 = require('node:v8')
 const { lag, monitors, enableExport, readExport } = require('./lag.js')
 const { culpritCounts } = require('./culprits.js')
 const gc = require('./memory-gc.js')
-const { Pool, pool: defaultPool, poolMetrics, defaultPoolMetrics, OPS: POOL_OPS } = require('./pool.js')
-const { invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, peerMissing } = require('./errors.js')
-const { validateObject, validateOptions } = require('./validate.js')
+const { poolMetrics, defaultPoolMetrics, OPS: POOL_OPS } = require('./pool.js')
+const { invalidArgValue } = require('./errors.js')
+const { loadPromClient, checkOptions, differences, DEFAULT_BUCKETS, DEFAULT_POOL_BUCKETS } = require('./prom-options.js')
 // Node's own, not the globals that fake timers replace: a cached scrape
 // must not outlive its tick because a test froze the clock.
 const { setImmediate } = require('node:timers')
 const resolvedPromise = Promise.resolve()
-
-function loadPromClient() {
-  try {
-    return require('prom-client')
-  } catch (e) {
-    if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes("'prom-client'")) {
-      throw peerMissing('@nodeperf/native/prom', 'prom-client', '>= 14', e)
-    }
-    throw e
-  }
-}
-
-/** Default lag buckets (seconds): log-spaced from 50 µs to 10 s. */
-const DEFAULT_BUCKETS = Object.freeze([
-  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-])
-const DEFAULT_WINDOW_MS = 60_000
 
 const NAMES = Object.freeze({
   lag: 'nodeperf_eventloop_lag_seconds',
@@ -61,14 +43,7 @@ const NAMES = Object.freeze({
   leakSlope: 'nodeperf_memory_leak_slope_bytes_per_minute',
 })
 
-/** Default pool task time buckets (seconds): 10 µs to 10 s. */
-const DEFAULT_POOL_BUCKETS = Object.freeze([
-  0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10,
-])
 const OUTCOMES = ['ok', 'error', 'aborted', 'rejected']
-/** Labels our series set themselves. */
-const RESERVED_LABELS = ['thread', 'le', 'quantile', 'culprit', 'kind']
-
 /** The names of the calling thread's GC collectors (left out with `gc: false`). */
 const GC_NAMES = [NAMES.gcPause, NAMES.heapAfterMajorGc, NAMES.oldSpaceAfterMinorGc, NAMES.heapHeadroom, NAMES.leakSuspected, NAMES.leakSlope]
 
@@ -88,78 +63,6 @@ const QUANTILES = [
 ]
 
 
-
-function checkOptions(options) {
-  validateOptions(options)
-  if (options === undefined) options = {}
-  const prom = options.register === undefined ? loadPromClient().register : options.register
-  if (!prom || isRevokedProxy(prom) || typeof prom.registerMetric !== 'function' || typeof prom.getSingleMetric !== 'function') {
-    throw invalidArgType('options.register', 'a prom-client Registry', options.register)
-  }
-  const prefix = options.prefix === undefined ? '' : options.prefix
-  if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix)
-  if (prefix !== '' && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
-    throw invalidArgType('options.prefix', 'a valid Prometheus metric name prefix', prefix)
-  }
-  const labels = options.labels === undefined ? {} : options.labels
-  validateObject(labels, 'options.labels')
-  for (const [k, v] of Object.entries(labels)) {
-    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k.startsWith('__') || RESERVED_LABELS.includes(k)) {
-      throw invalidArgType('options.labels', `label names that are valid and not reserved (${RESERVED_LABELS.join(', ')}); got '${k}'`, labels)
-    }
-    if (typeof v !== 'string' && typeof v !== 'number') throw invalidArgType(`options.labels.${k}`, 'of type string or number', v)
-  }
-  const buckets = options.buckets === undefined ? DEFAULT_BUCKETS : options.buckets
-  checkBuckets('options.buckets', buckets)
-  const threads = options.threads === undefined ? 'all' : options.threads
-  if (threads !== 'all' && threads !== 'self') throw invalidArgType('options.threads', "'all' or 'self'", threads)
-  const compat = options.compat === undefined ? false : options.compat
-  if (typeof compat !== 'boolean') throw invalidArgType('options.compat', 'of type boolean', compat)
-  const windowMs = options.windowMs === undefined ? DEFAULT_WINDOW_MS : options.windowMs
-  if (typeof windowMs !== 'number') throw invalidArgType('options.windowMs', 'of type number', windowMs)
-  if (!(windowMs >= 1000 && windowMs <= 86_400_000)) throw outOfRange('options.windowMs', '>= 1000 and <= 86400000', windowMs)
-  const poolBuckets = options.poolBuckets === undefined ? DEFAULT_POOL_BUCKETS : options.poolBuckets
-  checkBuckets('options.poolBuckets', poolBuckets)
-  const heapStatistics = options.heapStatistics === undefined ? v8.getHeapStatistics : options.heapStatistics
-  if (typeof heapStatistics !== 'function') throw invalidArgType('options.heapStatistics', 'of type function', heapStatistics)
-  const pools = checkPools(options.pools, labels)
-  const gcOn = options.gc === undefined ? true : options.gc
-  if (typeof gcOn !== 'boolean') throw invalidArgType('options.gc', 'of type boolean', gcOn)
-  return { register: prom, prefix, labels, buckets: [...buckets], poolBuckets: [...poolBuckets], threads, compat, windowMs, heapStatistics, pools, gc: gcOn }
-}
-
-/** `options.pools`: `{ name: pool }` of createPool() pools, exported with label pool="name". */
-function checkPools(pools, labels) {
-  if (pools === undefined) return []
-  validateObject(pools, 'options.pools')
-  const out = []
-  for (const [name, p] of Object.entries(pools)) {
-    if (name === '' || name.length > 128) {
-      throw invalidArgValue('options.pools', `must name each pool with 1 to 128 characters; got ${JSON.stringify(name)}`)
-    }
-    if (isRevokedProxy(p) || !(p instanceof Pool)) throw invalidArgType(`options.pools.${name}`, 'a pool made by createPool()', p)
-    if (p === defaultPool) {
-      throw invalidArgValue(`options.pools.${name}`, 'is the default pool, which is always exported (without a pool label)')
-    }
-    out.push({ name, pool: p })
-  }
-  if (out.length > 0 && Object.hasOwn(labels, 'pool')) {
-    throw invalidArgValue('options.labels', "must not have a 'pool' label when options.pools is given (the pools' series carry it)")
-  }
-  return out
-}
-
-function checkBuckets(name, buckets) {
-  if (isRevokedProxy(buckets) || !Array.isArray(buckets) || buckets.length === 0) {
-    throw invalidArgType(name, 'a non-empty array of numbers', buckets)
-  }
-  for (let i = 0; i < buckets.length; i++) {
-    const b = buckets[i]
-    if (typeof b !== 'number') throw invalidArgType(`${name}[${i}]`, 'of type number', b)
-    if (!(b > 0 && b <= 3600)) throw outOfRange(`${name}[${i}]`, '> 0 and <= 3600 (seconds)', b)
-    if (i > 0 && !(b > buckets[i - 1])) throw outOfRange(`${name}[${i}]`, `> ${buckets[i - 1]} (buckets must increase)`, b)
-  }
-}
 
 /**
  * A read-only collector prom-client's Registry can hold: `get()` builds the
@@ -238,9 +141,20 @@ function collectMetrics(options) {
   const o = checkOptions(options)
   const { register, prefix, labels } = o
   const n = (name) => prefix + name
-  const names = metricNames.filter((x) => o.gc || !GC_NAMES.includes(x)).map(n).concat(o.compat ? compatMetricNames.map(n) : [])
+  const compatName = (name) => o.compat.prefix + name
+  const names = metricNames.filter((x) => o.gc || !GC_NAMES.includes(x)).map(n).concat(o.compat ? compatMetricNames.map(compatName) : [])
 
-  if (register.getSingleMetric(n(NAMES.lag))) return names
+  const before = registered.get(register)
+  if (before !== undefined && register.getSingleMetric(before.first.name) === before.first) {
+    const differ = differences(before.options, o)
+    if (differ.length === 0) return [...before.names]
+    throw invalidArgValue(
+      'options',
+      options,
+      `differs from the options of the first collectMetrics call on this registry (${differ.join(', ')}); a second set needs a Registry of its own (prom-client's Registry.merge combines them)`,
+    )
+  }
+  checkFree(register, names.slice(0, names.length - (o.compat ? compatMetricNames.length : 0)), o)
 
   enableExport(o.windowMs)
   const loops = o.threads === 'all' ? monitors : () => [lag]
@@ -356,21 +270,58 @@ function collectMetrics(options) {
     // prom-client's collectDefaultMetrics registers these names itself:
     // ours replace them on this registry (see the README).
     const fields = { min: 'windowMin', max: 'windowMax', mean: 'windowMean', stddev: 'windowStddev', p50: 'windowP50', p90: 'windowP90', p99: 'windowP99' }
+    // Their series look like prom-client's: the calling thread's loop, the
+    // caller's labels but not the worker label prom-client's lack, and the
+    // aggregator prom-client gives each (lib/metrics/eventLoopLag.js), so
+    // AggregatorRegistry merges the workers' values as it merges its own.
+    const compatLabels = { ...labels }
+    if (o.worker !== null) delete compatLabels.worker
     for (const [stat, field] of Object.entries(fields)) {
-      const name = n(`nodejs_eventloop_lag_${stat}_seconds`)
+      const name = compatName(`nodejs_eventloop_lag_${stat}_seconds`)
       register.removeSingleMetric(name)
       collectors.push(
-        collector(register, name, `The ${stat} of event-loop lag over the last ${o.windowMs / 1000} s (@nodeperf/native)`, 'gauge', stat === 'min' ? 'min' : 'max', () => {
-          // One series, as prom-client's: the calling thread's loop.
+        collector(register, name, `The ${stat} of event-loop lag over the last ${o.windowMs / 1000} s (@nodeperf/native)`, 'gauge', COMPAT_AGGREGATORS[stat], () => {
           const self = read().find((r) => r.thread === lag.thread) || read()[0]
-          return self ? [{ labels: { ...labels }, value: self.x[field] }] : []
+          return self ? [{ labels: { ...compatLabels }, value: self.x[field] }] : []
         }),
       )
     }
   }
 
   for (const c of collectors) register.registerMetric(c)
-  return names
+  registered.set(register, { options: o, names, first: collectors[0] })
+  return [...names]
+}
+
+/** Registry → what collectMetrics registered there: `{ options, names, first }` (first: the lag histogram). */
+const registered = new WeakMap()
+
+/** prom-client's aggregator for each of its lag gauges (min, max; average for the rest). */
+const COMPAT_AGGREGATORS = { min: 'min', max: 'max', mean: 'average', stddev: 'average', p50: 'average', p90: 'average', p99: 'average' }
+
+/**
+ * Before registering anything: none of our names may be taken (prom-client
+ * would throw half-way through), and with `compat`, prom-client's lag
+ * gauges already on the registry must carry the compat prefix, or ours
+ * would land next to them instead of replacing them.
+ */
+function checkFree(register, names, o) {
+  const taken = names.find((name) => register.getSingleMetric(name))
+  if (taken !== undefined) {
+    throw invalidArgValue('options.register', register, `already has a metric named ${taken} (registered by other code)`)
+  }
+  if (o.compat === null || typeof register.getMetricsAsArray !== 'function') return
+  const probe = 'nodejs_eventloop_lag_p99_seconds'
+  for (const { name } of register.getMetricsAsArray()) {
+    if (typeof name === 'string' && name.endsWith(probe) && name !== o.compat.prefix + probe) {
+      const theirs = name.slice(0, -probe.length)
+      throw invalidArgValue(
+        'options.compat',
+        o.compat,
+        `names prom-client's lag gauges with the prefix '${o.compat.prefix}', but the registry has them with '${theirs}' (collectDefaultMetrics({ prefix })): pass compat: { prefix: '${theirs}' }`,
+      )
+    }
+  }
 }
 
 /**

@@ -29,3 +29,7 @@ collectMetrics({ threads: 'every' })
 void prom.default
 // @ts-expect-error nor has the main entry's
 void native.default
+collectMetrics({ worker: process.pid, compat: { prefix: 'app_' } })
+collectMetrics({ worker: false, compat: true })
+// @ts-expect-error worker is a label value or false
+collectMetrics({ worker: true })
