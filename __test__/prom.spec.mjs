@@ -123,11 +123,48 @@ test("threads: 'all' has a series per worker loop, 'self' only this thread's", a
   assert.ok(left, 'the ended worker left')
 })
 
-test('calling collectMetrics twice on one registry does not throw', () => {
+test('collectMetrics again on one registry: the same options change nothing, other options throw', () => {
   const register = new client.Registry()
-  const first = collectMetrics({ register, prefix: 'app_' })
-  assert.deepEqual(collectMetrics({ register, prefix: 'app_' }), first)
+  const first = collectMetrics({ register, prefix: 'app_', labels: { service: 'api' } })
   assert.ok(first.every((n) => n.startsWith('app_nodeperf_')))
+  const count = register.getMetricsAsArray().length
+  assert.deepEqual(collectMetrics({ register, prefix: 'app_', labels: { service: 'api' } }), first)
+  assert.equal(register.getMetricsAsArray().length, count)
+  for (const other of [{ prefix: 'other_' }, { prefix: 'app_' }, { prefix: 'app_', labels: { service: 'web' } }, { prefix: 'app_', labels: { service: 'api' }, windowMs: 5000 }]) {
+    assert.throws(() => collectMetrics({ register, ...other }), { code: 'ERR_INVALID_ARG_VALUE', message: /first collectMetrics call on this registry/ }, JSON.stringify(other))
+  }
+  assert.equal(register.getMetricsAsArray().length, count, 'no second set')
+  // Once the registry dropped them (clear()), a new call registers afresh.
+  register.clear()
+  assert.deepEqual(collectMetrics({ register, prefix: 'other_' }).length, first.length)
+  // A name someone else registered: an error before anything is registered.
+  const taken = new client.Registry()
+  new client.Gauge({ name: 'nodeperf_pool_threads', help: 'not ours', registers: [taken] })
+  assert.throws(() => collectMetrics({ register: taken }), { code: 'ERR_INVALID_ARG_VALUE', message: /nodeperf_pool_threads/ })
+  assert.equal(taken.getMetricsAsArray().length, 1)
+})
+
+test("compat with collectDefaultMetrics' prefix: compat.prefix (default: prefix), and an error when they differ", async () => {
+  const register = new client.Registry()
+  client.collectDefaultMetrics({ register, prefix: 'app_' })
+  assert.throws(() => collectMetrics({ register, compat: true }), { code: 'ERR_INVALID_ARG_VALUE', message: /compat: \{ prefix: 'app_' \}/ })
+  const names = collectMetrics({ register, compat: { prefix: 'app_' } })
+  assert.deepEqual(names, [...metricNames, ...compatMetricNames.map((n) => `app_${n}`)])
+  const text = await register.metrics()
+  assert.match(text, /# HELP app_nodejs_eventloop_lag_p99_seconds .*@nodeperf\/native/)
+  assert.doesNotMatch(text, /^nodejs_eventloop_lag_p99_seconds/m)
+  assert.match(text, /^nodeperf_eventloop_lag_seconds_count/m)
+
+  // Our prefix applies to the compat names unless compat.prefix says otherwise.
+  const both = new client.Registry()
+  client.collectDefaultMetrics({ register: both, prefix: 'svc_' })
+  assert.ok(collectMetrics({ register: both, prefix: 'svc_', compat: true }).includes('svc_nodejs_eventloop_lag_p99_seconds'))
+  assert.match(await both.metrics(), /# HELP svc_nodejs_eventloop_lag_p99_seconds .*@nodeperf\/native/)
+
+  const bad = new client.Registry()
+  assert.throws(() => collectMetrics({ register: bad, compat: { prefix: '9' } }), { code: 'ERR_INVALID_ARG_TYPE', message: /options\.compat\.prefix/ })
+  assert.throws(() => collectMetrics({ register: bad, compat: { prefx: 'a_' } }), { code: 'ERR_INVALID_ARG_VALUE', message: /prefx/ })
+  assert.throws(() => collectMetrics({ register: bad, compat: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE', message: /options\.compat/ })
 })
 
 test('compat: fills prom-client names next to collectDefaultMetrics without a clash', async () => {
@@ -183,32 +220,6 @@ test('promtool check metrics accepts the exposition', { skip: !hasPromtool() && 
 function hasPromtool() {
   return spawnSync('promtool', ['--version']).status === 0
 }
-
-test('cluster: AggregatorRegistry sums the workers\' histograms and counters, max for lag gauges', () => {
-  const fixture = fileURLToPath(new URL('./fixtures/cluster-prom.cjs', import.meta.url))
-  const child = spawnSync(process.execPath, [fixture], { encoding: 'utf8', timeout: 60_000 })
-  assert.equal(child.status, 0, child.stderr)
-  const { perWorker, aggregated } = JSON.parse(child.stdout)
-  const agg = parse(aggregated)
-  const valuesOf = (json, name) => json.find((m) => m.name === name).values
-  const hist = perWorker.map((w) => valuesOf(w, 'nodeperf_eventloop_lag_seconds'))
-  const buckets = agg.nodeperf_eventloop_lag_seconds_bucket
-  assert.equal(buckets.length, hist[0].filter((v) => v.metricName.endsWith('_bucket')).length)
-  for (const s of buckets) {
-    const sum = hist
-      .map((vals) => vals.find((v) => v.metricName.endsWith('_bucket') && String(v.labels.le) === s.labels.le).value)
-      .reduce((a, b) => a + b, 0)
-    assert.equal(s.value, sum, `le=${s.labels.le}`)
-  }
-  const count = (vals) => vals.find((v) => v.metricName.endsWith('_count')).value
-  assert.equal(agg.nodeperf_eventloop_lag_seconds_count[0].value, count(hist[0]) + count(hist[1]))
-  const stalls = perWorker.map((w) => valuesOf(w, 'nodeperf_eventloop_stalls_total')[0].value)
-  assert.ok(stalls[0] >= 1 && stalls[1] >= 1, `stalls ${stalls}`)
-  assert.equal(agg.nodeperf_eventloop_stalls_total[0].value, stalls[0] + stalls[1])
-  const maxes = perWorker.map((w) => valuesOf(w, 'nodeperf_eventloop_lag_max_seconds')[0].value)
-  assert.equal(agg.nodeperf_eventloop_lag_max_seconds[0].value, Math.max(...maxes))
-  assert.ok(Math.max(...maxes) >= 0.049, `worker 2 blocked 50 ms: ${maxes}`)
-})
 
 test('pool metrics: threads, queue, tasks by op and outcome, wait/run histograms', async () => {
   const { pool } = await import('@nodeperf/native')

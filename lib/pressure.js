@@ -5,8 +5,12 @@
 const { isArrayBuffer, isTypedArray } = require('node:util').types
 const { abortError, invalidArgType, invalidArgValue, isRevokedProxy, outOfRangeAs, revokedProxy } = require('./errors.js')
 const { numberOption, validateFunction, validateOptions, signalOption } = require('./validate.js')
-// Node's own, not the global one that fake timers replace.
+// Node's own, not the globals that fake timers replace: @sinonjs/fake-timers
+// (Jest's modern timers) swaps globalThis.performance and process.hrtime,
+// and with a frozen clock a batch would never end. perf_hooks' own
+// `performance` is the real one even when the fake came first.
 const { setImmediate } = require('node:timers')
+const { performance } = require('node:perf_hooks')
 const { lag, windowRead } = require('./lag.js')
 
 function pressureOptions(options) {

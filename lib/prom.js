@@ -9,34 +9,16 @@
 // values come straight from the native monitors, so every scraper sees the
 // same numbers and two scrapers never split the data between them.
 
-const v8 = require('node:v8')
 const { lag, monitors, enableExport, readExport } = require('./lag.js')
 const { culpritCounts } = require('./culprits.js')
 const gc = require('./memory-gc.js')
-const { Pool, pool: defaultPool, poolMetrics, defaultPoolMetrics, OPS: POOL_OPS } = require('./pool.js')
-const { invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, peerMissing } = require('./errors.js')
-const { validateObject, validateOptions } = require('./validate.js')
+const { poolMetrics, defaultPoolMetrics, OPS: POOL_OPS } = require('./pool.js')
+const { invalidArgValue } = require('./errors.js')
+const { loadPromClient, checkOptions, differences, DEFAULT_BUCKETS, DEFAULT_POOL_BUCKETS } = require('./prom-options.js')
 // Node's own, not the globals that fake timers replace: a cached scrape
 // must not outlive its tick because a test froze the clock.
 const { setImmediate } = require('node:timers')
 const resolvedPromise = Promise.resolve()
-
-function loadPromClient() {
-  try {
-    return require('prom-client')
-  } catch (e) {
-    if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes("'prom-client'")) {
-      throw peerMissing('@nodeperf/native/prom', 'prom-client', '>= 14', e)
-    }
-    throw e
-  }
-}
-
-/** Default lag buckets (seconds): log-spaced from 50 µs to 10 s. */
-const DEFAULT_BUCKETS = Object.freeze([
-  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-])
-const DEFAULT_WINDOW_MS = 60_000
 
 const NAMES = Object.freeze({
   lag: 'nodeperf_eventloop_lag_seconds',
@@ -61,14 +43,7 @@ const NAMES = Object.freeze({
   leakSlope: 'nodeperf_memory_leak_slope_bytes_per_minute',
 })
 
-/** Default pool task time buckets (seconds): 10 µs to 10 s. */
-const DEFAULT_POOL_BUCKETS = Object.freeze([
-  0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10,
-])
 const OUTCOMES = ['ok', 'error', 'aborted', 'rejected']
-/** Labels our series set themselves. */
-const RESERVED_LABELS = ['thread', 'le', 'quantile', 'culprit', 'kind']
-
 /** The names of the calling thread's GC collectors (left out with `gc: false`). */
 const GC_NAMES = [NAMES.gcPause, NAMES.heapAfterMajorGc, NAMES.oldSpaceAfterMinorGc, NAMES.heapHeadroom, NAMES.leakSuspected, NAMES.leakSlope]
 
@@ -89,84 +64,21 @@ const QUANTILES = [
 
 
 
-function checkOptions(options) {
-  validateOptions(options)
-  if (options === undefined) options = {}
-  const prom = options.register === undefined ? loadPromClient().register : options.register
-  if (!prom || isRevokedProxy(prom) || typeof prom.registerMetric !== 'function' || typeof prom.getSingleMetric !== 'function') {
-    throw invalidArgType('options.register', 'a prom-client Registry', options.register)
-  }
-  const prefix = options.prefix === undefined ? '' : options.prefix
-  if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix)
-  if (prefix !== '' && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
-    throw invalidArgType('options.prefix', 'a valid Prometheus metric name prefix', prefix)
-  }
-  const labels = options.labels === undefined ? {} : options.labels
-  validateObject(labels, 'options.labels')
-  for (const [k, v] of Object.entries(labels)) {
-    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k.startsWith('__') || RESERVED_LABELS.includes(k)) {
-      throw invalidArgType('options.labels', `label names that are valid and not reserved (${RESERVED_LABELS.join(', ')}); got '${k}'`, labels)
-    }
-    if (typeof v !== 'string' && typeof v !== 'number') throw invalidArgType(`options.labels.${k}`, 'of type string or number', v)
-  }
-  const buckets = options.buckets === undefined ? DEFAULT_BUCKETS : options.buckets
-  checkBuckets('options.buckets', buckets)
-  const threads = options.threads === undefined ? 'all' : options.threads
-  if (threads !== 'all' && threads !== 'self') throw invalidArgType('options.threads', "'all' or 'self'", threads)
-  const compat = options.compat === undefined ? false : options.compat
-  if (typeof compat !== 'boolean') throw invalidArgType('options.compat', 'of type boolean', compat)
-  const windowMs = options.windowMs === undefined ? DEFAULT_WINDOW_MS : options.windowMs
-  if (typeof windowMs !== 'number') throw invalidArgType('options.windowMs', 'of type number', windowMs)
-  if (!(windowMs >= 1000 && windowMs <= 86_400_000)) throw outOfRange('options.windowMs', '>= 1000 and <= 86400000', windowMs)
-  const poolBuckets = options.poolBuckets === undefined ? DEFAULT_POOL_BUCKETS : options.poolBuckets
-  checkBuckets('options.poolBuckets', poolBuckets)
-  const heapStatistics = options.heapStatistics === undefined ? v8.getHeapStatistics : options.heapStatistics
-  if (typeof heapStatistics !== 'function') throw invalidArgType('options.heapStatistics', 'of type function', heapStatistics)
-  const pools = checkPools(options.pools, labels)
-  const gcOn = options.gc === undefined ? true : options.gc
-  if (typeof gcOn !== 'boolean') throw invalidArgType('options.gc', 'of type boolean', gcOn)
-  return { register: prom, prefix, labels, buckets: [...buckets], poolBuckets: [...poolBuckets], threads, compat, windowMs, heapStatistics, pools, gc: gcOn }
-}
-
-/** `options.pools`: `{ name: pool }` of createPool() pools, exported with label pool="name". */
-function checkPools(pools, labels) {
-  if (pools === undefined) return []
-  validateObject(pools, 'options.pools')
-  const out = []
-  for (const [name, p] of Object.entries(pools)) {
-    if (name === '' || name.length > 128) {
-      throw invalidArgValue('options.pools', `must name each pool with 1 to 128 characters; got ${JSON.stringify(name)}`)
-    }
-    if (isRevokedProxy(p) || !(p instanceof Pool)) throw invalidArgType(`options.pools.${name}`, 'a pool made by createPool()', p)
-    if (p === defaultPool) {
-      throw invalidArgValue(`options.pools.${name}`, 'is the default pool, which is always exported (without a pool label)')
-    }
-    out.push({ name, pool: p })
-  }
-  if (out.length > 0 && Object.hasOwn(labels, 'pool')) {
-    throw invalidArgValue('options.labels', "must not have a 'pool' label when options.pools is given (the pools' series carry it)")
-  }
-  return out
-}
-
-function checkBuckets(name, buckets) {
-  if (isRevokedProxy(buckets) || !Array.isArray(buckets) || buckets.length === 0) {
-    throw invalidArgType(name, 'a non-empty array of numbers', buckets)
-  }
-  for (let i = 0; i < buckets.length; i++) {
-    const b = buckets[i]
-    if (typeof b !== 'number') throw invalidArgType(`${name}[${i}]`, 'of type number', b)
-    if (!(b > 0 && b <= 3600)) throw outOfRange(`${name}[${i}]`, '> 0 and <= 3600 (seconds)', b)
-    if (i > 0 && !(b > buckets[i - 1])) throw outOfRange(`${name}[${i}]`, `> ${buckets[i - 1]} (buckets must increase)`, b)
-  }
-}
-
 /**
  * A read-only collector prom-client's Registry can hold: `get()` builds the
  * values at scrape time.
+ *
+ * Counters are named `…_total`, which is the sample name in both formats.
+ * The Prometheus text format uses it for the family too; OpenMetrics names
+ * the family without `_total`, and prom-client's OpenMetrics registry
+ * appends `_total` to every counter sample. So a counter answers
+ * `getForPromString()` (what the registry prints) with the family name of
+ * the registry's current format, and `get()` (getMetricsAsJSON, which
+ * AggregatorRegistry sums) always with the full name. Both formats then
+ * expose the same series names, each with exactly one `_total`.
  */
-function collector(name, help, type, aggregator, values) {
-  return {
+function collector(register, name, help, type, aggregator, values) {
+  const c = {
     name,
     help,
     type,
@@ -177,7 +89,15 @@ function collector(name, help, type, aggregator, values) {
     // there is nothing to reset (the histogram is cumulative by design).
     reset() {},
   }
+  if (type === 'counter') {
+    const family = name.replace(/_total$/, '')
+    c.getForPromString = async () => ({ name: isOpenMetrics(register) ? family : name, help, type, aggregator, values: values() })
+  }
+  return c
 }
+
+/** Whether `register` writes OpenMetrics (prom-client >= 15's `Registry.OPENMETRICS_CONTENT_TYPE`). */
+const isOpenMetrics = (register) => String(register.contentType).startsWith('application/openmetrics-text')
 
 /**
  * Reads every monitor once per scrape and registry: the collectors of one
@@ -221,9 +141,20 @@ function collectMetrics(options) {
   const o = checkOptions(options)
   const { register, prefix, labels } = o
   const n = (name) => prefix + name
-  const names = metricNames.filter((x) => o.gc || !GC_NAMES.includes(x)).map(n).concat(o.compat ? compatMetricNames.map(n) : [])
+  const compatName = (name) => o.compat.prefix + name
+  const names = metricNames.filter((x) => o.gc || !GC_NAMES.includes(x)).map(n).concat(o.compat ? compatMetricNames.map(compatName) : [])
 
-  if (register.getSingleMetric(n(NAMES.lag))) return names
+  const before = registered.get(register)
+  if (before !== undefined && register.getSingleMetric(before.first.name) === before.first) {
+    const differ = differences(before.options, o)
+    if (differ.length === 0) return [...before.names]
+    throw invalidArgValue(
+      'options',
+      options,
+      `differs from the options of the first collectMetrics call on this registry (${differ.join(', ')}); a second set needs a Registry of its own (prom-client's Registry.merge combines them)`,
+    )
+  }
+  checkFree(register, names.slice(0, names.length - (o.compat ? compatMetricNames.length : 0)), o)
 
   enableExport(o.windowMs)
   const loops = o.threads === 'all' ? monitors : () => [lag]
@@ -235,7 +166,7 @@ function collectMetrics(options) {
   const lbl = (thread, extra) => ({ ...labels, thread, ...extra })
 
   const collectors = [
-    collector(n(NAMES.lag), 'Event-loop lag: how long an event arriving at a random moment waited; one observation per microsecond of loop time', 'histogram', 'sum', () => {
+    collector(register, n(NAMES.lag), 'Event-loop lag: how long an event arriving at a random moment waited; one observation per microsecond of loop time', 'histogram', 'sum', () => {
       const values = []
       for (const { thread, x } of read()) {
         for (let i = 0; i < o.buckets.length; i++) {
@@ -248,32 +179,32 @@ function collectMetrics(options) {
       }
       return values
     }),
-    collector(n(NAMES.lagMax), `Longest event-loop busy period in the last ${o.windowMs / 1000} s`, 'gauge', 'max', () =>
+    collector(register, n(NAMES.lagMax), `Longest event-loop busy period in the last ${o.windowMs / 1000} s`, 'gauge', 'max', () =>
       read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.windowMax })),
     ),
     // Quantile series must be typed summary (promtool rejects a gauge with a
     // quantile label): a summary over the sliding window, quantiles only.
-    collector(n(NAMES.lagQuantile), `Event-loop lag quantiles over the last ${o.windowMs / 1000} s`, 'summary', 'max', () =>
+    collector(register, n(NAMES.lagQuantile), `Event-loop lag quantiles over the last ${o.windowMs / 1000} s`, 'summary', 'max', () =>
       read().flatMap(({ thread, x }) => QUANTILES.map(([q, k]) => ({ labels: lbl(thread, { quantile: q }), value: x[k] }))),
     ),
-    collector(n(NAMES.utilization), `Event-loop utilisation over the last ${o.windowMs / 1000} s`, 'gauge', 'average', () =>
+    collector(register, n(NAMES.utilization), `Event-loop utilisation over the last ${o.windowMs / 1000} s`, 'gauge', 'average', () =>
       read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.windowUtilization })),
     ),
-    collector(n(NAMES.stalls), 'Event-loop busy periods longer than the stall threshold (lag.configure stallThresholdMs)', 'counter', 'sum', () =>
+    collector(register, n(NAMES.stalls), 'Event-loop busy periods longer than the stall threshold (lag.configure stallThresholdMs)', 'counter', 'sum', () =>
       read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.stallsTotal })),
     ),
-    collector(n(NAMES.stallSeconds), 'Total length of those stalls', 'counter', 'sum', () =>
+    collector(register, n(NAMES.stallSeconds), 'Total length of those stalls', 'counter', 'sum', () =>
       read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.stallSecondsTotal })),
     ),
     // At most 20 culprit labels per process (the first seen), then
     // culprit="other": the label set stays bounded however many distinct
     // functions stall (src/lag/CULPRITS.md).
-    collector(n(NAMES.stallCulprits), 'Stalls by the code that ran them (lag.configure culprits): culprit is "function (file:line)", at most 20 distinct values then "other"; kind is js, native, gc or unknown', 'counter', 'sum', () =>
+    collector(register, n(NAMES.stallCulprits), 'Stalls by the code that ran them (lag.configure culprits): culprit is "function (file:line)", at most 20 distinct values then "other"; kind is js, native, gc or unknown', 'counter', 'sum', () =>
       culpritCounts()
         .filter((c) => o.threads === 'all' || c.thread === lag.thread)
         .map((c) => ({ labels: lbl(c.thread, { culprit: c.culprit, kind: c.kind }), value: c.count })),
     ),
-    collector(n(NAMES.heapUtilization), 'V8 heap used / heap size limit of the collecting thread (alert at 0.75-0.85)', 'gauge', 'max', () => {
+    collector(register, n(NAMES.heapUtilization), 'V8 heap used / heap size limit of the collecting thread (alert at 0.75-0.85)', 'gauge', 'max', () => {
       const h = o.heapStatistics()
       return h ? [{ labels: { ...labels }, value: h.used_heap_size / h.heap_size_limit }] : []
     }),
@@ -321,39 +252,76 @@ function collectMetrics(options) {
   const poolGauge = (field) => () =>
     readPools().map(({ extra, p }) => ({ labels: { ...labels, ...extra }, value: p === null ? 0 : p[field] }))
   collectors.push(
-    collector(n(NAMES.poolThreads), 'Threads of the default pool (0 until it is first used); pools from createPool() carry a pool label', 'gauge', 'sum', poolGauge('threads')),
-    collector(n(NAMES.poolQueue), 'Tasks waiting in the pool', 'gauge', 'sum', poolGauge('queued')),
-    collector(n(NAMES.poolActive), 'Tasks running on the pool', 'gauge', 'sum', poolGauge('active')),
-    collector(n(NAMES.poolTasks), 'Tasks of the pool by op and outcome', 'counter', 'sum', () =>
+    collector(register, n(NAMES.poolThreads), 'Threads of the default pool (0 until it is first used); pools from createPool() carry a pool label', 'gauge', 'sum', poolGauge('threads')),
+    collector(register, n(NAMES.poolQueue), 'Tasks waiting in the pool', 'gauge', 'sum', poolGauge('queued')),
+    collector(register, n(NAMES.poolActive), 'Tasks running on the pool', 'gauge', 'sum', poolGauge('active')),
+    collector(register, n(NAMES.poolTasks), 'Tasks of the pool by op and outcome', 'counter', 'sum', () =>
       readPools().flatMap(({ extra, p }) =>
         p === null ? [] : p.ops.flatMap((x) => OUTCOMES.map((outcome, i) => ({ labels: { ...labels, ...extra, op: x.op, outcome }, value: x.outcomes[i] }))),
       ),
     ),
-    collector(n(NAMES.poolWait), 'Time tasks waited in the pool before a thread took them', 'histogram', 'sum', poolHistogram(n(NAMES.poolWait), 'wait')),
-    collector(n(NAMES.poolRun), 'Time tasks ran on a pool thread', 'histogram', 'sum', poolHistogram(n(NAMES.poolRun), 'run')),
+    collector(register, n(NAMES.poolWait), 'Time tasks waited in the pool before a thread took them', 'histogram', 'sum', poolHistogram(n(NAMES.poolWait), 'wait')),
+    collector(register, n(NAMES.poolRun), 'Time tasks ran on a pool thread', 'histogram', 'sum', poolHistogram(n(NAMES.poolRun), 'run')),
   )
 
-  if (o.gc) collectors.push(...gcCollectors(n, labels))
+  if (o.gc) collectors.push(...gcCollectors(register, n, labels))
 
   if (o.compat) {
     // prom-client's collectDefaultMetrics registers these names itself:
     // ours replace them on this registry (see the README).
     const fields = { min: 'windowMin', max: 'windowMax', mean: 'windowMean', stddev: 'windowStddev', p50: 'windowP50', p90: 'windowP90', p99: 'windowP99' }
+    // Their series look like prom-client's: the calling thread's loop, the
+    // caller's labels but not the worker label prom-client's lack, and the
+    // aggregator prom-client gives each (lib/metrics/eventLoopLag.js), so
+    // AggregatorRegistry merges the workers' values as it merges its own.
+    const compatLabels = { ...labels }
+    if (o.worker !== null) delete compatLabels.worker
     for (const [stat, field] of Object.entries(fields)) {
-      const name = n(`nodejs_eventloop_lag_${stat}_seconds`)
+      const name = compatName(`nodejs_eventloop_lag_${stat}_seconds`)
       register.removeSingleMetric(name)
       collectors.push(
-        collector(name, `The ${stat} of event-loop lag over the last ${o.windowMs / 1000} s (@nodeperf/native)`, 'gauge', stat === 'min' ? 'min' : 'max', () => {
-          // One series, as prom-client's: the calling thread's loop.
+        collector(register, name, `The ${stat} of event-loop lag over the last ${o.windowMs / 1000} s (@nodeperf/native)`, 'gauge', COMPAT_AGGREGATORS[stat], () => {
           const self = read().find((r) => r.thread === lag.thread) || read()[0]
-          return self ? [{ labels: { ...labels }, value: self.x[field] }] : []
+          return self ? [{ labels: { ...compatLabels }, value: self.x[field] }] : []
         }),
       )
     }
   }
 
   for (const c of collectors) register.registerMetric(c)
-  return names
+  registered.set(register, { options: o, names, first: collectors[0] })
+  return [...names]
+}
+
+/** Registry → what collectMetrics registered there: `{ options, names, first }` (first: the lag histogram). */
+const registered = new WeakMap()
+
+/** prom-client's aggregator for each of its lag gauges (min, max; average for the rest). */
+const COMPAT_AGGREGATORS = { min: 'min', max: 'max', mean: 'average', stddev: 'average', p50: 'average', p90: 'average', p99: 'average' }
+
+/**
+ * Before registering anything: none of our names may be taken (prom-client
+ * would throw half-way through), and with `compat`, prom-client's lag
+ * gauges already on the registry must carry the compat prefix, or ours
+ * would land next to them instead of replacing them.
+ */
+function checkFree(register, names, o) {
+  const taken = names.find((name) => register.getSingleMetric(name))
+  if (taken !== undefined) {
+    throw invalidArgValue('options.register', register, `already has a metric named ${taken} (registered by other code)`)
+  }
+  if (o.compat === null || typeof register.getMetricsAsArray !== 'function') return
+  const probe = 'nodejs_eventloop_lag_p99_seconds'
+  for (const { name } of register.getMetricsAsArray()) {
+    if (typeof name === 'string' && name.endsWith(probe) && name !== o.compat.prefix + probe) {
+      const theirs = name.slice(0, -probe.length)
+      throw invalidArgValue(
+        'options.compat',
+        o.compat,
+        `names prom-client's lag gauges with the prefix '${o.compat.prefix}', but the registry has them with '${theirs}' (collectDefaultMetrics({ prefix })): pass compat: { prefix: '${theirs}' }`,
+      )
+    }
+  }
 }
 
 /**
@@ -362,7 +330,7 @@ function collectMetrics(options) {
  * minor GC, the headroom to the heap limit and the leak warning. Starts GC
  * metrics on this thread.
  */
-function gcCollectors(n, labels) {
+function gcCollectors(register, n, labels) {
   gc.startGcStats()
   const read = scrapeCache(() => ({ stats: gc.gcStats(), leak: gc.leakStatus() }))
   const lbl = (extra) => ({ ...labels, thread: lag.thread, ...extra })
@@ -372,7 +340,7 @@ function gcCollectors(n, labels) {
     return v === null ? [] : [{ labels: lbl(), value: v }]
   }
   return [
-    collector(name, 'GC pauses of this thread by kind (scavenge, minor_mark_compact, mark_compact, incremental_marking, weak_callbacks)', 'histogram', 'sum', () => {
+    collector(register, name, 'GC pauses of this thread by kind (scavenge, minor_mark_compact, mark_compact, incremental_marking, weak_callbacks)', 'histogram', 'sum', () => {
       const { stats } = read()
       const values = []
       for (const [kind, p] of Object.entries(stats.pauses)) {
@@ -385,19 +353,19 @@ function gcCollectors(n, labels) {
       }
       return values
     }),
-    collector(n(NAMES.heapAfterMajorGc), 'V8 heap used right after the last major GC (exact, from v8.GCProfiler)', 'gauge', 'sum', () =>
+    collector(register, n(NAMES.heapAfterMajorGc), 'V8 heap used right after the last major GC (exact, from v8.GCProfiler)', 'gauge', 'sum', () =>
       gauge((r) => r.stats.heapUsedAfterMajorGc),
     ),
-    collector(n(NAMES.oldSpaceAfterMinorGc), 'V8 old space used right after the last scavenge (exact, from v8.GCProfiler)', 'gauge', 'sum', () =>
+    collector(register, n(NAMES.oldSpaceAfterMinorGc), 'V8 old space used right after the last scavenge (exact, from v8.GCProfiler)', 'gauge', 'sum', () =>
       gauge((r) => r.stats.oldSpaceUsedAfterMinorGc),
     ),
-    collector(n(NAMES.heapHeadroom), 'heap_size_limit minus the heap used after the last major GC', 'gauge', 'min', () =>
+    collector(register, n(NAMES.heapHeadroom), 'heap_size_limit minus the heap used after the last major GC', 'gauge', 'min', () =>
       gauge((r) => r.stats.headroomBytes),
     ),
-    collector(n(NAMES.leakSuspected), 'The leak rule holds: the heap after major GCs grows steadily (docs/memory.md), 0 or 1', 'gauge', 'max', () =>
+    collector(register, n(NAMES.leakSuspected), 'The leak rule holds: the heap after major GCs grows steadily (docs/memory.md), 0 or 1', 'gauge', 'max', () =>
       gauge((r) => (r.leak.suspected ? 1 : 0)),
     ),
-    collector(n(NAMES.leakSlope), 'Theil-Sen slope of the heap used after major GCs over the leak rule window, bytes per minute', 'gauge', 'max', () =>
+    collector(register, n(NAMES.leakSlope), 'Theil-Sen slope of the heap used after major GCs over the leak rule window, bytes per minute', 'gauge', 'max', () =>
       gauge((r) => (r.leak.windowPoints >= 2 ? r.leak.slopeBytesPerMinute : null)),
     ),
   ]

@@ -34,7 +34,7 @@ if (metrics) {
   register = new client.Registry()
   // GC series describe the collecting thread's own isolate: here that would
   // be this worker's, so they stay off (the app's collectMetrics has them).
-  collectMetrics({ register, threads: 'all', heapStatistics: () => heap, gc: false })
+  collectMetrics({ register, threads: 'all', heapStatistics: () => heap, gc: false, worker: workerData.worker })
 }
 
 function send(res, status, body) {

@@ -201,6 +201,9 @@ async function startSidecar(options) {
     port,
     host,
     metrics,
+    // /metrics labels a cluster worker's series as its collectMetrics does
+    // (worker="<cluster.worker.id>"), which only this thread can tell.
+    worker: metrics ? (require('./prom-options.js').defaultWorker() ?? false) : false,
     stalls,
     target: lag.thread,
     stallThresholdMs: numberOption(options.stallThresholdMs, 'options.stallThresholdMs', 1000, 1, 3_600_000, '>= 1 and <= 3600000'),

@@ -1,0 +1,16 @@
+// Every subpath required from CommonJS (`import x = require()`, which is
+// `require()`): under node16 and nodenext this resolves through the
+// `require` condition to the .d.ts files, which declare no default export
+// (module.exports has none).
+import native = require('@nodeperf/native')
+import prom = require('@nodeperf/native/prom')
+import { Registry } from 'prom-client'
+
+const p99: number = native.lag.p99()
+const names: string[] = prom.collectMetrics({ register: new Registry(), labels: { service: 'api' } })
+const listed: readonly string[] = prom.metricNames
+void [p99, names, listed]
+// @ts-expect-error module.exports of the CommonJS entry has no default
+void prom.default
+// @ts-expect-error nor has the package's main entry
+void native.default

@@ -1,0 +1,35 @@
+// Every subpath imported as ESM (`import`): under node16 and nodenext this
+// resolves through the `import` condition to the .d.mts files, which have
+// the default export the .mjs entries have. scripts/test-types.js compiles
+// it with tsc --strict under each moduleResolution.
+import native, { lag, pool, type LagSnapshot } from '@nodeperf/native'
+import prom, {
+  collectMetrics,
+  compatMetricNames,
+  DEFAULT_BUCKETS,
+  DEFAULT_POOL_BUCKETS,
+  metricNames,
+  type CollectMetricsOptions,
+} from '@nodeperf/native/prom'
+import { Registry } from 'prom-client'
+
+const p99: number = lag.p99()
+const snap: LagSnapshot = native.lag.snapshot()
+const same: typeof pool = native.pool
+const options: CollectMetricsOptions = { register: new Registry(), prefix: 'app_' }
+const names: string[] = collectMetrics(options)
+const viaDefault: readonly string[] = prom.metricNames
+const fn: typeof collectMetrics = prom.collectMetrics
+const all: readonly string[][] = [[...metricNames], [...compatMetricNames]]
+const bounds: readonly number[] = [...DEFAULT_BUCKETS, ...DEFAULT_POOL_BUCKETS]
+void [p99, snap, same, names, viaDefault, fn, all, bounds]
+// @ts-expect-error threads is 'all' or 'self'
+collectMetrics({ threads: 'every' })
+// @ts-expect-error the ESM default export is module.exports, which has no default of its own
+void prom.default
+// @ts-expect-error nor has the main entry's
+void native.default
+collectMetrics({ worker: process.pid, compat: { prefix: 'app_' } })
+collectMetrics({ worker: false, compat: true })
+// @ts-expect-error worker is a label value or false
+collectMetrics({ worker: true })
