@@ -320,3 +320,17 @@ test('without @opentelemetry/api installed: a clear error that says how to insta
     assert.match(e.message, /npm install @opentelemetry\/api/)
   }
 })
+
+test('docs/otel.md: the setup snippet runs as pasted and exports the gauges and the lag histogram', () => {
+  const doc = readFileSync(fileURLToPath(new URL('../docs/otel.md', import.meta.url)), 'utf8')
+  const snippet = doc.slice(doc.indexOf('## Setup')).match(/```js\n([\s\S]*?)```/)[1]
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', snippet], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  assert.equal(child.status, 0, child.stderr)
+  assert.match(child.stdout, /name: 'nodejs\.eventloop\.delay\.p99'/)
+  assert.match(child.stdout, /name: 'nodeperf\.eventloop\.lag'/)
+  assert.match(child.stdout, /name: 'nodeperf\.pool\.threads'/)
+})
