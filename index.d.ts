@@ -171,6 +171,104 @@ export declare const lag: Lag
 /** Every live loop monitor in the process: main thread first, then workers. */
 export declare function monitors(): LoopMonitor[]
 
+/**
+ * A cumulative histogram as {@link readLag} and {@link readPool} return it.
+ * Bounds and `sum` in ms; counts per bucket (not cumulative): bucket `i`
+ * holds the observations in `(bounds[i-1], bounds[i]]`, the last one those
+ * above every bound, so `counts.length === bounds.length + 1` and the counts
+ * add up to `count`.
+ */
+export interface ReadHistogram {
+  /** The upper bounds asked for, ms, increasing. */
+  bounds: number[]
+  /** Observations per bucket; `bounds.length + 1` of them. */
+  counts: number[]
+  /** All observations. */
+  count: number
+  /** Sum of the observed values, ms. */
+  sum: number
+}
+
+/** Options of {@link readLag}. */
+export interface ReadLagOptions {
+  /** Histogram bucket upper bounds, ms, increasing, each in (0, 3600000]. @default 0.05 … 10000 (17, 1-2.5-5 steps) */
+  bounds?: number[]
+  /** The sliding window of `window`, ms, 1000 … 86400000. @default 60000 */
+  windowMs?: number
+}
+
+/** What {@link readLag} returns. Times in ms. */
+export interface LagRead {
+  /** The monitor's `thread`: `'main'` or `'worker-<threadId>'`. */
+  thread: string
+  /**
+   * Lag since reads were first enabled in the process (by the first
+   * `readLag`, `@nodeperf/native/prom` or `/otel`, or `overloaded()`); one
+   * observation per µs of loop time. Never reset, not by reads and not by
+   * `monitor.reset()`.
+   */
+  histogram: ReadHistogram
+  /** Lag statistics and utilisation over the last `windowMs`. */
+  window: {
+    windowMs: number
+    p50: number
+    p90: number
+    p99: number
+    p999: number
+    max: number
+    min: number
+    mean: number
+    stddev: number
+    /** 0..1 */
+    utilization: number
+  }
+  /** Stalls (busy periods over the stall threshold) since reads were enabled; never reset. */
+  stallsTotal: number
+  /** Their total length, ms. */
+  stalledMsTotal: number
+}
+
+/**
+ * Reads a loop's lag as an exporter does, without resetting anything: any
+ * number of exporters can read side by side. Enables what it reads on first
+ * use. Returns null only for a loop that ended before reads were enabled.
+ * @param monitor `lag` (the default) or an element of `monitors()`
+ */
+export declare function readLag(monitor?: LoopMonitor, options?: ReadLagOptions): LagRead | null
+
+/** Options of {@link readPool}. */
+export interface ReadPoolOptions {
+  /** Task time histogram bucket upper bounds, ms, increasing. @default 0.01 … 10000 (13) */
+  bounds?: number[]
+}
+
+/** One op's counts and times in {@link PoolRead}, cumulative since the pool started. */
+export interface PoolOpRead {
+  /** Tasks by outcome. */
+  tasks: { ok: number; error: number; aborted: number; rejected: number }
+  /** From submission to start. */
+  wait: ReadHistogram
+  /** From start to end. */
+  run: ReadHistogram
+}
+
+/** What {@link readPool} returns. */
+export interface PoolRead {
+  threads: number
+  queued: number
+  active: number
+  /** By op: `hash`, `json.parse`, `json.validate`, `hash.many`. */
+  ops: Record<string, PoolOpRead>
+}
+
+/**
+ * Reads a pool as an exporter does: gauges now, counts and time histograms
+ * cumulative since the pool started, nothing reset. Null for the default
+ * pool before its first use.
+ * @param pool `pool` (the default) or one from `createPool()`
+ */
+export declare function readPool(pool?: Pool, options?: ReadPoolOptions): PoolRead | null
+
 /** Options of {@link overloaded} and {@link underPressure}. */
 export interface PressureOptions {
   /** Overloaded when this loop's lag p99 over the window exceeds this. @default 100 */

@@ -15,7 +15,9 @@
 // - lib/sidecar.js  health and metrics served from a worker thread
 // - lib/memory.js   GC metrics, leak warning, leak locator, heap snapshots
 // - lib/heap.js     heap-snapshot analysis (summary, diff) on the pool
+// - lib/read.js     what exporters read: `readLag`, `readPool` (cumulative, never reset)
 // - lib/prom.js     prom-client metrics (`@nodeperf/native/prom`)
+// - lib/otel.js     OpenTelemetry metrics (`@nodeperf/native/otel`)
 // - lib/errors.js, lib/validate.js   the one error and argument-check kit
 
 const { lag, monitors, loopInfo, recentStalls } = require('./lib/lag.js')
@@ -27,12 +29,15 @@ const { startSidecar } = require('./lib/sidecar.js')
 const { AbortError } = require('./lib/errors.js')
 const { memory } = require('./lib/memory.js')
 const { heap } = require('./lib/heap.js')
+const { readLag, readPool } = require('./lib/read.js')
 
 module.exports = {
   lag,
   monitors,
   loopInfo,
   recentStalls,
+  readLag,
+  readPool,
   pool,
   createPool,
   hashSync,

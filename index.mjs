@@ -8,6 +8,8 @@ export const {
   monitors,
   loopInfo,
   recentStalls,
+  readLag,
+  readPool,
   pool,
   createPool,
   hashSync,

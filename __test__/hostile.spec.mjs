@@ -191,6 +191,8 @@ const SURFACE = {
   'monitors() reads': { args: () => [50], call: (...a) => native.monitors().map((m) => [m.percentile(...a), ...READS.filter((r) => r !== 'reset').map((r) => m[r](...a))]) },
   loopInfo: { args: noArgs, call: (...a) => native.loopInfo(...a) },
   recentStalls: { args: noArgs, call: (...a) => native.recentStalls(...a) },
+  readLag: { args: () => [native.lag, { bounds: [1, 10] }], call: (...a) => native.readLag(...a), options: { at: 1, names: ['bounds', 'windowMs'] } },
+  readPool: { args: () => [native.pool, { bounds: [1, 10] }], call: (...a) => native.readPool(...a), options: { at: 1, names: ['bounds'] } },
   'pool.run': [
     {
       label: 'a hash task',

@@ -10,7 +10,9 @@
 //   4. so does an esbuild bundle of the same app (@nodeperf/native external, as
 //      the README says), and bundles made with --loader:.node=copy and =file;
 //   5. with the platform package hidden, require() throws a clear error, and the
-//      one command it names builds the addon from source in the installed package.
+//      one command it names builds the addon from source in the installed package;
+//   6. (with 3) @nodeperf/native/otel says which peer to install without
+//      @opentelemetry/api, and loads from CJS and ESM with it.
 //
 //   node scripts/test-package.js [--no-build] [--majors 20,22,24] [--skip-source-build]
 const { spawnSync } = require('node:child_process')
@@ -82,7 +84,7 @@ for (const target of [mainManifest.main, mainManifest.types, ...exportTargets(ma
 const missingMain = [...wanted].filter((f) => !mainFiles.has(f))
 expect(missingMain.length === 0, `main tarball holds LICENSE, README, every exports/main/types target (${wanted.size} files)`, missingMain.join(', '))
 const dts = [...mainFiles].filter((f) => f.endsWith('.d.ts'))
-expect(dts.includes('index.d.ts') && dts.includes('lib/prom.d.ts'), `main tarball holds the type definitions (${dts.join(', ')})`)
+expect(dts.includes('index.d.ts') && dts.includes('lib/prom.d.ts') && dts.includes('lib/otel.d.ts'), `main tarball holds the type definitions (${dts.join(', ')})`)
 const nodeInMain = [...mainFiles].filter((f) => f.endsWith('.node'))
 expect(nodeInMain.length === 0, 'main tarball holds no .node (binaries live in the platform packages)', nodeInMain.join(', '))
 expect(
@@ -172,6 +174,43 @@ function smoke(major, entry, what, expectBinaryUnder, extraEnv = {}) {
 for (const major of majors) {
   smoke(major, 'smoke.cjs', 'the installed package from CJS', platformDir)
   smoke(major, 'smoke.mjs', 'the installed package from ESM', platformDir)
+}
+
+// @nodeperf/native/otel: a clear error while its optional peer
+// @opentelemetry/api is not installed, and it loads from CJS and ESM and
+// registers its instruments (on the API's global provider) once it is.
+function otelRun(major) {
+  const r = run(nodes[major], ['missing.cjs', 'otel'], { cwd: app, env, timeout: 60_000 })
+  try {
+    return { r, out: JSON.parse(r.stdout.trim().split('\n').pop()) }
+  } catch {
+    return { r, out: {} }
+  }
+}
+// prom-client 15 depends on @opentelemetry/api itself: hide that copy for
+// the check without the peer.
+const otelApi = path.join(app, 'node_modules', '@opentelemetry', 'api')
+const otelApiPresent = fs.existsSync(otelApi)
+if (otelApiPresent) fs.renameSync(otelApi, `${otelApi}.hidden`)
+for (const major of majors) {
+  const { r, out } = otelRun(major)
+  expect(
+    r.status === 0 && out.loaded === false && out.code === 'ERR_NODEPERF_PEER_MISSING' && /npm install @opentelemetry\/api/.test(String(out.message)),
+    `Node ${major}: @nodeperf/native/otel without @opentelemetry/api: ERR_NODEPERF_PEER_MISSING says what to install`,
+    `${r.stdout}\n${r.stderr}`,
+  )
+}
+if (otelApiPresent) fs.renameSync(`${otelApi}.hidden`, otelApi)
+const otelInstall = run(npm, ['install', '--no-audit', '--no-fund', '@opentelemetry/api@1'], { cwd: app, env })
+if (expect(otelInstall.status === 0, 'npm install @opentelemetry/api@1 in the app', otelInstall.stderr)) {
+  for (const major of majors) {
+    const { r, out } = otelRun(major)
+    expect(
+      r.status === 0 && out.loaded === true && out.sameFromEsm === true && Array.isArray(out.names) && out.names.includes('nodejs.eventloop.delay.p99'),
+      `Node ${major}: with @opentelemetry/api installed, @nodeperf/native/otel loads from CJS and ESM and registers its instruments`,
+      `${r.stdout}\n${r.stderr}`,
+    )
+  }
 }
 
 // The README's quick start, as pasted: the first js block under "## Quick start".
