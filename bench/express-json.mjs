@@ -8,8 +8,8 @@
 // array's length) and GET /ping. This process is the client: per round
 // and arm (the arms' order alternates), it starts `--uploads` concurrent
 // uploads of the same `--mb` MB document (an array of records) and polls
-// /ping back to back on its own keep-alive socket until the last upload
-// is answered. Reported per arm: the ping latency p50 / p99 / max during
+// /ping every 5 ms (open loop, latency from when each ping was due, on its
+// own keep-alive agent) until the last upload is answered. Reported per arm: the ping latency p50 / p99 / max during
 // the uploads and the time from the first upload's start to the last
 // answer. A control round (pings only, no uploads) runs first. Ratios:
 // ping p99 express.json / ours (bar: >= 10), upload time ours /
@@ -67,23 +67,43 @@ function request(agent, port, method, path, body) {
   })
 }
 
+const PING_MS = 5
 const percentile = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.ceil((q / 100) * s.length) - 1)]
 }
 
-async function arm(port, arm, doc, uploads) {
-  const pingAgent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+/** The server's GC and lag figures since the last call. */
+async function stats(child) {
+  child.send('stats')
+  const [m] = await once(child, 'message')
+  return m
+}
+
+async function arm(child, port, arm, doc, uploads) {
+  const pingAgent = new http.Agent({ keepAlive: true, maxSockets: 64 })
   const uploadAgent = new http.Agent({ keepAlive: true, maxSockets: uploads })
   await request(pingAgent, port, 'GET', '/ping')
+  // Open loop: a ping every PING_MS whatever the answers do, its latency
+  // counted from when it was due (no coordinated omission: a 1 s block
+  // delays every ping due in it, not only the one in flight), so both arms
+  // serve the same ping load.
   let running = true
   const pings = []
+  const inFlight = new Set()
+  const start = performance.now()
+  let due = start
   const poller = (async () => {
     while (running) {
-      const t = performance.now()
-      await request(pingAgent, port, 'GET', '/ping')
-      pings.push(performance.now() - t)
+      const sent = due
+      const p = request(pingAgent, port, 'GET', '/ping').then(() => pings.push(performance.now() - sent))
+      inFlight.add(p)
+      p.finally(() => inFlight.delete(p))
+      due += PING_MS
+      const wait = due - performance.now()
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
     }
+    await Promise.all(inFlight)
   })()
   const t0 = performance.now()
   if (arm === 'control') {
@@ -97,7 +117,8 @@ async function arm(port, arm, doc, uploads) {
   await poller
   pingAgent.destroy()
   uploadAgent.destroy()
-  return { uploadMs, pings: pings.length, p50: percentile(pings, 50), p99: percentile(pings, 99), max: Math.max(...pings) }
+  const server = await stats(child)
+  return { uploadMs, pings: pings.length, p50: percentile(pings, 50), p99: percentile(pings, 99), max: Math.max(...pings), ...server }
 }
 
 async function main() {
@@ -108,15 +129,18 @@ async function main() {
   const child = fork(fileURLToPath(import.meta.url), ['--server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const [{ port }] = await once(child, 'message')
   console.log(`${machine()}; ${uploads} concurrent uploads of ${(doc.buf.length / 1e6).toFixed(1)} MB (${doc.count} records), ${rounds} rounds, ${new Date().toISOString()}`)
-  const fmt = (r) => `ping p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms (${r.pings} pings); uploads ${r.uploadMs.toFixed(0)} ms`
-  console.log(`control (no uploads): ${fmt(await arm(port, 'control', doc, uploads))}`)
-  await arm(port, 'ours', doc, uploads) // warm-up, both arms
-  await arm(port, 'ref', doc, uploads)
+  const fmt = (r) =>
+    `ping p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms (${r.pings} pings); uploads ${r.uploadMs.toFixed(0)} ms; ` +
+    `server: longest GC ${r.gcMaxMs.toFixed(1)} ms, lag max ${r.lagMaxMs.toFixed(1)} ms`
+  await stats(child)
+  console.log(`control (no uploads): ${fmt(await arm(child, port, 'control', doc, uploads))}`)
+  await arm(child, port, 'ours', doc, uploads) // warm-up, both arms
+  await arm(child, port, 'ref', doc, uploads)
   const results = { ref: [], ours: [] }
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 ? ['ours', 'ref'] : ['ref', 'ours']
     for (const name of order) {
-      const r = await arm(port, name, doc, uploads)
+      const r = await arm(child, port, name, doc, uploads)
       results[name].push(r)
       console.log(`round ${round + 1} ${name === 'ref' ? 'express.json()' : 'ours          '}: ${fmt(r)}`)
     }
@@ -139,6 +163,20 @@ async function serve() {
   const answer = (req, res) => res.json({ n: req.body.length })
   app.post('/ref/upload', express.json({ limit: '64mb' }), answer)
   app.post('/ours/upload', json({ limit: '64mb' }), answer)
+  // The server's own view of each arm: its longest GC pause and loop lag
+  // (read and reset by the client between arms).
+  const { PerformanceObserver } = await import('node:perf_hooks')
+  const { lag } = await import('@nodeperf/native')
+  let gcMax = 0
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMax = Math.max(gcMax, e.duration)
+  }).observe({ entryTypes: ['gc'] })
+  process.on('message', (m) => {
+    if (m !== 'stats') return
+    process.send({ gcMaxMs: gcMax, lagMaxMs: lag.max(), lagP99Ms: lag.p99() })
+    gcMax = 0
+    lag.reset()
+  })
   const server = app.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }))
   process.on('disconnect', () => process.exit(0))
 }
