@@ -287,25 +287,49 @@ export declare function overloaded(options?: PressureOptions): boolean
 
 /**
  * Middleware for `http`, Express and Connect: answers 503 with `Retry-After`
- * while {@link overloaded}, else calls `next()`.
+ * while {@link overloaded}, else calls `next()`. Requests `exclude` names
+ * are never shed; an `exclude` predicate's error goes to `next(err)`.
  */
 export declare const underPressure: {
   (
     options?: UnderPressureOptions,
-  ): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: () => void) => void
+  ): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: (err?: unknown) => void) => void
   /**
    * The Fastify plugin form: `app.register(underPressure.fastify, { maxLagMs: 50 })`
-   * adds an `onRequest` hook to the whole app that answers 503 with
-   * `Retry-After` while {@link overloaded}. Typed structurally, so Fastify
-   * is not a dependency of these types.
+   * adds an `onRequest` hook to the app's root instance, so it covers every
+   * route wherever it is registered; a route opts out with
+   * `config: { underPressure: false }`. Typed structurally, so Fastify is
+   * not a dependency of these types.
    */
-  fastify: (instance: { addHook(name: 'onRequest', hook: (...args: any[]) => void): unknown }, options: UnderPressureOptions, done: (err?: Error) => void) => void
+  fastify: (
+    instance: { addHook(name: 'onRequest', hook: (...args: any[]) => void): unknown },
+    options: UnderPressureOptions<FastifyRequestLike>,
+    done: (err?: Error) => void,
+  ) => void
 }
 
-/** Options of {@link underPressure}: {@link PressureOptions} and the Retry-After header. */
-export interface UnderPressureOptions extends PressureOptions {
+/**
+ * Options of {@link underPressure}: {@link PressureOptions}, the Retry-After
+ * header, and the requests never shed.
+ */
+export interface UnderPressureOptions<Req = import('node:http').IncomingMessage> extends PressureOptions {
   /** The Retry-After header, seconds. @default windowMs / 1000 */
   retryAfterS?: number
+  /**
+   * Requests never shed: paths, exact (`'/metrics'`) or a prefix ending in
+   * `*` (`'/health/*'`), matched against the path without its query
+   * string; or a predicate returning `true` for the requests to let
+   * through (given Fastify's request in the plugin form).
+   */
+  exclude?: readonly string[] | { bivariance(req: Req): boolean }['bivariance']
+}
+
+/** What the Fastify plugin's `exclude` predicate is given: Fastify's request, typed structurally. */
+export interface FastifyRequestLike {
+  url: string
+  method: string
+  headers: import('node:http').IncomingHttpHeaders
+  raw: import('node:http').IncomingMessage
 }
 
 /**

@@ -57,15 +57,29 @@ function evaluate(o) {
 
 /**
  * Middleware for `http`, Express and Connect: answers 503 with `Retry-After`
- * while {@link overloaded}, else calls `next()`.
+ * while {@link overloaded}, else calls `next()`. Requests `exclude` names
+ * are never shed (see {@link excludeOption}).
  *
- * @param {{ maxLagMs?: number, maxUtilization?: number, windowMs?: number, retryAfterS?: number }} [options]
- * @returns {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: () => void) => void}
+ * @param {{ maxLagMs?: number, maxUtilization?: number, windowMs?: number, retryAfterS?: number,
+ *   exclude?: string[] | ((req: import('node:http').IncomingMessage) => boolean) }} [options]
+ * @returns {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: (err?: unknown) => void) => void}
  */
 function underPressure(options) {
-  const { o, retryAfter } = sheddingOptions(options)
+  const { o, retryAfter, excluded } = sheddingOptions(options)
   return function underPressureMiddleware(req, res, next) {
     validateFunction(next, 'next')
+    let skip
+    try {
+      // Express rewrites req.url under a mount path; originalUrl is the request's.
+      skip = excluded(req, req.originalUrl ?? req.url)
+    } catch (err) {
+      next(err)
+      return
+    }
+    if (skip) {
+      next()
+      return
+    }
     const r = evaluate(o)
     if (!r.overloaded) {
       next()
@@ -102,16 +116,60 @@ function sheddingOptions(options) {
   const retryAfter = String(
     numberOption(options?.retryAfterS, 'options.retryAfterS', Math.ceil(o.windowMs / 1000), 1, 86_400, '>= 1 and <= 86400'),
   )
-  return { o, retryAfter }
+  return { o, retryAfter, excluded: excludeOption(options?.exclude) }
+}
+
+/**
+ * `options.exclude`: the requests never shed, as `(req, url) => boolean`.
+ * Either paths, each exact (`'/metrics'`) or a prefix ending in `*`
+ * (`'/health/*'` covers `/health/live` and `/health/`, not `/health`),
+ * matched against the URL's path (the query string ignored); or a
+ * predicate `(req) => boolean` given the request (Fastify's request in the
+ * plugin form), which returns true for the requests to let through.
+ */
+function excludeOption(exclude) {
+  if (exclude === undefined) return () => false
+  if (typeof exclude === 'function') {
+    validateFunction(exclude, 'options.exclude')
+    return (req) => {
+      const skip = exclude(req)
+      if (typeof skip !== 'boolean') throw invalidArgType('the value options.exclude returned', 'of type boolean', skip)
+      return skip
+    }
+  }
+  if (!Array.isArray(exclude)) throw invalidArgType('options.exclude', 'an array of paths or a function', exclude)
+  const exact = new Set()
+  const prefixes = []
+  exclude.forEach((path, i) => {
+    const name = `options.exclude[${i}]`
+    if (typeof path !== 'string') throw invalidArgType(name, 'of type string', path)
+    if (path[0] !== '/') throw invalidArgValue(name, path, "must be a path starting with '/'")
+    const star = path.indexOf('*')
+    if (star !== -1 && star !== path.length - 1) throw invalidArgValue(name, path, "may hold '*' only as its last character (a prefix)")
+    if (path.includes('?')) throw invalidArgValue(name, path, 'must be a path without a query string')
+    if (star === -1) exact.add(path)
+    else prefixes.push(path.slice(0, -1))
+  })
+  return (req, url) => {
+    if (typeof url !== 'string') return false
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    if (exact.has(path)) return true
+    for (const p of prefixes) if (path.startsWith(p)) return true
+    return false
+  }
 }
 
 const overloadBody = (r) => ({ status: 'overloaded', lagP99Ms: r.lagP99Ms, utilization: r.utilization })
 
 /**
  * The Fastify plugin form of underPressure: `app.register(underPressure.fastify,
- * { maxLagMs: 50 })` adds an `onRequest` hook to the whole app (not only the
- * plugin's encapsulation context) that answers 503 with Retry-After while
- * overloaded. Options as underPressure's.
+ * { maxLagMs: 50 })` adds an `onRequest` hook to the context it is
+ * registered in, as fastify-plugin does (not encapsulated): registered on
+ * the root or inside a plugin registered on the root, it covers every route
+ * of the app. Answers 503 with Retry-After while overloaded. Options as
+ * underPressure's (an `exclude` predicate is given Fastify's request); a
+ * route with `config: { underPressure: false }` is never shed.
  */
 function underPressureFastify(fastify, options, done) {
   validateFunction(done, 'done')
@@ -125,8 +183,32 @@ function underPressureFastify(fastify, options, done) {
     done(err)
     return
   }
-  const { o, retryAfter } = shed
-  fastify.addHook('onRequest', function underPressureHook(request, reply, next) {
+  const { o, retryAfter, excluded } = shed
+  // Every route of the app, wherever the plugin is registered: the hooks go
+  // on the root instance. Fastify makes each encapsulated context with
+  // Object.create(parent), so the root is the last Fastify instance up the
+  // prototype chain; its addHook also adds the hook to every context already
+  // made, and a route binds its context's hooks when the app gets ready.
+  const app = rootInstance(fastify)
+  // The per-route opt-out is checked once, where the route is declared.
+  app.addHook('onRoute', function underPressureRoute(route) {
+    const value = route.config?.underPressure
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw invalidArgType(`config.underPressure of route ${route.method} ${route.url}`, 'of type boolean', value)
+    }
+  })
+  app.addHook('onRequest', function underPressureHook(request, reply, next) {
+    let skip
+    try {
+      skip = request.routeOptions?.config?.underPressure === false || excluded(request, request.url)
+    } catch (err) {
+      next(err)
+      return
+    }
+    if (skip) {
+      next()
+      return
+    }
     const r = evaluate(o)
     if (!r.overloaded) {
       next()
@@ -136,6 +218,13 @@ function underPressureFastify(fastify, options, done) {
   })
   done()
 }
+/** The root of a Fastify instance's encapsulation tree. */
+function rootInstance(fastify) {
+  let root = fastify
+  for (let p = Object.getPrototypeOf(root); p !== null && typeof p.addHook === 'function'; p = Object.getPrototypeOf(p)) root = p
+  return root
+}
+
 // As fastify-plugin marks a plugin: register on the parent context, so the
 // hook covers every route, and name it in Fastify's plugin tree.
 underPressureFastify[Symbol.for('skip-override')] = true

@@ -1,0 +1,5 @@
+import { createRequire } from 'node:module'
+
+const fastify = createRequire(import.meta.url)('./fastify.js')
+
+export const { json, underPressure } = fastify
