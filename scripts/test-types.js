@@ -54,7 +54,7 @@ try {
     fs.symlinkSync(target, at, 'dir')
   }
   link(root, path.join(modules, '@nodeperf', 'native'))
-  for (const dep of ['prom-client', path.join('@types', 'node')]) {
+  for (const dep of ['prom-client', path.join('@opentelemetry', 'api'), path.join('@types', 'node')]) {
     link(fs.realpathSync(path.join(root, 'node_modules', dep)), path.join(modules, dep))
   }
   for (const f of fs.readdirSync(fixtures)) fs.copyFileSync(path.join(fixtures, f), path.join(scratch, f))

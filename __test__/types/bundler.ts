@@ -13,3 +13,10 @@ const fromRequire: readonly string[] = promCjs.metricNames
 void [p99, names, fromDefault, fromRequire]
 // @ts-expect-error require() gets module.exports, which has no default
 void promCjs.default
+
+// The other subpaths, both ways.
+import otel, { createMetricProducer } from '@nodeperf/native/otel'
+import { json } from '@nodeperf/native/express'
+import otelCjs = require('@nodeperf/native/otel')
+import fastifyCjs = require('@nodeperf/native/fastify')
+void [otel.metricNames, createMetricProducer(), json(), otelCjs.metricNames, fastifyCjs.json]

@@ -14,3 +14,11 @@ void [p99, names, listed]
 void prom.default
 // @ts-expect-error nor has the package's main entry
 void native.default
+
+// The other subpaths from CommonJS.
+import otel = require('@nodeperf/native/otel')
+import express = require('@nodeperf/native/express')
+import fastify = require('@nodeperf/native/fastify')
+void [otel.collectMetrics({ threads: 'self' }), otel.createMetricProducer(), express.json({ strict: true }), fastify.json]
+// @ts-expect-error module.exports of the otel entry has no default
+void otel.default

@@ -33,3 +33,12 @@ collectMetrics({ worker: process.pid, compat: { prefix: 'app_' } })
 collectMetrics({ worker: false, compat: true })
 // @ts-expect-error worker is a label value or false
 collectMetrics({ worker: true })
+
+// The other subpaths as ESM.
+import otel, { collectMetrics as otelMetrics, createMetricProducer } from '@nodeperf/native/otel'
+import { json as expressJson, underPressure as expressPressure } from '@nodeperf/native/express'
+import { json as fastifyJson } from '@nodeperf/native/fastify'
+const otelNames: string[] = otelMetrics({ threads: 'self' })
+const producer = createMetricProducer({ buckets: [0.001, 0.01] })
+const otelListed: readonly string[] = otel.metricNames
+void [otelNames, producer, otelListed, expressJson({ limit: '1mb' }), expressPressure({ exclude: ['/metrics'] }), fastifyJson]

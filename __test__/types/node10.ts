@@ -13,3 +13,10 @@ const same: readonly string[] = prom.metricNames === metricNames ? prom.metricNa
 void [p99, p50, names, same]
 // @ts-expect-error the CommonJS module has no default export
 void prom.default
+
+// The other subpaths through typesVersions, both ways.
+import { createMetricProducer } from '@nodeperf/native/otel'
+import { json } from '@nodeperf/native/express'
+import otel = require('@nodeperf/native/otel')
+import fastify = require('@nodeperf/native/fastify')
+void [createMetricProducer(), json(), otel.metricNames, fastify.underPressure]
