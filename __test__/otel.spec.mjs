@@ -282,7 +282,9 @@ test('readLag and readPool: public, cumulative, never reset by reads or by monit
 test('the otel module reads through the public API only', () => {
   const source = readFileSync(fileURLToPath(new URL('../lib/otel.js', import.meta.url)), 'utf8')
   const requires = [...source.matchAll(/require\(\s*'([^']+)'\s*\)/g)].map((m) => m[1]).sort()
-  assert.deepEqual(requires, ['../package.json', './errors.js', './lag.js', './pool.js', './read.js', './validate.js', '@opentelemetry/api'])
+  // prom-options.js: the default buckets, shared with the prom exporter.
+  assert.deepEqual(requires, ['../package.json', './errors.js', './lag.js', './pool.js', './prom-options.js', './read.js', './validate.js'])
+  assert.match(source, /requirePeer\('@nodeperf\/native\/otel', '@opentelemetry\/api'/)
   // From lag.js and pool.js, only what index.js exports.
   assert.match(source, /^const \{ lag, monitors \} = require\('\.\/lag\.js'\)$/m)
   assert.match(source, /^const \{ Pool, pool: defaultPool \} = require\('\.\/pool\.js'\)$/m)

@@ -141,6 +141,21 @@ function peerMissing(feature, pkg, range, cause) {
   return err
 }
 
+/**
+ * `require(pkg)` of an optional peer dependency; when it is not installed,
+ * `ERR_NODEPERF_PEER_MISSING` naming `feature` and the `range` to install.
+ */
+function requirePeer(feature, pkg, range) {
+  try {
+    return require(pkg)
+  } catch (e) {
+    if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes(`'${pkg}'`)) {
+      throw peerMissing(feature, pkg, range, e)
+    }
+    throw e
+  }
+}
+
 /** `ERR_NODEPERF_SIDECAR`: the sidecar could not start, for `reason`. */
 function sidecarError(reason, cause) {
   const err = make('ERR_NODEPERF_SIDECAR', reason, '', '')
@@ -186,6 +201,7 @@ module.exports = {
   outOfRange,
   outOfRangeAs,
   peerMissing,
+  requirePeer,
   sidecarError,
   stringTooLong,
 }

@@ -27,32 +27,17 @@
 const { lag, monitors } = require('./lag.js')
 const { readLag, readPool } = require('./read.js')
 const { Pool, pool: defaultPool } = require('./pool.js')
-const { invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, peerMissing } = require('./errors.js')
+const { invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, requirePeer } = require('./errors.js')
 const { validateObject, validateOptions, numberOption } = require('./validate.js')
 const { version: VERSION } = require('../package.json')
 
-function loadApi() {
-  try {
-    return require('@opentelemetry/api')
-  } catch (e) {
-    if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes("'@opentelemetry/api'")) {
-      throw peerMissing('@nodeperf/native/otel', '@opentelemetry/api', '>=1.3.0 <2', e)
-    }
-    throw e
-  }
-}
+const loadApi = () => requirePeer('@nodeperf/native/otel', '@opentelemetry/api', '>=1.3.0 <2')
 
 /** The instrumentation scope of everything registered here. */
 const SCOPE = Object.freeze({ name: '@nodeperf/native', version: VERSION })
 
-/** Default lag buckets (seconds): log-spaced from 50 µs to 10 s, as the prom exporter's. */
-const DEFAULT_BUCKETS = Object.freeze([
-  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-])
-/** Default pool task time buckets (seconds): 10 µs to 10 s, as the prom exporter's. */
-const DEFAULT_POOL_BUCKETS = Object.freeze([
-  0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10,
-])
+// The default buckets are the prom exporter's (seconds).
+const { DEFAULT_BUCKETS, DEFAULT_POOL_BUCKETS } = require('./prom-options.js')
 const DEFAULT_WINDOW_MS = 60_000
 
 // Semantic conventions (experimental, nodejs.*): gauges over our window.

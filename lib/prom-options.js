@@ -6,19 +6,10 @@
 const v8 = require('node:v8')
 const { isMainThread } = require('node:worker_threads')
 const { Pool, pool: defaultPool } = require('./pool.js')
-const { invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, peerMissing } = require('./errors.js')
+const { invalidArgType, invalidArgValue, isRevokedProxy, outOfRange, requirePeer } = require('./errors.js')
 const { validateObject, validateOptions } = require('./validate.js')
 
-function loadPromClient() {
-  try {
-    return require('prom-client')
-  } catch (e) {
-    if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes("'prom-client'")) {
-      throw peerMissing('@nodeperf/native/prom', 'prom-client', '>= 14', e)
-    }
-    throw e
-  }
-}
+const loadPromClient = () => requirePeer('@nodeperf/native/prom', 'prom-client', '>= 14')
 
 /** Default lag buckets (seconds): log-spaced from 50 µs to 10 s. */
 const DEFAULT_BUCKETS = Object.freeze([
