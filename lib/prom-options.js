@@ -83,6 +83,8 @@ function checkOptions(options) {
   const pools = checkPools(options.pools, labels)
   const gcOn = options.gc === undefined ? true : options.gc
   if (typeof gcOn !== 'boolean') throw invalidArgType('options.gc', 'of type boolean', gcOn)
+  const processes = options.processes === undefined ? false : options.processes
+  if (typeof processes !== 'boolean') throw invalidArgType('options.processes', 'of type boolean', processes)
   return {
     register: prom,
     prefix,
@@ -96,6 +98,7 @@ function checkOptions(options) {
     heapStatistics,
     pools,
     gc: gcOn,
+    processes,
   }
 }
 
@@ -184,6 +187,7 @@ function differences(a, b) {
     heapStatistics: a.heapStatistics === b.heapStatistics,
     pools: a.pools.length === b.pools.length && a.pools.every((p, i) => p.name === b.pools[i].name && p.pool === b.pools[i].pool),
     gc: a.gc === b.gc,
+    processes: a.processes === b.processes,
   }
   return Object.keys(same).filter((k) => !same[k])
 }

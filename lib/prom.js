@@ -158,43 +158,48 @@ function collectMetrics(options) {
 
   enableExport(o.windowMs)
   const loops = o.threads === 'all' ? monitors : () => [lag]
+  // With `processes`, one read of the group's shared memory per scrape (the
+  // other processes' loops and pools, as each publishes them; never their
+  // own loop's help), cached like the local read.
+  const readGroup = o.processes ? scrapeCache(() => groupSeries(o)) : () => []
   const read = scrapeCache(() =>
     loops()
-      .map((m) => ({ thread: m.thread, x: readExport(m, o.buckets, o.windowMs) }))
-      .filter((r) => r.x !== null),
+      .map((m) => ({ base: labels, thread: m.thread, x: readExport(m, o.buckets, o.windowMs) }))
+      .filter((r) => r.x !== null)
+      .concat(readGroup().flatMap((p) => p.loops.map(({ thread, x }) => ({ base: p.labels, thread, x })))),
   )
-  const lbl = (thread, extra) => ({ ...labels, thread, ...extra })
+  const lbl = (thread, extra, base = labels) => ({ ...base, thread, ...extra })
 
   const collectors = [
     collector(register, n(NAMES.lag), 'Event-loop lag: how long an event arriving at a random moment waited; one observation per microsecond of loop time', 'histogram', 'sum', () => {
       const values = []
-      for (const { thread, x } of read()) {
+      for (const { base, thread, x } of read()) {
         for (let i = 0; i < o.buckets.length; i++) {
-          values.push({ labels: lbl(thread, { le: o.buckets[i] }), value: x.buckets[i], metricName: `${n(NAMES.lag)}_bucket` })
+          values.push({ labels: lbl(thread, { le: o.buckets[i] }, base), value: x.buckets[i], metricName: `${n(NAMES.lag)}_bucket` })
         }
         const count = x.buckets[o.buckets.length]
-        values.push({ labels: lbl(thread, { le: '+Inf' }), value: count, metricName: `${n(NAMES.lag)}_bucket` })
-        values.push({ labels: lbl(thread), value: x.sum, metricName: `${n(NAMES.lag)}_sum` })
-        values.push({ labels: lbl(thread), value: count, metricName: `${n(NAMES.lag)}_count` })
+        values.push({ labels: lbl(thread, { le: '+Inf' }, base), value: count, metricName: `${n(NAMES.lag)}_bucket` })
+        values.push({ labels: lbl(thread, {}, base), value: x.sum, metricName: `${n(NAMES.lag)}_sum` })
+        values.push({ labels: lbl(thread, {}, base), value: count, metricName: `${n(NAMES.lag)}_count` })
       }
       return values
     }),
     collector(register, n(NAMES.lagMax), `Longest event-loop busy period in the last ${o.windowMs / 1000} s`, 'gauge', 'max', () =>
-      read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.windowMax })),
+      read().map(({ base, thread, x }) => ({ labels: lbl(thread, {}, base), value: x.windowMax })),
     ),
     // Quantile series must be typed summary (promtool rejects a gauge with a
     // quantile label): a summary over the sliding window, quantiles only.
     collector(register, n(NAMES.lagQuantile), `Event-loop lag quantiles over the last ${o.windowMs / 1000} s`, 'summary', 'max', () =>
-      read().flatMap(({ thread, x }) => QUANTILES.map(([q, k]) => ({ labels: lbl(thread, { quantile: q }), value: x[k] }))),
+      read().flatMap(({ base, thread, x }) => QUANTILES.map(([q, k]) => ({ labels: lbl(thread, { quantile: q }, base), value: x[k] }))),
     ),
     collector(register, n(NAMES.utilization), `Event-loop utilisation over the last ${o.windowMs / 1000} s`, 'gauge', 'average', () =>
-      read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.windowUtilization })),
+      read().map(({ base, thread, x }) => ({ labels: lbl(thread, {}, base), value: x.windowUtilization })),
     ),
     collector(register, n(NAMES.stalls), 'Event-loop busy periods longer than the stall threshold (lag.configure stallThresholdMs)', 'counter', 'sum', () =>
-      read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.stallsTotal })),
+      read().map(({ base, thread, x }) => ({ labels: lbl(thread, {}, base), value: x.stallsTotal })),
     ),
     collector(register, n(NAMES.stallSeconds), 'Total length of those stalls', 'counter', 'sum', () =>
-      read().map(({ thread, x }) => ({ labels: lbl(thread), value: x.stallSecondsTotal })),
+      read().map(({ base, thread, x }) => ({ labels: lbl(thread, {}, base), value: x.stallSecondsTotal })),
     ),
     // At most 20 culprit labels per process (the first seen), then
     // culprit="other": the label set stays bounded however many distinct
@@ -206,7 +211,9 @@ function collectMetrics(options) {
     ),
     collector(register, n(NAMES.heapUtilization), 'V8 heap used / heap size limit of the collecting thread (alert at 0.75-0.85)', 'gauge', 'max', () => {
       const h = o.heapStatistics()
-      return h ? [{ labels: { ...labels }, value: h.used_heap_size / h.heap_size_limit }] : []
+      const own = h ? [{ labels: { ...labels }, value: h.used_heap_size / h.heap_size_limit }] : []
+      // The other processes' main-thread heaps, as each last published them.
+      return own.concat(readGroup().filter((p) => p.heap !== null).map((p) => ({ labels: { ...p.labels }, value: p.heap.ratio })))
     }),
   ]
 
@@ -229,16 +236,18 @@ function collectMetrics(options) {
     return { threads: a[0], queued: a[1], active: a[2], ops }
   }
   const readPools = scrapeCache(() => [
-    { extra: {}, p: unpackPool(defaultPoolMetrics(o.poolBuckets)) },
-    ...o.pools.map(({ name, pool }) => ({ extra: { pool: name }, p: unpackPool(poolMetrics(pool, o.poolBuckets)) })),
+    { base: labels, extra: {}, p: unpackPool(defaultPoolMetrics(o.poolBuckets)) },
+    ...o.pools.map(({ name, pool }) => ({ base: labels, extra: { pool: name }, p: unpackPool(poolMetrics(pool, o.poolBuckets)) })),
+    // Each other process's default pool, null until it made one.
+    ...readGroup().map((g) => ({ base: g.labels, extra: {}, p: unpackPool(g.pool) })),
   ])
   const poolHistogram = (name, field) => () => {
     const values = []
-    for (const { extra, p } of readPools()) {
+    for (const { base, extra, p } of readPools()) {
       if (p === null) continue
       for (const x of p.ops) {
         const h = x[field]
-        const l = { ...labels, ...extra, op: x.op }
+        const l = { ...base, ...extra, op: x.op }
         for (let i = 0; i < nb; i++) {
           values.push({ labels: { ...l, le: o.poolBuckets[i] }, value: h[i], metricName: `${name}_bucket` })
         }
@@ -250,14 +259,14 @@ function collectMetrics(options) {
     return values
   }
   const poolGauge = (field) => () =>
-    readPools().map(({ extra, p }) => ({ labels: { ...labels, ...extra }, value: p === null ? 0 : p[field] }))
+    readPools().map(({ base, extra, p }) => ({ labels: { ...base, ...extra }, value: p === null ? 0 : p[field] }))
   collectors.push(
     collector(register, n(NAMES.poolThreads), 'Threads of the default pool (0 until it is first used); pools from createPool() carry a pool label', 'gauge', 'sum', poolGauge('threads')),
     collector(register, n(NAMES.poolQueue), 'Tasks waiting in the pool', 'gauge', 'sum', poolGauge('queued')),
     collector(register, n(NAMES.poolActive), 'Tasks running on the pool', 'gauge', 'sum', poolGauge('active')),
     collector(register, n(NAMES.poolTasks), 'Tasks of the pool by op and outcome', 'counter', 'sum', () =>
-      readPools().flatMap(({ extra, p }) =>
-        p === null ? [] : p.ops.flatMap((x) => OUTCOMES.map((outcome, i) => ({ labels: { ...labels, ...extra, op: x.op, outcome }, value: x.outcomes[i] }))),
+      readPools().flatMap(({ base, extra, p }) =>
+        p === null ? [] : p.ops.flatMap((x) => OUTCOMES.map((outcome, i) => ({ labels: { ...base, ...extra, op: x.op, outcome }, value: x.outcomes[i] }))),
       ),
     ),
     collector(register, n(NAMES.poolWait), 'Time tasks waited in the pool before a thread took them', 'histogram', 'sum', poolHistogram(n(NAMES.poolWait), 'wait')),
@@ -291,6 +300,21 @@ function collectMetrics(options) {
   for (const c of collectors) register.registerMetric(c)
   registered.set(register, { options: o, names, first: collectors[0] })
   return [...names]
+}
+
+/**
+ * The other processes of this process's group (in a cluster primary: its
+ * workers), read from shared memory: their loops' export reads and pool
+ * metrics, each with the labels its own collectMetrics would give it
+ * (`worker="<cluster.worker.id>"`, or the pid outside a cluster), on top
+ * of this call's static labels. Processes whose segment could not be read
+ * are left out (group.processes() reports them with their error).
+ */
+function groupSeries(o) {
+  return require('./group.js')
+    .readGroupExport(o.buckets, o.poolBuckets, o.windowMs)
+    .filter((p) => p.pid !== process.pid && Array.isArray(p.loops))
+    .map((p) => ({ ...p, heap: p.heap ?? null, labels: { ...o.labels, worker: String(p.workerId ?? p.pid) } }))
 }
 
 /** Registry → what collectMetrics registered there: `{ options, names, first }` (first: the lag histogram). */
