@@ -135,6 +135,11 @@ pub struct GroupProcess {
 }
 
 const MS: f64 = 1e6;
+/// A loop counts as busy at the publish (so busy since, while the publisher
+/// is fresh) once its busy period has passed 1 ms: the threshold the
+/// monitor folds an ongoing busy period in at. A loop in its poll shows a
+/// few µs there (the idle counter is updated at poll return).
+const BUSY_MIN_NS: u64 = 1_000_000;
 
 fn view(d: &ProcData, now: u64) -> (f64, Vec<GroupLoop>) {
     let p = &d.proc_;
@@ -146,7 +151,7 @@ fn view(d: &ProcData, now: u64) -> (f64, Vec<GroupLoop>) {
         .loops
         .iter()
         .map(|l: &LoopPayload| {
-            let extra = if fresh && l.running && l.stalled_for_ns > 0 {
+            let extra = if fresh && l.running && l.stalled_for_ns >= BUSY_MIN_NS {
                 now.saturating_sub(l.at_ns)
             } else {
                 0
