@@ -76,6 +76,19 @@ test('a blocked process: its stalledFor grows while it is stuck, then it counts 
   c.send('exit')
 })
 
+test('stall culprits: the group read names the code that ran the last stall', async () => {
+  const c = await groupChild('culprit', 20, 'idle', { GROUP_CHILD_CULPRITS: '1' })
+  children.push(c)
+  const main = () => group.processes({ name: 'culprit' })[0]?.loops.find((l) => l.thread === 'main')
+  assert.equal((await until(main, (l) => l !== undefined)).culprit, null)
+  c.send('block 600')
+  await c.next((v) => v.unblocked !== undefined)
+  const l = await until(main, (x) => x.culprit !== null)
+  assert.match(l.culprit, /spinInGroupChild/)
+  assert.ok(Buffer.byteLength(l.culprit) <= 256)
+  c.send('exit')
+})
+
 test('export equality: the group read of an idle process equals its own readExport, buckets and sum, pool too', async () => {
   const c = await groupChild('export', 20, 'export')
   children.push(c)
