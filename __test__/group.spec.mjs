@@ -119,6 +119,8 @@ test('export equality: the group read of an idle process equals its own readExpo
   }
   assert.ok(compared >= 1, 'no trial where the child stayed idle around the read')
   assert.throws(() => readGroupExport(BOUNDS, POOL_BOUNDS, 30000, { name: 'export' }), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => readGroupExport('x', POOL_BOUNDS, 60000, { name: 'export' }), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => readGroupExport([1, 0.5], POOL_BOUNDS, 60000, { name: 'export' }), { code: 'ERR_INVALID_ARG_VALUE' })
   c.send('exit')
 })
 
