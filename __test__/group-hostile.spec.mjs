@@ -115,6 +115,7 @@ test('tampered markers and segments: that process comes back with error.code, th
     'wrong magic': () => fs.writeFileSync(fakePath, markerBytes({ magic: 'XXXXXXXX', pid: process.pid, start, fd: 3, size }), { mode: 0o600 }),
     'huge size': () => fs.writeFileSync(fakePath, markerBytes({ pid: process.pid, start, fd: 3, size: 1n << 50n }), { mode: 0o600 }),
     'fd of another file': () => fs.writeFileSync(fakePath, markerBytes({ pid: process.pid, start, fd: otherFd, size }), { mode: 0o600 }),
+    'fd of a pipe or device': () => fs.writeFileSync(fakePath, markerBytes({ pid: process.pid, start, fd: 1, size }), { mode: 0o600 }),
     'fd not open': () => fs.writeFileSync(fakePath, markerBytes({ pid: process.pid, start, fd: 999999, size }), { mode: 0o600 }),
     'another process named inside': () => fs.writeFileSync(fakePath, markerBytes({ pid: real.pid, start, fd: 3, size }), { mode: 0o600 }),
     'open to others': () => {
@@ -137,6 +138,10 @@ test('tampered markers and segments: that process comes back with error.code, th
     assert.equal(good.error, null, `${name}: the real process still reads`)
   }
   assert.equal(seen.symlink, 'ELOOP')
+  assert.equal(seen['fd not open'], 'ENOENT')
+  for (const name of ['garbage', 'truncated', 'wrong magic', 'huge size', 'fd of another file', 'fd of a pipe or device', 'another process named inside', 'open to others']) {
+    assert.equal(seen[name], 'ERR_NODEPERF_GROUP_SEGMENT', `${name}: ${seen[name]}`)
+  }
   fs.rmSync(fakePath, { force: true })
   fs.closeSync(otherFd)
   fs.rmSync(other)
