@@ -78,6 +78,37 @@ test('a reader killed with SIGKILL mid-reading; a new reader reads the group', a
   writer.send('exit')
 })
 
+test('a deleted marker is put back by its writer; a stopped writer is reported stale, not extrapolated', async () => {
+  const c = await spawnChild('restore', 20)
+  const marker = join(dir, `nrestore.${c.pid}`)
+  fs.rmSync(marker)
+  assert.deepEqual(group.processes({ name: 'restore' }), [])
+  // The publisher checks its marker every ~2 s (a hang guard bounds the wait).
+  await until(() => group.processes({ name: 'restore' }), (ps) => ps.length === 1 && ps[0].pid === c.pid)
+  assert.ok(fs.existsSync(marker))
+
+  // Busy, then SIGSTOPped: the publisher stops too. Once its last publish
+  // is older than 3 intervals, stalledFor stays at the published value
+  // while ageMs keeps growing.
+  c.send('block 4000')
+  await c.next((v) => v.blocking !== undefined)
+  const main = () => group.processes({ name: 'restore' })[0]
+  await until(main, (p) => p.loops[0].stalledFor > 200)
+  c.child.kill('SIGSTOP')
+  try {
+    const stale = await until(main, (p) => p.ageMs > 200)
+    await sleep(300)
+    const later = main()
+    assert.ok(later.ageMs > stale.ageMs, `${stale.ageMs} then ${later.ageMs}`)
+    assert.equal(later.loops[0].stalledFor, stale.loops[0].stalledFor)
+    assert.equal(later.publishedAt, stale.publishedAt)
+    assert.equal(later.error, null)
+  } finally {
+    c.child.kill('SIGCONT')
+  }
+  c.child.kill('SIGKILL')
+})
+
 test('two groups in one directory do not see each other', async () => {
   const a = await spawnChild('left', 20)
   const b = await spawnChild('right', 20)
