@@ -89,6 +89,22 @@ test('stall culprits: the group read names the code that ran the last stall', as
   c.send('exit')
 })
 
+test('stall culprits, precise mode: the group read names the code of the stall still in progress', async () => {
+  const c = await groupChild('precise', 20, 'idle', { GROUP_CHILD_CULPRITS: 'precise' })
+  children.push(c)
+  const main = () => group.processes({ name: 'precise' })[0]?.loops.find((l) => l.thread === 'main')
+  assert.equal((await until(main, (l) => l !== undefined)).culprit, null)
+  c.send('block 4000')
+  await c.next((v) => v.blocking !== undefined)
+  // Seen while the loop is still stuck in it (stalledFor still growing).
+  const l = await until(main, (x) => x.culprit !== null)
+  assert.match(l.culprit, /spinInGroupChild/)
+  assert.ok(l.stalledFor > 0, JSON.stringify(l))
+  assert.equal(l.stalls, 0, 'the stall has not ended yet')
+  await c.next((v) => v.unblocked !== undefined)
+  c.send('exit')
+})
+
 test('export equality: the group read of an idle process equals its own readExport, buckets and sum, pool too', async () => {
   const c = await groupChild('export', 20, 'export')
   children.push(c)
