@@ -63,11 +63,11 @@ if (cluster.isWorker) {
   const oursTimes = []
   const aggr = { ok: 0, failed: 0, times: [], errors: new Map() }
   console.log(`workers ${W}, block ${BLOCK_MS} ms on worker ${stuck.id} (pid ${stuck.process.pid}); one scrape of each per second`)
-  console.log('t(s)  ours(ms)  workers-in-ours  stuck.stalledFor(ms)  aggregator')
   stuck.send({ block: BLOCK_MS })
   const t0 = performance.now()
   let second = 0
   const pendingAggr = []
+  const rows = []
   while (performance.now() - t0 < BLOCK_MS - 1000) {
     second++
     const nextAt = t0 + second * 1000
@@ -97,10 +97,13 @@ if (cluster.isWorker) {
     oursTimes.push(ms)
     const p = native.group.processes().find((x) => x.pid === stuck.process.pid)
     const stalled = p ? p.loops.find((l) => l.thread === 'main').stalledFor : NaN
+    rows.push(() => `${String(rows.length + 1).padStart(4)}  ${ms.toFixed(2).padStart(8)}  ${String(seriesWorkers(text).size).padStart(15)}  ${stalled.toFixed(0).padStart(20)}  ${aggrLine.text}`)
     await new Promise((r) => setTimeout(r, Math.max(0, nextAt - performance.now())))
-    console.log(`${String(second).padStart(4)}  ${ms.toFixed(2).padStart(8)}  ${String(seriesWorkers(text).size).padStart(15)}  ${stalled.toFixed(0).padStart(20)}  ${aggrLine.text}`)
   }
+  // The AggregatorRegistry's outcome of each second is known once all settle.
   await Promise.allSettled(pendingAggr)
+  console.log('t(s)  ours(ms)  workers-in-ours  stuck.stalledFor(ms)  aggregator (started at the same second)')
+  for (const row of rows) console.log(row())
   const q = (xs, f) => {
     const s = [...xs].sort((a, b) => a - b)
     return s[Math.min(s.length - 1, Math.ceil(f * s.length) - 1)]

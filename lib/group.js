@@ -117,7 +117,7 @@ function keyFor(options, fn) {
   if (joined !== null) return joined.key
   throw binding.__error(
     'ERR_NODEPERF_NO_GROUP',
-    `group.${fn}() has no group to read: this process is not a cluster primary and joined none; call group.join(name) (or set NODEPERF_GROUP=<name>) in the processes to read, and pass { name }`,
+    `${fn} has no group to read: this process is not a cluster primary and joined none; call group.join(name) (or set NODEPERF_GROUP=<name>) in the processes to read, and pass { name }`,
     '',
     '',
   )
@@ -131,7 +131,7 @@ const orNull = (v) => (v === undefined ? null : v)
  * process whose segment cannot be read comes back with `error` set.
  */
 function processes(options) {
-  const key = keyFor(options, 'processes')
+  const key = keyFor(options, 'group.processes()')
   return binding.groupRead(key).map((p) => ({
     pid: p.pid,
     workerId: orNull(p.workerId),
@@ -155,13 +155,14 @@ function readGroupExport(boundsSeconds, poolBoundsSeconds, windowMs, options) {
   validateBounds(boundsSeconds, 'boundsSeconds')
   validateBounds(poolBoundsSeconds, 'poolBoundsSeconds')
   if (typeof windowMs !== 'number') throw invalidArgType('windowMs', 'of type number', windowMs)
-  const key = keyFor(options, 'readGroupExport')
+  const key = keyFor(options, 'readGroupExport()')
   const n = boundsSeconds.length
   return binding.groupReadExport(key, boundsSeconds, poolBoundsSeconds, windowMs).map((p) => ({
     pid: p.pid,
     workerId: orNull(p.workerId),
     loops: p.loops.map((l) => ({ thread: l.thread, x: l.x == null ? null : unpackExport(l.x, n) })),
     pool: orNull(p.pool),
+    heap: orNull(p.heap),
     error: orNull(p.error),
   }))
 }
@@ -200,4 +201,4 @@ autoJoin()
 
 const group = { join, leave, current, processes }
 
-module.exports = { group, readGroupExport }
+module.exports = { group, readGroupExport, keyFor }

@@ -85,6 +85,8 @@ function checkOptions(options) {
   if (typeof gcOn !== 'boolean') throw invalidArgType('options.gc', 'of type boolean', gcOn)
   const processes = options.processes === undefined ? false : options.processes
   if (typeof processes !== 'boolean') throw invalidArgType('options.processes', 'of type boolean', processes)
+  // Fails now, not at the first scrape, when there is no group to read.
+  if (processes) require('./group.js').keyFor(undefined, 'collectMetrics({ processes: true })')
   return {
     register: prom,
     prefix,

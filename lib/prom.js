@@ -166,7 +166,7 @@ function collectMetrics(options) {
     loops()
       .map((m) => ({ base: labels, thread: m.thread, x: readExport(m, o.buckets, o.windowMs) }))
       .filter((r) => r.x !== null)
-      .concat(readGroup().flatMap((p) => p.loops.map(({ thread, x }) => ({ base: p.labels, thread, x })))),
+      .concat(readGroup().flatMap((p) => p.loops.filter((l) => l.x !== null).map(({ thread, x }) => ({ base: p.labels, thread, x })))),
   )
   const lbl = (thread, extra, base = labels) => ({ ...base, thread, ...extra })
 
@@ -313,8 +313,8 @@ function collectMetrics(options) {
 function groupSeries(o) {
   return require('./group.js')
     .readGroupExport(o.buckets, o.poolBuckets, o.windowMs)
-    .filter((p) => p.pid !== process.pid && Array.isArray(p.loops))
-    .map((p) => ({ ...p, heap: p.heap ?? null, labels: { ...o.labels, worker: String(p.workerId ?? p.pid) } }))
+    .filter((p) => p.pid !== process.pid && p.error === null)
+    .map((p) => ({ ...p, labels: { ...o.labels, worker: String(p.workerId ?? p.pid) } }))
 }
 
 /** Registry → what collectMetrics registered there: `{ options, names, first }` (first: the lag histogram). */

@@ -122,6 +122,22 @@ pub struct GroupHeap {
     pub at: f64,
 }
 
+impl From<(u64, u64, f64)> for GroupHeap {
+    /// `(used, limit, at)` as published.
+    fn from((used, limit, at): (u64, u64, f64)) -> Self {
+        Self {
+            used: used as f64,
+            limit: limit as f64,
+            ratio: if limit > 0 {
+                used as f64 / limit as f64
+            } else {
+                0.0
+            },
+            at,
+        }
+    }
+}
+
 #[napi(object)]
 pub struct GroupProcess {
     pub pid: u32,
@@ -216,16 +232,7 @@ pub fn group_read(env: &Env, key: String) -> napi::Result<Vec<GroupProcess>> {
                             rejected: c[5],
                         }
                     }),
-                    heap: p.heap.map(|(used, limit, at)| GroupHeap {
-                        used: used as f64,
-                        limit: limit as f64,
-                        ratio: if limit > 0 {
-                            used as f64 / limit as f64
-                        } else {
-                            0.0
-                        },
-                        at,
-                    }),
+                    heap: p.heap.map(GroupHeap::from),
                     error: None,
                 }
             }
@@ -247,6 +254,8 @@ pub struct GroupExportProcess {
     pub worker_id: Option<f64>,
     pub loops: Vec<GroupExportLoop>,
     pub pool: Option<Float64Array>,
+    /// The main thread's heap as last pushed (heap utilisation gauge).
+    pub heap: Option<GroupHeap>,
     pub error: Option<GroupError>,
 }
 
@@ -339,6 +348,7 @@ pub fn group_read_export(
             worker_id: None,
             loops: Vec::new(),
             pool: None,
+            heap: None,
             error: None,
         };
         match r.data {
@@ -356,6 +366,7 @@ pub fn group_read_export(
                     .or_throw(env);
                 }
                 p.worker_id = d.proc_.worker_id.map(|w| w as f64);
+                p.heap = d.proc_.heap.map(GroupHeap::from);
                 let mut read = || -> Result<(), GroupErr> {
                     for l in &d.loops {
                         p.loops.push(GroupExportLoop {
