@@ -13,10 +13,10 @@
 // time. docs/cluster.md says what each step can and cannot do.
 
 const cluster = require('node:cluster')
-const os = require('node:os')
 const { EventEmitter } = require('node:events')
-const { clusterError, invalidArgType, invalidArgValue } = require('./errors.js')
-const { integerOption, numberOption, validateFunction, validateKeys, validateObject, validateOptions } = require('./validate.js')
+const { clusterError } = require('./errors.js')
+const { supervisorOptions } = require('./cluster-options.js')
+const { drain } = require('./cluster-drain.js')
 
 /** The primary's exit codes when the supervisor ends the process (`exit: true`). */
 const exitCodes = Object.freeze({
@@ -29,77 +29,6 @@ const exitCodes = Object.freeze({
   /** A second SIGTERM/SIGINT during shutdown: every worker SIGKILLed at once. */
   forced: 3,
 })
-
-const OPTIONS = ['workers', 'exec', 'args', 'env', 'stuckMs', 'pollMs', 'graceMs', 'shutdownMs', 'backoff', 'crashLoop', 'signals', 'exit', 'log']
-const BACKOFF = ['initialMs', 'maxMs', 'factor', 'resetMs']
-const CRASH_LOOP = ['crashes', 'windowMs']
-const DAY = 86_400_000
-
-function supervisorOptions(options) {
-  validateOptions(options)
-  const o = options ?? {}
-  validateKeys(o, 'options', OPTIONS, `the options are ${OPTIONS.join(', ')}`)
-  const workers = integerOption(o.workers, 'options.workers', os.availableParallelism(), 1, 1024)
-  if (o.exec !== undefined && typeof o.exec !== 'string') throw invalidArgType('options.exec', 'of type string', o.exec)
-  if (o.args !== undefined) {
-    if (!Array.isArray(o.args)) throw invalidArgType('options.args', 'an instance of Array', o.args)
-    o.args.forEach((a, i) => {
-      if (typeof a !== 'string') throw invalidArgType(`options.args[${i}]`, 'of type string', a)
-    })
-  }
-  if (o.env !== undefined) validateObject(o.env, 'options.env')
-  const stuckMs = numberOption(o.stuckMs, 'options.stuckMs', 0, 0, DAY, `>= 0 and <= ${DAY}`)
-  if (stuckMs > 0 && stuckMs < 10) throw invalidArgValue('options.stuckMs', stuckMs, 'must be 0 (off) or at least 10')
-  const pollMs = numberOption(o.pollMs, 'options.pollMs', stuckMs > 0 ? Math.min(250, stuckMs / 4) : 250, 1, 60_000, '>= 1 and <= 60000')
-  const graceMs = numberOption(o.graceMs, 'options.graceMs', 10_000, 0, DAY, `>= 0 and <= ${DAY}`)
-  const shutdownMs = numberOption(o.shutdownMs, 'options.shutdownMs', 30_000, 0, DAY, `>= 0 and <= ${DAY}`)
-  validateOptions(o.backoff, 'options.backoff')
-  const b = o.backoff ?? {}
-  validateKeys(b, 'options.backoff', BACKOFF, `its fields are ${BACKOFF.join(', ')}`)
-  const initialMs = numberOption(b.initialMs, 'options.backoff.initialMs', 100, 0, DAY, `>= 0 and <= ${DAY}`)
-  const backoff = {
-    initialMs,
-    maxMs: numberOption(b.maxMs, 'options.backoff.maxMs', Math.max(30_000, initialMs), initialMs, DAY, `>= options.backoff.initialMs (${initialMs}) and <= ${DAY}`),
-    factor: numberOption(b.factor, 'options.backoff.factor', 2, 1, 1000, '>= 1 and <= 1000'),
-    resetMs: numberOption(b.resetMs, 'options.backoff.resetMs', 10_000, 0, DAY, `>= 0 and <= ${DAY}`),
-  }
-  validateOptions(o.crashLoop, 'options.crashLoop')
-  const c = o.crashLoop ?? {}
-  validateKeys(c, 'options.crashLoop', CRASH_LOOP, `its fields are ${CRASH_LOOP.join(', ')}`)
-  const crashLoop = {
-    crashes: integerOption(c.crashes, 'options.crashLoop.crashes', 5, 1, 1_000_000),
-    windowMs: numberOption(c.windowMs, 'options.crashLoop.windowMs', 60_000, 1, DAY, `>= 1 and <= ${DAY}`),
-  }
-  for (const name of ['signals', 'exit']) {
-    if (o[name] !== undefined && typeof o[name] !== 'boolean') throw invalidArgType(`options.${name}`, 'of type boolean', o[name])
-  }
-  let log = defaultLog
-  if (o.log === false) log = null
-  else if (o.log !== undefined) {
-    if (typeof o.log !== 'function') throw invalidArgType('options.log', 'of type function or false', o.log)
-    validateFunction(o.log, 'options.log') // not a revoked Proxy
-    log = o.log
-  }
-  return {
-    workers,
-    exec: o.exec,
-    args: o.args === undefined ? undefined : [...o.args],
-    env: o.env,
-    stuckMs,
-    pollMs,
-    graceMs,
-    shutdownMs,
-    backoff,
-    crashLoop,
-    signals: o.signals ?? true,
-    exit: o.exit ?? true,
-    log,
-  }
-}
-
-function defaultLog(event) {
-  process.stderr.write(`nodeperf cluster: ${event.message}\n`)
-}
 
 /** `fn (url:line)` of a stall culprit, or a hint when there is none. */
 function describeCulprit(culprit) {
@@ -546,60 +475,6 @@ class Supervisor extends EventEmitter {
 
 function stoppedError(what) {
   return clusterError('ERR_NODEPERF_SUPERVISOR_STOPPED', `${what}() after shutdown began`)
-}
-
-const kDrain = Symbol('nodeperf.drain')
-
-/**
- * For a cluster worker's HTTP server: makes `server.close()` (which
- * `worker.disconnect()` calls, from the primary or the worker) drain
- * instead of waiting on keep-alive sockets: idle connections close at
- * once, responses in flight and requests that arrive afterwards on an open
- * connection are sent with `Connection: close`, and each connection closes
- * once its response is done. Returns `server`.
- *
- * @template {import('node:http').Server} S
- * @param {S} server
- * @returns {S}
- */
-function drain(server) {
-  if (
-    server === null ||
-    typeof server !== 'object' ||
-    typeof server.close !== 'function' ||
-    typeof server.on !== 'function' ||
-    typeof server.closeIdleConnections !== 'function'
-  ) {
-    throw invalidArgType('server', 'an instance of http.Server or https.Server', server)
-  }
-  if (server[kDrain]) return server
-  let draining = false
-  const inFlight = new Set()
-  const closeIdle = () => server.closeIdleConnections()
-  server.on('request', (req, res) => {
-    inFlight.add(res)
-    res.once('close', () => inFlight.delete(res))
-    res.once('finish', () => {
-      if (draining) setImmediate(closeIdle)
-    })
-    if (draining && !res.headersSent) res.setHeader('Connection', 'close')
-  })
-  const close = server.close
-  Object.defineProperty(server, 'close', {
-    configurable: true,
-    writable: true,
-    value: function close_(...args) {
-      if (!draining) {
-        draining = true
-        for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close')
-      }
-      const r = Reflect.apply(close, this, args)
-      closeIdle()
-      return r
-    },
-  })
-  server[kDrain] = true
-  return server
 }
 
 module.exports = { supervise, drain, exitCodes }
