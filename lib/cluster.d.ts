@@ -111,9 +111,8 @@ export interface ShutdownResult {
   code: number
   /** Worker ids SIGKILLed at the deadline. */
   killed: number[]
+  /** `'shutdown'`, `'crash-loop'`, or the signal (`'SIGTERM'`, `'SIGINT'`). */
   reason: string
-  /** The crash-loop error (`ERR_NODEPERF_CRASH_LOOP`) when that stopped it. */
-  error?: Error & { code: string }
 }
 
 export interface Supervisor extends EventEmitter {

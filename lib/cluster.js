@@ -73,16 +73,7 @@ function supervise(options) {
   }
   const o = supervisorOptions(options)
   if (active !== null) {
-    throw clusterError('ERR_NODEPERF_SUPERVISOR_ACTIVE', 'a supervisor already runs in this process; shut it down before starting another')
-  }
-  if (o.stuckMs > 0) {
-    try {
-      require.resolve('./group.js')
-    } catch (cause) {
-      const err = clusterError('ERR_NODEPERF_GROUP_UNAVAILABLE', 'options.stuckMs needs the shared-memory view (lib/group.js), which this build does not have')
-      err.cause = cause
-      throw err
-    }
+    throw clusterError('ERR_NODEPERF_SUPERVISOR', 'a supervisor already runs in this process; shut it down before starting another')
   }
   const supervisor = new Supervisor(o)
   active = supervisor
@@ -218,8 +209,7 @@ class Supervisor extends EventEmitter {
       const fields = { id: worker.id, pid: worker.process.pid, code, signal, crashes: count, windowMs, limit: crashes }
       this.#event('crash', { ...fields, delayMs: null }, `${who(worker)} ${exitedHow(code, signal)} (crash ${count} of ${crashes} in ${seconds(windowMs)})`)
       this.#event('crash-loop', fields, message)
-      const error = clusterError('ERR_NODEPERF_CRASH_LOOP', message)
-      this.#stop('crash-loop', error).then((result) => {
+      this.#stop('crash-loop').then((result) => {
         if (this.#o.exit) process.exit(exitCodes.crashLoop)
         return result
       })
@@ -353,7 +343,7 @@ class Supervisor extends EventEmitter {
         fresh.once('exit', onExit)
       })
       if (!listening) {
-        const err = clusterError('ERR_NODEPERF_RESTART_FAILED', `rolling restart stopped: the replacement of ${who(old)} exited before it listened; ${who(old)} keeps running`)
+        const err = clusterError('ERR_NODEPERF_SUPERVISOR', `rolling restart stopped: the replacement of ${who(old)} exited before it listened; ${who(old)} keeps running`)
         throw err
       }
       if (this.#state !== 'running') throw stoppedError('restart')
@@ -393,10 +383,10 @@ class Supervisor extends EventEmitter {
    * Does not exit the process itself; a signal does (with `exit: true`).
    */
   shutdown() {
-    return this.#stop('shutdown', null)
+    return this.#stop('shutdown')
   }
 
-  #stop(reason, error) {
+  #stop(reason) {
     if (this.#stopping) return this.#stopping
     this.#state = 'stopping'
     clearInterval(this.#poll)
@@ -428,12 +418,11 @@ class Supervisor extends EventEmitter {
       }
       waitAll().then(() => {
         clearTimeout(deadline)
-        const code = error ? exitCodes.crashLoop : killed.length > 0 ? exitCodes.deadline : exitCodes.clean
+        const code = reason === 'crash-loop' ? exitCodes.crashLoop : killed.length > 0 ? exitCodes.deadline : exitCodes.clean
         this.#state = 'stopped'
         this.#removeSignalHandlers()
         if (active === this) active = null
         const result = { code, killed, reason }
-        if (error) result.error = error
         this.#event('stopped', result, `stopped (${reason}), ${killed.length} worker${killed.length === 1 ? '' : 's'} SIGKILLed; exit code ${code}`)
         resolve(result)
       })
@@ -459,7 +448,7 @@ class Supervisor extends EventEmitter {
       process.exit(exitCodes.forced)
     }
     this.#event('signal', { signal, forced: false }, `${signal}: graceful shutdown (send it again to force)`)
-    this.#stop(signal, null).then(({ code }) => {
+    this.#stop(signal).then(({ code }) => {
       if (this.#o.exit) process.exit(code)
     })
   }
@@ -474,7 +463,7 @@ class Supervisor extends EventEmitter {
 }
 
 function stoppedError(what) {
-  return clusterError('ERR_NODEPERF_SUPERVISOR_STOPPED', `${what}() after shutdown began`)
+  return clusterError('ERR_NODEPERF_SUPERVISOR', `${what}() after shutdown began`)
 }
 
 module.exports = { supervise, drain, exitCodes }

@@ -165,9 +165,9 @@ function sidecarError(reason, cause) {
 
 /**
  * The cluster supervisor's own failures (lib/cluster.js):
- * `ERR_NODEPERF_NOT_PRIMARY`, `ERR_NODEPERF_SUPERVISOR_ACTIVE`,
- * `ERR_NODEPERF_SUPERVISOR_STOPPED`, `ERR_NODEPERF_CRASH_LOOP`,
- * `ERR_NODEPERF_RESTART_FAILED`, `ERR_NODEPERF_GROUP_UNAVAILABLE`. Built
+ * `ERR_NODEPERF_NOT_PRIMARY` (supervise() in a cluster worker) and
+ * `ERR_NODEPERF_SUPERVISOR` (a second supervisor, restart() after
+ * shutdown began, a rolling restart whose replacement died). Built
  * here, not by the native error model: they concern processes only, never
  * reach Rust, and the addon need not be rebuilt for them. A plain `Error`
  * with `code`, its message said in full by the caller.
