@@ -447,6 +447,111 @@ export interface LoopInfo {
 /** What this thread's event loop is, seen from the addon. */
 export declare function loopInfo(): LoopInfo
 
+// ---------------------------------------------------------------------------
+// The process group (cross-process registry in shared memory)
+
+/** Options of {@link Group.join}. */
+export interface GroupJoinOptions {
+  /**
+   * How often this process publishes, in ms (an integer, 10..10000).
+   * @default 100
+   */
+  intervalMs?: number
+  /**
+   * Span of the published window figures (p50 … utilization), in ms; the
+   * prom integration's `windowMs` must be the same.
+   * @default 60000
+   */
+  windowMs?: number
+}
+
+/** What {@link Group.current} returns. */
+export interface GroupCurrent {
+  /** `n<name>` for a named group, `c<primary pid>-<its start time>` for a cluster's. */
+  key: string
+  /** The name given to `join` (or `NODEPERF_GROUP`); null for a cluster group. */
+  name: string | null
+  /** Joined automatically as a cluster worker. */
+  cluster: boolean
+  intervalMs: number
+}
+
+/** One loop of a process of the group, as last published. Times in ms. */
+export interface GroupLoop {
+  /** `'main'` or `'worker-<threadId>'`. */
+  thread: string
+  running: boolean
+  /**
+   * How long the loop has been busy without polling. While the publisher is
+   * fresh (published within 3 intervals), the time since the publish is
+   * added to a loop that was busy then; otherwise the published value.
+   */
+  stalledFor: number
+  /** Busy share over the window. */
+  utilization: number
+  /** Stalls since the process started (never reset). */
+  stalls: number
+  stalledMs: number
+  p50: number
+  p90: number
+  p99: number
+  p999: number
+  /** Longest wait in the window. */
+  max: number
+  /** Label of the code that ran this thread's last stall with a culprit (stall culprits on), at most 256 bytes. */
+  culprit: string | null
+}
+
+/** One process of the group, as last published. */
+export interface GroupProcess {
+  pid: number
+  /** `cluster.worker.id` of that process, or null. */
+  workerId: number | null
+  /** Epoch ms of the last publish (null with `error`). */
+  publishedAt: number | null
+  /** How long ago that was, in ms (monotonic clock). */
+  ageMs: number | null
+  loops: GroupLoop[]
+  /** The process's default pool; null until it exists. */
+  pool: { threads: number; queued: number; active: number; completed: number; failed: number; rejected: number } | null
+  /** The main thread's heap (`used`/`limit` bytes, `at` epoch ms of the figures). */
+  heap: { used: number; limit: number; ratio: number; at: number } | null
+  /** Set when this process's segment could not be read (the others still come back). */
+  error: { code: string; message: string } | null
+}
+
+/** Options of {@link Group.processes}. */
+export interface GroupReadOptions {
+  /** A named group to read; default: this cluster primary's group, or the group this process joined. */
+  name?: string
+}
+
+/**
+ * The process group: every process of a group publishes its loops' state
+ * into shared memory from a native thread; any process of the group reads
+ * all of them without IPC, so a stuck process is seen stuck while it is.
+ * A cluster worker joins its primary's group at load (`NODEPERF_GROUP=off`
+ * turns that off); `NODEPERF_GROUP=<name>` joins a named group at load.
+ */
+export interface Group {
+  /**
+   * Joins the named group (`/^[A-Za-z0-9_.-]{1,64}$/`), main thread only.
+   * Throws `ERR_NODEPERF_GROUP_JOINED` if this process is in another group.
+   */
+  join(name: string, options?: GroupJoinOptions): { key: string; pid: number }
+  /** Leaves the group: stops publishing and removes this process's marker. */
+  leave(): void
+  /** The group joined, or null. */
+  current(): GroupCurrent | null
+  /**
+   * Every process of the group. Throws `ERR_NODEPERF_NO_GROUP` when there
+   * is no default group and no `name` is given.
+   */
+  processes(options?: GroupReadOptions): GroupProcess[]
+}
+
+export declare const group: Group
+
 /**
  * Every error this package throws or rejects with carries a stable `code`:
  * Node's own (`ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`, `ABORT_ERR`, …) for

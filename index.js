@@ -18,6 +18,7 @@
 // - lib/read.js     what exporters read: `readLag`, `readPool` (cumulative, never reset)
 // - lib/prom.js     prom-client metrics (`@nodeperf/native/prom`)
 // - lib/otel.js     OpenTelemetry metrics (`@nodeperf/native/otel`)
+// - lib/group.js    cross-process registry in shared memory: `group`
 // - lib/errors.js, lib/validate.js   the one error and argument-check kit
 
 const { lag, monitors, loopInfo, recentStalls } = require('./lib/lag.js')
@@ -30,6 +31,7 @@ const { AbortError } = require('./lib/errors.js')
 const { memory } = require('./lib/memory.js')
 const { heap } = require('./lib/heap.js')
 const { readLag, readPool } = require('./lib/read.js')
+const { group } = require('./lib/group.js')
 
 module.exports = {
   lag,
@@ -51,5 +53,6 @@ module.exports = {
   startSidecar,
   memory,
   heap,
+  group,
   AbortError,
 }

@@ -22,6 +22,7 @@ export const {
   startSidecar,
   memory,
   heap,
+  group,
   parseJsonSync,
   AbortError,
 } = native

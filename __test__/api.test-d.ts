@@ -3,6 +3,8 @@
 // marked @ts-expect-error (an unused @ts-expect-error is itself an error).
 import {
   AbortError,
+  group,
+  type GroupProcess,
   heap,
   type HeapSummary,
   type HeapDiffById,
@@ -304,3 +306,16 @@ lag.onStall(100, (s) => {
 collectMetrics({ gc: false })
 const stopped: boolean = memory.stopGcStats()
 void stopped
+
+// The process group.
+const joinedGroup: { key: string; pid: number } = group.join('api', { intervalMs: 50 })
+void joinedGroup
+const seen: GroupProcess[] = group.processes({ name: 'api' })
+const stuckMs: number = seen[0].loops[0].stalledFor
+const culpritText: string | null = seen[0].loops[0].culprit
+void [stuckMs, culpritText]
+const inGroup = group.current()
+if (inGroup !== null) void (inGroup.name satisfies string | null)
+group.leave()
+// @ts-expect-error intervalMs is a number
+group.join('api', { intervalMs: '50' })

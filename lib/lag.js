@@ -203,7 +203,15 @@ const EXPORT_FIELDS = binding.exportFields()
 function readExport(monitor, bounds, windowMs) {
   const a = binding.lagExportRead(monitor, bounds, windowMs)
   if (a === null) return null
-  const n = bounds.length + 1
+  return unpackExport(a, bounds.length)
+}
+
+/**
+ * A packed export read (`lagExportRead`'s Float64Array, or the group
+ * reader's copy of one) as `readExport` returns it, for `nBounds` bounds.
+ */
+function unpackExport(a, nBounds) {
+  const n = nBounds + 1
   const r = { buckets: a.subarray(0, n) }
   for (let k = 0; k < EXPORT_FIELDS.length; k++) r[EXPORT_FIELDS[k]] = a[n + k]
   return r
@@ -226,4 +234,4 @@ function recentStalls() {
   return culprits.recentStalls()
 }
 
-module.exports = { lag, monitors, loopInfo, enableExport, readExport, windowRead, recentStalls, setStallExtra }
+module.exports = { lag, monitors, loopInfo, enableExport, readExport, unpackExport, windowRead, recentStalls, setStallExtra }

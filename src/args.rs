@@ -178,6 +178,14 @@ pub fn make_error(env: &Env, code: String, a: String, b: String, c: String) -> U
         "ERR_NODEPERF_LOCATOR_STOPPED" => Error::LocatorStopped,
         "ERR_NODEPERF_INSPECTOR_IN_USE" => Error::InspectorInUse { reason: a },
         "ERR_NODEPERF_INSPECTOR" => Error::Inspector { reason: a },
+        "ERR_NODEPERF_NO_GROUP" => Error::Group {
+            code: "ERR_NODEPERF_NO_GROUP",
+            message: a,
+        },
+        "ERR_NODEPERF_GROUP_JOINED" => Error::Group {
+            code: "ERR_NODEPERF_GROUP_JOINED",
+            message: a,
+        },
         _ => Error::InvalidArgValue {
             name: "code".into(),
             reason: format!("is not a code the façade may build: {code}"),

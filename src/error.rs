@@ -115,6 +115,9 @@ pub enum Error {
     HeapDifferentProcess { reason: String },
     /// A snapshot file that could not be opened or read. The `code` is the
     /// OS's own (`ENOENT`, `EISDIR`, `EACCES`, ...), as `node:fs` errors have.
+    /// A group (cross-process registry) failure: `code` is the OS's own
+    /// (`EACCES`, ...) or one of the `ERR_NODEPERF_GROUP_*` / `NO_GROUP` codes.
+    Group { code: &'static str, message: String },
     HeapFile {
         path: String,
         os_code: &'static str,
@@ -170,6 +173,7 @@ impl Error {
             Self::HeapLayout { .. } => "ERR_NODEPERF_HEAP_LAYOUT",
             Self::HeapDifferentProcess { .. } => "ERR_NODEPERF_HEAP_DIFFERENT_PROCESS",
             Self::HeapFile { os_code, .. } => os_code,
+            Self::Group { code, .. } => code,
         }
     }
 
@@ -272,6 +276,7 @@ impl fmt::Display for Error {
                 Some(at) => write!(f, "{file} is not a valid heap snapshot: {reason} (at byte {at})"),
                 None => write!(f, "{file} is not a valid heap snapshot: {reason}"),
             },
+            Self::Group { message, .. } => f.write_str(message),
             Self::HeapLayout { file, reason } => {
                 write!(f, "{file} has a heap snapshot layout this version does not know: {reason}")
             }
@@ -390,6 +395,10 @@ mod tests {
             },
             Error::Inspector {
                 reason: "-32000".into(),
+            },
+            Error::Group {
+                code: "ERR_NODEPERF_NO_GROUP",
+                message: "not in a group".into(),
             },
         ];
         for e in own {

@@ -4,6 +4,7 @@
 mod alloc;
 mod args;
 mod error;
+mod group;
 mod hdr;
 mod heap;
 mod info;
@@ -17,6 +18,7 @@ mod uv;
 
 pub use args::make_error;
 pub use error::{Error, JsClass};
+pub use group::*;
 pub use info::{attach, error_for_test, loop_info, LoopInfo};
 pub use json::{
     json_check_bytes_sync, json_check_string_sync, json_plan_bytes_sync, json_plan_string_sync,

@@ -262,6 +262,30 @@ impl LagHistogram {
     pub fn total_weight(&self) -> u64 {
         self.hist.len()
     }
+
+    /// Significant digits of the underlying histogram.
+    pub fn digits(&self) -> u8 {
+        self.hist.sigfig()
+    }
+
+    /// The recorded buckets as `(value, count)`, lowest first: with
+    /// [`Self::from_pairs`], the histogram as data (the group segment).
+    pub fn pairs(&self) -> Vec<(u64, u64)> {
+        crate::hdr::pairs(&self.hist)
+    }
+
+    /// A histogram of `digits` digits holding `pairs` (from [`Self::pairs`]):
+    /// the same buckets and counts, so `cumulative` and
+    /// `weighted_sum_s_us` give exactly what the original gives. Only the
+    /// histogram's buckets travel: periods, busy and observed time are 0.
+    pub fn from_pairs(digits: u8, pairs: &[(u64, u64)]) -> Result<Self, String> {
+        if !(1..=5).contains(&digits) {
+            return Err(format!("{digits} significant digits"));
+        }
+        let mut h = Self::with_digits(digits);
+        crate::hdr::fill(&mut h.hist, pairs)?;
+        Ok(h)
+    }
 }
 
 /// Spreads the uniform distribution on `[lo, hi]` over slices, calling

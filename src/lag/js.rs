@@ -197,6 +197,12 @@ pub fn lag_export_read(
     let r = monitor
         .inner
         .export_read(&bounds_ns, window_span_ns(window_ms))?;
+    Some(Float64Array::new(pack_export(&r)))
+}
+
+/// Packs an export read as `lagExportRead` returns it (the group reader
+/// packs the reads it rebuilds with this too).
+pub(crate) fn pack_export(r: &super::monitor::ExportRead) -> Vec<f64> {
     let w = &r.window;
     let s = |ns: u64| ns as f64 / 1e9;
     let mut out: Vec<f64> = r.cumulative.iter().map(|ns| (ns / 1_000) as f64).collect();
@@ -215,7 +221,7 @@ pub fn lag_export_read(
         w.utilization,
     ];
     out.extend_from_slice(&fields);
-    Some(Float64Array::new(out))
+    out
 }
 
 /// The names of the fields `lagExportRead` packs after the histogram counts,
@@ -244,7 +250,7 @@ pub fn export_fields() -> Vec<&'static str> {
 
 /// The window span for `window_ms`, as `enable_export` and `export_read`
 /// both round it (a multiple of the slot count, 1 s .. 1 day).
-fn window_span_ns(window_ms: f64) -> u64 {
+pub(crate) fn window_span_ns(window_ms: f64) -> u64 {
     let ns = (window_ms.clamp(1_000.0, 86_400_000.0) * NS_PER_MS) as u64;
     let slots = super::window::SLOTS as u64;
     ns / slots * slots

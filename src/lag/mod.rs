@@ -2,11 +2,11 @@
 //! long a randomly arriving event waits, for every loop in the process. See
 //! `README.md` beside this file for why it is built on busy periods.
 
-mod histogram;
-mod js;
+pub(crate) mod histogram;
+pub(crate) mod js;
 mod local;
-mod monitor;
-mod registry;
+pub(crate) mod monitor;
+pub(crate) mod registry;
 mod stalls;
 mod watchdog;
 mod window;
@@ -19,5 +19,6 @@ pub use js::{
 };
 pub use local::LocalLag;
 pub use stalls::{
-    culprit_counts, stalls_capture, stalls_recent, stalls_record, CulpritCount, RecentStalls,
+    culprit_counts, last_culprit, stalls_capture, stalls_recent, stalls_record, CulpritCount,
+    RecentStalls,
 };

@@ -472,26 +472,12 @@ impl Monitor {
     /// still in progress is folded in (the counts only grow when it ends and
     /// is recorded in full, so the cumulative series stay monotone).
     pub fn export_read(&self, bounds_ns: &[u64], span_ns: u64) -> Option<ExportRead> {
-        let (ongoing_idle, ongoing) = self.ongoing_cycle();
-        let now = uv::hrtime();
-        let mut hists = self.hists.lock();
-        let export = hists.export.as_mut()?;
         let lifetime_read = |lifetime: &LagHistogram| {
             let mut cumulative = lifetime.cumulative(bounds_ns);
             cumulative.push(lifetime.total_weight());
             (cumulative, lifetime.weighted_sum_s_us())
         };
-        let window = export.windows.iter_mut().find(|w| w.span_ns() == span_ns)?;
-        // The window sees the cycle in progress (its idle time too: a loop
-        // idle for a minute has a window of idle time, not an empty one).
-        let (window_hist, window_max) = window.read(now, ongoing_idle, ongoing);
-        let window = WindowRead::of(&window_hist, window_max);
-        let (cumulative, sum_s_us) = if ongoing >= ONGOING_MIN_NS {
-            lifetime_read(&export.lifetime.with_ongoing(ongoing))
-        } else {
-            lifetime_read(&export.lifetime)
-        };
-        drop(hists);
+        let ((cumulative, sum_s_us), window) = self.export_visit(span_ns, lifetime_read)?;
         Some(ExportRead {
             cumulative,
             sum_s_us,
@@ -499,6 +485,42 @@ impl Monitor {
             stalled_ns_total: self.stalled_ns_total.load(Ordering::Relaxed),
             window,
         })
+    }
+
+    /// What [`Self::export_read`] reads, given to `f` as the lifetime
+    /// histogram (the busy period in progress folded in, as there) while
+    /// the lock is held, with the window figures; the group publisher
+    /// copies the histogram out of it, so a reader in another process
+    /// computes buckets with the very code and data `export_read` uses.
+    pub fn export_visit<R>(
+        &self,
+        span_ns: u64,
+        f: impl FnOnce(&LagHistogram) -> R,
+    ) -> Option<(R, WindowRead)> {
+        let (ongoing_idle, ongoing) = self.ongoing_cycle();
+        let now = uv::hrtime();
+        let mut hists = self.hists.lock();
+        let export = hists.export.as_mut()?;
+        let window = export.windows.iter_mut().find(|w| w.span_ns() == span_ns)?;
+        // The window sees the cycle in progress (its idle time too: a loop
+        // idle for a minute has a window of idle time, not an empty one).
+        let (window_hist, window_max) = window.read(now, ongoing_idle, ongoing);
+        let window = WindowRead::of(&window_hist, window_max);
+        let r = if ongoing >= ONGOING_MIN_NS {
+            f(&export.lifetime.with_ongoing(ongoing))
+        } else {
+            f(&export.lifetime)
+        };
+        drop(hists);
+        Some((r, window))
+    }
+
+    /// `(stalls_total, stalled_ns_total)`: never reset.
+    pub fn stall_totals(&self) -> (u64, u64) {
+        (
+            self.stalls_total.load(Ordering::Relaxed),
+            self.stalled_ns_total.load(Ordering::Relaxed),
+        )
     }
 }
 

@@ -38,6 +38,8 @@ struct Stalls {
     recorded: u64,
     labels: Vec<String>,
     counters: Vec<Counter>,
+    /// Per thread, the culprit label of its last stall that named one.
+    last: Vec<(String, String)>,
 }
 
 static STALLS: Mutex<Stalls> = Mutex::new(Stalls {
@@ -46,6 +48,7 @@ static STALLS: Mutex<Stalls> = Mutex::new(Stalls {
     recorded: 0,
     labels: Vec::new(),
     counters: Vec::new(),
+    last: Vec::new(),
 });
 
 impl Stalls {
@@ -70,6 +73,10 @@ impl Stalls {
         }
         self.ring.push_back(entry);
         self.recorded += 1;
+        if kind != "unknown" {
+            self.last.retain(|(t, _)| t != thread);
+            self.last.push((thread.to_owned(), culprit.to_owned()));
+        }
         let culprit = self.label_for(culprit);
         match self
             .counters
@@ -141,6 +148,16 @@ pub fn stalls_recent() -> RecentStalls {
     }
 }
 
+/// The culprit label of `thread`'s most recent stall that named one (the
+/// group publisher's read).
+pub fn last_culprit(thread: &str) -> Option<String> {
+    let s = STALLS.lock();
+    s.last
+        .iter()
+        .find(|(t, _)| t == thread)
+        .map(|(_, c)| c.clone())
+}
+
 /// One culprit counter.
 #[napi(object)]
 pub struct CulpritCount {
@@ -178,6 +195,7 @@ mod tests {
             recorded: 0,
             labels: Vec::new(),
             counters: Vec::new(),
+            last: Vec::new(),
         }
     }
 

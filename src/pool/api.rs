@@ -459,3 +459,9 @@ fn packed_metrics(core: &PoolCore, bounds: &[f64]) -> Float64Array {
     let bounds_ns: Vec<u64> = bounds.iter().map(|b| (b * 1e9) as u64).collect();
     Float64Array::new(core.metrics(&bounds_ns))
 }
+
+/// The default pool's metrics before packing, or None until it exists
+/// (the group publisher's read).
+pub fn default_metrics_parts() -> Option<crate::pool::core::MetricsParts> {
+    Some(DEFAULT.get()?.metrics_parts())
+}

@@ -105,16 +105,7 @@ const OK: usize = 0;
 const ERROR: usize = 1;
 const ABORTED: usize = 2;
 const REJECTED: usize = 3;
-const OUTCOMES: usize = 4;
-
-/// Cumulative counts (at or below each bound, then the total) and the sum
-/// (in seconds) of one histogram of nanoseconds, appended to `out`.
-fn cumulative(h: &Histogram<u64>, bounds_ns: &[u64], out: &mut Vec<f64>) {
-    let (counts, sum_ns) = crate::hdr::cumulative(h, bounds_ns);
-    out.extend(counts.iter().map(|c| *c as f64));
-    out.push(h.len() as f64);
-    out.push(sum_ns / 1e9);
-}
+pub const OUTCOMES: usize = 4;
 
 /// `{ p50, p99, max, mean }` in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -417,29 +408,43 @@ impl PoolCore {
     /// wait histogram (cumulative counts per bound, total, sum in seconds)
     /// and the run histogram (the same).
     pub fn metrics(&self, bounds_ns: &[u64]) -> Vec<f64> {
-        let mut out = vec![
-            self.threads as f64,
-            self.queued.load(Ordering::Relaxed) as f64,
-            self.active.load(Ordering::Relaxed) as f64,
+        pack_metrics(&self.metrics_parts(), bounds_ns)
+    }
+
+    /// What [`Self::metrics`] packs, before packing: the group publisher
+    /// copies it to shared memory and a reader packs it with
+    /// [`pack_metrics`], so both give the same figures.
+    pub fn metrics_parts(&self) -> MetricsParts {
+        let head = [
+            self.threads as u64,
+            self.queued.load(Ordering::Relaxed) as u64,
+            self.active.load(Ordering::Relaxed) as u64,
         ];
-        for op in Op::PUBLIC {
-            let i = op as usize;
-            out.extend(
-                self.outcomes[i]
-                    .iter()
-                    .map(|c| c.load(Ordering::Relaxed) as f64),
-            );
-            let mut wait = Histogram::<u64>::new(2).expect("valid");
-            let mut run = Histogram::<u64>::new(2).expect("valid");
-            for t in &self.times {
-                let t = t.lock();
-                let _ = wait.add(&t.by_op[i].0);
-                let _ = run.add(&t.by_op[i].1);
-            }
-            cumulative(&wait, bounds_ns, &mut out);
-            cumulative(&run, bounds_ns, &mut out);
+        let ops = Op::PUBLIC
+            .iter()
+            .map(|op| {
+                let i = *op as usize;
+                let outcomes: [u64; OUTCOMES] =
+                    std::array::from_fn(|k| self.outcomes[i][k].load(Ordering::Relaxed));
+                let mut wait = Histogram::<u64>::new(2).expect("valid");
+                let mut run = Histogram::<u64>::new(2).expect("valid");
+                for t in &self.times {
+                    let t = t.lock();
+                    let _ = wait.add(&t.by_op[i].0);
+                    let _ = run.add(&t.by_op[i].1);
+                }
+                (outcomes, wait, run)
+            })
+            .collect();
+        MetricsParts {
+            head,
+            counts: [
+                self.completed.load(Ordering::Relaxed),
+                self.failed.load(Ordering::Relaxed),
+                self.rejected.load(Ordering::Relaxed),
+            ],
+            ops,
         }
-        out
     }
 
     /// Runs `f` on one of the pool's threads, outside the task accounting
@@ -471,6 +476,9 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         "a panic without a message".into()
     }
 }
+
+mod metrics;
+pub use metrics::{pack_metrics, MetricsParts};
 
 #[cfg(test)]
 mod tests;

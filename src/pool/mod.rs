@@ -13,6 +13,8 @@ mod sync;
 mod tables;
 pub mod tasks;
 
+pub use api::default_metrics_parts;
+pub use core::{pack_metrics, MetricsParts};
 pub use tables::{pool_tables, PoolTables};
 
 pub use api::{
