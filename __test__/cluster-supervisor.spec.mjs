@@ -275,6 +275,55 @@ test('a second SIGTERM during shutdown SIGKILLs the workers and exits 3', { time
   assert.equal(forced.killed.length, 1)
 })
 
+test('a stuck worker is seen through the shared-memory view, replaced (not a crash), SIGTERMed, and the others keep answering', { timeout: 40_000 }, async () => {
+  const stuckMs = 600
+  const c = startCluster({ options: { workers: 2, stuckMs, graceMs: 1000 } })
+  const listening = await c.waitCount((e) => e.type === 'listening', 2, 'two workers listening')
+  const port = listening[0].address.port
+  get(port, '/block') // never answered
+  const blocking = await c.waitFor((e) => e.type === 'blocking', 'a worker blocking')
+  const stuck = await c.waitFor((e) => e.type === 'stuck', 'the stuck event')
+  assert.equal(stuck.pid, blocking.pid)
+  assert.equal(stuck.id, listening.find((e) => e.pid === blocking.pid).id)
+  assert.ok(stuck.stalledFor >= stuckMs, `stalledFor ${stuck.stalledFor}`)
+  assert.ok('lastCulprit' in stuck)
+  assert.match(stuck.message, new RegExp(`^worker ${stuck.id} \\(pid ${stuck.pid}\\) stuck for \\d+ ms `))
+  const fork = await c.waitFor((e) => e.type === 'fork' && e.reason === 'stuck', 'the replacement fork')
+  await c.waitFor((e) => e.type === 'listening' && e.id === fork.id, 'the replacement listening')
+  const gone = await c.waitFor((e) => e.type === 'exit' && e.pid === stuck.pid, 'the stuck worker exiting')
+  assert.equal(gone.reason, 'stuck')
+  assert.ok(gone.signal === 'SIGTERM' || gone.signal === 'SIGKILL', JSON.stringify(gone))
+  assert.throws(() => process.kill(stuck.pid, 0), { code: 'ESRCH' }, 'the stuck pid is dead')
+  const replace = ofType(c.events, 'replace')
+  assert.deepEqual(replace.map((e) => [e.id, e.by, e.reason]), [[stuck.id, fork.id, 'stuck']])
+  for (let i = 0; i < 6; i++) {
+    const r = await get(port, '/')
+    assert.equal(r.status, 200)
+    assert.notEqual(r.pid, stuck.pid)
+  }
+  assert.equal(ofType(c.events, 'crash').length, 0, 'a stuck replacement is not a crash')
+  assert.equal(ofType(c.events, 'fork').length, 3)
+  c.send('shutdown')
+  assert.equal((await c.exited).code, exitCodes.clean, c.stderr())
+})
+
+test('a stuck worker alone in the round-robin handle is stopped only once its replacement listens', { timeout: 40_000 }, async () => {
+  const c = startCluster({ options: { workers: 1, stuckMs: 600, graceMs: 1000 } })
+  const up = await c.waitFor((e) => e.type === 'listening', 'listening')
+  get(up.address.port, '/block')
+  const stuck = await c.waitFor((e) => e.type === 'stuck', 'the stuck event')
+  assert.match(stuck.message, /stopping new connections once its replacement listens/)
+  const fork = await c.waitFor((e) => e.type === 'fork' && e.reason === 'stuck', 'the replacement fork')
+  const sigterm = await c.waitFor((e) => e.type === 'kill' && e.pid === stuck.pid && e.signal === 'SIGTERM', 'the SIGTERM')
+  const listening = c.events.findIndex((e) => e.type === 'listening' && e.id === fork.id)
+  assert.ok(listening !== -1 && listening < c.events.indexOf(sigterm), 'the replacement listened before the SIGTERM')
+  await c.waitFor((e) => e.type === 'exit' && e.pid === stuck.pid, 'the stuck worker exiting')
+  const r = await get(up.address.port, '/')
+  assert.equal(r.status, 200)
+  c.send('shutdown')
+  assert.equal((await c.exited).code, exitCodes.clean, c.stderr())
+})
+
 test('the default log writes one readable line per event on stderr', { timeout: 30_000 }, async () => {
   const c = startCluster({ options: { workers: 1, crashLoop: { crashes: 2 }, backoff: { initialMs: 10 } }, worker: 'exit9', defaultLog: true })
   const { code } = await c.exited

@@ -46,16 +46,6 @@ export interface SuperviseOptions {
   log?: ((event: SupervisorEvent) => void) | false
 }
 
-/** What the stall-culprit work names as a stuck loop's code, when it has it. */
-export interface StallCulprit {
-  kind?: 'js' | 'native' | 'gc'
-  functionName?: string
-  url?: string
-  line?: number
-  column?: number
-  [key: string]: unknown
-}
-
 /** Every event: its type, when, a readable message, and fields that depend on the type. */
 export interface SupervisorEvent {
   type: SupervisorEventType
@@ -77,9 +67,10 @@ export interface SupervisorEvent {
   crashes?: number
   windowMs?: number
   limit?: number
-  /** 'stuck': how long the main loop has been stuck, ms, and its culprit (null when unknown). */
+  /** 'stuck': how long the main loop has been stuck, ms. */
   stalledFor?: number
-  culprit?: StallCulprit | null
+  /** 'stuck': the label (`fn (file:line)`) of the worker's last *finished* stall that had a culprit (stall culprits on in the worker), not the running stall's; null when none. */
+  lastCulprit?: string | null
   /** 'replace': the replacement. */
   by?: number
   byPid?: number

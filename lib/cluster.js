@@ -17,6 +17,9 @@ const { EventEmitter } = require('node:events')
 const { clusterError } = require('./errors.js')
 const { supervisorOptions } = require('./cluster-options.js')
 const { drain } = require('./cluster-drain.js')
+// Loaded in the workers too: a cluster worker that loads this module joins
+// its primary's group (lib/group.js) and publishes its loops.
+const { group } = require('./group.js')
 
 /** The primary's exit codes when the supervisor ends the process (`exit: true`). */
 const exitCodes = Object.freeze({
@@ -30,13 +33,12 @@ const exitCodes = Object.freeze({
   forced: 3,
 })
 
-/** `fn (url:line)` of a stall culprit, or a hint when there is none. */
-function describeCulprit(culprit) {
-  if (!culprit) return 'culprit unknown'
-  const name = culprit.functionName || '(anonymous)'
-  if (!culprit.url) return `in ${name}`
-  return `in ${name} (${culprit.url}${culprit.line ? `:${culprit.line}` : ''})`
-}
+/**
+ * The culprit part of a 'stuck' line. The view carries the label of the
+ * worker's last *finished* stall that had a culprit (`fn (file:line)`, with
+ * stall culprits on in that worker), not the running one's: said as such.
+ */
+const describeCulprit = (label) => (label ? ` (its last finished stall's culprit: ${label})` : '')
 
 const who = (w) => `worker ${w.id} (pid ${w.process.pid})`
 const seconds = (ms) => `${Math.round(ms / 100) / 10} s`
@@ -44,19 +46,19 @@ const exitedHow = (code, signal) => (signal ? `was killed by ${signal}` : `exite
 
 /**
  * Per cluster worker id, its main loop as the shared-memory view shows it:
- * `Map<id, { pid, stalledFor, culprit }>`. Reads lib/group.js's
- * `processes()`, which the workers publish without the primary asking, so
- * it is current while a worker's loop is stuck. The one place the
- * supervisor learns about stuck loops.
+ * `Map<id, { pid, stalledFor, culprit }>` (`culprit`: the label of the
+ * last finished stall that had one, or null). Reads lib/group.js's
+ * `group.processes()`, which each worker's native publisher thread keeps
+ * current without the primary asking, so it is current while a worker's
+ * loop is stuck. The one place the supervisor learns about stuck loops.
  */
 function stuckView() {
-  const { processes } = require('./group.js')
   const view = new Map()
-  for (const p of processes()) {
-    if (p == null || p.workerId == null || !Array.isArray(p.loops)) continue
-    const main = p.loops.find((l) => l && l.thread === 'main')
+  for (const p of group.processes()) {
+    if (p.workerId == null || p.error != null) continue
+    const main = p.loops.find((l) => l.thread === 'main')
     if (!main) continue
-    view.set(p.workerId, { pid: p.pid, stalledFor: main.stalledFor, culprit: main.culprit ?? null })
+    view.set(p.workerId, { pid: p.pid, stalledFor: main.stalledFor, culprit: main.culprit })
   }
   return view
 }
@@ -266,8 +268,8 @@ class Supervisor extends EventEmitter {
     const when = others.length > 0 ? 'now' : 'once its replacement listens'
     this.#event(
       'stuck',
-      { id: worker.id, pid: worker.process.pid, stalledFor: loop.stalledFor, culprit: loop.culprit, stuckMs },
-      `${who(worker)} stuck for ${stalledFor} ms ${describeCulprit(loop.culprit)}: stopping new connections ${when}, then SIGTERM, SIGKILL after ${graceMs} ms`,
+      { id: worker.id, pid: worker.process.pid, stalledFor: loop.stalledFor, lastCulprit: loop.culprit, stuckMs },
+      `${who(worker)} stuck for ${stalledFor} ms${describeCulprit(loop.culprit)}: stopping new connections ${when}, then SIGTERM, SIGKILL after ${graceMs} ms`,
     )
     const replacement = this.#fork(slot, 'stuck')
     let done = false
