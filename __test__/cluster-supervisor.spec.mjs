@@ -287,7 +287,7 @@ test('a stuck worker is seen through the shared-memory view, replaced (not a cra
   assert.equal(stuck.id, listening.find((e) => e.pid === blocking.pid).id)
   assert.ok(stuck.stalledFor >= stuckMs, `stalledFor ${stuck.stalledFor}`)
   assert.ok('lastCulprit' in stuck)
-  assert.match(stuck.message, new RegExp(`^worker ${stuck.id} \\(pid ${stuck.pid}\\) stuck for \\d+ ms `))
+  assert.match(stuck.message, new RegExp(`^worker ${stuck.id} \\(pid ${stuck.pid}\\) stuck for \\d+ ms(: | \\(its last finished stall's culprit: )`))
   const fork = await c.waitFor((e) => e.type === 'fork' && e.reason === 'stuck', 'the replacement fork')
   await c.waitFor((e) => e.type === 'listening' && e.id === fork.id, 'the replacement listening')
   const gone = await c.waitFor((e) => e.type === 'exit' && e.pid === stuck.pid, 'the stuck worker exiting')
