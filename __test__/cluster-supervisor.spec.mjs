@@ -145,6 +145,15 @@ test('crash loop: a worker failing at start is restarted with a growing backoff,
   assert.equal(stopped.reason, 'crash-loop')
 })
 
+test('the backoff goes back to initialMs once a worker of the slot has stayed up resetMs (0 here: at once)', { timeout: 30_000 }, async () => {
+  const c = startCluster({ options: { workers: 1, crashLoop: { crashes: 3 }, backoff: { initialMs: 50, resetMs: 0 } }, worker: 'crash' })
+  assert.equal((await c.exited).code, exitCodes.crashLoop)
+  assert.deepEqual(
+    ofType(c.events, 'crash').map((e) => e.delayMs),
+    [50, 50, null],
+  )
+})
+
 test('crash loop with 2 workers: K crashes in all, at most K + 1 forks (the other slot may have forked before the Kth), the extra one shut down', { timeout: 30_000 }, async () => {
   const K = 3
   const c = startCluster({ options: { workers: 2, crashLoop: { crashes: K, windowMs: 60_000 }, backoff: { initialMs: 50 } }, worker: 'crash' })
@@ -223,6 +232,18 @@ test('rolling restart: each worker replaced in turn (replacement listening befor
   c.send('shutdown')
   assert.equal((await c.exited).code, exitCodes.clean)
   assert.equal(ofType(ev, 'crash').length, 0)
+})
+
+test('SIGHUP to the primary is a rolling restart', { timeout: 40_000 }, async () => {
+  const c = startCluster({ options: { workers: 2 } })
+  const listening = await c.waitCount((e) => e.type === 'listening', 2, 'two workers listening')
+  c.child.kill('SIGHUP')
+  const done = await c.waitFor((e) => e.type === 'restarted', 'the restart to end')
+  assert.equal(done.workers, 2)
+  const replaced = ofType(c.events, 'replace').map((e) => e.pid).sort()
+  assert.deepEqual(replaced, listening.map((e) => e.pid).sort())
+  c.send('shutdown')
+  assert.equal((await c.exited).code, exitCodes.clean, c.stderr())
 })
 
 test('SIGTERM under load: every request the workers received before the signal completes with 200, keep-alive sockets do not hold the drain, exit 0', { timeout: 40_000 }, async () => {
