@@ -498,7 +498,11 @@ export interface GroupLoop {
   p999: number
   /** Longest wait in the window. */
   max: number
-  /** Label of the code that ran this thread's last stall with a culprit (stall culprits on), at most 256 bytes. */
+  /**
+   * Label of the code that runs the stall in progress (stall culprits'
+   * precise mode), else of the last stall that named one (stall culprits
+   * on); at most 256 bytes.
+   */
   culprit: string | null
 }
 

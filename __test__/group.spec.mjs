@@ -76,6 +76,35 @@ test('a blocked process: its stalledFor grows while it is stuck, then it counts 
   c.send('exit')
 })
 
+test('stall culprits: the group read names the code that ran the last stall', async () => {
+  const c = await groupChild('culprit', 20, 'idle', { GROUP_CHILD_CULPRITS: '1' })
+  children.push(c)
+  const main = () => group.processes({ name: 'culprit' })[0]?.loops.find((l) => l.thread === 'main')
+  assert.equal((await until(main, (l) => l !== undefined)).culprit, null)
+  c.send('block 600')
+  await c.next((v) => v.unblocked !== undefined)
+  const l = await until(main, (x) => x.culprit !== null)
+  assert.match(l.culprit, /spinInGroupChild/)
+  assert.ok(Buffer.byteLength(l.culprit) <= 256)
+  c.send('exit')
+})
+
+test('stall culprits, precise mode: the group read names the code of the stall still in progress', async () => {
+  const c = await groupChild('precise', 20, 'idle', { GROUP_CHILD_CULPRITS: 'precise' })
+  children.push(c)
+  const main = () => group.processes({ name: 'precise' })[0]?.loops.find((l) => l.thread === 'main')
+  assert.equal((await until(main, (l) => l !== undefined)).culprit, null)
+  c.send('block 4000')
+  await c.next((v) => v.blocking !== undefined)
+  // Seen while the loop is still stuck in it (stalledFor still growing).
+  const l = await until(main, (x) => x.culprit !== null)
+  assert.match(l.culprit, /spinInGroupChild/)
+  assert.ok(l.stalledFor > 0, JSON.stringify(l))
+  assert.equal(l.stalls, 0, 'the stall has not ended yet')
+  await c.next((v) => v.unblocked !== undefined)
+  c.send('exit')
+})
+
 test('export equality: the group read of an idle process equals its own readExport, buckets and sum, pool too', async () => {
   const c = await groupChild('export', 20, 'export')
   children.push(c)
@@ -106,6 +135,8 @@ test('export equality: the group read of an idle process equals its own readExpo
   }
   assert.ok(compared >= 1, 'no trial where the child stayed idle around the read')
   assert.throws(() => readGroupExport(BOUNDS, POOL_BOUNDS, 30000, { name: 'export' }), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => readGroupExport('x', POOL_BOUNDS, 60000, { name: 'export' }), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => readGroupExport([1, 0.5], POOL_BOUNDS, 60000, { name: 'export' }), { code: 'ERR_INVALID_ARG_VALUE' })
   c.send('exit')
 })
 

@@ -359,9 +359,13 @@ function captureStack() {
   const atHrMs = hrMs()
   const frames = stackHere()
   pending = { atHrMs, stalledMs, frames }
+  const precise = preciseOf(frames, stalledMs)
   binding.stallsCapture(
     monitor.thread,
-    JSON.stringify({ thread: monitor.thread, inProgress: true, startedAt: Date.now() - stalledMs, durationMs: stalledMs, precise: preciseOf(frames, stalledMs) }),
+    JSON.stringify({ thread: monitor.thread, inProgress: true, startedAt: Date.now() - stalledMs, durationMs: stalledMs, precise }),
+    // The label the stall will most likely be counted under, for the
+    // process group (src/group/): a reader elsewhere sees it while stuck.
+    label(precise),
   )
 }
 

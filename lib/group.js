@@ -152,6 +152,9 @@ function processes(options) {
  * (or null). ERR_INVALID_ARG_VALUE if `windowMs` is not the group's span.
  */
 function readGroupExport(boundsSeconds, poolBoundsSeconds, windowMs, options) {
+  validateBounds(boundsSeconds, 'boundsSeconds')
+  validateBounds(poolBoundsSeconds, 'poolBoundsSeconds')
+  if (typeof windowMs !== 'number') throw invalidArgType('windowMs', 'of type number', windowMs)
   const key = keyFor(options, 'readGroupExport')
   const n = boundsSeconds.length
   return binding.groupReadExport(key, boundsSeconds, poolBoundsSeconds, windowMs).map((p) => ({
@@ -161,6 +164,15 @@ function readGroupExport(boundsSeconds, poolBoundsSeconds, windowMs, options) {
     pool: orNull(p.pool),
     error: orNull(p.error),
   }))
+}
+
+/** Sorted bucket bounds in seconds, as the prom options give them. */
+function validateBounds(value, name) {
+  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value)
+  for (let i = 0; i < value.length; i++) {
+    if (typeof value[i] !== 'number' || !Number.isFinite(value[i])) throw invalidArgType(`${name}[${i}]`, 'a finite number', value[i])
+    if (i > 0 && !(value[i] > value[i - 1])) throw invalidArgValue(name, value, 'must be sorted in increasing order')
+  }
 }
 
 /** The automatic join at load: NODEPERF_GROUP, else a cluster worker's. */

@@ -7,6 +7,8 @@ import prom = require('@nodeperf/native/prom')
 import { Registry } from 'prom-client'
 
 const p99: number = native.lag.p99()
+const stuckFor: number | undefined = native.group.processes({ name: 'api' })[0]?.loops[0]?.stalledFor
+void stuckFor
 const names: string[] = prom.collectMetrics({ register: new Registry(), labels: { service: 'api' } })
 const listed: readonly string[] = prom.metricNames
 void [p99, names, listed]

@@ -2,7 +2,7 @@
 // resolves through the `import` condition to the .d.mts files, which have
 // the default export the .mjs entries have. scripts/test-types.js compiles
 // it with tsc --strict under each moduleResolution.
-import native, { lag, pool, type LagSnapshot } from '@nodeperf/native'
+import native, { group, lag, pool, type GroupProcess, type LagSnapshot } from '@nodeperf/native'
 import prom, {
   collectMetrics,
   compatMetricNames,
@@ -22,7 +22,9 @@ const viaDefault: readonly string[] = prom.metricNames
 const fn: typeof collectMetrics = prom.collectMetrics
 const all: readonly string[][] = [[...metricNames], [...compatMetricNames]]
 const bounds: readonly number[] = [...DEFAULT_BUCKETS, ...DEFAULT_POOL_BUCKETS]
-void [p99, snap, same, names, viaDefault, fn, all, bounds]
+const procs: GroupProcess[] = group.processes({ name: 'api' })
+const sameGroup: typeof group = native.group
+void [p99, snap, same, names, viaDefault, fn, all, bounds, procs, sameGroup]
 // @ts-expect-error threads is 'all' or 'self'
 collectMetrics({ threads: 'every' })
 // @ts-expect-error the ESM default export is module.exports, which has no default of its own

@@ -381,6 +381,14 @@ pub fn group_read_export(
     Ok(out)
 }
 
+/// `[publishes, ns spent in them]` by this process's publisher threads
+/// (wall time of each publish on its own thread), for the benches.
+#[napi(js_name = "__groupPublishStats")]
+pub fn group_publish_stats() -> Vec<f64> {
+    let (n, ns) = publisher::publish_stats();
+    vec![n as f64, ns as f64]
+}
+
 #[napi(object)]
 pub struct GroupStress {
     pub writes: f64,

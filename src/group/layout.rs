@@ -387,6 +387,9 @@ mod tests {
         assert_eq!(POOL_SLOT, PROC_SLOT + slot_words(PROC_CAP));
         assert_eq!(loop_slot(1) - loop_slot(0), slot_words(LOOP_CAP));
         assert_eq!(SEGMENT_BYTES, TOTAL_WORDS * 8);
+        // The figures src/group/README.md gives.
+        assert_eq!(LOOP_CAP, 8252);
+        assert_eq!(SEGMENT_BYTES, 4_751_056);
     }
 
     #[test]

@@ -57,6 +57,18 @@ pub fn set_heap(used: f64, limit: f64) {
     HEAP_SET.store(true, Ordering::Release);
 }
 
+/// Publishes made and the thread time they took, since the process started
+/// (bench/group-overhead.mjs: the publisher's own cost).
+static PUBLISHES: AtomicU64 = AtomicU64::new(0);
+static PUBLISH_NS: AtomicU64 = AtomicU64::new(0);
+
+pub fn publish_stats() -> (u64, u64) {
+    (
+        PUBLISHES.load(Ordering::Relaxed),
+        PUBLISH_NS.load(Ordering::Relaxed),
+    )
+}
+
 pub fn current() -> Option<Config> {
     CURRENT.lock().as_ref().map(|p| p.config.clone())
 }
@@ -256,7 +268,10 @@ fn run(seg: OwnSegment, config: Config, stop: Arc<Stop>, marker: PathBuf, record
             next = now + interval;
         }
         publishes += 1;
+        let t0 = Instant::now();
         publish(&seg, &config, publishes);
+        PUBLISH_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        PUBLISHES.fetch_add(1, Ordering::Relaxed);
         if checked.elapsed() >= MARKER_CHECK {
             checked = Instant::now();
             // Deleted (a cleaner, a reader's mistaken reclaim, a person):

@@ -351,6 +351,16 @@ pub fn create_segment(pid: u32, start_time: u64) -> Result<OwnSegment, GroupErr>
 /// growing, exactly the layout's size, a header naming the same process.
 pub fn open_segment(marker: &Marker) -> Result<Mapping, GroupErr> {
     let path = format!("/proc/{}/fd/{}", marker.pid, marker.fd);
+    // Look before opening: a tampered fd number may name a device or a
+    // FIFO the writer has open, and opening some devices does something.
+    let target = fs::metadata(&path)
+        .map_err(|e| GroupErr::io(&format!("cannot open the segment {path}"), &e))?;
+    if !target.is_file() {
+        return Err(GroupErr::new(
+            SEGMENT_CODE,
+            format!("{path} is not a regular file"),
+        ));
+    }
     let f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)

@@ -56,10 +56,14 @@ pub fn write(words: &[AtomicU64], slot: usize, cap: usize, payload: &[u64]) {
     );
     let current = (words[slot].load(Ordering::Relaxed) & 1) as usize;
     let b = buffer(slot, cap, 1 - current);
-    let seq = words[b].load(Ordering::Relaxed);
     // Even before (a writer killed mid-write cannot be this one: the
-    // segment dies with it), so seq + 1 is odd.
-    let seq = seq | 1;
+    // segment dies with it), so `| 1` is `+ 1`; a value scribbled there by
+    // someone else still gives an odd one, never one whose `+ 1` wraps to
+    // 0 ("never written").
+    let seq = match words[b].load(Ordering::Relaxed) | 1 {
+        u64::MAX => 1,
+        s => s,
+    };
     words[b].store(seq, Ordering::Relaxed);
     fence(Ordering::Release);
     words[b + 1].store(payload.len() as u64, Ordering::Relaxed);

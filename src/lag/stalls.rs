@@ -40,6 +40,9 @@ struct Stalls {
     counters: Vec<Counter>,
     /// Per thread, the culprit label of its last stall that named one.
     last: Vec<(String, String)>,
+    /// Per thread, the label of the stack captured while its loop is stuck
+    /// (precise mode), until that stall is recorded.
+    capturing: Vec<(String, String)>,
 }
 
 static STALLS: Mutex<Stalls> = Mutex::new(Stalls {
@@ -49,6 +52,7 @@ static STALLS: Mutex<Stalls> = Mutex::new(Stalls {
     labels: Vec::new(),
     counters: Vec::new(),
     last: Vec::new(),
+    capturing: Vec::new(),
 });
 
 impl Stalls {
@@ -68,6 +72,7 @@ impl Stalls {
 
     fn record(&mut self, entry: String, thread: &str, culprit: &str, kind: &str, seconds: f64) {
         self.in_progress.retain(|(t, _)| t != thread);
+        self.capturing.retain(|(t, _)| t != thread);
         if self.ring.len() == RING_SIZE {
             self.ring.pop_front();
         }
@@ -121,11 +126,16 @@ pub fn stalls_record(
 }
 
 /// Keeps `entry` (JSON text) as the stack `thread`'s loop is stuck in right
-/// now, until its stall is recorded.
+/// now, until its stall is recorded; `label`, the culprit label of that
+/// stack, for the process group's readers.
 #[napi]
-pub fn stalls_capture(thread: String, entry: String) {
+pub fn stalls_capture(thread: String, entry: String, label: Option<String>) {
     let mut s = STALLS.lock();
     s.in_progress.retain(|(t, _)| *t != thread);
+    s.capturing.retain(|(t, _)| *t != thread);
+    if let Some(label) = label {
+        s.capturing.push((thread.clone(), label));
+    }
     s.in_progress.push((thread, entry));
 }
 
@@ -148,12 +158,14 @@ pub fn stalls_recent() -> RecentStalls {
     }
 }
 
-/// The culprit label of `thread`'s most recent stall that named one (the
-/// group publisher's read).
+/// The culprit label of the stall `thread` is stuck in right now (a precise
+/// capture), else of its most recent stall that named one (the group
+/// publisher's read).
 pub fn last_culprit(thread: &str) -> Option<String> {
     let s = STALLS.lock();
-    s.last
+    s.capturing
         .iter()
+        .chain(s.last.iter())
         .find(|(t, _)| t == thread)
         .map(|(_, c)| c.clone())
 }
@@ -196,7 +208,37 @@ mod tests {
             labels: Vec::new(),
             counters: Vec::new(),
             last: Vec::new(),
+            capturing: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_culprit_in_progress_comes_first_then_the_last_recorded() {
+        stalls_capture(
+            "t-culprit".into(),
+            "{}".into(),
+            Some("spin (a.js:1)".into()),
+        );
+        assert_eq!(last_culprit("t-culprit").as_deref(), Some("spin (a.js:1)"));
+        stalls_record(
+            String::new(),
+            "t-culprit".into(),
+            "spin (a.js)".into(),
+            "js".into(),
+            1.0,
+            None,
+        );
+        assert_eq!(last_culprit("t-culprit").as_deref(), Some("spin (a.js)"));
+        stalls_record(
+            String::new(),
+            "t-culprit".into(),
+            "unknown".into(),
+            "unknown".into(),
+            1.0,
+            None,
+        );
+        assert_eq!(last_culprit("t-culprit").as_deref(), Some("spin (a.js)"));
+        assert_eq!(last_culprit("t-other"), None);
     }
 
     #[test]
