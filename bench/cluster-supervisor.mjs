@@ -152,7 +152,8 @@ async function stuck() {
   }
   const stuckMs = 5000
   const graceMs = 2000
-  const c = startCluster({ workers: WORKERS, stuckMs, graceMs })
+  // Precise stall culprits in the workers: the view then names the running stall's code.
+  const c = startCluster({ workers: WORKERS, stuckMs, graceMs }, { SUP_CULPRITS: '1' })
   const listening = await c.waitCount((e) => e.type === 'listening', WORKERS)
   const port = listening[0].address.port
   const { instance, done, byPid } = load(port, '/', 25, 10)
@@ -171,7 +172,7 @@ async function stuck() {
   const elsewhere = Object.entries(byPid).filter(([pid]) => pid !== String(stuckPid) && pid !== 'unknown')
   const sum = (k) => elsewhere.reduce((s, [, v]) => s + v[k], 0)
   console.log(`\n## stuck worker: ${WORKERS} workers, autocannon ${CONNECTIONS} connections on GET / for 25 s, one worker blocked for ever at 3 s; stuckMs ${stuckMs}, graceMs ${graceMs}`)
-  console.log(`blocked pid ${blocking.pid} (the stuck event names pid ${stuckPid}, stalledFor ${Math.round(stuckEvent.stalledFor)} ms, lastCulprit ${JSON.stringify(stuckEvent.lastCulprit)})`)
+  console.log(`blocked pid ${blocking.pid} (the stuck event names pid ${stuckPid}, stalledFor ${Math.round(stuckEvent.stalledFor)} ms, culprit ${JSON.stringify(stuckEvent.culprit)})`)
   console.log(`from the block: stuck event ${stuckEvent.time - blocking.at} ms, replacement listening ${up.time - blocking.at} ms, stuck pid exited ${gone.time - blocking.at} ms (${gone.signal ?? `code ${gone.code}`}); bar: ${stuckMs} + ${graceMs} ms`)
   console.log(`autocannon: 2xx ${result['2xx']}, non-2xx ${result.non2xx}, errors ${result.errors} (timeouts ${result.timeouts})`)
   console.log(`  on the stuck worker's connections: errors ${on.errors}, timeouts ${on.timeouts}, non-2xx ${on.non2xx}`)

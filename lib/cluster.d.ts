@@ -69,8 +69,12 @@ export interface SupervisorEvent {
   limit?: number
   /** 'stuck': how long the main loop has been stuck, ms. */
   stalledFor?: number
-  /** 'stuck': the label (`fn (file:line)`) of the worker's last *finished* stall that had a culprit (stall culprits on in the worker), not the running stall's; null when none. */
-  lastCulprit?: string | null
+  /**
+   * 'stuck': the label (`fn (file:line)`) the view carries for that loop:
+   * the stall in progress when the worker runs stall culprits in precise
+   * mode, else its last finished stall that had a culprit; null when none.
+   */
+  culprit?: string | null
   /** 'replace': the replacement. */
   by?: number
   byPid?: number

@@ -34,11 +34,12 @@ const exitCodes = Object.freeze({
 })
 
 /**
- * The culprit part of a 'stuck' line. The view carries the label of the
- * worker's last *finished* stall that had a culprit (`fn (file:line)`, with
- * stall culprits on in that worker), not the running one's: said as such.
+ * The culprit part of a 'stuck' line: the label (`fn (file:line)`) the
+ * view carries, which names the stall in progress when the worker runs
+ * stall culprits in precise mode, else its last finished stall that had a
+ * culprit (docs/cluster.md says which is which).
  */
-const describeCulprit = (label) => (label ? ` (its last finished stall's culprit: ${label})` : '')
+const describeCulprit = (label) => (label ? `, culprit ${label}` : '')
 
 const who = (w) => `worker ${w.id} (pid ${w.process.pid})`
 const seconds = (ms) => `${Math.round(ms / 100) / 10} s`
@@ -46,8 +47,8 @@ const exitedHow = (code, signal) => (signal ? `was killed by ${signal}` : `exite
 
 /**
  * Per cluster worker id, its main loop as the shared-memory view shows it:
- * `Map<id, { pid, stalledFor, culprit }>` (`culprit`: the label of the
- * last finished stall that had one, or null). Reads lib/group.js's
+ * `Map<id, { pid, stalledFor, culprit }>` (`culprit`: a label or null,
+ * see describeCulprit). Reads lib/group.js's
  * `group.processes()`, which each worker's native publisher thread keeps
  * current without the primary asking, so it is current while a worker's
  * loop is stuck. The one place the supervisor learns about stuck loops.
@@ -268,7 +269,7 @@ class Supervisor extends EventEmitter {
     const when = others.length > 0 ? 'now' : 'once its replacement listens'
     this.#event(
       'stuck',
-      { id: worker.id, pid: worker.process.pid, stalledFor: loop.stalledFor, lastCulprit: loop.culprit, stuckMs },
+      { id: worker.id, pid: worker.process.pid, stalledFor: loop.stalledFor, culprit: loop.culprit, stuckMs },
       `${who(worker)} stuck for ${stalledFor} ms${describeCulprit(loop.culprit)}: stopping new connections ${when}, then SIGTERM, SIGKILL after ${graceMs} ms`,
     )
     const replacement = this.#fork(slot, 'stuck')

@@ -49,7 +49,7 @@ void [otelNames, producer, otelListed, expressJson({ limit: '1mb' }), expressPre
 import clusterDefault, { supervise, drain, exitCodes, type SupervisorEvent } from '@nodeperf/native/cluster'
 import { createServer } from 'node:http'
 const supervisor = supervise({ workers: 2, stuckMs: 5000, backoff: { initialMs: 100 }, crashLoop: { crashes: 5, windowMs: 60_000 }, log: false })
-supervisor.on('stuck', (e: SupervisorEvent) => void [e.id, e.stalledFor, e.lastCulprit?.length])
+supervisor.on('stuck', (e: SupervisorEvent) => void [e.id, e.stalledFor, e.culprit?.length])
 const replaced: Promise<number> = supervisor.restart()
 const code: Promise<number> = supervisor.shutdown().then((r) => r.code)
 const clean: 0 = exitCodes.clean
