@@ -8,9 +8,11 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
 import { privateDir, groupChild, sleep, until } from './group-helpers.mjs'
 
 const dir = privateDir()
+const indexPath = fileURLToPath(new URL('../index.js', import.meta.url))
 const { group } = await import('@nodeperf/native')
 const { readGroupExport } = await import('../lib/group.js').then((m) => m.default ?? m)
 const children = []
@@ -156,7 +158,7 @@ test('cluster: the primary sees both workers through shared memory while one is 
   assert.match(out.current.key, /^c\d+-\d+$/)
 })
 
-test('argument errors carry codes', () => {
+test('argument errors carry codes', async () => {
   assert.throws(() => group.join(3), { code: 'ERR_INVALID_ARG_TYPE' })
   assert.throws(() => group.join('no spaces'), { code: 'ERR_INVALID_ARG_VALUE' })
   assert.throws(() => group.join('x'.repeat(65)), { code: 'ERR_INVALID_ARG_VALUE' })
@@ -167,6 +169,13 @@ test('argument errors carry codes', () => {
   assert.throws(() => group.processes(), { code: 'ERR_NODEPERF_NO_GROUP' })
   assert.throws(() => group.processes({ name: 'a b' }), { code: 'ERR_INVALID_ARG_VALUE' })
   assert.equal(group.current(), null)
+  // A worker thread does not join (the process's publisher covers its loop).
+  const fromWorker = await new Promise((resolve, reject) => {
+    const w = new Worker(`const { parentPort } = require('node:worker_threads'); const { group } = require(${JSON.stringify(indexPath)}); try { group.join('w') } catch (e) { parentPort.postMessage([e.code, group.current()]) }`, { eval: true })
+    w.once('message', resolve)
+    w.once('error', reject)
+  })
+  assert.deepEqual(fromWorker, ['ERR_INVALID_ARG_VALUE', null])
   assert.deepEqual(group.join('mine', { intervalMs: 50 }), { key: 'nmine', pid: process.pid })
   assert.deepEqual(group.current(), { key: 'nmine', name: 'mine', cluster: false, intervalMs: 50 })
   assert.throws(() => group.join('theirs'), { code: 'ERR_NODEPERF_GROUP_JOINED' })
