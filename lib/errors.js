@@ -164,6 +164,21 @@ function sidecarError(reason, cause) {
 }
 
 /**
+ * The cluster supervisor's own failures (lib/cluster.js):
+ * `ERR_NODEPERF_NOT_PRIMARY` (supervise() in a cluster worker) and
+ * `ERR_NODEPERF_SUPERVISOR` (a second supervisor, restart() after
+ * shutdown began, a rolling restart whose replacement died). Built
+ * here, not by the native error model: they concern processes only, never
+ * reach Rust, and the addon need not be rebuilt for them. A plain `Error`
+ * with `code`, its message said in full by the caller.
+ */
+function clusterError(code, message) {
+  const err = new Error(message)
+  err.code = code
+  return err
+}
+
+/**
  * The error an aborted operation rejects with, as Node's own APIs that take
  * a `signal` make it: name `AbortError`, code `ABORT_ERR`, the signal's
  * reason as `cause`.
@@ -191,6 +206,7 @@ module.exports = {
   AbortError,
   abortError,
   allocationFailed,
+  clusterError,
   describeReceived,
   illegalConstructor,
   isRevokedProxy,

@@ -20,3 +20,10 @@ import { json } from '@nodeperf/native/express'
 import otelCjs = require('@nodeperf/native/otel')
 import fastifyCjs = require('@nodeperf/native/fastify')
 void [otel.metricNames, createMetricProducer(), json(), otelCjs.metricNames, fastifyCjs.json]
+
+// The cluster subpath, both ways.
+import clusterEsm, { drain } from '@nodeperf/native/cluster'
+import clusterCjs = require('@nodeperf/native/cluster')
+void [clusterEsm.supervise, drain, clusterCjs.exitCodes.forced]
+// @ts-expect-error require() gets module.exports, which has no default
+void clusterCjs.default

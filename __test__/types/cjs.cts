@@ -24,3 +24,10 @@ import fastify = require('@nodeperf/native/fastify')
 void [otel.collectMetrics({ threads: 'self' }), otel.createMetricProducer(), express.json({ strict: true }), fastify.json]
 // @ts-expect-error module.exports of the otel entry has no default
 void otel.default
+
+// The cluster supervisor from CommonJS.
+import clusterCjs = require('@nodeperf/native/cluster')
+const sup = clusterCjs.supervise({ signals: false, exit: false, shutdownMs: 1000 })
+void [sup.forks, sup.state, clusterCjs.exitCodes.crashLoop, clusterCjs.drain]
+// @ts-expect-error module.exports of the cluster entry has no default
+void clusterCjs.default

@@ -44,3 +44,18 @@ const otelNames: string[] = otelMetrics({ threads: 'self' })
 const producer = createMetricProducer({ buckets: [0.001, 0.01] })
 const otelListed: readonly string[] = otel.metricNames
 void [otelNames, producer, otelListed, expressJson({ limit: '1mb' }), expressPressure({ exclude: ['/metrics'] }), fastifyJson]
+
+// The cluster supervisor as ESM.
+import clusterDefault, { supervise, drain, exitCodes, type SupervisorEvent } from '@nodeperf/native/cluster'
+import { createServer } from 'node:http'
+const supervisor = supervise({ workers: 2, stuckMs: 5000, backoff: { initialMs: 100 }, crashLoop: { crashes: 5, windowMs: 60_000 }, log: false })
+supervisor.on('stuck', (e: SupervisorEvent) => void [e.id, e.stalledFor, e.culprit?.length])
+const replaced: Promise<number> = supervisor.restart()
+const code: Promise<number> = supervisor.shutdown().then((r) => r.code)
+const clean: 0 = exitCodes.clean
+const server = drain(createServer())
+void [replaced, code, clean, server.listen, clusterDefault.supervise, supervisor.workers.map((w) => w.id)]
+// @ts-expect-error log is a function or false
+supervise({ log: true })
+// @ts-expect-error the ESM default export is module.exports, which has no default of its own
+void clusterDefault.default

@@ -20,3 +20,8 @@ import { json } from '@nodeperf/native/express'
 import otel = require('@nodeperf/native/otel')
 import fastify = require('@nodeperf/native/fastify')
 void [createMetricProducer(), json(), otel.metricNames, fastify.underPressure]
+
+// The cluster subpath through typesVersions, both ways.
+import { supervise } from '@nodeperf/native/cluster'
+import clusterCjs = require('@nodeperf/native/cluster')
+void [supervise({ workers: 1 }).restart(), clusterCjs.exitCodes.deadline]
