@@ -57,6 +57,9 @@ if (cluster.isWorker) {
     if (ps.length >= W && ps.every((p) => p.loops.length > 0)) break
     await new Promise((r) => setTimeout(r, 100))
   }
+  // One scrape of each before the block, as a running server has had.
+  await ours.metrics()
+  await aggregator.clusterMetrics()
   const stuck = workers[W - 1]
   const seriesWorkers = (text) => new Set([...text.matchAll(/nodeperf_eventloop_lag_seconds_count\{[^}]*worker="(\d+)"/g)].map((m) => m[1]))
 
@@ -97,7 +100,8 @@ if (cluster.isWorker) {
     oursTimes.push(ms)
     const p = native.group.processes().find((x) => x.pid === stuck.process.pid)
     const stalled = p ? p.loops.find((l) => l.thread === 'main').stalledFor : NaN
-    rows.push(() => `${String(rows.length + 1).padStart(4)}  ${ms.toFixed(2).padStart(8)}  ${String(seriesWorkers(text).size).padStart(15)}  ${stalled.toFixed(0).padStart(20)}  ${aggrLine.text}`)
+    const t = second
+    rows.push(() => `${String(t).padStart(4)}  ${ms.toFixed(2).padStart(8)}  ${String(seriesWorkers(text).size).padStart(15)}  ${stalled.toFixed(0).padStart(20)}  ${aggrLine.text}`)
     await new Promise((r) => setTimeout(r, Math.max(0, nextAt - performance.now())))
   }
   // The AggregatorRegistry's outcome of each second is known once all settle.
