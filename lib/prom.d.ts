@@ -52,6 +52,12 @@ export interface CollectMetricsOptions {
    * heap after GC and leak gauges; starts `memory.startGcStats()`. @default true
    */
   gc?: boolean
+  /**
+   * Also export every other process of this process's group (in a cluster
+   * primary: its workers) from shared memory, labelled `worker`; throws
+   * `ERR_NODEPERF_NO_GROUP` when there is no group to read. @default false
+   */
+  processes?: boolean
   /** Where the heap gauge reads from. @default v8.getHeapStatistics of the collecting thread */
   heapStatistics?: () => { used_heap_size: number; heap_size_limit: number } | null
 }

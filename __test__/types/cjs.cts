@@ -9,7 +9,7 @@ import { Registry } from 'prom-client'
 const p99: number = native.lag.p99()
 const stuckFor: number | undefined = native.group.processes({ name: 'api' })[0]?.loops[0]?.stalledFor
 void stuckFor
-const names: string[] = prom.collectMetrics({ register: new Registry(), labels: { service: 'api' } })
+const names: string[] = prom.collectMetrics({ register: new Registry(), labels: { service: 'api' }, processes: true })
 const listed: readonly string[] = prom.metricNames
 void [p99, names, listed]
 // @ts-expect-error module.exports of the CommonJS entry has no default
