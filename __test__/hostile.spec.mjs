@@ -133,6 +133,13 @@ const restoreLag = () => {
 const closeIt = (r) => (r && typeof r.close === 'function' ? r.close() : undefined)
 const stopIt = (r) => (r && typeof r.stop === 'function' ? r.stop() : undefined)
 const snapshotDir = mkdtempSync(path.join(tmpdir(), 'nodeperf-hostile-'))
+// Where the group rows' segments go (read by the native join and reads).
+const groupDir = mkdtempSync(path.join(tmpdir(), 'nodeperf-hostile-group-'))
+process.env.NODEPERF_GROUP_DIR = path.join(groupDir, 'g')
+after(() => {
+  native.group.leave()
+  rmSync(groupDir, { recursive: true, force: true })
+})
 let snapshots = 0
 const snapshotPath = () => path.join(snapshotDir, `${++snapshots}.heapsnapshot`)
 after(() => rmSync(snapshotDir, { recursive: true, force: true }))
@@ -321,6 +328,20 @@ const SURFACE = {
     done: closeIt,
   },
   'startSidecar() close': { args: noArgs, call: async (...a) => (await native.startSidecar({ port: 0, metrics: false })).close(...a), async: true },
+  // The group rows join a group of their own, in a folder of their own.
+  'group.join': {
+    args: () => ['hostile-walk', { intervalMs: 100 }],
+    call: (...a) => native.group.join(...a),
+    options: { at: 1, names: ['intervalMs', 'windowMs'] },
+    reset: () => native.group.leave(),
+  },
+  'group.leave': { args: noArgs, call: (...a) => native.group.leave(...a) },
+  'group.current': { args: noArgs, call: (...a) => native.group.current(...a) },
+  'group.processes': {
+    args: () => [{ name: 'hostile-walk' }],
+    call: (...a) => native.group.processes(...a),
+    options: { at: 0, names: ['name'] },
+  },
   'memory.startLeakLocator': {
     args: () => [{}],
     call: (...a) => native.memory.startLeakLocator(...a),
