@@ -4,7 +4,7 @@
 // the responses and the exit code. Two workers at most: the machine is
 // shared. Nothing here asserts on wall-clock time; the timeouts are hang
 // guards.
-import { test } from 'node:test'
+import { test, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -16,12 +16,26 @@ const require = createRequire(import.meta.url)
 const { supervise, drain, exitCodes } = require('../lib/cluster.js')
 const fixture = fileURLToPath(new URL('./fixtures/cluster-supervised.cjs', import.meta.url))
 
+/**
+ * Fixture primaries still running. After each test, whatever it left (a
+ * failed or timed-out test) is SIGKILLed: its workers exit with it (a
+ * cluster worker exits when its IPC channel closes), and no open pipe keeps
+ * this file's process alive after its tests.
+ */
+const live = new Set()
+afterEach(() => {
+  for (const child of live) child.kill('SIGKILL')
+  live.clear()
+})
+
 /** Starts the fixture cluster; `events` fills as its lines arrive. */
 function startCluster({ options, worker = 'http', trace = false, defaultLog = false, culprits = false }) {
   const child = spawn(process.execPath, [fixture], {
     env: { ...process.env, SUP_OPTIONS: JSON.stringify(options), SUP_WORKER: worker, SUP_TRACE: trace ? '1' : '0', SUP_DEFAULT_LOG: defaultLog ? '1' : '0', SUP_CULPRITS: culprits ? '1' : '0' },
     stdio: ['pipe', 'pipe', 'pipe'],
   })
+  live.add(child)
+  child.on('exit', () => live.delete(child))
   const events = []
   const waiters = []
   let stderr = ''
@@ -114,14 +128,14 @@ test('options are checked with coded errors before anything forks; drain() wants
   assert.deepEqual({ ...exitCodes }, { clean: 0, deadline: 1, crashLoop: 2, forced: 3 })
 })
 
-test('supervise() in a cluster worker throws ERR_NODEPERF_NOT_PRIMARY', { timeout: 30_000 }, async () => {
+test('supervise() in a cluster worker throws ERR_NODEPERF_NOT_PRIMARY', { timeout: 90_000 }, async () => {
   const c = startCluster({ options: { workers: 1, crashLoop: { crashes: 1 } }, worker: 'nested' })
   const nested = await c.waitFor((e) => e.type === 'nested', 'the worker ran supervise()')
   assert.equal(nested.code, 'ERR_NODEPERF_NOT_PRIMARY')
   await c.exited
 })
 
-test('crash loop: a worker failing at start is restarted with a growing backoff, then the supervisor stops after K crashes in T and exits 2; never more forks than crashes', { timeout: 30_000 }, async () => {
+test('crash loop: a worker failing at start is restarted with a growing backoff, then the supervisor stops after K crashes in T and exits 2; never more forks than crashes', { timeout: 90_000 }, async () => {
   const K = 4
   const c = startCluster({ options: { workers: 1, crashLoop: { crashes: K, windowMs: 60_000 }, backoff: { initialMs: 50, factor: 2 } }, worker: 'crash' })
   const { code } = await c.exited
@@ -145,7 +159,7 @@ test('crash loop: a worker failing at start is restarted with a growing backoff,
   assert.equal(stopped.reason, 'crash-loop')
 })
 
-test('the backoff goes back to initialMs once a worker of the slot has stayed up resetMs (0 here: at once)', { timeout: 30_000 }, async () => {
+test('the backoff goes back to initialMs once a worker of the slot has stayed up resetMs (0 here: at once)', { timeout: 90_000 }, async () => {
   const c = startCluster({ options: { workers: 1, crashLoop: { crashes: 3 }, backoff: { initialMs: 50, resetMs: 0 } }, worker: 'crash' })
   assert.equal((await c.exited).code, exitCodes.crashLoop)
   assert.deepEqual(
@@ -154,7 +168,7 @@ test('the backoff goes back to initialMs once a worker of the slot has stayed up
   )
 })
 
-test('crash loop with 2 workers: K crashes in all, at most K + 1 forks (the other slot may have forked before the Kth), the extra one shut down', { timeout: 30_000 }, async () => {
+test('crash loop with 2 workers: K crashes in all, at most K + 1 forks (the other slot may have forked before the Kth), the extra one shut down', { timeout: 90_000 }, async () => {
   const K = 3
   const c = startCluster({ options: { workers: 2, crashLoop: { crashes: K, windowMs: 60_000 }, backoff: { initialMs: 50 } }, worker: 'crash' })
   const { code } = await c.exited
@@ -170,7 +184,7 @@ test('crash loop with 2 workers: K crashes in all, at most K + 1 forks (the othe
   assert.equal(ofType(c.events, 'crash-loop').length, 1)
 })
 
-test('a crashed worker is restarted once, by one fork, and the server keeps answering', { timeout: 30_000 }, async () => {
+test('a crashed worker is restarted once, by one fork, and the server keeps answering', { timeout: 90_000 }, async () => {
   const c = startCluster({ options: { workers: 2 } })
   const listening = await c.waitCount((e) => e.type === 'listening', 2, 'two workers listening')
   const port = listening[0].address.port
@@ -189,7 +203,7 @@ test('a crashed worker is restarted once, by one fork, and the server keeps answ
   assert.equal(ofType(c.events, 'crash').length, 1)
 })
 
-test('rolling restart: each worker replaced in turn (replacement listening before the old one drains), every request answered', { timeout: 40_000 }, async () => {
+test('rolling restart: each worker replaced in turn (replacement listening before the old one drains), every request answered', { timeout: 120_000 }, async () => {
   const c = startCluster({ options: { workers: 2 } })
   const listening = await c.waitCount((e) => e.type === 'listening', 2, 'two workers listening')
   const port = listening[0].address.port
@@ -234,7 +248,7 @@ test('rolling restart: each worker replaced in turn (replacement listening befor
   assert.equal(ofType(ev, 'crash').length, 0)
 })
 
-test('SIGHUP to the primary is a rolling restart', { timeout: 40_000 }, async () => {
+test('SIGHUP to the primary is a rolling restart', { timeout: 120_000 }, async () => {
   const c = startCluster({ options: { workers: 2 } })
   const listening = await c.waitCount((e) => e.type === 'listening', 2, 'two workers listening')
   c.child.kill('SIGHUP')
@@ -246,7 +260,7 @@ test('SIGHUP to the primary is a rolling restart', { timeout: 40_000 }, async ()
   assert.equal((await c.exited).code, exitCodes.clean, c.stderr())
 })
 
-test('SIGTERM under load: every request the workers received before the signal completes with 200, keep-alive sockets do not hold the drain, exit 0', { timeout: 40_000 }, async () => {
+test('SIGTERM under load: every request the workers received before the signal completes with 200, keep-alive sockets do not hold the drain, exit 0', { timeout: 120_000 }, async () => {
   const c = startCluster({ options: { workers: 2, shutdownMs: 20_000 }, trace: true })
   const listening = await c.waitCount((e) => e.type === 'listening', 2, 'two workers listening')
   const port = listening[0].address.port
@@ -273,7 +287,7 @@ test('SIGTERM under load: every request the workers received before the signal c
   )
 })
 
-test('shutdown deadline: a worker that never drains is SIGKILLed after shutdownMs and the primary exits 1', { timeout: 30_000 }, async () => {
+test('shutdown deadline: a worker that never drains is SIGKILLed after shutdownMs and the primary exits 1', { timeout: 90_000 }, async () => {
   const c = startCluster({ options: { workers: 1, shutdownMs: 300 }, worker: 'stubborn' })
   const up = await c.waitFor((e) => e.type === 'listening', 'listening')
   c.child.kill('SIGTERM')
@@ -285,7 +299,7 @@ test('shutdown deadline: a worker that never drains is SIGKILLed after shutdownM
   assert.equal(ofType(c.events, 'exit')[0].signal, 'SIGKILL')
 })
 
-test('a second SIGTERM during shutdown SIGKILLs the workers and exits 3', { timeout: 30_000 }, async () => {
+test('a second SIGTERM during shutdown SIGKILLs the workers and exits 3', { timeout: 90_000 }, async () => {
   const c = startCluster({ options: { workers: 1, shutdownMs: 60_000 }, worker: 'stubborn' })
   await c.waitFor((e) => e.type === 'listening', 'listening')
   c.child.kill('SIGTERM')
@@ -297,7 +311,7 @@ test('a second SIGTERM during shutdown SIGKILLs the workers and exits 3', { time
   assert.equal(forced.killed.length, 1)
 })
 
-test('a stuck worker is seen through the shared-memory view, replaced (not a crash), SIGTERMed, and the others keep answering', { timeout: 40_000 }, async () => {
+test('a stuck worker is seen through the shared-memory view, replaced (not a crash), SIGTERMed, and the others keep answering', { timeout: 120_000 }, async () => {
   const stuckMs = 600
   // Precise stall culprits in the workers: the view names the running stall's code.
   const c = startCluster({ options: { workers: 2, stuckMs, graceMs: 1000 }, culprits: true })
@@ -330,7 +344,7 @@ test('a stuck worker is seen through the shared-memory view, replaced (not a cra
   assert.equal((await c.exited).code, exitCodes.clean, c.stderr())
 })
 
-test('a stuck worker alone in the round-robin handle is stopped only once its replacement listens', { timeout: 40_000 }, async () => {
+test('a stuck worker alone in the round-robin handle is stopped only once its replacement listens', { timeout: 120_000 }, async () => {
   const c = startCluster({ options: { workers: 1, stuckMs: 600, graceMs: 1000 } })
   const up = await c.waitFor((e) => e.type === 'listening', 'listening')
   get(up.address.port, '/block')
@@ -347,7 +361,7 @@ test('a stuck worker alone in the round-robin handle is stopped only once its re
   assert.equal((await c.exited).code, exitCodes.clean, c.stderr())
 })
 
-test('the default log writes one readable line per event on stderr', { timeout: 30_000 }, async () => {
+test('the default log writes one readable line per event on stderr', { timeout: 90_000 }, async () => {
   const c = startCluster({ options: { workers: 1, crashLoop: { crashes: 2 }, backoff: { initialMs: 10 } }, worker: 'exit9', defaultLog: true })
   const { code } = await c.exited
   assert.equal(code, exitCodes.crashLoop)
