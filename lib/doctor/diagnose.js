@@ -19,9 +19,10 @@ const RULES = Object.freeze({
   leakCriticalSlopeMiBPerMin: 10,
   leakMinR2: 0.7,
   leakMinRise: 0.1, // rise over the points / first point
-  envelopeWindow: 5, // ticks per window of the heap's lower envelope (fallback)
+  envelopePoints: 8, // windows of the heap's lower envelope (fallback)
   envelopeMinR2: 0.8,
   envelopeMinRise: 0.2,
+  envelopeMinRiseMiB: 8,
   // gc-pressure: GC pause time / wall time while the heap after GC stays flat
   gcMinShare: 0.05,
   gcCriticalShare: 0.15,
@@ -103,7 +104,7 @@ function blockingFinding({ p, label, cwd }) {
   const obs = observedMs(p)
   if (obs === 0) return null
   // Stall records carry culprits; without them (culprits off) the ticks count stalls.
-  let stalls = p.stalls.map((s) => ({ ms: s.durationMs, culprit: s.culprit, gcShare: s.gcShare }))
+  let stalls = p.stalls.map((s) => ({ ms: s.durationMs, culprit: s.culprit, gcMs: s.gcMs }))
   if (stalls.length === 0) {
     for (const t of p.ticks) {
       const m = mainLoop(t)
@@ -120,7 +121,9 @@ function blockingFinding({ p, label, cwd }) {
   const share = total / obs
   const strong = longest >= RULES.blockingLongStallMs
   if (!strong && !(stalls.length >= RULES.blockingMinStalls && share >= RULES.blockingMinShare)) return null
-  const gcMs = stalls.reduce((a, s) => a + (s.culprit?.kind === 'gc' ? s.ms : 0), 0)
+  // GC's share of the stalled time: the pauses inside each stall (gcMs)
+  // where they were measured, else the stalls GC was the culprit of.
+  const gcMs = stalls.reduce((a, s) => a + (s.gcMs != null ? Math.min(s.gcMs, s.ms) : s.culprit?.kind === 'gc' ? s.ms : 0), 0)
   if (gcMs / total >= RULES.gcStallShare) return null
   const groups = groupByCulprit(stalls.filter((s) => s.culprit))
   const top = groups[0] ?? null
@@ -261,10 +264,13 @@ function heapPoints(p) {
   return out
 }
 
-/** The heap's lower envelope: the least heapUsed in each window of ticks. */
+/**
+ * The heap's lower envelope: the least heapUsed in each of up to
+ * `envelopePoints` windows of ticks (at least one tick each).
+ */
 function envelope(p) {
-  const w = RULES.envelopeWindow
   const ticks = steady(p)
+  const w = Math.max(1, Math.floor(ticks.length / RULES.envelopePoints))
   const out = []
   for (let i = 0; i + w <= ticks.length; i += w) {
     let min = null
@@ -281,11 +287,13 @@ function leakFinding({ p, label }) {
   let source = 'heap after major GC'
   let minR2 = RULES.leakMinR2
   let minRise = RULES.leakMinRise
+  let minRiseBytes = 0
   if (points.length < RULES.leakMinPoints) {
     points = envelope(p)
-    source = `heap used, least in each ${RULES.envelopeWindow} s (too few major GCs for the heap after GC)`
+    source = 'lower envelope of the heap used (too few major GCs for the heap after GC)'
     minR2 = RULES.envelopeMinR2
     minRise = RULES.envelopeMinRise
+    minRiseBytes = RULES.envelopeMinRiseMiB * MiB
   }
   let slope = 0
   let r2 = 0
@@ -299,7 +307,8 @@ function leakFinding({ p, label }) {
     r2 = f.r2
     rise = (points.at(-1).y - points[0].y) / points[0].y
   }
-  const byRule = points.length >= RULES.leakMinPoints && slope >= RULES.leakMinSlopeMiBPerMin && r2 >= minR2 && rise >= minRise
+  const risenBytes = points.length > 0 ? points.at(-1).y - points[0].y : 0
+  const byRule = points.length >= RULES.leakMinPoints && slope >= RULES.leakMinSlopeMiBPerMin && r2 >= minR2 && rise >= minRise && risenBytes >= minRiseBytes
   if (!byRule && !warned) return null
   const last = p.ticks.at(-1)
   const limit = last?.heapLimit ?? null

@@ -65,14 +65,18 @@ function startLoad({ url, rate, connections }) {
   function pump() {
     if (stopped) return
     const now = performance.now()
-    const due = Math.floor(((now - started) * rate) / 1000)
+    // Request k is due at started + k/rate: those with k <= elapsed·rate are due now.
+    const due = Math.floor(((now - started) * rate) / 1000) + 1
     while (issued < due && inFlight < connections * 64) {
       one(started + (issued * 1000) / rate)
       issued++
     }
     if (issued < due) issued = due
     if (Date.now() - second.t >= 1000) flush()
-    timer = setTimeout(pump, Math.max(1, Math.min(50, 1000 / rate)))
+    // Wake at the next request's due time (a late wake-up would count as
+    // latency, since latency runs from the due time).
+    const next = started + (issued * 1000) / rate
+    timer = setTimeout(pump, Math.max(0, Math.min(250, next - performance.now())))
   }
 
   function flush() {
