@@ -52,7 +52,8 @@ function chart({ id, title, unit, series, bands = [], t0, t1, yMax }) {
   const ih = H - PAD.t - PAD.b
   const span = Math.max(1, t1 - t0)
   const all = series.flatMap((s) => s.points.map((p) => p.y)).filter(Number.isFinite)
-  const top = yMax ?? niceMax(Math.max(0, ...all))
+  const scale = unit === 'MiB' ? 2 ** 20 : 1
+  const top = yMax ?? niceMax(Math.max(0, ...all) / scale) * scale
   const x = (t) => PAD.l + ((t - t0) / span) * iw
   const y = (v) => PAD.t + ih - (Math.min(v, top) / top) * ih
   const parts = []
