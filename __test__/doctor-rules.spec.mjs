@@ -250,3 +250,30 @@ test('command line: usage errors, defaults, quoting', () => {
   assert.equal(nodeOptions('--max-old-space-size=100', '/a b/"q"\\p.js'), '--max-old-space-size=100 --require "/a b/\\"q\\"\\\\p.js"')
   assert.equal(RULES.blockingMinStalls, 3)
 })
+
+test('a 5-minute report of a busy 4-process cluster stays under 2 MB', () => {
+  const frames = Array.from({ length: 12 }, (_, k) => ({ functionName: `layer${k}`, url: `file:///srv/app/lib/layer${k}.js`, line: k + 1, column: 3 }))
+  const processes = [0, 1, 2, 3].map((w) => {
+    const stalls = Array.from({ length: 1000 }, (_, i) => ({ t: T0 + i * 300 + 150, thread: 'main', durationMs: 120, startedAt: T0 + i * 300, culprit: culprit('layer0', 1, frames), stacks: [{ frames, ms: 100 }, { frames: frames.slice(2), ms: 10 }, { frames: frames.slice(4), ms: 5 }] }))
+    const p = proc(300, () => ({ util: 0.5, cpuMs: 500, handles: { TCPSocketWrap: 40, Timeout: 3 } }), { stalls })
+    return { ...p, pid: 100 + w, workerId: w === 0 ? null : w }
+  })
+  for (const p of processes) for (const t of p.ticks) t.loops.push(...Array.from({ length: 8 }, (_, k) => ({ thread: `worker-${k + 1}`, p50: 0.1, p99: 2, max: 5, utilization: 0.2, stalls: 0, stalledMs: 0 })))
+  const report = {
+    command: ['node', 'server.js'],
+    cwd: '/srv/app',
+    startedAt: T0,
+    endedAt: T0 + 301_000,
+    stoppedBy: '--duration 300 s',
+    exit: { code: null, signal: 'SIGINT', exitCode: 130, afterMs: 301_000, error: null },
+    stderrTail: '',
+    load: { url: 'http://127.0.0.1:3000/', rate: 100, ok: 30000, errors: 0, latency: { p50: 5, p99: 130, max: 200 }, perSecond: Array.from({ length: 300 }, (_, i) => ({ t: T0 + i * 1000, ok: 100, errors: 0, p99: 130 })) },
+    notes: [],
+    processes,
+    findings: diagnose({ processes, load: null, cwd: '/srv/app', doctorPid: 1 }),
+  }
+  const bytes = Buffer.byteLength(renderHtml(report))
+  assert.ok(bytes < 2 * 2 ** 20, `${bytes} bytes`)
+  if (process.env.NODEPERF_PRINT_SIZE) console.log(`5-minute report: ${bytes} bytes`)
+  assert.equal(report.findings[0].kind, 'event-loop-blocking')
+})

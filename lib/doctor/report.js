@@ -110,7 +110,7 @@ function charts(report) {
     p.stalls.map((s) => ({ from: s.startedAt, to: s.startedAt + s.durationMs, color: 'rgba(211,47,47,0.18)', title: `pid ${p.pid}: stall ${Math.round(s.durationMs)} ms` })),
   )
   const silentBands = report.processes.flatMap((p) => p.silences.map((s) => ({ from: s.from, to: s.to, color: 'rgba(0,0,0,0.08)', title: `pid ${p.pid} silent ${Math.round(s.ms)} ms` })))
-  const bands = [...silentBands, ...stallBands]
+  const bands = [...mergeBands(silentBands, t1 - t0), ...mergeBands(stallBands, t1 - t0)]
   const out = []
   const ser = (p, name, f, extra = {}) => ({ name, points: p.ticks.map((t) => ({ t: t.t, y: f(t) })).filter((q) => q.y != null), ...extra })
 
@@ -169,6 +169,25 @@ function charts(report) {
     )
   }
   return out.join('\n')
+}
+
+/**
+ * Bands closer than a pixel merge into one (a long run with thousands of
+ * stalls stays small): the title counts what it holds.
+ */
+function mergeBands(bands, span) {
+  const px = span / W
+  const sorted = [...bands].sort((a, b) => a.from - b.from)
+  const out = []
+  for (const b of sorted) {
+    const last = out.at(-1)
+    if (last !== undefined && b.from - last.to < px) {
+      last.to = Math.max(last.to, b.to)
+      last.n++
+      last.title = `${last.n} merged: ${last.first} … ${b.title}`
+    } else out.push({ ...b, n: 1, first: b.title })
+  }
+  return out
 }
 
 const meanOf = (xs) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length)
