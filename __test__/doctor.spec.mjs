@@ -39,10 +39,10 @@ function doctor(args, command, env = {}) {
   return { code: r.status, err: r.stderr, report: existsSync(json) ? JSON.parse(readFileSync(json, 'utf8')) : null }
 }
 
+/** Whether `pid` still runs: exists and is no zombie (an exited child its new parent has not reaped yet). */
 const alive = (pid) => {
   try {
-    process.kill(pid, 0)
-    return true
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] !== 'Z'
   } catch {
     return false
   }

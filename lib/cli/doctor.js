@@ -349,7 +349,10 @@ async function doctor(opts, dir, io) {
 /** Sends SIGTERM then SIGKILL to what is left of the command's process group; returns how many were left. */
 async function reapGroup(pgid, graceMs) {
   if (pgid === undefined) return 0
+  // Zombies (exited, not yet reaped by their new parent) do not count.
   const alive = () => {
+    const n = countGroup(pgid)
+    if (n !== null) return n > 0
     try {
       process.kill(-pgid, 0)
       return true
@@ -358,7 +361,7 @@ async function reapGroup(pgid, graceMs) {
     }
   }
   if (!alive()) return 0
-  const left = countGroup(pgid)
+  const left = countGroup(pgid) ?? 1
   try {
     process.kill(-pgid, 'SIGTERM')
   } catch {}
@@ -374,7 +377,7 @@ async function reapGroup(pgid, graceMs) {
   return left
 }
 
-/** Processes in a process group (Linux /proc; 1 where that is unavailable). */
+/** Live (not zombie) processes in a process group, from Linux /proc; null without /proc. */
 function countGroup(pgid) {
   try {
     let n = 0
@@ -388,7 +391,7 @@ function countGroup(pgid) {
     }
     return n
   } catch {
-    return 1
+    return null
   }
 }
 
