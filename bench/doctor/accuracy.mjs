@@ -8,6 +8,11 @@
 // same rate, and reads its verdict.
 //
 //   node bench/doctor/accuracy.mjs [--runs 10] [--duration 10] [--rate 50] [--clinic] [--only app,app]
+//
+// clinic is not a devDependency (its ~700 packages would reshuffle the lock
+// file for one comparison); install it apart and point CLINIC at it:
+//   npm install --prefix /tmp/clinic-tool clinic@13.0.0
+//   CLINIC=/tmp/clinic-tool/node_modules/.bin/clinic node bench/doctor/accuracy.mjs --clinic
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
