@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
-const { diagnose, RULES, fit } = require('../lib/doctor/diagnose.js')
+const { diagnose, RULES, fit, calleeInSource } = require('../lib/doctor/diagnose.js')
 const { parseCommandLine, nodeOptions } = require('../lib/cli/doctor.js')
 const { processOf } = require('../lib/doctor/collect.js')
 const { renderHtml, downsample, flameTree } = require('../lib/doctor/report.js')
@@ -276,4 +276,18 @@ test('a 5-minute report of a busy 4-process cluster stays under 2 MB', () => {
   assert.ok(bytes < 2 * 2 ** 20, `${bytes} bytes`)
   if (process.env.NODEPERF_PRINT_SIZE) console.log(`5-minute report: ${bytes} bytes`)
   assert.equal(report.findings[0].kind, 'event-loop-blocking')
+})
+
+test('the callee from the culprit function\'s source when the profile has no frame for it', () => {
+  const text = ['function small() {', '  return 1', '}', 'function parseUploadedManifest(body) {', '  const doc = JSON.parse(body)', '  return doc.items', '}', 'function other() { return readFileSync("a") }'].join('\n')
+  assert.equal(calleeInSource(text, 4), 'JSON.parse')
+  assert.equal(calleeInSource(text, 1), null) // its body ends before parseUploadedManifest
+  assert.equal(calleeInSource(text, 8), 'readFileSync')
+  assert.equal(calleeInSource(text, 99), null)
+  const stalls = [150, 200, 250].map((ms, i) => ({ t: T0 + (i + 2) * 3000, durationMs: ms, startedAt: T0, culprit: culprit('parseUploadedManifest', 4), stacks: [] }))
+  const p = proc(20, () => ({}), { stalls })
+  const f = diagnose({ processes: [p], load: null, cwd: '/srv/app', doctorPid: 1, sources: { 'file:///srv/app/routes/upload.js': text } })
+  assert.equal(f[0].culprit.callee, 'JSON.parse')
+  assert.equal(f[0].culprit.calleeFrom, 'source')
+  assert.match(f[0].advice, /^`JSON\.parse` in `parseUploadedManifest` \(routes\/upload\.js:4\) blocked the loop 3 times for 150–250 ms: parse the body off the loop with `pool\.parseJson`/)
 })

@@ -12,6 +12,7 @@ const os = require('node:os')
 const path = require('node:path')
 const net = require('node:net')
 const { spawn } = require('node:child_process')
+const { fileURLToPath } = require('node:url')
 const { UsageError, parse } = require('./io.js')
 const { collect } = require('../doctor/collect.js')
 const { diagnose } = require('../doctor/diagnose.js')
@@ -338,12 +339,30 @@ async function doctor(opts, dir, io) {
     findings: [],
     processes,
   }
-  report.findings = diagnose({ processes, load: loadResult, cwd: report.cwd, doctorPid: process.pid }).map(({ score, ...f }) => f)
+  report.findings = diagnose({ processes, load: loadResult, cwd: report.cwd, doctorPid: process.pid, sources: culpritSources(processes) }).map(({ score, ...f }) => f)
 
   if (opts.json) fs.writeFileSync(opts.json, `${JSON.stringify(report)}\n`)
   if (opts.html) fs.writeFileSync(opts.html, renderHtml(report))
   io.err(summaryText(report, opts))
   return code
+}
+
+/** The text of the files stall culprits point into (file: URLs, up to 1 MiB each), by URL. */
+function culpritSources(processes) {
+  const out = {}
+  for (const p of processes) {
+    for (const s of p.stalls) {
+      const url = s.culprit?.url
+      if (typeof url !== 'string' || !url.startsWith('file:') || url in out) continue
+      out[url] = undefined
+      try {
+        const file = fileURLToPath(url)
+        if (fs.statSync(file).size <= 2 ** 20) out[url] = fs.readFileSync(file, 'utf8')
+      } catch {}
+    }
+  }
+  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k]
+  return out
 }
 
 /** Sends SIGTERM then SIGKILL to what is left of the command's process group; returns how many were left. */

@@ -5,6 +5,7 @@
 // are written down in docs/doctor.md; RULES holds the numbers.
 
 const { fileURLToPath } = require('node:url')
+const { calleeInSource, calleeName, blockingAdvice, blockingAdviceUnknown } = require('./advice.js')
 
 const RULES = Object.freeze({
   // event-loop-blocking: stalls (busy periods >= the stall threshold) on the main loop
@@ -43,16 +44,18 @@ const RULES = Object.freeze({
 const RANK = { critical: 3, warning: 2, info: 1 }
 
 /**
- * Findings for a run: `run` is `{ processes, load, cwd }` as the doctor
- * records it (processes from lib/doctor/collect.js; `load` the built-in
- * load's result or null). Pure: same input, same findings.
+ * Findings for a run: `run` is `{ processes, load, cwd, sources }` as the
+ * doctor records it (processes from lib/doctor/collect.js; `load` the
+ * built-in load's result or null; `sources` the text of the culprits'
+ * files by URL, read by the caller, optional). Pure: same input, same
+ * findings.
  */
 function diagnose(run) {
   const findings = []
   const cwd = run.cwd ?? ''
   for (const p of run.processes) {
     const label = processLabel(p)
-    const ctx = { p, label, cwd, load: p.ppid === run.doctorPid || run.processes.length === 1 ? run.load : null }
+    const ctx = { p, label, cwd, sources: run.sources ?? {}, load: p.ppid === run.doctorPid || run.processes.length === 1 ? run.load : null }
     const leak = leakFinding(ctx)
     for (const f of [blockingFinding(ctx), leak, gcFinding(ctx, leak !== null), ioFinding(ctx), cpuFinding(ctx)]) {
       if (f !== null) findings.push({ ...f, pid: p.pid })
@@ -100,7 +103,7 @@ const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d
 
 // ## event-loop-blocking
 
-function blockingFinding({ p, label, cwd }) {
+function blockingFinding({ p, label, cwd, sources }) {
   const obs = observedMs(p)
   if (obs === 0) return null
   // Stall records carry culprits; without them (culprits off) the ticks count stalls.
@@ -132,7 +135,7 @@ function blockingFinding({ p, label, cwd }) {
   let evidence = `The main loop of ${label} stalled ${stalls.length} time${stalls.length === 1 ? '' : 's'} for ${range}, ${Math.round(total)} ms in all (${pct(share)} of ${secs(obs)})`
   if (silent.length > 0) evidence += `; it went silent ${silent.length} time${silent.length === 1 ? '' : 's'} (no record for ${silent.map((s) => secs(s.ms)).join(', ')}${silent.some((s) => s.untilEnd) ? ', until the end' : ''})`
   evidence += '.'
-  const culprit = top === null ? null : culpritOf(top, cwd)
+  const culprit = top === null ? null : culpritOf(top, cwd, sources)
   const advice = top === null ? blockingAdviceUnknown(p) : blockingAdvice(top, culprit, stalls.length)
   return {
     kind: 'event-loop-blocking',
@@ -173,11 +176,16 @@ function place(url, line, cwd) {
 }
 
 /** The culprit as the report shows it: function, place, kind, the leaf it ran, its stack. */
-function culpritOf(group, cwd) {
+function culpritOf(group, cwd, sources = {}) {
   const c = group.culprit
   const frames = c.frames ?? []
   const leaf = frames[0] ?? null
-  const callee = leaf !== null && (leaf.functionName !== c.functionName || leaf.url !== c.url) ? calleeName(leaf) : null
+  let callee = leaf !== null && (leaf.functionName !== c.functionName || leaf.url !== c.url) ? calleeName(leaf) : null
+  let calleeFrom = callee === null ? null : 'profile'
+  if (callee === null && sources[c.url] !== undefined) {
+    callee = calleeInSource(sources[c.url], c.line)
+    if (callee !== null) calleeFrom = 'source'
+  }
   return {
     kind: c.kind,
     functionName: c.functionName,
@@ -186,52 +194,13 @@ function culpritOf(group, cwd) {
     column: c.column,
     where: place(c.url, c.line, cwd),
     callee,
+    calleeFrom,
     stalls: group.count,
     ms: round(group.ms),
     minMs: round(group.min),
     maxMs: round(group.max),
     stack: frames.map((f) => `${f.functionName}${f.url ? ` (${place(f.url, f.line, cwd)}:${f.column})` : ''}`),
   }
-}
-
-/** `JSON.parse` for V8's builtin `parse`, the name otherwise. */
-function calleeName(frame) {
-  if (frame.url !== '') return frame.functionName
-  const known = { parse: 'JSON.parse', stringify: 'JSON.stringify' }
-  return known[frame.functionName] ?? frame.functionName
-}
-
-const ADVICE = [
-  [/^JSON\.parse$/, 'parse the body off the loop with `pool.parseJson` (or the `@nodeperf/native/express` / `/fastify` body parser)'],
-  [/^JSON\.stringify$/, 'serialise less per request, stream the output, or cache the serialised form'],
-  [/^(pbkdf2Sync|scryptSync|hashSync|digest|update|createHash|randomBytesSync|generateKeyPairSync)$/, 'hash off the loop with `pool.hash` (or the async `crypto.pbkdf2` / `crypto.scrypt`)'],
-  [/Sync$/, 'use the asynchronous form of this call (`fs.promises`, async `zlib`, `child_process.spawn`) so the loop keeps serving while it runs'],
-  [/^(exec|test|match|matchAll|replace|replaceAll|split|search)$/, 'a regular expression runs long here: check it for catastrophic backtracking and bound the input length'],
-  [/^sort$/, 'sort smaller arrays, keep the data sorted as it arrives, or move the work to a worker thread'],
-]
-
-function blockingAdvice(group, culprit, allStalls) {
-  const what = culprit.callee ? `\`${culprit.callee}\` in \`${culprit.functionName}\`` : `\`${culprit.functionName}\``
-  const at = culprit.where ? ` (${culprit.where})` : ''
-  const times = `${group.count} time${group.count === 1 ? '' : 's'}`
-  const range = group.count === 1 ? `${Math.round(group.max)} ms` : `${Math.round(group.min)}–${Math.round(group.max)} ms`
-  const share = allStalls > group.count ? ` (of ${allStalls} stalls)` : ''
-  let fix = 'split the work into slices with `yieldEvery(items, fn)` so the loop serves requests between them, or move it to a worker thread'
-  for (const [re, text] of ADVICE) {
-    if (culprit.callee && re.test(culprit.callee)) {
-      fix = text
-      break
-    }
-  }
-  if (culprit.kind === 'gc') fix = 'the time went to garbage collection while this function allocated: allocate less per call (reuse buffers, stream instead of building whole results)'
-  if (culprit.kind === 'native' && fix.startsWith('split')) fix = 'a native call blocks the loop here: use its asynchronous form, or run it on the pool or a worker thread'
-  return `${what}${at} blocked the loop ${times}${share} for ${range}: ${fix}.`
-}
-
-function blockingAdviceUnknown(p) {
-  const off = p.start?.culpritsOff
-  const why = off ? ` Stall culprits were off (${off}), so the code is not named;` : ' No culprit was named for these stalls;'
-  return `The loop was blocked by synchronous work.${why} run the doctor again without the inspector, or look at the flame graph of a CPU profile (\`node --cpu-prof\`) for the long-running functions.`
 }
 
 // ## memory-leak
@@ -489,4 +458,4 @@ function mib(b) {
   return b == null ? '–' : `${round(b / 2 ** 20, 1)} MiB`
 }
 
-module.exports = { diagnose, RULES, fit }
+module.exports = { diagnose, RULES, fit, calleeInSource }

@@ -198,7 +198,7 @@ function findingsHtml(findings) {
       (f, i) => `<section class="finding ${escape(f.severity)}" data-kind="${escape(f.kind)}">
 <h3>${i === 0 ? '<span class="top">Diagnosis</span> ' : ''}<span class="sev">${escape(f.severity)}</span> ${escape(f.kind)}${f.pid != null ? ` <small>pid ${escape(f.pid)}${f.alsoIn ? `, also ${escape(f.alsoIn.join(', '))}` : ''}</small>` : ''}</h3>
 <p>${escape(f.evidence)}</p>
-${f.culprit ? `<p class="culprit">Culprit: <code>${escape(f.culprit.callee ? `${f.culprit.callee} in ` : '')}${escape(f.culprit.functionName)}</code>${f.culprit.where ? ` at <code>${escape(f.culprit.where)}</code>` : ''} (${escape(f.culprit.kind)}), ${escape(f.culprit.stalls)} stall(s), ${escape(Math.round(f.culprit.ms))} ms</p>` : ''}
+${f.culprit ? `<p class="culprit">Culprit: <code>${escape(f.culprit.callee ? `${f.culprit.callee} in ` : '')}${escape(f.culprit.functionName)}</code>${f.culprit.where ? ` at <code>${escape(f.culprit.where)}</code>` : ''} (${escape(f.culprit.kind)}), ${escape(f.culprit.stalls)} stall(s), ${escape(Math.round(f.culprit.ms))} ms${f.culprit.calleeFrom === 'source' ? `; <code>${escape(f.culprit.callee)}</code> found in the function's source (the profile samples it inside its caller)` : ''}</p>` : ''}
 <p class="advice">${code(f.advice)}</p>
 </section>`,
     )
