@@ -49,6 +49,7 @@ const useClinic = values.clinic && fs.existsSync(clinicBin)
 if (values.clinic && !useClinic) console.log(`clinic not found at ${clinicBin}: its column is left out`)
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'doctor-accuracy-'))
+const missed = path.join(os.tmpdir(), `doctor-accuracy-misses-${process.pid}`)
 let port = 3400 + Math.floor(Math.random() * 500)
 const results = new Map(APPS.map((a) => [a.app, { kinds: {}, culprit: 0, clinic: {}, seconds: [] }]))
 
@@ -69,6 +70,11 @@ for (let r = 0; r < runs; r++) {
       const report = JSON.parse(fs.readFileSync(json, 'utf8'))
       const top = report.findings[0]
       kind = top.kind
+      if (kind !== a.expected) {
+        // Kept for a look at why: the report of every miss.
+        fs.mkdirSync(missed, { recursive: true })
+        fs.copyFileSync(json, path.join(missed, path.basename(json)))
+      }
       if (a.culprit && report.findings.some((f) => f.kind === 'event-loop-blocking' && f.culprit && f.culprit.functionName === a.culprit)) res.culprit++
     } catch {
       kind = `no report (exit ${out.status})`
@@ -137,3 +143,4 @@ console.log(`\nNode ${process.version}, ${os.availableParallelism()} cores, ${ru
 console.log(`| ${head.join(' | ')} |\n| ${head.map(() => '---').join(' | ')} |`)
 for (const r of rows) console.log(`| ${r.join(' | ')} |`)
 fs.rmSync(tmp, { recursive: true, force: true })
+if (fs.existsSync(missed)) console.log(`\nreports of the misses: ${missed}`)

@@ -348,10 +348,26 @@ function usage(p) {
   return { ticks, util, cpuCores }
 }
 
+/**
+ * The pool's busy share: the seconds in which its threads ran tasks at
+ * least poolMinBusy of the time (from the run time of the tasks that
+ * finished, where recorded; else all threads active at the tick).
+ */
 function poolBusy(ticks) {
   const withPool = ticks.filter((t) => t.pool && t.pool.threads > 0)
   if (withPool.length === 0) return null
-  const busy = withPool.filter((t) => t.pool.active >= RULES.poolMinBusy * t.pool.threads).length / ticks.length
+  let busyTicks = 0
+  let prev = null
+  for (const t of withPool) {
+    const { pool } = t
+    let busy = pool.active >= RULES.poolMinBusy * pool.threads
+    if (prev !== null && pool.runMs != null && prev.runMs != null) {
+      busy = busy || (pool.runMs - prev.runMs) / ((t.wallMs || 1000) * pool.threads) >= RULES.poolMinBusy
+    }
+    if (busy) busyTicks++
+    prev = pool
+  }
+  const busy = busyTicks / ticks.length
   const queue = mean(withPool.map((t) => t.pool.queued / t.pool.threads))
   return { busy, queue, threads: withPool.at(-1).pool.threads, queuedLast: withPool.at(-1).pool.queued }
 }

@@ -145,8 +145,13 @@ function start() {
     const rp = readPool()
     if (rp !== null) {
       let done = 0
-      for (const op of Object.values(rp.ops)) done += op.tasks.ok + op.tasks.error + op.tasks.aborted
-      pool = { threads: rp.threads, queued: rp.queued, active: rp.active, done }
+      let runMs = 0
+      for (const op of Object.values(rp.ops)) {
+        done += op.tasks.ok + op.tasks.error + op.tasks.aborted
+        runMs += op.run.sum
+      }
+      // runMs: cumulative run time of finished tasks, for the pool's busy share.
+      pool = { threads: rp.threads, queued: rp.queued, active: rp.active, done, runMs: round(runMs) }
     }
 
     const handles = {}
