@@ -155,6 +155,23 @@ test('--inspect: culprits step aside, with a note', () => {
   assert.ok(report.notes.some((n) => /inspector/.test(n)), report.notes.join('\n'))
 })
 
+test('--load runs once the port is up; the app is stopped when it ends', () => {
+  const file = app('server.cjs', "require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1')\n")
+  const port = String(20000 + Math.floor(Math.random() * 20000))
+  const load = `"${process.execPath}" -e "Promise.all([1, 2, 3].map(() => fetch('http://127.0.0.1:${port}/').then((r) => r.text()))).then((a) => console.log('load got', a.join(',')))"`
+  const { code, err, report } = doctor(['--load', load, '--port', port], [process.execPath, file], { PORT: port })
+  assert.equal(code, 130)
+  assert.match(err, /load got ok,ok,ok/)
+  assert.equal(report.stoppedBy, 'the --load command ended')
+  assert.deepEqual(report.load.exit, { code: 0, signal: null })
+})
+
+test('a command that exits during --warmup does not keep the doctor waiting', () => {
+  const { code, report } = doctor(['--load', 'sleep 30', '--warmup', '30'], [process.execPath, '-e', 'process.exitCode = 4'])
+  assert.equal(code, 4)
+  assert.equal(report.load.exit, null)
+})
+
 test('usage errors exit 2 with the usage', () => {
   const r = spawnSync(process.execPath, [bin, 'doctor', '--duration', 'soon', '--', 'node'], { encoding: 'utf8' })
   assert.equal(r.status, 2)

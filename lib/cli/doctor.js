@@ -261,7 +261,11 @@ async function doctor(opts, dir, io) {
     if (opts.http === null && opts.load === null) return
     let up = true
     if (opts.port !== null) up = await waitForPort(opts.port, () => exited !== null || stopReason !== null)
-    else await new Promise((r) => timers.push(setTimeout(r, opts.warmupMs)))
+    else {
+      // Not one long timer: the wait ends as soon as the command does.
+      const until = Date.now() + opts.warmupMs
+      while (Date.now() < until && exited === null && stopReason === null) await new Promise((r) => setTimeout(r, Math.min(100, until - Date.now())))
+    }
     if (!up || exited !== null || stopReason !== null) return
     if (opts.http !== null) load = startLoad({ url: opts.http, rate: opts.rate, connections: opts.connections })
     else {
