@@ -6,7 +6,8 @@
 //      on, GC stats on; the doctor drives no load of its own),
 //   A' the server alone again (the A/A control: how much two identical
 //      runs differ on this machine),
-// then the median ratio B/A and A'/A over the rounds.
+// then the median ratio B/A and A'/A over the rounds, and B against the
+// mean of the A and A' around it (which cancels a drift within a round).
 //
 //   node bench/doctor/overhead.mjs [--pairs 5] [--seconds 5] [--connections 50]
 import { spawn } from 'node:child_process'
@@ -69,10 +70,11 @@ for (let i = 0; i < pairs; i++) {
   const a = await measure(false)
   const b = await measure(true)
   const a2 = await measure(false)
-  rows.push({ a, b, a2, ratio: b / a, control: a2 / a })
+  rows.push({ a, b, a2, ratio: b / a, control: a2 / a, bracket: b / ((a + a2) / 2) })
   console.log(`round ${i + 1}: alone ${Math.round(a)} req/s, under doctor ${Math.round(b)} req/s (${(b / a).toFixed(3)}), alone again ${Math.round(a2)} req/s (${(a2 / a).toFixed(3)})`)
 }
 console.log(`\nNode ${process.version}, ${os.availableParallelism()} cores, autocannon -c ${connections} -d ${seconds}, ${pairs} interleaved rounds`)
 console.log(`median under doctor / alone: ${median(rows.map((r) => r.ratio)).toFixed(3)} (range ${Math.min(...rows.map((r) => r.ratio)).toFixed(3)}–${Math.max(...rows.map((r) => r.ratio)).toFixed(3)})`)
 console.log(`median A/A control:          ${median(rows.map((r) => r.control)).toFixed(3)} (range ${Math.min(...rows.map((r) => r.control)).toFixed(3)}–${Math.max(...rows.map((r) => r.control)).toFixed(3)})`)
+console.log(`median under doctor / mean of the two alone runs around it: ${median(rows.map((r) => r.bracket)).toFixed(3)} (range ${Math.min(...rows.map((r) => r.bracket)).toFixed(3)}–${Math.max(...rows.map((r) => r.bracket)).toFixed(3)})`)
 fs.rmSync(tmp, { recursive: true, force: true })
