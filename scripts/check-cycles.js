@@ -1,7 +1,7 @@
 'use strict'
 // Looks for import circles, in two graphs:
 //
-//   js    index.js and lib/*.js, by their relative require() calls
+//   js    index.js and lib/**/*.js, by their relative require() calls
 //         (package requires and files outside that set are left out);
 //   rust  the modules of src/ (a file is a module, a mod.rs its folder's),
 //         by the paths that name another module: `crate::…` and `super::…`,
@@ -92,11 +92,14 @@ const lineOf = (text, index) => text.slice(0, index).split('\n').length
 function jsGraph() {
   const files = [path.join(root, 'index.js')]
   const lib = path.join(root, 'lib')
-  if (fs.existsSync(lib)) {
-    for (const name of fs.readdirSync(lib).sort()) {
-      if (name.endsWith('.js')) files.push(path.join(lib, name))
+  // lib/ and its folders (lib/cli/, lib/doctor/).
+  const walkJs = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (e.isDirectory()) walkJs(path.join(dir, e.name))
+      else if (e.name.endsWith('.js')) files.push(path.join(dir, e.name))
     }
   }
+  if (fs.existsSync(lib)) walkJs(lib)
   const known = new Set(files.filter((f) => fs.existsSync(f)))
   const resolve = (from, spec) => {
     const base = path.resolve(path.dirname(from), spec)
@@ -353,6 +356,6 @@ function report(title, graph, label = (x) => x) {
 
 const rust = rustGraph()
 const found =
-  report('js (index.js + lib/*.js, relative requires)', jsGraph()) +
+  report('js (index.js + lib/**/*.js, relative requires)', jsGraph()) +
   report('rust (src/, crate:: and super:: paths)', rust.graph, rust.label)
 process.exit(found > 0 ? 1 : 0)

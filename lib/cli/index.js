@@ -3,11 +3,11 @@
 // module under lib/cli/ exporting `{ name, summary, usage, run(argv, io) }`;
 // `run` resolves to an exit code. Usage errors (a `UsageError`) print the
 // command's usage and exit 2; analysis errors print their code and message
-// and exit 1. To add a command (e.g. `doctor`), add its module to COMMANDS.
+// and exit 1. To add a command, add its module to COMMANDS.
 
 const { UsageError } = require('./io.js')
 
-const COMMANDS = [require('./heap.js')]
+const COMMANDS = [require('./heap.js'), require('./doctor.js')]
 
 function usage() {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`)
