@@ -153,20 +153,16 @@ function rustCodes() {
   return [...body.matchAll(/=>\s*"((?:ERR_[A-Z0-9_]+)|ABORT_ERR)"/g)].map((m) => m[1])
 }
 
-/** Every ERR_NODEPERF_* string in the JS face (lib/*.js, index.js, index.mjs). */
-function jsCodes() {
-  const files = readdirSync(path.join(root, 'lib'))
-    .filter((f) => f.endsWith('.js'))
-    .map((f) => path.join('lib', f))
-    .concat(['index.js', 'index.mjs'])
+/** Every ERR_NODEPERF_* string in the JS face (every .js under lib/ but the bundles, index.js, index.mjs) and in every .rs under src/. */
+function ownCodes() {
+  const walk = (dir, ext) =>
+    readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((d) =>
+      d.isDirectory() ? walk(path.join(dir, d.name), ext) : d.name.endsWith(ext) && !d.name.endsWith('.bundled.js') ? [path.join(dir, d.name)] : [],
+    )
+  const files = walk('lib', '.js').concat(['index.js', 'index.mjs'], walk('src', '.rs'))
   const codes = new Map()
   for (const file of files) {
-    let text
-    try {
-      text = readFileSync(path.join(root, file), 'utf8')
-    } catch {
-      continue
-    }
+    const text = readFileSync(path.join(root, file), 'utf8')
     for (const m of text.matchAll(/\bERR_NODEPERF_[A-Z0-9_]*[A-Z0-9]\b/g)) {
       if (!codes.has(m[0])) codes.set(m[0], file)
     }
@@ -174,28 +170,36 @@ function jsCodes() {
   return codes
 }
 
+/** docs/api.md's "## Errors" section: the full list (the README has the common codes and links it). */
 function errorsSection() {
-  const start = readme.search(/^## Errors\s*$/m)
-  assert.ok(start >= 0, 'README.md has no "## Errors" section')
-  const rest = readme.slice(start + 1)
+  const api = readFileSync(path.join(root, 'docs', 'api.md'), 'utf8')
+  const start = api.search(/^## Errors\s*$/m)
+  assert.ok(start >= 0, 'docs/api.md has no "## Errors" section')
+  const rest = api.slice(start + 1)
   const next = rest.search(/^## /m)
   return next < 0 ? rest : rest.slice(0, next)
 }
 
 const listed = (section, code) => new RegExp(`\\b${code}\\b`).test(section)
 
-test("README.md's Errors section lists every code of src/error.rs", () => {
+test("docs/api.md's Errors section lists every code of src/error.rs", () => {
   const codes = rustCodes()
   assert.ok(codes.length >= 10, `parsed only ${codes.length} codes from src/error.rs: did fn code() change shape?`)
   const section = errorsSection()
   const missing = codes.filter((c) => !listed(section, c))
-  assert.deepEqual(missing, [], `README.md's "## Errors" does not list: ${missing.join(', ')}`)
+  assert.deepEqual(missing, [], `docs/api.md's "## Errors" does not list: ${missing.join(', ')}`)
 })
 
-test("README.md's Errors section lists every ERR_NODEPERF_* code in lib/ and index.js", () => {
-  const codes = jsCodes()
+test("docs/api.md's Errors section lists every ERR_NODEPERF_* code in lib/, index.js and src/", () => {
+  const codes = ownCodes()
   assert.ok(codes.has('ERR_NODEPERF_NATIVE_MISSING'), 'the loader code was not found in lib/: did the scan break?')
   const section = errorsSection()
   const missing = [...codes].filter(([c]) => !listed(section, c)).map(([c, file]) => `${c} (${file})`)
-  assert.deepEqual(missing, [], `README.md's "## Errors" does not list: ${missing.join(', ')}`)
+  assert.deepEqual(missing, [], `docs/api.md's "## Errors" does not list: ${missing.join(', ')}`)
+})
+
+test("README.md's Errors section links the full list", () => {
+  const start = readme.search(/^## Errors\s*$/m)
+  assert.ok(start >= 0, 'README.md has no "## Errors" section')
+  assert.match(readme.slice(start), /docs\/api\.md#errors/)
 })
