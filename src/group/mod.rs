@@ -11,6 +11,7 @@
 //! - `publisher`: the writer thread
 //! - `reader`: finding and reading a group's segments
 //! - `js`: the napi functions `lib/group.js` calls
+//! - `stress`: the napi functions of `bench/group-stress.mjs`
 
 mod js;
 mod layout;
@@ -18,7 +19,9 @@ mod publisher;
 mod reader;
 mod segment;
 mod seqlock;
+mod stress;
 #[cfg(test)]
 mod tests;
 
 pub use js::*;
+pub use stress::*;
