@@ -132,6 +132,18 @@ expect(
   tooNew.join('\n') || 'no GLIBC_ symbol versions found',
 )
 
+// A function imported without a version (one the glibc 2.17 stubs lack,
+// e.g. memfd_create of 2.27) would link, and then end the process at its
+// first call on an older glibc (Node loads addons lazily bound). Every
+// unversioned import must be Node's own (napi_*, uv_*) or a weak one.
+const unversioned = []
+for (const line of symbols.split('\n')) {
+  const m = line.match(/^\s*\d+:\s+0+\s+\d+\s+(FUNC|NOTYPE|OBJECT)\s+(GLOBAL|WEAK)\s+\S+\s+UND\s+([^\s@]+)\s*$/)
+  if (!m || m[2] === 'WEAK') continue
+  if (!/^(napi_|uv_|node_api_)/.test(m[3])) unversioned.push(m[3])
+}
+expect(unversioned.length === 0, "shipped .node imports no unversioned symbol but Node's own (napi_*, uv_*)", unversioned.join('\n'))
+
 const needed = [...mustRun('readelf', ['-d', shipped]).matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1])
 const system = /^(libc|libm|libdl|libpthread|librt|libgcc_s)\.so\.\d+$|^ld-linux-x86-64\.so\.2$/
 expect(

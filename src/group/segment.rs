@@ -306,13 +306,18 @@ pub struct OwnSegment {
 /// Creates a sealed memfd of [`SEGMENT_BYTES`], 0600, mapped read-write,
 /// with its header written.
 pub fn create_segment(pid: u32, start_time: u64) -> Result<OwnSegment, GroupErr> {
-    // SAFETY: the name is a NUL-terminated literal; the flags are valid.
+    // Through syscall(2), not glibc's memfd_create() wrapper: that symbol is
+    // glibc 2.27's, and the shipped binary targets glibc 2.17 (on a kernel
+    // without memfd, < 3.17, this is a clear ENOSYS error).
+    // SAFETY: SYS_memfd_create takes a NUL-terminated name (a literal here)
+    // and a flag word; both are valid, and the call touches no other memory.
     let fd = unsafe {
-        libc::memfd_create(
+        libc::syscall(
+            libc::SYS_memfd_create,
             c"nodeperf-group".as_ptr(),
             libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
         )
-    };
+    } as libc::c_int;
     if fd < 0 {
         return Err(GroupErr::io(
             "memfd_create",
