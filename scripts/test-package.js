@@ -256,6 +256,32 @@ for (const major of majors) {
   )
 }
 
+// The doctor as a user runs it from the installed package: its preload must
+// resolve inside node_modules, culprits included, on each Node major.
+fs.writeFileSync(
+  path.join(app, 'blocker.js'),
+  'function blockHere() { const end = Date.now() + 150; while (Date.now() < end); }\nsetInterval(blockHere, 300)\n',
+)
+for (const major of majors) {
+  const pathWith = `${path.dirname(nodes[major])}${path.delimiter}${env.PATH}`
+  const json = `doctor-${major}.json`
+  const r = run(npm, ['exec', '--no', '--', 'nodeperf', 'doctor', '--duration', '4', '--json', json, '--html', `doctor-${major}.html`, '--', 'node', 'blocker.js'], {
+    cwd: app,
+    env: { ...env, PATH: pathWith },
+    timeout: 120_000,
+  })
+  let report = null
+  try {
+    report = JSON.parse(fs.readFileSync(path.join(app, json), 'utf8'))
+  } catch {}
+  const top = report && report.findings[0]
+  expect(
+    r.status === 130 && top && top.kind === 'event-loop-blocking' && top.culprit && top.culprit.functionName === 'blockHere',
+    `Node ${major}: npx nodeperf doctor on an app that blocks names event-loop-blocking in blockHere (exit 130 on --duration)`,
+    `exit ${r.status}\n${JSON.stringify(top)}\n${r.stdout}\n${r.stderr}`,
+  )
+}
+
 // ---- 4. bundled apps ----------------------------------------------------------
 
 const esbuild = require(path.join(root, 'node_modules', 'esbuild'))
