@@ -9,6 +9,12 @@
 // CI stays well under its time limit. Each run's output is kept in a file
 // and printed whole once it ends, so the logs do not interleave.
 // NODEPERF_MATRIX_SERIAL=1 runs them one after the other instead.
+//
+// SOLO specs run afterwards, one major at a time: culprits.spec.mjs's
+// precise mode captures a stack through the inspector while the loop is
+// stuck, and once, with both suites competing for the 2 cores, its
+// "exit right after a capture" child never saw the capture within the
+// test's minute (an open question, noted where the project tracks it).
 const { spawn, spawnSync } = require('node:child_process')
 const os = require('node:os')
 const fs = require('node:fs')
@@ -32,13 +38,17 @@ const majors = (process.env.NODEPERF_MATRIX || '22,24').split(',').map((s) => s.
 const builtFirst = spawnSync(process.execPath, [path.join(__dirname, 'build.js'), '--if-stale'], { stdio: 'inherit' })
 if (builtFirst.status !== 0) process.exit(builtFirst.status ?? 1)
 
-/** Runs the specs on one major; resolves `{ version, status, log }`. */
-function runMajor(major) {
+const SOLO = ['culprits.spec.mjs']
+const shared = specs.filter((f) => !SOLO.includes(path.basename(f)))
+const solo = specs.filter((f) => SOLO.includes(path.basename(f)))
+
+/** Runs `files` on one major; resolves `{ version, status, log }`. */
+function runMajor(major, files) {
   const bin = nodeBinary(major)
   const version = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim()
   const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nodeperf-matrix-')), `node-${major}.log`)
   const out = fs.openSync(log, 'w')
-  const child = spawn(bin, ['--test', ...specs], { cwd: root, stdio: ['ignore', out, out] })
+  const child = spawn(bin, ['--test', ...files], { cwd: root, stdio: ['ignore', out, out] })
   return new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       fs.closeSync(out)
@@ -49,16 +59,17 @@ function runMajor(major) {
 
 async function main() {
   const failures = []
-  const report = ({ version, status, log }) => {
-    console.log(`\n=== Node ${version}: node --test ${specs.length} spec files`)
+  const report = ({ version, status, log }, files) => {
+    console.log(`\n=== Node ${version}: node --test ${files.length} spec file(s)`)
     process.stdout.write(fs.readFileSync(log, 'utf8'))
     fs.rmSync(path.dirname(log), { recursive: true, force: true })
     if (status !== 0) failures.push(`${version} (exit ${status})`)
   }
   if (process.env.NODEPERF_MATRIX_SERIAL === '1') {
-    for (const major of majors) report(await runMajor(major))
+    for (const major of majors) report(await runMajor(major, specs), specs)
   } else {
-    for (const r of await Promise.all(majors.map(runMajor))) report(r)
+    for (const r of await Promise.all(majors.map((m) => runMajor(m, shared)))) report(r, shared)
+    for (const major of majors) if (solo.length > 0) report(await runMajor(major, solo), solo)
   }
   return failures
 }
