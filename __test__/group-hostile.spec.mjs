@@ -178,7 +178,10 @@ test('tampered markers and segments: that process comes back with error.code, th
   fs.rmSync(other)
 
   // The real segment scribbled over (same user: it can open the memfd for
-  // writing through /proc): a clear error for it, no crash.
+  // writing through /proc): a clear error for it, no crash. The writer is
+  // stopped first, or its next publish (every 20 ms) could make the slots
+  // whole again before the read.
+  real.child.kill('SIGSTOP')
   const fd = Number(realMarker.readBigUInt64LE(32))
   const w = fs.openSync(`/proc/${real.pid}/fd/${fd}`, 'r+')
   fs.writeSync(w, Buffer.from('GARBAGE!'), 0, 8, 0)
